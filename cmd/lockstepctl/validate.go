@@ -1,0 +1,59 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lockstep/lockstep/manifest"
+)
+
+func newValidateCmd() *cobra.Command {
+	var roots manifest.Roots
+	cmd := &cobra.Command{
+		Use:   "validate FILE|DIR...",
+		Short: "Check manifests offline: one line per problem as FILE: FIELD: REASON",
+		Long: `Check app manifests without a daemon or podman. A directory is checked as one set of apps
+(duplicate ids, dependencies, cycles and host ports clashing between apps); a file on its own.
+Exit status 0 when every manifest is valid, 1 otherwise.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var problems manifest.Problems
+			n := 0
+			for _, arg := range args {
+				fi, err := os.Stat(arg)
+				if err != nil {
+					problems = append(problems, manifest.Problem{File: arg, Reason: "cannot read: " + err.Error()})
+					continue
+				}
+				if fi.IsDir() {
+					set, err := manifest.LoadDir(arg, roots)
+					if err != nil {
+						problems = append(problems, manifest.Problem{File: arg, Reason: err.Error()})
+						continue
+					}
+					n += len(set.Apps) + len(set.Invalid)
+					problems = append(problems, set.Problems...)
+					continue
+				}
+				n++
+				if _, ps := manifest.LoadFile(filepath.Clean(arg), roots); len(ps) > 0 {
+					problems = append(problems, ps...)
+				}
+			}
+			for _, p := range problems {
+				fmt.Fprintln(cmd.OutOrStdout(), p.String())
+			}
+			if len(problems) > 0 {
+				return exitError(1)
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "%d manifest(s) valid\n", n)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&roots.DataRoot, "data-root", "/var/lib/lockstep/apps", "the daemon's --data-root (where ${APP_DATA} points)")
+	cmd.Flags().StringSliceVar(&roots.Extra, "volume-root", nil, "the daemon's extra --volume-root directories")
+	return cmd
+}

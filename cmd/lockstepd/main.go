@@ -1,0 +1,158 @@
+// Command lockstepd keeps the host's containerized apps in lockstep with what the operator declared.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/podman"
+	"github.com/lockstep/lockstep/reconciler"
+)
+
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+type options struct {
+	podmanURL   string
+	catalogDir  string
+	appsDir     string
+	stateDir    string
+	runtimeDir  string
+	dataRoot    string
+	volumeRoots stringList
+	logLevel    string
+	once        bool
+	interval    time.Duration
+	parallel    int
+}
+
+func parseFlags(args []string) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("lockstepd", flag.ContinueOnError)
+	fs.StringVar(&o.podmanURL, "podman-url", "unix:///run/podman/podman.sock", "URL of the podman API service")
+	fs.StringVar(&o.catalogDir, "catalog-dir", "/usr/share/lockstep/catalog", "directory of available app manifests")
+	fs.StringVar(&o.appsDir, "apps-dir", "/etc/lockstep/apps.d", "directory of installed app manifests (or symlinks into the catalog)")
+	fs.StringVar(&o.stateDir, "state-dir", "/var/lib/lockstep", "directory for the report and other state")
+	fs.StringVar(&o.runtimeDir, "runtime-dir", "/run/lockstep", "directory for runtime files")
+	fs.StringVar(&o.dataRoot, "data-root", "", "directory holding each app's data dir, ${APP_DATA} (default STATE-DIR/apps)")
+	fs.Var(&o.volumeRoots, "volume-root", "another directory that bind-mount sources may come from (repeatable)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.BoolVar(&o.once, "once", false, "run one pass, print its report as JSON and exit (1 if it has failures)")
+	fs.DurationVar(&o.interval, "interval", 30*time.Second, "time between passes when no other trigger comes (0: none)")
+	fs.IntVar(&o.parallel, "parallel", 4, "how many apps of one dependency level are worked on at once")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if o.dataRoot == "" {
+		o.dataRoot = filepath.Join(o.stateDir, "apps")
+	}
+	return o, nil
+}
+
+func newLogger(level string) (*logrus.Logger, error) {
+	l := logrus.New()
+	lv, err := logrus.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	l.SetLevel(lv)
+	l.SetOutput(os.Stderr)
+	// Under journald the journal stamps every line; logrus's own timestamps would only repeat it.
+	l.SetFormatter(&logrus.TextFormatter{DisableTimestamp: os.Getenv("JOURNAL_STREAM") != "", FullTimestamp: true})
+	return l, nil
+}
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	o, err := parseFlags(args)
+	if err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, "lockstepd:", err)
+		return 2
+	}
+	log, err := newLogger(o.logLevel)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lockstepd:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	pm := podman.New(o.podmanURL)
+	if err := pm.Connect(ctx); err != nil {
+		// Not fatal: every pass reports it until the service is back.
+		log.WithError(err).Warn("podman is not reachable yet")
+	}
+	rec, err := reconciler.New(reconciler.Config{
+		AppsDir:  o.appsDir,
+		StateDir: o.stateDir,
+		Roots:    manifest.Roots{DataRoot: o.dataRoot, Extra: o.volumeRoots},
+		Parallel: o.parallel,
+		Log:      log,
+	}, pm)
+	if err != nil {
+		log.WithError(err).Error("starting")
+		return 1
+	}
+	if o.once {
+		rep := rec.Pass(ctx, "once")
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			log.WithError(err).Error("printing report")
+			return 1
+		}
+		if len(rep.Failures) > 0 {
+			return 1
+		}
+		return 0
+	}
+	if err := os.MkdirAll(o.runtimeDir, 0o755); err != nil {
+		log.WithError(err).Error("creating runtime dir")
+		return 1
+	}
+	runner := reconciler.NewRunner(rec)
+	done := make(chan struct{})
+	go func() { runner.Run(ctx); close(done) }()
+	runner.Request("startup")
+	if o.interval > 0 {
+		go func() {
+			t := time.NewTicker(o.interval)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					runner.Request("timer")
+				}
+			}
+		}()
+	}
+	log.WithField("apps_dir", o.appsDir).Info("lockstepd running")
+	<-ctx.Done()
+	log.Info("stopping: letting the pass in progress finish")
+	<-done
+	return 0
+}

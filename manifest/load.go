@@ -1,0 +1,284 @@
+package manifest
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Loaded is a valid manifest and where it came from.
+type Loaded struct {
+	App
+	// File is the path the manifest was read from (in the apps dir for installed apps).
+	File string
+	// Dir is the directory that build contexts and templates are relative to: the directory of the file
+	// after symlinks are resolved, so an installed catalog app finds the catalog's files.
+	Dir string
+}
+
+// Set is the result of loading a directory of manifests.
+type Set struct {
+	// Apps holds the valid apps, sorted by id.
+	Apps []*Loaded
+	// Problems lists every problem found, sorted by file.
+	Problems Problems
+	// Invalid holds the ids whose manifest exists but is not acceptable: the reconciler leaves their
+	// containers as they are rather than treating them as uninstalled.
+	Invalid map[string]bool
+}
+
+// ByID returns the valid app with the given id.
+func (s *Set) ByID(id string) *Loaded {
+	for _, a := range s.Apps {
+		if a.ID == id {
+			return a
+		}
+	}
+	return nil
+}
+
+// IsManifestName tells whether a directory entry is a manifest by its name.
+func IsManifestName(name string) bool {
+	return !strings.HasPrefix(name, ".") && (strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml"))
+}
+
+func stem(name string) string {
+	return strings.TrimSuffix(strings.TrimSuffix(name, ".yaml"), ".yml")
+}
+
+// LoadFile reads, parses and validates one manifest file on its own.
+func LoadFile(file string, roots Roots) (*Loaded, Problems) {
+	data, err := readBounded(file)
+	if err != nil {
+		return nil, Problems{{file, "", err.Error()}}
+	}
+	app, ps := Parse(file, data)
+	if len(ps) > 0 {
+		return nil, ps
+	}
+	ps = Validate(file, app, roots)
+	if want := stem(filepath.Base(file)); app.ID != "" && app.ID != want && IsManifestName(filepath.Base(file)) {
+		ps = append(ps, Problem{file, "app.id", fmt.Sprintf("%q does not match the file name; name the file %s.yaml", app.ID, app.ID)})
+	}
+	if len(ps) > 0 {
+		return nil, ps
+	}
+	dir := filepath.Dir(file)
+	if real, err := filepath.EvalSymlinks(file); err == nil {
+		dir = filepath.Dir(real)
+	}
+	return &Loaded{App: *app, File: file, Dir: dir}, nil
+}
+
+func readBounded(file string) ([]byte, error) {
+	fi, err := os.Stat(file)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read: %w", unwrapPath(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file")
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read: %w", unwrapPath(err))
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read: %w", unwrapPath(err))
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("file is larger than %d bytes", MaxFileSize)
+	}
+	return data, nil
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// LoadDir loads every manifest in dir and checks them against each other: duplicate ids, unknown
+// dependencies, dependency cycles and host ports published twice. An app with any problem is left out of
+// Apps and listed in Invalid; the others are unaffected. The error is only for a directory that cannot be
+// read at all, in which case nothing can be known about the installed set.
+func LoadDir(dir string, roots Roots) (*Set, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading manifest dir %s: %w", dir, unwrapPath(err))
+	}
+	var files []string
+	for _, e := range entries {
+		if IsManifestName(e.Name()) {
+			files = append(files, filepath.Join(dir, e.Name()))
+		}
+	}
+	return LoadFiles(files, roots), nil
+}
+
+// LoadFiles loads the given manifest files as one set (see LoadDir).
+func LoadFiles(files []string, roots Roots) *Set {
+	s := &Set{Invalid: map[string]bool{}}
+	byID := map[string][]*Loaded{}
+	for _, f := range files {
+		l, ps := LoadFile(f, roots)
+		if len(ps) > 0 {
+			s.Problems = append(s.Problems, ps...)
+			s.Invalid[stem(filepath.Base(f))] = true
+			continue
+		}
+		byID[l.ID] = append(byID[l.ID], l)
+	}
+	var apps []*Loaded
+	for id, ls := range byID {
+		if len(ls) > 1 {
+			for _, l := range ls {
+				s.Problems = append(s.Problems, Problem{l.File, "app.id", fmt.Sprintf("id %q is declared by %d files", id, len(ls))})
+			}
+			s.Invalid[id] = true
+			continue
+		}
+		apps = append(apps, ls[0])
+	}
+	sort.Slice(apps, func(i, j int) bool { return apps[i].ID < apps[j].ID })
+	bad := map[string]bool{}
+	for _, p := range crossCheck(apps, s.Invalid) {
+		s.Problems = append(s.Problems, p.Problem)
+		bad[p.id] = true
+	}
+	for _, a := range apps {
+		if bad[a.ID] {
+			s.Invalid[a.ID] = true
+			continue
+		}
+		s.Apps = append(s.Apps, a)
+	}
+	sort.SliceStable(s.Problems, func(i, j int) bool { return s.Problems[i].File < s.Problems[j].File })
+	return s
+}
+
+type appProblem struct {
+	Problem
+	id string
+}
+
+func crossCheck(apps []*Loaded, invalid map[string]bool) []appProblem {
+	var out []appProblem
+	byID := map[string]*Loaded{}
+	for _, a := range apps {
+		byID[a.ID] = a
+	}
+	// Companion ids name containers too: they must not collide with any app or other companion.
+	names := map[string]string{}
+	for _, a := range apps {
+		names[a.ID] = a.ID
+	}
+	for _, a := range apps {
+		for i, c := range a.Companions {
+			if other, ok := names[c.ID]; ok && other != a.ID {
+				out = append(out, appProblem{Problem{a.File, fmt.Sprintf("app.companions[%d].id", i), fmt.Sprintf("%q is already used by app %s", c.ID, other)}, a.ID})
+				continue
+			}
+			names[c.ID] = a.ID
+		}
+	}
+	for _, a := range apps {
+		for i, dep := range a.Requires.Apps {
+			if byID[dep] == nil {
+				reason := fmt.Sprintf("requires app %q, which is not installed", dep)
+				if invalid[dep] {
+					reason = fmt.Sprintf("requires app %q, whose manifest is invalid", dep)
+				}
+				out = append(out, appProblem{Problem{a.File, fmt.Sprintf("app.requires.apps[%d]", i), reason}, a.ID})
+			}
+		}
+	}
+	for _, cyc := range cycles(apps, byID) {
+		for _, id := range cyc {
+			out = append(out, appProblem{Problem{byID[id].File, "app.requires.apps", "dependency cycle: " + strings.Join(append(cyc, cyc[0]), " -> ")}, id})
+		}
+	}
+	// Host ports: one owner per address, port and protocol; 0.0.0.0 (or no address) clashes with all.
+	type owner struct {
+		id, field string
+		port      Port
+	}
+	var owners []owner
+	for _, a := range apps {
+		add := func(field string, ports []string) {
+			for i, s := range ports {
+				p, err := ParsePort(s)
+				if err == nil && p.HostPort != 0 {
+					owners = append(owners, owner{a.ID, fmt.Sprintf("%s[%d]", field, i), p})
+				}
+			}
+		}
+		add("app.container.ports", a.Container.Ports)
+		for i, c := range a.Companions {
+			add(fmt.Sprintf("app.companions[%d].ports", i), c.Ports)
+		}
+	}
+	for i := range owners {
+		for j := range owners {
+			x, y := owners[i], owners[j]
+			if i == j || x.id == y.id || x.port.HostPort != y.port.HostPort || x.port.Protocol != y.port.Protocol {
+				continue
+			}
+			if x.port.HostIP != "" && y.port.HostIP != "" && x.port.HostIP != y.port.HostIP &&
+				x.port.HostIP != "0.0.0.0" && y.port.HostIP != "0.0.0.0" && x.port.HostIP != "::" && y.port.HostIP != "::" {
+				continue
+			}
+			out = append(out, appProblem{Problem{byID[x.id].File, x.field, fmt.Sprintf("host port %d/%s is also published by app %s (%s)", x.port.HostPort, x.port.Protocol, y.id, y.field)}, x.id})
+		}
+	}
+	return out
+}
+
+// cycles returns each dependency cycle once, as the ids along it.
+func cycles(apps []*Loaded, byID map[string]*Loaded) [][]string {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := map[string]int{}
+	var stack []string
+	var out [][]string
+	var visit func(id string)
+	visit = func(id string) {
+		color[id] = grey
+		stack = append(stack, id)
+		for _, dep := range byID[id].Requires.Apps {
+			if byID[dep] == nil {
+				continue
+			}
+			switch color[dep] {
+			case white:
+				visit(dep)
+			case grey:
+				for k := len(stack) - 1; k >= 0; k-- {
+					if stack[k] == dep {
+						out = append(out, append([]string(nil), stack[k:]...))
+						break
+					}
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		color[id] = black
+	}
+	for _, a := range apps {
+		if color[a.ID] == white {
+			visit(a.ID)
+		}
+	}
+	return out
+}

@@ -1,0 +1,444 @@
+package manifest
+
+import (
+	"fmt"
+	"net"
+	"path"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"go.podman.io/image/v5/docker/reference"
+)
+
+// AppDataVar stands, at the start of a volume source, for the app's own data directory.
+const AppDataVar = "${APP_DATA}"
+
+var (
+	idRE      = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+	envKeyRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	netNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+	capRE     = regexp.MustCompile(`^(CAP_)?[A-Z][A-Z_]*$`)
+	userRE    = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9_.-]*(:[a-zA-Z0-9_][a-zA-Z0-9_.-]*)?$`)
+	hostRE    = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?(:[0-9]{1,5})?$`)
+)
+
+// RestartPolicies are the accepted values of container.restart.
+var RestartPolicies = []string{"no", "always", "on-failure", "unless-stopped"}
+
+// Roots says where an app's data may live: DataRoot/<id> is ${APP_DATA}, and bind-mount sources must be
+// inside DataRoot or one of Extra.
+type Roots struct {
+	DataRoot string
+	Extra    []string
+}
+
+// AppData returns the data directory of app id.
+func (r Roots) AppData(id string) string { return path.Join(r.DataRoot, id) }
+
+// Port is a parsed port mapping.
+type Port struct {
+	HostIP        string
+	HostPort      uint16 // 0: not published on the host
+	ContainerPort uint16
+	Protocol      string // tcp or udp
+}
+
+func (p Port) String() string {
+	if p.HostPort == 0 {
+		return fmt.Sprintf("%d/%s", p.ContainerPort, p.Protocol)
+	}
+	if p.HostIP == "" {
+		return fmt.Sprintf("%d:%d/%s", p.HostPort, p.ContainerPort, p.Protocol)
+	}
+	return fmt.Sprintf("%s:%d:%d/%s", p.HostIP, p.HostPort, p.ContainerPort, p.Protocol)
+}
+
+// ParsePort parses "[ip:]host:container[/proto]" or "container[/proto]".
+func ParsePort(s string) (Port, error) {
+	p := Port{Protocol: "tcp"}
+	if i := strings.LastIndex(s, "/"); i >= 0 {
+		p.Protocol = s[i+1:]
+		s = s[:i]
+		if p.Protocol != "tcp" && p.Protocol != "udp" {
+			return p, fmt.Errorf("protocol %q is not tcp or udp", p.Protocol)
+		}
+	}
+	var ip, host, ctr string
+	if strings.HasPrefix(s, "[") { // [::1]:80:80
+		end := strings.Index(s, "]")
+		if end < 0 {
+			return p, fmt.Errorf("unclosed [ in IPv6 address")
+		}
+		ip, s = s[1:end], strings.TrimPrefix(s[end+1:], ":")
+		parts := strings.Split(s, ":")
+		if len(parts) != 2 {
+			return p, fmt.Errorf("want [IP]:HOST:CONTAINER")
+		}
+		host, ctr = parts[0], parts[1]
+	} else {
+		parts := strings.Split(s, ":")
+		switch len(parts) {
+		case 1:
+			ctr = parts[0]
+		case 2:
+			host, ctr = parts[0], parts[1]
+		case 3:
+			ip, host, ctr = parts[0], parts[1], parts[2]
+		default:
+			return p, fmt.Errorf("want [IP:]HOST:CONTAINER[/PROTO]")
+		}
+	}
+	if ip != "" {
+		addr := net.ParseIP(ip)
+		if addr == nil {
+			return p, fmt.Errorf("host address %q is not an IP address", ip)
+		}
+		p.HostIP = addr.String()
+	}
+	num := func(what, v string) (uint16, error) {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 65535 {
+			return 0, fmt.Errorf("%s port %q is not a number from 1 to 65535", what, v)
+		}
+		return uint16(n), nil
+	}
+	var err error
+	if p.ContainerPort, err = num("container", ctr); err != nil {
+		return p, err
+	}
+	if host != "" || len(strings.Split(s, ":")) > 1 {
+		if p.HostPort, err = num("host", host); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+// Volume is a parsed bind mount.
+type Volume struct {
+	Source, Target string
+	Options        []string
+}
+
+// ReadOnly tells whether the mount is read-only.
+func (v Volume) ReadOnly() bool {
+	for _, o := range v.Options {
+		if o == "ro" {
+			return true
+		}
+	}
+	return false
+}
+
+var volumeOptions = map[string]bool{"ro": true, "rw": true, "z": true, "Z": true, "U": true}
+
+// ParseVolume parses "SOURCE:TARGET[:OPTS]" and expands ${APP_DATA} to appData.
+func ParseVolume(s, appData string) (Volume, error) {
+	parts := strings.Split(s, ":")
+	if len(parts) < 2 || len(parts) > 3 {
+		return Volume{}, fmt.Errorf("want SOURCE:TARGET[:OPTIONS]")
+	}
+	v := Volume{Source: parts[0], Target: parts[1]}
+	if len(parts) == 3 {
+		for _, o := range strings.Split(parts[2], ",") {
+			if !volumeOptions[o] {
+				return v, fmt.Errorf("unknown volume option %q (known: ro, rw, z, Z, U)", o)
+			}
+			v.Options = append(v.Options, o)
+		}
+	}
+	if rest, ok := strings.CutPrefix(v.Source, AppDataVar); ok {
+		if rest != "" && !strings.HasPrefix(rest, "/") {
+			return v, fmt.Errorf("%s must be followed by / or nothing", AppDataVar)
+		}
+		v.Source = appData + rest
+	}
+	if !path.IsAbs(v.Source) {
+		return v, fmt.Errorf("source %q is not an absolute path or %s/...; named and relative volumes are not supported", parts[0], AppDataVar)
+	}
+	for _, el := range strings.Split(v.Source, "/") {
+		if el == ".." {
+			return v, fmt.Errorf("source %q contains ..", parts[0])
+		}
+	}
+	v.Source = path.Clean(v.Source)
+	if !path.IsAbs(v.Target) {
+		return v, fmt.Errorf("target %q is not an absolute path", v.Target)
+	}
+	v.Target = path.Clean(v.Target)
+	return v, nil
+}
+
+func within(p, root string) bool {
+	root = path.Clean(root)
+	return p == root || strings.HasPrefix(p, strings.TrimSuffix(root, "/")+"/")
+}
+
+// checkImage validates an image reference.
+func checkImage(ref string) error {
+	if ref == "" {
+		return fmt.Errorf("empty image reference")
+	}
+	if ref != strings.TrimSpace(ref) {
+		return fmt.Errorf("image reference %q has surrounding spaces", ref)
+	}
+	if _, err := reference.ParseNormalizedNamed(ref); err != nil {
+		return fmt.Errorf("invalid image reference %q: %v", ref, err)
+	}
+	return nil
+}
+
+// Validate checks one app's values. dir is the manifest's directory (for build contexts and templates).
+func Validate(file string, a *App, roots Roots) Problems {
+	var ps Problems
+	bad := func(field, format string, args ...any) {
+		ps = append(ps, Problem{file, field, fmt.Sprintf(format, args...)})
+	}
+	checkControl(reflect.ValueOf(a).Elem(), "app", func(field string) {
+		bad(field, "contains a newline, NUL or other control character")
+	})
+	switch {
+	case a.ID == "":
+		bad("app.id", "missing")
+	case !idRE.MatchString(a.ID) || len(a.ID) > 63:
+		bad("app.id", "%q is not a valid id (lowercase letters, digits and -, starting with a letter or digit, at most 63)", a.ID)
+	}
+	if strings.TrimSpace(a.Name) == "" {
+		bad("app.name", "missing")
+	}
+	if strings.TrimSpace(a.Version) == "" {
+		bad("app.version", "missing")
+	}
+	c := &a.Container
+	switch {
+	case c.Build != nil:
+		if c.Build.Context == "" {
+			bad("app.container.build.context", "missing")
+		} else if strings.Contains(c.Build.Context, "..") {
+			bad("app.container.build.context", "%q must not contain ..", c.Build.Context)
+		}
+		if c.Build.Containerfile != "" && (path.IsAbs(c.Build.Containerfile) || strings.Contains(c.Build.Containerfile, "..")) {
+			bad("app.container.build.containerfile", "%q must be a path inside the build context", c.Build.Containerfile)
+		}
+		if c.Build.Tag == "" {
+			bad("app.container.build.tag", "missing: a build names the image it produces")
+		} else if err := checkImage(c.Build.Tag); err != nil {
+			bad("app.container.build.tag", "%v", err)
+		}
+		if c.Image != "" && c.Image != c.Build.Tag {
+			bad("app.container.image", "%q differs from build.tag %q; with a build, leave image empty or equal to the tag", c.Image, c.Build.Tag)
+		}
+	case c.Image == "":
+		bad("app.container.image", "missing: set image or build")
+	default:
+		if err := checkImage(c.Image); err != nil {
+			bad("app.container.image", "%v", err)
+		}
+	}
+	checkEnv("app.container.env", c.Env, bad)
+	checkPorts("app.container.ports", c.Ports, bad)
+	checkVolumes("app.container.volumes", c.Volumes, roots, a.ID, bad)
+	checkNetwork("app.container.network", c.Network, bad)
+	checkCaps("app.container.capabilities", c.Capabilities, bad)
+	if c.User != "" && !userRE.MatchString(c.User) {
+		bad("app.container.user", "%q is not USER or USER:GROUP", c.User)
+	}
+	if c.Restart != "" && !contains(RestartPolicies, c.Restart) {
+		bad("app.container.restart", "%q is not one of %s", c.Restart, strings.Join(RestartPolicies, ", "))
+	}
+	if h := a.Health; h != nil {
+		if len(h.Command) == 0 {
+			bad("app.health.command", "missing: a health check needs a command")
+		}
+		if h.Retries < 0 {
+			bad("app.health.retries", "must not be negative")
+		}
+		if h.Interval != 0 && h.Interval.D().Seconds() < 1 {
+			bad("app.health.interval", "must be at least 1s")
+		}
+	}
+	if a.Requires.DiskGB < 0 {
+		bad("app.requires.disk_gb", "must not be negative")
+	}
+	for i, dep := range a.Requires.Apps {
+		if dep == a.ID {
+			bad(fmt.Sprintf("app.requires.apps[%d]", i), "an app cannot require itself")
+		} else if !idRE.MatchString(dep) {
+			bad(fmt.Sprintf("app.requires.apps[%d]", i), "%q is not a valid app id", dep)
+		}
+	}
+	for i, h := range a.Hooks.PreStart {
+		f := fmt.Sprintf("app.hooks.pre_start[%d]", i)
+		if h.Template == "" || path.IsAbs(h.Template) || strings.Contains(h.Template, "..") {
+			bad(f+".template", "%q must be a file path relative to the manifest's directory", h.Template)
+		}
+		if h.Path == "" || path.IsAbs(h.Path) || strings.Contains(h.Path, "..") {
+			bad(f+".path", "%q must be a path relative to the app's data directory", h.Path)
+		}
+		if h.Mode != "" {
+			if m, err := strconv.ParseUint(h.Mode, 8, 32); err != nil || m > 0o777 {
+				bad(f+".mode", "%q is not an octal file mode such as 0640", h.Mode)
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for i, comp := range a.Companions {
+		f := fmt.Sprintf("app.companions[%d]", i)
+		switch {
+		case comp.ID == "":
+			bad(f+".id", "missing")
+		case !idRE.MatchString(comp.ID) || len(comp.ID) > 63:
+			bad(f+".id", "%q is not a valid id", comp.ID)
+		case comp.ID == a.ID || seen[comp.ID]:
+			bad(f+".id", "%q is used twice in this app", comp.ID)
+		}
+		seen[comp.ID] = true
+		if err := checkImage(comp.Image); err != nil {
+			bad(f+".image", "%v", err)
+		}
+		checkEnv(f+".env", comp.Env, bad)
+		checkPorts(f+".ports", comp.Ports, bad)
+		checkVolumes(f+".volumes", comp.Volumes, roots, a.ID, bad)
+		checkNetwork(f+".network", comp.Network, bad)
+		checkCaps(f+".capabilities", comp.Capabilities, bad)
+		if comp.User != "" && !userRE.MatchString(comp.User) {
+			bad(f+".user", "%q is not USER or USER:GROUP", comp.User)
+		}
+	}
+	for i, r := range a.Registry.Insecure {
+		if !hostRE.MatchString(r) {
+			bad(fmt.Sprintf("app.registry.insecure[%d]", i), "%q is not HOST or HOST:PORT", r)
+		}
+	}
+	return ps
+}
+
+type badFunc func(field, format string, args ...any)
+
+func checkEnv(field string, env map[string]string, bad badFunc) {
+	for _, k := range sortedKeys(env) {
+		if !envKeyRE.MatchString(k) {
+			bad(field+"."+k, "%q is not a valid variable name", k)
+		}
+	}
+}
+
+func checkPorts(field string, ports []string, bad badFunc) {
+	seen := map[string]int{}
+	for i, s := range ports {
+		p, err := ParsePort(s)
+		if err != nil {
+			bad(fmt.Sprintf("%s[%d]", field, i), "%q: %v", s, err)
+			continue
+		}
+		if p.HostPort == 0 {
+			continue
+		}
+		key := fmt.Sprintf("%d/%s", p.HostPort, p.Protocol)
+		if j, ok := seen[key]; ok {
+			bad(fmt.Sprintf("%s[%d]", field, i), "host port %s is already published by %s[%d]", key, field, j)
+		}
+		seen[key] = i
+	}
+}
+
+func checkVolumes(field string, vols []string, roots Roots, id string, bad badFunc) {
+	for i, s := range vols {
+		v, err := ParseVolume(s, roots.AppData(id))
+		f := fmt.Sprintf("%s[%d]", field, i)
+		if err != nil {
+			bad(f, "%q: %v", s, err)
+			continue
+		}
+		ok := within(v.Source, roots.DataRoot)
+		for _, r := range roots.Extra {
+			ok = ok || within(v.Source, r)
+		}
+		if !ok {
+			allowed := append([]string{roots.DataRoot}, roots.Extra...)
+			bad(f, "source %q is outside the allowed roots (%s)", v.Source, strings.Join(allowed, ", "))
+		}
+	}
+}
+
+func checkNetwork(field, n string, bad badFunc) {
+	if n != "" && !netNameRE.MatchString(n) {
+		bad(field, "%q is not bridge, host, none or a network name", n)
+	}
+}
+
+func checkCaps(field string, c Capabilities, bad badFunc) {
+	for i, s := range c.Add {
+		if s != "ALL" && !capRE.MatchString(s) {
+			bad(fmt.Sprintf("%s.add[%d]", field, i), "%q is not a capability name such as NET_BIND_SERVICE", s)
+		}
+	}
+	for i, s := range c.Drop {
+		if s != "ALL" && !capRE.MatchString(s) {
+			bad(fmt.Sprintf("%s.drop[%d]", field, i), "%q is not a capability name such as NET_RAW", s)
+		}
+	}
+}
+
+// checkControl reports every string in v that holds a control character (newline, NUL, escape, DEL...).
+func checkControl(v reflect.Value, field string, report func(string)) {
+	switch v.Kind() {
+	case reflect.String:
+		for _, r := range v.String() {
+			if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+				report(field)
+				return
+			}
+		}
+	case reflect.Pointer:
+		if !v.IsNil() {
+			checkControl(v.Elem(), field, report)
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+			if tag == "" || tag == "-" {
+				continue
+			}
+			checkControl(v.Field(i), field+"."+tag, report)
+		}
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			checkControl(v.Index(i), fmt.Sprintf("%s[%d]", field, i), report)
+		}
+	case reflect.Map:
+		keys := v.MapKeys()
+		sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+		for _, k := range keys {
+			name := k.String()
+			if strings.ContainsFunc(name, unicode.IsControl) {
+				report(field)
+				continue
+			}
+			checkControl(v.MapIndex(k), field+"."+name, report)
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,313 @@
+package podman
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/containers/podman/v5/pkg/bindings"
+	"github.com/containers/podman/v5/pkg/bindings/containers"
+	"github.com/containers/podman/v5/pkg/bindings/images"
+	"github.com/containers/podman/v5/pkg/domain/entities/types"
+	"github.com/containers/podman/v5/pkg/errorhandling"
+	"github.com/containers/podman/v5/pkg/specgen"
+	spec "github.com/opencontainers/runtime-spec/specs-go"
+	nettypes "go.podman.io/common/libnetwork/types"
+	"go.podman.io/image/v5/manifest"
+
+	lsmanifest "github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/reconciler"
+)
+
+// Client is a reconciler.Podman backed by the podman service at one URL. It connects on first use and
+// again after a failed attempt, so a daemon started before podman (or across a podman restart) recovers
+// without a restart of its own. Connected once, the bindings' HTTP client redials by itself.
+type Client struct {
+	url string
+
+	mu   sync.Mutex
+	conn context.Context // carries the bindings connection
+}
+
+var _ reconciler.Podman = (*Client)(nil)
+
+// New returns a client for the podman service at url (e.g. unix:///run/podman/podman.sock). It does
+// not connect yet.
+func New(url string) *Client { return &Client{url: url} }
+
+// Connect establishes the connection now (one ping of the service).
+func (c *Client) Connect(ctx context.Context) error {
+	_, err := c.ctx(ctx)
+	return err
+}
+
+// ctx returns a context that carries the bindings connection and ctx's deadline and cancellation.
+func (c *Client) ctx(ctx context.Context) (context.Context, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn == nil {
+		conn, err := bindings.NewConnection(context.WithoutCancel(ctx), c.url)
+		if err != nil {
+			return nil, classify("connecting to podman at "+c.url, err)
+		}
+		c.conn = conn
+	}
+	return merged{Context: ctx, values: c.conn}, nil
+}
+
+// merged is ctx for cancellation and deadline, with the connection's values.
+type merged struct {
+	context.Context
+	values context.Context
+}
+
+func (m merged) Value(key any) any {
+	if v := m.values.Value(key); v != nil {
+		return v
+	}
+	return m.Context.Value(key)
+}
+
+// classify turns a bindings error into a *reconciler.APIError that wraps a classified error. The
+// response code decides, never the message.
+func classify(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var em *errorhandling.ErrorModel
+	if errors.As(err, &em) {
+		e := &reconciler.APIError{Op: op, Status: em.ResponseCode, Message: em.Message, Err: err}
+		switch em.ResponseCode {
+		case 404:
+			e.Err = reconciler.ErrNotFound
+		case 409:
+			e.Err = reconciler.ErrConflict
+		}
+		return e
+	}
+	var pc *errorhandling.PodConflictErrorModel
+	if errors.As(err, &pc) {
+		return &reconciler.APIError{Op: op, Status: 409, Message: pc.Error(), Err: reconciler.ErrConflict}
+	}
+	if isUnreachable(err) {
+		return &reconciler.APIError{Op: op, Err: fmt.Errorf("%w: %v", reconciler.ErrUnavailable, rootCause(err))}
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+func isUnreachable(err error) bool {
+	var ce bindings.ConnectError
+	var ue *url.Error
+	var oe *net.OpError
+	return errors.As(err, &ce) || errors.As(err, &oe) || errors.As(err, &ue) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+func rootCause(err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return oe
+	}
+	return err
+}
+
+// List returns every container in one request.
+func (c *Client) List(ctx context.Context) ([]reconciler.Container, error) {
+	cctx, err := c.ctx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	all := true
+	list, err := containers.List(cctx, &containers.ListOptions{All: &all})
+	if err != nil {
+		return nil, classify("listing containers", err)
+	}
+	out := make([]reconciler.Container, 0, len(list))
+	for _, l := range list {
+		name := ""
+		if len(l.Names) > 0 {
+			name = l.Names[0]
+		}
+		out = append(out, reconciler.Container{ID: l.ID, Name: name, Image: l.Image, State: l.State, Labels: l.Labels})
+	}
+	return out, nil
+}
+
+// Inspect returns what adoption compares.
+func (c *Client) Inspect(ctx context.Context, nameOrID string) (*reconciler.Inspected, error) {
+	cctx, err := c.ctx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d, err := containers.Inspect(cctx, nameOrID, nil)
+	if err != nil {
+		return nil, classify("inspecting container "+nameOrID, err)
+	}
+	in := &reconciler.Inspected{ID: d.ID, Name: d.Name, Image: d.ImageName}
+	if d.Config != nil {
+		in.Command = d.Config.Cmd
+		in.Labels = d.Config.Labels
+	}
+	if d.HostConfig != nil {
+		for key, binds := range d.HostConfig.PortBindings {
+			port, proto, _ := strings.Cut(key, "/")
+			cp, _ := strconv.Atoi(port)
+			for _, b := range binds {
+				hp, _ := strconv.Atoi(b.HostPort)
+				if hp == 0 {
+					continue
+				}
+				ip := b.HostIP
+				if ip == "0.0.0.0" {
+					ip = ""
+				}
+				in.Ports = append(in.Ports, lsmanifest.Port{HostIP: ip, HostPort: uint16(hp), ContainerPort: uint16(cp), Protocol: proto})
+			}
+		}
+	}
+	for _, m := range d.Mounts {
+		if m.Type == "bind" {
+			in.Binds = append(in.Binds, m.Source+":"+m.Destination)
+		}
+	}
+	return in, nil
+}
+
+// ImageExists tells whether the image is in local storage.
+func (c *Client) ImageExists(ctx context.Context, ref string) (bool, error) {
+	cctx, err := c.ctx(ctx)
+	if err != nil {
+		return false, err
+	}
+	ok, err := images.Exists(cctx, ref, nil)
+	return ok, classify("looking up image "+ref, err)
+}
+
+// Pull pulls ref; tlsVerify false is only passed for allow-listed registries.
+func (c *Client) Pull(ctx context.Context, ref string, tlsVerify bool) error {
+	cctx, err := c.ctx(ctx)
+	if err != nil {
+		return err
+	}
+	quiet, skip := true, !tlsVerify
+	_, err = images.Pull(cctx, ref, &images.PullOptions{Quiet: &quiet, SkipTLSVerify: &skip})
+	return classify("pulling "+ref, err)
+}
+
+// Build builds an image from a local context (sent to the service as a tarball), removing buildah's
+// intermediate containers.
+func (c *Client) Build(ctx context.Context, b reconciler.BuildRequest) error {
+	cctx, err := c.ctx(ctx)
+	if err != nil {
+		return err
+	}
+	opts := types.BuildOptions{}
+	opts.ContextDirectory = b.ContextDir
+	opts.Output = b.Tag
+	opts.RemoveIntermediateCtrs = true
+	opts.Out = io.Discard
+	opts.Err = io.Discard
+	opts.ReportWriter = io.Discard
+	_, err = images.Build(cctx, []string{b.Containerfile}, opts)
+	return classify("building "+b.Tag, err)
+}
+
+// Create creates the container without starting it.
+func (c *Client) Create(ctx context.Context, r reconciler.CreateRequest) (string, error) {
+	cctx, err := c.ctx(ctx)
+	if err != nil {
+		return "", err
+	}
+	resp, err := containers.CreateWithSpec(cctx, toSpec(r), nil)
+	if err != nil {
+		return "", classify("creating container "+r.Name, err)
+	}
+	return resp.ID, nil
+}
+
+func toSpec(r reconciler.CreateRequest) *specgen.SpecGenerator {
+	s := specgen.NewSpecGenerator(r.Image, false)
+	s.Name = r.Name
+	s.Command = r.Command
+	s.Entrypoint = r.Entrypoint
+	s.Env = r.Env
+	s.Labels = r.Labels
+	s.User = r.User
+	s.CapAdd = r.CapAdd
+	s.CapDrop = r.CapDrop
+	ro := r.ReadOnly
+	s.ReadOnlyFilesystem = &ro
+	if r.Restart != "no" {
+		s.RestartPolicy = r.Restart
+	}
+	st := uint(r.StopTimeout / time.Second)
+	s.StopTimeout = &st
+	switch r.Network {
+	case "bridge", "":
+		s.NetNS = specgen.Namespace{NSMode: specgen.Bridge}
+	case "host":
+		s.NetNS = specgen.Namespace{NSMode: specgen.Host}
+	case "none":
+		s.NetNS = specgen.Namespace{NSMode: specgen.NoNetwork}
+	default:
+		s.NetNS = specgen.Namespace{NSMode: specgen.Bridge}
+		s.Networks = map[string]nettypes.PerNetworkOptions{r.Network: {}}
+	}
+	for _, p := range r.Ports {
+		s.PortMappings = append(s.PortMappings, nettypes.PortMapping{HostIP: p.HostIP, HostPort: p.HostPort, ContainerPort: p.ContainerPort, Protocol: p.Protocol})
+	}
+	for _, v := range r.Volumes {
+		opts := []string{"rbind"}
+		opts = append(opts, v.Options...)
+		s.Mounts = append(s.Mounts, spec.Mount{Type: "bind", Source: v.Source, Destination: v.Target, Options: opts})
+	}
+	if h := r.Health; h != nil {
+		s.HealthConfig = &manifest.Schema2HealthConfig{
+			Test:        append([]string{"CMD"}, h.Command...),
+			Interval:    h.Interval.D(),
+			Timeout:     h.Timeout.D(),
+			Retries:     h.Retries,
+			StartPeriod: h.StartPeriod.D(),
+		}
+	}
+	return s
+}
+
+// Start starts a container; starting a running one is not an error.
+func (c *Client) Start(ctx context.Context, id string) error {
+	cctx, err := c.ctx(ctx)
+	if err != nil {
+		return err
+	}
+	return classify("starting container "+id, containers.Start(cctx, id, nil))
+}
+
+// Stop stops a container, killing it after timeout.
+func (c *Client) Stop(ctx context.Context, id string, timeout time.Duration) error {
+	cctx, err := c.ctx(ctx)
+	if err != nil {
+		return err
+	}
+	t := uint(timeout / time.Second)
+	return classify("stopping container "+id, containers.Stop(cctx, id, &containers.StopOptions{Timeout: &t}))
+}
+
+// Remove removes a container and never its volumes.
+func (c *Client) Remove(ctx context.Context, id string) error {
+	cctx, err := c.ctx(ctx)
+	if err != nil {
+		return err
+	}
+	force, vols := true, false
+	_, err = containers.Remove(cctx, id, &containers.RemoveOptions{Force: &force, Volumes: &vols})
+	return classify("removing container "+id, err)
+}

@@ -1,0 +1,497 @@
+package reconciler_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lockstep/lockstep/internal/testenv"
+	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/podman"
+	"github.com/lockstep/lockstep/reconciler"
+)
+
+const bbImage = "localhost/lockstep-test/busybox:1"
+
+var shared = testenv.NewShared(func(t testenv.TB) any {
+	p := testenv.StartPodman(t)
+	p.ImportBusybox(t, bbImage)
+	return p
+})
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	shared.Close()
+	os.Exit(code)
+}
+
+func realPodman(t *testing.T) *testenv.Podman {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("real podman: not in -short mode")
+	}
+	return shared.Get(t, "podman", "runc", "busybox").(*testenv.Podman)
+}
+
+type fixture struct {
+	t      *testing.T
+	pm     *testenv.Podman
+	dir    string
+	apps   string
+	data   string
+	client *podman.Client
+	rec    *reconciler.Reconciler
+	names  []string
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	pm := realPodman(t)
+	dir := t.TempDir()
+	f := &fixture{t: t, pm: pm, dir: dir, apps: filepath.Join(dir, "apps.d"), data: filepath.Join(dir, "data")}
+	os.MkdirAll(f.apps, 0o755)
+	f.client = podman.New(pm.URL())
+	f.rec = f.newReconciler(f.client)
+	t.Cleanup(func() {
+		if len(f.names) > 0 {
+			pm.CLI(append([]string{"rm", "--force", "--time", "0", "--ignore"}, f.names...)...)
+		}
+	})
+	return f
+}
+
+func (f *fixture) newReconciler(p reconciler.Podman) *reconciler.Reconciler {
+	f.t.Helper()
+	rec, err := reconciler.New(reconciler.Config{
+		AppsDir:  f.apps,
+		StateDir: filepath.Join(f.dir, "state"),
+		Roots:    manifest.Roots{DataRoot: f.data},
+	}, p)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return rec
+}
+
+// app writes apps.d/<id>.yaml from the given container and extra YAML.
+func (f *fixture) app(id, body string) {
+	f.t.Helper()
+	for _, n := range f.names {
+		if n == id {
+			goto write
+		}
+	}
+	f.names = append(f.names, id)
+write:
+	y := fmt.Sprintf("app:\n  id: %s\n  name: %s\n  version: 1.0.0\n%s", id, id, body)
+	if err := os.WriteFile(filepath.Join(f.apps, id+".yaml"), []byte(y), 0o644); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func worker(image string) string {
+	return fmt.Sprintf(`  container:
+    image: %s
+    command: [sh, -c, 'trap "exit 0" TERM; echo started >> /data/log; while :; do sleep 1; done']
+    volumes: ["${APP_DATA}/data:/data"]
+    stop_grace_period: 2s
+`, image)
+}
+
+func (f *fixture) pass() *reconciler.Report {
+	f.t.Helper()
+	return f.rec.Pass(context.Background(), "test")
+}
+
+func (f *fixture) state(name string) string {
+	f.t.Helper()
+	out, err := f.pm.CLI("inspect", "--format", "{{.State.Status}}", name)
+	if err != nil {
+		return "missing"
+	}
+	return out
+}
+
+func (f *fixture) id(name string) string {
+	f.t.Helper()
+	return f.pm.MustCLI(f.t, "inspect", "--format", "{{.Id}}", name)
+}
+
+func actions(r *reconciler.Report) string {
+	var s []string
+	for _, a := range r.Actions {
+		s = append(s, a.App+":"+a.Action)
+	}
+	return strings.Join(s, " ")
+}
+
+func noFailures(t *testing.T, r *reconciler.Report) {
+	t.Helper()
+	if len(r.Failures) > 0 {
+		t.Fatalf("unexpected failures: %+v", r.Failures)
+	}
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func TestInstallFromNothingThenNoop(t *testing.T) {
+	f := newFixture(t)
+	port := freePort(t)
+	f.app("it-web", fmt.Sprintf(`  container:
+    image: %s
+    command: [httpd, -f, -p, "8080", -h, /www]
+    ports: ["127.0.0.1:%d:8080/tcp"]
+    stop_grace_period: 1s
+`, bbImage, port))
+	f.app("it-worker", worker(bbImage)+"  requires:\n    apps: [it-web]\n")
+
+	r := f.pass()
+	noFailures(t, r)
+	if got, want := actions(r), "it-web:install it-worker:install"; got != want {
+		t.Fatalf("actions = %q, want %q", got, want)
+	}
+	for _, n := range []string{"it-web", "it-worker"} {
+		if s := f.state(n); s != "running" {
+			t.Fatalf("%s is %s, want running", n, s)
+		}
+	}
+	for _, a := range r.Apps {
+		if a.State != "running" || a.ContainerID == "" || a.Image != bbImage {
+			t.Fatalf("app status %+v", a)
+		}
+	}
+	// The published port serves.
+	var body string
+	for i := 0; i < 50; i++ {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(b)
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(body, "hello from busybox") {
+		t.Fatalf("port %d served %q", port, body)
+	}
+	// The worker's data dir was created and written.
+	if b, err := os.ReadFile(filepath.Join(f.data, "it-worker", "data", "log")); err != nil || !strings.Contains(string(b), "started") {
+		t.Fatalf("worker data: %q, %v", b, err)
+	}
+	// Labels carry the app, the hash and its scheme.
+	lbl := f.pm.MustCLI(t, "inspect", "--format", `{{index .Config.Labels "io.lockstep.app"}} {{index .Config.Labels "io.lockstep.hash-scheme"}}`, "it-web")
+	if lbl != "it-web v1" {
+		t.Fatalf("labels: %q", lbl)
+	}
+
+	// Second pass over installed, running apps: nothing to do, and exactly one podman API request.
+	proxy := testenv.StartCountingProxy(t, f.dir, f.pm.Socket)
+	counted := podman.New(proxy.URL())
+	if err := counted.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rec := f.newReconciler(counted)
+	proxy.Reset()
+	r2 := rec.Pass(context.Background(), "test")
+	noFailures(t, r2)
+	if len(r2.Actions) != 0 {
+		t.Fatalf("second pass acted: %s", actions(r2))
+	}
+	if n := proxy.Count(); n != 1 {
+		t.Fatalf("no-op pass made %d podman API requests, want exactly 1", n)
+	}
+	if r2.PassID != r.PassID+1 {
+		t.Fatalf("pass ids %d then %d", r.PassID, r2.PassID)
+	}
+	if reconciler.SameContent(r, r2) {
+		t.Fatal("an installing pass and a no-op pass have the same content")
+	}
+	if r3 := rec.Pass(context.Background(), "test"); !reconciler.SameContent(r2, r3) {
+		t.Fatalf("two no-op passes differ in content:\n%+v\n%+v", r2, r3)
+	}
+}
+
+func TestKilledContainerIsStarted(t *testing.T) {
+	f := newFixture(t)
+	f.app("it-kill", worker(bbImage))
+	noFailures(t, f.pass())
+	id := f.id("it-kill")
+	f.pm.MustCLI(t, "kill", "it-kill")
+	f.pm.MustCLI(t, "wait", "it-kill")
+	r := f.pass()
+	noFailures(t, r)
+	if got := actions(r); got != "it-kill:start" {
+		t.Fatalf("actions %q, want it-kill:start", got)
+	}
+	if s := f.state("it-kill"); s != "running" {
+		t.Fatalf("state %s", s)
+	}
+	if f.id("it-kill") != id {
+		t.Fatal("container was replaced; a start should keep it")
+	}
+}
+
+func TestRemovedContainerIsReinstalled(t *testing.T) {
+	f := newFixture(t)
+	f.app("it-rm", worker(bbImage))
+	noFailures(t, f.pass())
+	f.pm.MustCLI(t, "rm", "--force", "--time", "0", "it-rm")
+	r := f.pass()
+	noFailures(t, r)
+	if got := actions(r); got != "it-rm:install" {
+		t.Fatalf("actions %q", got)
+	}
+	if s := f.state("it-rm"); s != "running" {
+		t.Fatalf("state %s", s)
+	}
+}
+
+func TestImageChangeRecreatesAndKeepsData(t *testing.T) {
+	f := newFixture(t)
+	f.pm.MustCLI(t, "tag", bbImage, "localhost/lockstep-test/busybox:2")
+	f.app("it-drift", worker(bbImage))
+	noFailures(t, f.pass())
+	old := f.id("it-drift")
+	marker := filepath.Join(f.data, "it-drift", "data", "precious")
+	os.WriteFile(marker, []byte("keep me"), 0o644)
+
+	f.app("it-drift", worker("localhost/lockstep-test/busybox:2"))
+	r := f.pass()
+	noFailures(t, r)
+	if got := actions(r); got != "it-drift:recreate" {
+		t.Fatalf("actions %q", got)
+	}
+	if !strings.Contains(r.Actions[0].Cause, "spec changed") {
+		t.Fatalf("cause %q", r.Actions[0].Cause)
+	}
+	if f.id("it-drift") == old {
+		t.Fatal("not recreated")
+	}
+	img := f.pm.MustCLI(t, "inspect", "--format", "{{.ImageName}}", "it-drift")
+	if img != "localhost/lockstep-test/busybox:2" {
+		t.Fatalf("image %s", img)
+	}
+	if b, err := os.ReadFile(marker); err != nil || string(b) != "keep me" {
+		t.Fatalf("data lost: %q %v", b, err)
+	}
+	// The new container sees the kept data.
+	out := f.pm.MustCLI(t, "exec", "it-drift", "cat", "/data/precious")
+	if out != "keep me" {
+		t.Fatalf("container sees %q", out)
+	}
+	if r := f.pass(); len(r.Actions) != 0 {
+		t.Fatalf("pass after recreate acted: %s", actions(r))
+	}
+}
+
+func TestWedgedContainersAreForceRecreated(t *testing.T) {
+	f := newFixture(t)
+	f.app("it-paused", worker(bbImage))
+	f.app("it-created", worker(bbImage))
+	noFailures(t, f.pass())
+	f.pm.MustCLI(t, "pause", "it-paused")
+	// A container left "created", as a crash between create and start would leave it.
+	labels := f.pm.MustCLI(t, "inspect", "--format", `{{index .Config.Labels "io.lockstep.spec-hash"}}`, "it-created")
+	f.pm.MustCLI(t, "rm", "--force", "--time", "0", "it-created")
+	f.pm.MustCLI(t, "create", "--name", "it-created", "--label", "io.lockstep.app=it-created",
+		"--label", "io.lockstep.hash-scheme=v1", "--label", "io.lockstep.spec-hash="+labels, bbImage, "sleep", "1000")
+	r := f.pass()
+	noFailures(t, r)
+	if got := actions(r); got != "it-created:force-recreate it-paused:force-recreate" {
+		t.Fatalf("actions %q", got)
+	}
+	for _, n := range []string{"it-paused", "it-created"} {
+		if s := f.state(n); s != "running" {
+			t.Fatalf("%s: %s", n, s)
+		}
+	}
+}
+
+func TestForeignContainerIsLeftAloneOrAdopted(t *testing.T) {
+	f := newFixture(t)
+	// A foreign container that differs from the manifest: untouched and reported.
+	f.names = append(f.names, "it-foreign")
+	f.pm.MustCLI(t, "run", "-d", "--name", "it-foreign", bbImage, "sleep", "1000")
+	fid := f.id("it-foreign")
+	f.app("it-foreign", worker(bbImage))
+	r := f.pass()
+	if len(r.Failures) != 1 || r.Failures[0].App != "it-foreign" || !strings.Contains(r.Failures[0].Error, "not created by lockstep") {
+		t.Fatalf("failures %+v", r.Failures)
+	}
+	if f.id("it-foreign") != fid || f.state("it-foreign") != "running" {
+		t.Fatal("foreign container was touched")
+	}
+	if r.Apps[0].State != reconciler.StateForeign {
+		t.Fatalf("app state %q", r.Apps[0].State)
+	}
+
+	// A foreign container that matches the manifest: adopted, and the pass after is a no-op.
+	f.names = append(f.names, "it-match")
+	f.pm.MustCLI(t, "run", "-d", "--name", "it-match", bbImage, "sh", "-c", "sleep 1000")
+	mid := f.id("it-match")
+	f.app("it-match", fmt.Sprintf("  container:\n    image: %s\n    command: [sh, -c, sleep 1000]\n", bbImage))
+	r = f.pass()
+	var adopted bool
+	for _, a := range r.Actions {
+		adopted = adopted || (a.App == "it-match" && a.Action == "adopt")
+	}
+	if !adopted {
+		t.Fatalf("not adopted: %s %+v", actions(r), r.Failures)
+	}
+	r = f.pass()
+	for _, a := range r.Actions {
+		if a.App == "it-match" {
+			t.Fatalf("adopted container acted on again: %+v", a)
+		}
+	}
+	if f.id("it-match") != mid {
+		t.Fatal("adopted container was replaced")
+	}
+}
+
+func TestDiskPreflightFailure(t *testing.T) {
+	f := newFixture(t)
+	f.app("it-disk", worker(bbImage)+"  requires:\n    disk_gb: 1000000000\n")
+	r := f.pass()
+	if len(r.Failures) != 1 || !strings.Contains(r.Failures[0].Error, "not enough disk space") || !strings.Contains(r.Failures[0].Error, "requires.disk_gb") {
+		t.Fatalf("failures %+v", r.Failures)
+	}
+	if s := f.state("it-disk"); s != "missing" {
+		t.Fatalf("container created despite failed preflight: %s", s)
+	}
+}
+
+func TestBadManifestAmongGoodOnes(t *testing.T) {
+	f := newFixture(t)
+	f.app("it-good", worker(bbImage))
+	f.app("it-held", worker(bbImage))
+	noFailures(t, f.pass())
+	heldID := f.id("it-held")
+	// it-held's manifest goes bad; a new bad manifest appears too.
+	f.app("it-held", worker(bbImage)+"  requirez: {}\n")
+	f.app("it-bad", "  container:\n    image: \"UPPER/case\"\n    ports: [\"99999:80\"]\n")
+	f.pm.MustCLI(t, "kill", "it-good")
+	r := f.pass()
+	if got := actions(r); got != "it-good:start" {
+		t.Fatalf("actions %q", got)
+	}
+	errs := map[string]string{}
+	for _, fl := range r.Failures {
+		errs[fl.App] += fl.Error + "\n"
+	}
+	if !strings.Contains(errs["it-held"], "it-held.yaml: app.requirez: unknown key (did you mean \"requires\"?)") {
+		t.Fatalf("it-held failure: %q", errs["it-held"])
+	}
+	if !strings.Contains(errs["it-bad"], "app.container.image") || !strings.Contains(errs["it-bad"], "app.container.ports[0]") {
+		t.Fatalf("it-bad failure: %q", errs["it-bad"])
+	}
+	if f.id("it-held") != heldID || f.state("it-held") != "running" {
+		t.Fatal("the app with the invalid manifest was touched")
+	}
+	states := map[string]string{}
+	for _, a := range r.Apps {
+		states[a.ID] = a.State
+	}
+	if states["it-held"] != "invalid" || states["it-bad"] != "invalid" || states["it-good"] != "running" {
+		t.Fatalf("states %v", states)
+	}
+}
+
+func TestUninstallRemovesContainerKeepsData(t *testing.T) {
+	f := newFixture(t)
+	f.app("it-gone", worker(bbImage))
+	noFailures(t, f.pass())
+	os.Remove(filepath.Join(f.apps, "it-gone.yaml"))
+	r := f.pass()
+	noFailures(t, r)
+	if got := actions(r); got != "it-gone:remove" {
+		t.Fatalf("actions %q", got)
+	}
+	if s := f.state("it-gone"); s != "missing" {
+		t.Fatalf("state %s", s)
+	}
+	if _, err := os.Stat(filepath.Join(f.data, "it-gone", "data", "log")); err != nil {
+		t.Fatalf("data removed: %v", err)
+	}
+}
+
+func TestPodmanNotRunning(t *testing.T) {
+	f := newFixture(t)
+	f.app("it-down-a", worker(bbImage))
+	f.app("it-down-b", worker(bbImage))
+	rec := f.newReconciler(podman.New("unix://" + filepath.Join(f.dir, "nothing-here.sock")))
+	r := rec.Pass(context.Background(), "test")
+	if len(r.Failures) != 2 {
+		t.Fatalf("failures %+v", r.Failures)
+	}
+	for _, fl := range r.Failures {
+		if !strings.Contains(fl.Error, "podman service unavailable") {
+			t.Fatalf("unclear error: %q", fl.Error)
+		}
+	}
+	for _, a := range r.Apps {
+		if a.State != reconciler.StateUnknown {
+			t.Fatalf("state %+v", a)
+		}
+	}
+}
+
+func TestLocalBuild(t *testing.T) {
+	f := newFixture(t)
+	ctxDir := filepath.Join(f.dir, "build-ctx")
+	os.MkdirAll(ctxDir, 0o755)
+	os.WriteFile(filepath.Join(ctxDir, "Containerfile"), []byte("FROM "+bbImage+"\nCOPY greeting /greeting\n"), 0o644)
+	os.WriteFile(filepath.Join(ctxDir, "greeting"), []byte("built here\n"), 0o644)
+	tag := fmt.Sprintf("localhost/lockstep-test/built:%d", time.Now().UnixNano())
+	f.app("it-built", fmt.Sprintf(`  container:
+    build: {context: %s, tag: "%s"}
+    command: [sh, -c, 'trap "exit 0" TERM; while :; do sleep 1; done']
+`, ctxDir, tag))
+	r := f.pass()
+	noFailures(t, r)
+	if out := f.pm.MustCLI(t, "exec", "it-built", "cat", "/greeting"); out != "built here" {
+		t.Fatalf("greeting %q", out)
+	}
+	// No buildah working containers are left behind.
+	if out := f.pm.MustCLI(t, "ps", "--all", "--external", "--format", "{{.Names}}"); strings.Contains(out, "working-container") {
+		t.Fatalf("build left containers: %s", out)
+	}
+}
+
+func TestPullFromRegistryOnlyWhenAllowListed(t *testing.T) {
+	f := newFixture(t)
+	reg := testenv.StartRegistry(t, f.dir)
+	ref := reg.Addr + "/lockstep/busybox:pulled"
+	f.pm.MustCLI(t, "push", "--tls-verify=false", bbImage, "docker://"+ref)
+
+	// Not allow-listed: the pull insists on TLS and fails.
+	f.app("it-strict", worker(ref))
+	r := f.pass()
+	if len(r.Failures) != 1 || !strings.Contains(r.Failures[0].Error, "pulling image") {
+		t.Fatalf("failures %+v", r.Failures)
+	}
+	os.Remove(filepath.Join(f.apps, "it-strict.yaml"))
+
+	// Allow-listed: pulled without TLS verification and run.
+	f.app("it-pull", worker(ref)+fmt.Sprintf("  registry:\n    insecure: [\"%s\"]\n", reg.Addr))
+	r = f.pass()
+	noFailures(t, r)
+	if s := f.state("it-pull"); s != "running" {
+		t.Fatalf("state %s", s)
+	}
+}

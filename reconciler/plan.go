@@ -1,0 +1,199 @@
+package reconciler
+
+import (
+	"fmt"
+	"sort"
+)
+
+// Kind is what a pass does to one app.
+type Kind string
+
+// The kinds of action. KindNone is planned (and shown by a dry run) but never executed or reported.
+const (
+	KindNone          Kind = "none"
+	KindStart         Kind = "start"
+	KindInstall       Kind = "install"
+	KindRecreate      Kind = "recreate"
+	KindForceRecreate Kind = "force-recreate"
+	KindAdopt         Kind = "adopt"
+	KindRemove        Kind = "remove"
+	KindHold          Kind = "hold"
+	KindWait          Kind = "wait"
+)
+
+// Action is one planned step for one app, with the reason for it.
+type Action struct {
+	App       string
+	Kind      Kind
+	Cause     string
+	Container *Container // the observed container, if any
+	Desired   *Desired   // nil for remove and hold
+}
+
+// Adoption records a container that lockstep did not create but took over because it matched.
+type Adoption struct {
+	ContainerID string `json:"container_id"`
+	Scheme      string `json:"hash_scheme"`
+	Hash        string `json:"spec_hash"`
+}
+
+// Input is everything Plan looks at.
+type Input struct {
+	Desired    []*Desired          // installed, valid apps
+	Invalid    map[string]bool     // installed apps whose manifest is invalid: their containers are held
+	Containers []Container         // every container podman listed
+	Adopted    map[string]Adoption // app id -> adopted container
+}
+
+// Plan decides, without any I/O, what a pass does for each app. The result has one action per installed
+// app (valid or not) and one per container lockstep owns that no installed app accounts for, sorted by
+// app id; Order gives the execution order.
+func Plan(in Input) []Action {
+	byName := map[string]*Container{}
+	owned := map[string][]*Container{} // app id -> containers labelled (or adopted) for it
+	adoptedIDs := map[string]string{}
+	for app, a := range in.Adopted {
+		adoptedIDs[a.ContainerID] = app
+	}
+	for i := range in.Containers {
+		c := &in.Containers[i]
+		byName[c.Name] = c
+		if app := c.Labels[LabelApp]; app != "" {
+			owned[app] = append(owned[app], c)
+		} else if app, ok := adoptedIDs[c.ID]; ok {
+			owned[app] = append(owned[app], c)
+		}
+	}
+	var out []Action
+	accounted := map[string]bool{}
+	for _, d := range in.Desired {
+		id := d.App.ID
+		accounted[id] = true
+		var mine *Container
+		for _, c := range owned[id] {
+			if c.Name == id {
+				mine = c
+			} else {
+				out = append(out, Action{App: id, Kind: KindRemove, Container: c,
+					Cause: fmt.Sprintf("stray container %s labelled for this app", c.Name)})
+			}
+		}
+		out = append(out, planApp(d, mine, byName[id], in.Adopted[id]))
+	}
+	for id := range in.Invalid {
+		accounted[id] = true
+		var c *Container
+		if cs := owned[id]; len(cs) > 0 {
+			c = cs[0]
+		}
+		out = append(out, Action{App: id, Kind: KindHold, Container: c,
+			Cause: "manifest is invalid; its container is left as it is"})
+	}
+	for id, cs := range owned {
+		if accounted[id] {
+			continue
+		}
+		for _, c := range cs {
+			out = append(out, Action{App: id, Kind: KindRemove, Container: c,
+				Cause: "app is no longer installed (its data is kept)"})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].App < out[j].App })
+	return out
+}
+
+func planApp(d *Desired, c, sameName *Container, ad Adoption) Action {
+	a := Action{App: d.App.ID, Desired: d, Container: c}
+	if c == nil {
+		if sameName != nil {
+			a.Kind, a.Container = KindAdopt, sameName
+			a.Cause = fmt.Sprintf("a container named %s exists that lockstep did not create", sameName.Name)
+			return a
+		}
+		a.Kind, a.Cause = KindInstall, "no container"
+		return a
+	}
+	scheme, hash := c.Labels[LabelHashScheme], c.Labels[LabelSpecHash]
+	if c.Labels[LabelApp] == "" && ad.ContainerID == c.ID {
+		scheme, hash = ad.Scheme, ad.Hash
+	}
+	switch c.State {
+	case "created", "paused", "unknown", "dead":
+		a.Kind, a.Cause = KindForceRecreate, fmt.Sprintf("container is %s", c.State)
+		return a
+	case "stopping", "removing":
+		a.Kind, a.Cause = KindWait, fmt.Sprintf("container is %s", c.State)
+		return a
+	}
+	want, known := d.Hashes[scheme]
+	if known && want != hash {
+		a.Kind, a.Cause = KindRecreate, fmt.Sprintf("spec changed (hash %s -> %s)", short(hash), short(want))
+		return a
+	}
+	if c.State == "running" {
+		a.Kind, a.Cause = KindNone, "running, spec unchanged"
+		if !known {
+			a.Cause = fmt.Sprintf("running; hash scheme %q is unknown to this lockstep, so drift is not checked", scheme)
+		}
+		return a
+	}
+	a.Kind, a.Cause = KindStart, fmt.Sprintf("container is %s", c.State)
+	return a
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	if h == "" {
+		return "none"
+	}
+	return h
+}
+
+// Order returns the actions in waves: every action of a wave depends only on apps of earlier waves, so
+// the actions of one wave can run in parallel. Removals come first, in reverse dependency order.
+func Order(actions []Action) [][]Action {
+	deps := map[string][]string{}
+	for _, a := range actions {
+		if a.Desired != nil {
+			deps[a.App] = a.Desired.App.Requires.Apps
+		}
+	}
+	level := map[string]int{}
+	var depth func(id string, seen map[string]bool) int
+	depth = func(id string, seen map[string]bool) int {
+		if l, ok := level[id]; ok {
+			return l
+		}
+		if seen[id] {
+			return 0 // a cycle; validation rejects these, so this is only a guard
+		}
+		seen[id] = true
+		l := 0
+		for _, dep := range deps[id] {
+			if _, ok := deps[dep]; ok {
+				l = max(l, depth(dep, seen)+1)
+			}
+		}
+		level[id] = l
+		return l
+	}
+	var removes []Action
+	var waves [][]Action
+	for _, a := range actions {
+		if a.Kind == KindRemove {
+			removes = append(removes, a)
+			continue
+		}
+		l := depth(a.App, map[string]bool{})
+		for len(waves) <= l {
+			waves = append(waves, nil)
+		}
+		waves[l] = append(waves[l], a)
+	}
+	if len(removes) > 0 {
+		waves = append([][]Action{removes}, waves...)
+	}
+	return waves
+}

@@ -1,0 +1,100 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lockstep/lockstep/manifest"
+)
+
+// Podman is what a pass needs from the container engine. The real implementation talks to the podman
+// service through its bindings (package podman); tests of error paths use a fake.
+type Podman interface {
+	// List returns every container, running or not, in one request.
+	List(ctx context.Context) ([]Container, error)
+	// Inspect returns details of one container; ErrNotFound when it does not exist.
+	Inspect(ctx context.Context, nameOrID string) (*Inspected, error)
+	ImageExists(ctx context.Context, ref string) (bool, error)
+	Pull(ctx context.Context, ref string, tlsVerify bool) error
+	Build(ctx context.Context, b BuildRequest) error
+	Create(ctx context.Context, c CreateRequest) (id string, err error)
+	Start(ctx context.Context, id string) error
+	Stop(ctx context.Context, id string, timeout time.Duration) error
+	// Remove removes a stopped or running container; it never removes volumes.
+	Remove(ctx context.Context, id string) error
+}
+
+// Container is one container as List reports it.
+type Container struct {
+	ID     string
+	Name   string
+	Image  string
+	State  string // created, running, paused, exited, stopped, unknown, ...
+	Labels map[string]string
+}
+
+// Inspected holds what adoption needs to know about a container lockstep did not create.
+type Inspected struct {
+	ID      string
+	Name    string
+	Image   string // the image name the container was created from
+	Command []string
+	Ports   []manifest.Port
+	Binds   []string // SOURCE:TARGET
+	Labels  map[string]string
+}
+
+// BuildRequest asks for a local image build.
+type BuildRequest struct {
+	ContextDir    string
+	Containerfile string // absolute
+	Tag           string
+}
+
+// CreateRequest is a container to create, in lockstep's terms.
+type CreateRequest struct {
+	Name        string
+	Image       string
+	Command     []string
+	Entrypoint  []string
+	Env         map[string]string
+	Labels      map[string]string
+	Ports       []manifest.Port
+	Volumes     []manifest.Volume
+	Network     string // bridge, host, none or a network name
+	CapAdd      []string
+	CapDrop     []string
+	User        string
+	ReadOnly    bool
+	Restart     string
+	Health      *manifest.Health
+	StopTimeout time.Duration
+}
+
+// Classified podman failures. Errors from a Podman implementation wrap one of these where they apply, so
+// that callers use errors.Is rather than matching messages.
+var (
+	ErrNotFound      = errors.New("not found")
+	ErrConflict      = errors.New("conflict")
+	ErrUnavailable   = errors.New("podman service unavailable")
+	ErrImageNotFound = errors.New("image not found")
+)
+
+// APIError is a failed podman API call, classified by its HTTP status.
+type APIError struct {
+	Op      string // e.g. "creating container bitcoin"
+	Status  int    // HTTP status, 0 when the service could not be reached
+	Message string
+	Err     error // one of the classified errors above, or the transport error
+}
+
+func (e *APIError) Error() string {
+	if e.Status == 0 {
+		return fmt.Sprintf("%s: %v", e.Op, e.Err)
+	}
+	return fmt.Sprintf("%s: podman answered %d: %s", e.Op, e.Status, e.Message)
+}
+
+func (e *APIError) Unwrap() error { return e.Err }

@@ -1,0 +1,554 @@
+package reconciler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"go.podman.io/image/v5/docker/reference"
+	"golang.org/x/sys/unix"
+
+	"github.com/lockstep/lockstep/internal/atomicfile"
+	"github.com/lockstep/lockstep/manifest"
+)
+
+// Config says where the reconciler finds desired state and keeps its own.
+type Config struct {
+	AppsDir  string // installed apps: one manifest (or symlink to a catalog manifest) per app
+	StateDir string // report and adoption records
+	Roots    manifest.Roots
+	// Parallel bounds how many apps of one dependency wave are worked on at once (default 4).
+	Parallel int
+	Log      logrus.FieldLogger
+	Now      func() time.Time
+	// FreeBytes reports the space available to unprivileged writers at path (default: statfs).
+	FreeBytes func(path string) (uint64, error)
+}
+
+// Reconciler runs passes. Pass must not be called concurrently; Runner serializes it.
+type Reconciler struct {
+	cfg    Config
+	podman Podman
+
+	mu      sync.Mutex
+	last    *Report
+	adopted map[string]Adoption
+}
+
+// New returns a reconciler that starts from the report and adoptions saved in the state dir.
+func New(cfg Config, p Podman) (*Reconciler, error) {
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 4
+	}
+	if cfg.Log == nil {
+		l := logrus.New()
+		l.Out = ioDiscard{}
+		cfg.Log = l
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.FreeBytes == nil {
+		cfg.FreeBytes = statfsFree
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating state dir: %w", err)
+	}
+	r := &Reconciler{cfg: cfg, podman: p, adopted: map[string]Adoption{}}
+	last, err := LoadReport(cfg.StateDir)
+	if err != nil {
+		cfg.Log.WithError(err).Warn("ignoring unreadable saved report")
+	}
+	r.last = last
+	if b, err := os.ReadFile(filepath.Join(cfg.StateDir, adoptedFile)); err == nil {
+		if err := json.Unmarshal(b, &r.adopted); err != nil {
+			return nil, fmt.Errorf("reading %s: %w", adoptedFile, err)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("reading adoptions: %w", err)
+	}
+	return r, nil
+}
+
+type ioDiscard struct{}
+
+func (ioDiscard) Write(p []byte) (int, error) { return len(p), nil }
+
+const adoptedFile = "adopted.json"
+
+// Last returns the last completed report (the saved one right after a restart), or nil.
+func (r *Reconciler) Last() *Report {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last
+}
+
+// Observation is what a dry run sees and plans.
+type Observation struct {
+	Set     *manifest.Set
+	Actions []Action
+}
+
+// Observe loads the manifests, lists containers and plans, changing nothing.
+func (r *Reconciler) Observe(ctx context.Context) (*Observation, error) {
+	set, err := manifest.LoadDir(r.cfg.AppsDir, r.cfg.Roots)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := r.podman.List(ctx)
+	if err != nil {
+		return &Observation{Set: set}, fmt.Errorf("listing containers: %w", err)
+	}
+	return &Observation{Set: set, Actions: Plan(r.input(set, cs))}, nil
+}
+
+func (r *Reconciler) input(set *manifest.Set, cs []Container) Input {
+	in := Input{Invalid: set.Invalid, Containers: cs, Adopted: map[string]Adoption{}}
+	for _, a := range set.Apps {
+		in.Desired = append(in.Desired, DesiredFor(a, r.cfg.Roots))
+	}
+	r.mu.Lock()
+	for k, v := range r.adopted {
+		in.Adopted[k] = v
+	}
+	r.mu.Unlock()
+	return in
+}
+
+// Pass runs one reconcile pass and returns its report, which is also saved and becomes Last. A failing
+// app is recorded in the report; the pass goes on with the others.
+func (r *Reconciler) Pass(ctx context.Context, trigger string) *Report {
+	r.mu.Lock()
+	var id uint64 = 1
+	if r.last != nil {
+		id = r.last.PassID + 1
+	}
+	r.mu.Unlock()
+	rep := &Report{PassID: id, Trigger: trigger, StartedAt: r.cfg.Now().UTC()}
+	log := r.cfg.Log.WithField("pass", id)
+	log.WithField("trigger", trigger).Debug("pass started")
+	r.pass(ctx, log, rep)
+	rep.FinishedAt = r.cfg.Now().UTC()
+	sort.SliceStable(rep.Failures, func(i, j int) bool { return rep.Failures[i].App < rep.Failures[j].App })
+	if err := SaveReport(r.cfg.StateDir, rep); err != nil {
+		log.WithError(err).Error("saving report")
+	}
+	r.mu.Lock()
+	r.last = rep
+	r.mu.Unlock()
+	log.WithFields(logrus.Fields{"actions": len(rep.Actions), "failures": len(rep.Failures),
+		"duration": rep.FinishedAt.Sub(rep.StartedAt).Round(time.Millisecond)}).Info("pass finished")
+	return rep
+}
+
+func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Report) {
+	set, err := manifest.LoadDir(r.cfg.AppsDir, r.cfg.Roots)
+	if err != nil {
+		// Nothing is known about the installed set: touch nothing.
+		rep.Failures = append(rep.Failures, Failure{App: "", Error: err.Error()})
+		log.WithError(err).Error("loading installed apps")
+		return
+	}
+	for _, p := range set.Problems {
+		rep.Failures = append(rep.Failures, Failure{App: problemApp(p), Error: p.String()})
+		log.WithField("app", problemApp(p)).Warn(p.String())
+	}
+	cs, err := r.podman.List(ctx)
+	if err != nil {
+		err = fmt.Errorf("listing containers: %w", err)
+		log.WithError(err).Error("observing podman")
+		for _, a := range set.Apps {
+			rep.Failures = append(rep.Failures, Failure{App: a.ID, Error: err.Error()})
+			rep.Apps = append(rep.Apps, AppStatus{ID: a.ID, State: StateUnknown})
+		}
+		for id := range set.Invalid {
+			rep.Apps = append(rep.Apps, AppStatus{ID: id, State: StateInvalid})
+		}
+		sortApps(rep.Apps)
+		return
+	}
+	actions := Plan(r.input(set, cs))
+	results := r.execute(ctx, log, actions)
+	for _, a := range actions {
+		res := results[actionKey(a)]
+		if a.Kind != KindNone && a.Kind != KindHold && a.Kind != KindWait {
+			rep.Actions = append(rep.Actions, ActionRec{App: a.App, Action: string(a.Kind), Cause: a.Cause})
+		}
+		if res.err != nil {
+			rep.Failures = append(rep.Failures, Failure{App: a.App, Error: res.err.Error()})
+		}
+		if a.Kind == KindRemove && a.Desired != nil {
+			continue // a stray container of an installed app; the app's own row follows
+		}
+		rep.Apps = append(rep.Apps, status(a, res))
+	}
+	sortApps(rep.Apps)
+}
+
+func sortApps(s []AppStatus) {
+	sort.SliceStable(s, func(i, j int) bool { return s[i].ID < s[j].ID })
+}
+
+// problemApp names the app a manifest problem belongs to: the manifest file's name without extension.
+func problemApp(p manifest.Problem) string {
+	b := filepath.Base(p.File)
+	return strings.TrimSuffix(strings.TrimSuffix(b, ".yaml"), ".yml")
+}
+
+type result struct {
+	err         error
+	containerID string
+	state       string
+}
+
+func actionKey(a Action) string {
+	k := a.App + "/" + string(a.Kind)
+	if a.Container != nil {
+		k += "/" + a.Container.ID
+	}
+	return k
+}
+
+func status(a Action, res result) AppStatus {
+	s := AppStatus{ID: a.App, LastAction: string(a.Kind), Health: "unknown"}
+	if a.Kind == KindNone || a.Kind == KindHold || a.Kind == KindWait {
+		s.LastAction = ""
+	}
+	if a.Desired != nil {
+		s.Image = a.Desired.Request.Image
+	}
+	if c := a.Container; c != nil {
+		s.ContainerID, s.State = c.ID, c.State
+		if s.Image == "" {
+			s.Image = c.Image
+		}
+	} else {
+		s.State = StateMissing
+	}
+	switch {
+	case a.Kind == KindHold:
+		s.State = StateInvalid
+	case res.err != nil && a.Kind == KindAdopt:
+		s.State = StateForeign
+	case res.err != nil:
+		if s.State == StateMissing {
+			s.State = StateFailed
+		}
+	case res.state != "":
+		s.State = res.state
+	}
+	if res.containerID != "" {
+		s.ContainerID = res.containerID
+	}
+	return s
+}
+
+// execute runs the actions wave by wave, at most Parallel at a time within a wave. An app whose
+// dependency failed in this pass is not started.
+func (r *Reconciler) execute(ctx context.Context, log logrus.FieldLogger, actions []Action) map[string]result {
+	results := map[string]result{}
+	failed := map[string]error{}
+	var mu sync.Mutex
+	sem := make(chan struct{}, r.cfg.Parallel)
+	for _, wave := range Order(actions) {
+		var wg sync.WaitGroup
+		for _, a := range wave {
+			if a.Kind == KindNone || a.Kind == KindHold || a.Kind == KindWait {
+				continue
+			}
+			if a.Desired != nil {
+				var blocked error
+				mu.Lock()
+				for _, dep := range a.Desired.App.Requires.Apps {
+					if err := failed[dep]; err != nil {
+						blocked = fmt.Errorf("not started: dependency %s failed in this pass", dep)
+					}
+				}
+				if blocked != nil {
+					results[actionKey(a)] = result{err: blocked}
+					failed[a.App] = blocked
+					mu.Unlock()
+					continue
+				}
+				mu.Unlock()
+			}
+			wg.Add(1)
+			sem <- struct{}{}
+			go func(a Action) {
+				defer wg.Done()
+				defer func() { <-sem }()
+				alog := log.WithFields(logrus.Fields{"app": a.App, "action": a.Kind})
+				alog.WithField("cause", a.Cause).Info("acting")
+				res := r.do(ctx, a)
+				if res.err != nil {
+					alog.WithError(res.err).Warn("action failed")
+				}
+				mu.Lock()
+				results[actionKey(a)] = res
+				if res.err != nil {
+					failed[a.App] = res.err
+				}
+				mu.Unlock()
+			}(a)
+		}
+		wg.Wait()
+	}
+	return results
+}
+
+func (r *Reconciler) do(ctx context.Context, a Action) result {
+	switch a.Kind {
+	case KindStart:
+		if err := r.podman.Start(ctx, a.Container.ID); err != nil {
+			return result{err: fmt.Errorf("starting: %w", err)}
+		}
+		return result{state: StateRunning}
+	case KindInstall:
+		return r.install(ctx, a.Desired, nil)
+	case KindRecreate:
+		return r.install(ctx, a.Desired, a.Container)
+	case KindForceRecreate:
+		return r.install(ctx, a.Desired, a.Container)
+	case KindAdopt:
+		return r.adopt(ctx, a)
+	case KindRemove:
+		if err := r.remove(ctx, a.Container, DefaultStopTimeout); err != nil {
+			return result{err: err}
+		}
+		r.forget(a.App)
+		return result{state: StateRemoved}
+	}
+	return result{err: fmt.Errorf("unknown action %q", a.Kind)}
+}
+
+func (r *Reconciler) remove(ctx context.Context, c *Container, timeout time.Duration) error {
+	if c.State == "running" {
+		if err := r.podman.Stop(ctx, c.ID, timeout); err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("stopping old container: %w", err)
+		}
+	}
+	if err := r.podman.Remove(ctx, c.ID); err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("removing old container: %w", err)
+	}
+	return nil
+}
+
+// install makes the app's container from nothing, or replaces old. The image is made ready before old
+// is touched, so a failed pull or build leaves the running container in place.
+func (r *Reconciler) install(ctx context.Context, d *Desired, old *Container) result {
+	app := d.App
+	if old == nil && app.Requires.DiskGB > 0 {
+		if err := r.checkDisk(app); err != nil {
+			return result{err: err}
+		}
+	}
+	if err := r.prepareData(d); err != nil {
+		return result{err: err}
+	}
+	if err := r.ensureImage(ctx, d); err != nil {
+		return result{err: err}
+	}
+	if old != nil {
+		if err := r.remove(ctx, old, d.Request.StopTimeout); err != nil {
+			return result{err: err}
+		}
+		r.forget(app.ID)
+	}
+	id, err := r.podman.Create(ctx, d.Request)
+	if err != nil {
+		return result{err: fmt.Errorf("creating container: %w", err)}
+	}
+	if err := r.podman.Start(ctx, id); err != nil {
+		return result{containerID: id, state: "created", err: fmt.Errorf("starting: %w", err)}
+	}
+	return result{containerID: id, state: StateRunning}
+}
+
+// ErrInsufficientDisk is returned by the disk preflight.
+var ErrInsufficientDisk = errors.New("not enough disk space")
+
+func (r *Reconciler) checkDisk(app *manifest.Loaded) error {
+	dir := r.cfg.Roots.AppData(app.ID)
+	p := dir
+	for {
+		if _, err := os.Stat(p); err == nil {
+			break
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			break
+		}
+		p = parent
+	}
+	free, err := r.cfg.FreeBytes(p)
+	if err != nil {
+		return fmt.Errorf("checking free disk space at %s: %w", p, err)
+	}
+	need := uint64(app.Requires.DiskGB * 1e9)
+	if free < need {
+		return fmt.Errorf("%w: requires.disk_gb is %g GB, %s has %.1f GB free", ErrInsufficientDisk, app.Requires.DiskGB, p, float64(free)/1e9)
+	}
+	return nil
+}
+
+func statfsFree(path string) (uint64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return 0, err
+	}
+	return st.Bavail * uint64(st.Bsize), nil
+}
+
+// prepareData creates the app's data dir and the bind-mount sources inside the allowed roots that do
+// not exist yet (podman refuses a missing bind source). It never removes or empties anything.
+func (r *Reconciler) prepareData(d *Desired) error {
+	dirs := []string{r.cfg.Roots.AppData(d.App.ID)}
+	for _, v := range d.Request.Volumes {
+		dirs = append(dirs, v.Source)
+	}
+	for _, dir := range dirs {
+		if _, err := os.Stat(dir); err == nil {
+			continue
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("creating data dir: %w", err)
+		}
+	}
+	return nil
+}
+
+func (r *Reconciler) ensureImage(ctx context.Context, d *Desired) error {
+	ref := d.Request.Image
+	ok, err := r.podman.ImageExists(ctx, ref)
+	if err != nil {
+		return fmt.Errorf("checking image %s: %w", ref, err)
+	}
+	if ok {
+		return nil
+	}
+	if b := d.App.Container.Build; b != nil {
+		ctxDir := b.Context
+		if !filepath.IsAbs(ctxDir) {
+			ctxDir = filepath.Join(d.App.Dir, ctxDir)
+		}
+		cf := b.Containerfile
+		if cf == "" {
+			cf = "Containerfile"
+		}
+		if err := r.podman.Build(ctx, BuildRequest{ContextDir: ctxDir, Containerfile: filepath.Join(ctxDir, cf), Tag: b.Tag}); err != nil {
+			return fmt.Errorf("building image %s: %w", b.Tag, err)
+		}
+		return nil
+	}
+	tlsVerify := true
+	if named, err := reference.ParseNormalizedNamed(ref); err == nil {
+		domain := reference.Domain(named)
+		for _, ins := range d.App.Registry.Insecure {
+			if ins == domain {
+				tlsVerify = false
+			}
+		}
+	}
+	if err := r.podman.Pull(ctx, ref, tlsVerify); err != nil {
+		return fmt.Errorf("pulling image %s: %w", ref, err)
+	}
+	return nil
+}
+
+// adopt takes over a container with the app's name that lockstep did not create, if it matches the
+// manifest (image, command, published ports and bind mounts); otherwise it is left untouched.
+func (r *Reconciler) adopt(ctx context.Context, a Action) result {
+	in, err := r.podman.Inspect(ctx, a.Container.ID)
+	if err != nil {
+		return result{err: fmt.Errorf("inspecting container %s: %w", a.Container.Name, err)}
+	}
+	if why := mismatch(in, &a.Desired.Request); why != "" {
+		return result{err: fmt.Errorf("container %s was not created by lockstep and does not match the manifest (%s); it is left untouched: remove or rename it to let lockstep install the app", a.Container.Name, why)}
+	}
+	r.mu.Lock()
+	r.adopted[a.App] = Adoption{ContainerID: in.ID, Scheme: HashScheme, Hash: a.Desired.Hash()}
+	err = r.saveAdoptedLocked()
+	r.mu.Unlock()
+	if err != nil {
+		return result{err: err}
+	}
+	res := result{containerID: in.ID, state: a.Container.State}
+	if a.Container.State != "running" {
+		if err := r.podman.Start(ctx, in.ID); err != nil {
+			return result{containerID: in.ID, err: fmt.Errorf("starting adopted container: %w", err)}
+		}
+		res.state = StateRunning
+	}
+	return res
+}
+
+func mismatch(in *Inspected, want *CreateRequest) string {
+	if normImage(in.Image) != normImage(want.Image) {
+		return fmt.Sprintf("image %s, manifest wants %s", in.Image, want.Image)
+	}
+	if len(want.Command) > 0 && strings.Join(in.Command, "\x00") != strings.Join(want.Command, "\x00") {
+		return fmt.Sprintf("command %q, manifest wants %q", in.Command, want.Command)
+	}
+	var have, wantPorts []string
+	for _, p := range in.Ports {
+		have = append(have, p.String())
+	}
+	for _, p := range want.Ports {
+		if p.HostPort != 0 {
+			wantPorts = append(wantPorts, p.String())
+		}
+	}
+	sort.Strings(have)
+	sort.Strings(wantPorts)
+	if strings.Join(have, ",") != strings.Join(wantPorts, ",") {
+		return fmt.Sprintf("ports [%s], manifest wants [%s]", strings.Join(have, " "), strings.Join(wantPorts, " "))
+	}
+	binds := map[string]bool{}
+	for _, b := range in.Binds {
+		binds[b] = true
+	}
+	for _, v := range want.Volumes {
+		if !binds[v.Source+":"+v.Target] {
+			return fmt.Sprintf("no bind mount %s:%s", v.Source, v.Target)
+		}
+	}
+	return ""
+}
+
+func normImage(s string) string {
+	if n, err := reference.ParseNormalizedNamed(s); err == nil {
+		return reference.TagNameOnly(n).String()
+	}
+	return s
+}
+
+func (r *Reconciler) forget(app string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.adopted[app]; ok {
+		delete(r.adopted, app)
+		if err := r.saveAdoptedLocked(); err != nil {
+			r.cfg.Log.WithError(err).Error("saving adoptions")
+		}
+	}
+}
+
+func (r *Reconciler) saveAdoptedLocked() error {
+	b, err := json.MarshalIndent(r.adopted, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(filepath.Join(r.cfg.StateDir, adoptedFile), b, 0o644); err != nil {
+		return fmt.Errorf("saving adoptions: %w", err)
+	}
+	return nil
+}

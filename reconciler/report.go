@@ -1,0 +1,124 @@
+package reconciler
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"time"
+
+	"github.com/lockstep/lockstep/internal/atomicfile"
+)
+
+// Report is the record of one pass. It is what Report() on D-Bus, lockstepd --once and the report file
+// give; its JSON form is documented in docs/architecture.md.
+type Report struct {
+	PassID     uint64      `json:"pass_id"`
+	Trigger    string      `json:"trigger"`
+	StartedAt  time.Time   `json:"started_at"`
+	FinishedAt time.Time   `json:"finished_at"`
+	Actions    []ActionRec `json:"actions"`
+	Failures   []Failure   `json:"failures"`
+	Apps       []AppStatus `json:"apps"`
+	Companions []AppStatus `json:"companions"`
+}
+
+// ActionRec is an action a pass took.
+type ActionRec struct {
+	App    string `json:"app"`
+	Action string `json:"action"`
+	Cause  string `json:"cause"`
+}
+
+// Failure is an app (or manifest file) that a pass could not bring to its desired state.
+type Failure struct {
+	App   string `json:"app"`
+	Error string `json:"error"`
+}
+
+// App states in a report.
+const (
+	StateRunning = "running"
+	StateMissing = "missing"
+	StateInvalid = "invalid" // the manifest is invalid; the container is held as it was
+	StateForeign = "foreign" // a container lockstep did not create holds the app's name
+	StateFailed  = "failed"  // the pass's action for it failed
+	StateUnknown = "unknown" // podman could not be asked
+	StateRemoved = "removed" // uninstalled this pass
+)
+
+// AppStatus is one app's state at the end of a pass.
+type AppStatus struct {
+	ID          string `json:"id"`
+	State       string `json:"state"`
+	Health      string `json:"health"`
+	Image       string `json:"image"`
+	ContainerID string `json:"container_id"`
+	LastAction  string `json:"last_action,omitempty"`
+}
+
+// SameContent tells whether two reports say the same thing, ignoring pass id, trigger and times, so
+// that identical no-op passes are not a change.
+func SameContent(a, b *Report) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	x, y := *a, *b
+	x.PassID, y.PassID = 0, 0
+	x.Trigger, y.Trigger = "", ""
+	x.StartedAt, y.StartedAt = time.Time{}, time.Time{}
+	x.FinishedAt, y.FinishedAt = time.Time{}, time.Time{}
+	return reflect.DeepEqual(normalize(x), normalize(y))
+}
+
+func normalize(r Report) Report {
+	if r.Actions == nil {
+		r.Actions = []ActionRec{}
+	}
+	if r.Failures == nil {
+		r.Failures = []Failure{}
+	}
+	if r.Apps == nil {
+		r.Apps = []AppStatus{}
+	}
+	if r.Companions == nil {
+		r.Companions = []AppStatus{}
+	}
+	return r
+}
+
+// MarshalJSON writes empty lists as [] rather than null, for clients that iterate without checking.
+func (r Report) MarshalJSON() ([]byte, error) {
+	type plain Report
+	return json.Marshal(plain(normalize(r)))
+}
+
+const reportFile = "report.json"
+
+// SaveReport writes r to dir atomically.
+func SaveReport(dir string, r *Report) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding report: %w", err)
+	}
+	return atomicfile.Write(filepath.Join(dir, reportFile), append(b, '\n'), 0o644)
+}
+
+// LoadReport reads the report saved in dir; nil and no error when there is none.
+func LoadReport(dir string) (*Report, error) {
+	b, err := os.ReadFile(filepath.Join(dir, reportFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading report: %w", err)
+	}
+	var r Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("reading report %s: %w", filepath.Join(dir, reportFile), err)
+	}
+	return &r, nil
+}
