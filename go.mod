@@ -4,6 +4,7 @@ go 1.26
 
 require (
 	github.com/containers/podman/v5 v5.8.6
+	github.com/google/go-cmp v0.7.0
 	github.com/opencontainers/runtime-spec v1.2.1
 	github.com/sirupsen/logrus v1.10.2
 	github.com/spf13/cobra v1.10.2

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -127,6 +128,8 @@ func (w *walker) check(n *yaml.Node, t reflect.Type, path string, depth int) {
 	case t == durationType:
 		if n.Kind != yaml.ScalarNode {
 			w.add(path, n, "want a duration such as 30s or 2m")
+		} else if d, err := time.ParseDuration(n.Value); err != nil || d < 0 {
+			w.add(path, n, "want a duration such as 30s or 2m, got %q", n.Value)
 		}
 		return
 	case t.Kind() == reflect.Struct:

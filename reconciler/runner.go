@@ -73,6 +73,11 @@ func (r *Runner) Busy() bool {
 // or build is never cut in half); passes still queued then are answered with nil.
 func (r *Runner) Run(ctx context.Context) {
 	for {
+		// A stop wins over queued work: check it first, as select picks at random among ready cases.
+		if ctx.Err() != nil {
+			r.close()
+			return
+		}
 		select {
 		case <-ctx.Done():
 			r.close()

@@ -1,0 +1,2 @@
+// Package quadlet renders companion specs into Quadlet .container units, deterministically.
+package quadlet

@@ -1,0 +1,200 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// fakePodman records calls and fails those named in fail (by "Op name").
+type fakePodman struct {
+	mu         sync.Mutex
+	containers []Container
+	images     map[string]bool
+	fail       map[string]error
+	calls      []string
+	listErr    error
+	next       int
+}
+
+var _ Podman = (*fakePodman)(nil)
+
+func (f *fakePodman) call(op, arg string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, op+" "+arg)
+	return f.fail[op+" "+arg]
+}
+
+func (f *fakePodman) List(ctx context.Context) ([]Container, error) {
+	f.call("List", "")
+	return append([]Container(nil), f.containers...), f.listErr
+}
+func (f *fakePodman) Inspect(ctx context.Context, id string) (*Inspected, error) {
+	return nil, f.call("Inspect", id)
+}
+func (f *fakePodman) ImageExists(ctx context.Context, ref string) (bool, error) {
+	err := f.call("ImageExists", ref)
+	return f.images[ref], err
+}
+func (f *fakePodman) Pull(ctx context.Context, ref string, tls bool) error {
+	return f.call("Pull", fmt.Sprintf("%s tls=%v", ref, tls))
+}
+func (f *fakePodman) Build(ctx context.Context, b BuildRequest) error { return f.call("Build", b.Tag) }
+func (f *fakePodman) Create(ctx context.Context, c CreateRequest) (string, error) {
+	if err := f.call("Create", c.Name); err != nil {
+		return "", err
+	}
+	return "new-" + c.Name, nil
+}
+func (f *fakePodman) Start(ctx context.Context, id string) error { return f.call("Start", id) }
+func (f *fakePodman) Stop(ctx context.Context, id string, t time.Duration) error {
+	return f.call("Stop", id)
+}
+func (f *fakePodman) Remove(ctx context.Context, id string) error { return f.call("Remove", id) }
+
+func newTestReconciler(t *testing.T, p Podman, apps map[string]string) *Reconciler {
+	t.Helper()
+	dir := t.TempDir()
+	appsDir := filepath.Join(dir, "apps.d")
+	os.MkdirAll(appsDir, 0o755)
+	for id, extra := range apps {
+		y := fmt.Sprintf("app:\n  id: %s\n  name: %s\n  version: '1'\n  container:\n    image: localhost/%s:1\n%s", id, id, id, extra)
+		os.WriteFile(filepath.Join(appsDir, id+".yaml"), []byte(y), 0o644)
+	}
+	r, err := New(Config{AppsDir: appsDir, StateDir: filepath.Join(dir, "state"),
+		Roots: testRootsIn(dir), Parallel: 1}, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func failures(r *Report) map[string]string {
+	m := map[string]string{}
+	for _, f := range r.Failures {
+		m[f.App] = f.Error
+	}
+	return m
+}
+
+func TestOneFailingAppDoesNotStopThePass(t *testing.T) {
+	p := &fakePodman{images: map[string]bool{"localhost/a:1": true, "localhost/b:1": true, "localhost/c:1": true},
+		fail: map[string]error{"Create b": &APIError{Op: "creating container b", Status: 500, Message: "boom", Err: errors.New("boom")}}}
+	r := newTestReconciler(t, p, map[string]string{"a": "", "b": "", "c": ""})
+	rep := r.Pass(context.Background(), "test")
+	f := failures(rep)
+	if len(f) != 1 || !strings.Contains(f["b"], "creating container: creating container b: podman answered 500: boom") {
+		t.Fatalf("failures %v", f)
+	}
+	states := map[string]string{}
+	for _, a := range rep.Apps {
+		states[a.ID] = a.State
+	}
+	if diff := cmp.Diff(map[string]string{"a": "running", "b": "failed", "c": "running"}, states); diff != "" {
+		t.Fatal(diff)
+	}
+}
+
+func TestFailedDependencyBlocksDependents(t *testing.T) {
+	p := &fakePodman{images: map[string]bool{"localhost/a:1": true, "localhost/b:1": true},
+		fail: map[string]error{"Start new-a": errors.New("no")}}
+	r := newTestReconciler(t, p, map[string]string{"a": "", "b": "  requires: {apps: [a]}\n"})
+	f := failures(r.Pass(context.Background(), "test"))
+	if !strings.Contains(f["b"], "dependency a failed") {
+		t.Fatalf("failures %v", f)
+	}
+	for _, c := range p.calls {
+		if strings.HasSuffix(c, " b") || strings.HasSuffix(c, "new-b") {
+			t.Fatalf("dependent was acted on: %v", p.calls)
+		}
+	}
+}
+
+func TestRecreateKeepsOldContainerWhenImageFails(t *testing.T) {
+	p := &fakePodman{images: map[string]bool{},
+		fail: map[string]error{"Pull localhost/a:1 tls=true": errors.New("registry down")}}
+	p.containers = []Container{{ID: "old", Name: "a", State: "running", Labels: map[string]string{LabelApp: "a", LabelHashScheme: "v1", LabelSpecHash: "stale"}}}
+	r := newTestReconciler(t, p, map[string]string{"a": ""})
+	f := failures(r.Pass(context.Background(), "test"))
+	if !strings.Contains(f["a"], "pulling image localhost/a:1: registry down") {
+		t.Fatalf("failures %v", f)
+	}
+	for _, c := range p.calls {
+		if strings.HasPrefix(c, "Stop") || strings.HasPrefix(c, "Remove") {
+			t.Fatalf("old container touched before the new image was ready: %v", p.calls)
+		}
+	}
+}
+
+func TestInsecurePullOnlyForAllowListedRegistry(t *testing.T) {
+	p := &fakePodman{images: map[string]bool{}}
+	r := newTestReconciler(t, p, map[string]string{
+		"a": "  registry: {insecure: [\"127.0.0.1:5000\"]}\n",
+	})
+	// a's image is localhost/a:1, whose registry (localhost) is not allow-listed.
+	r.Pass(context.Background(), "test")
+	if !contains(p.calls, "Pull localhost/a:1 tls=true") {
+		t.Fatalf("calls %v", p.calls)
+	}
+}
+
+func TestListFailureFailsEveryAppAndTouchesNothing(t *testing.T) {
+	p := &fakePodman{listErr: &APIError{Op: "listing containers", Err: fmt.Errorf("%w: connection refused", ErrUnavailable)}}
+	r := newTestReconciler(t, p, map[string]string{"a": "", "b": ""})
+	rep := r.Pass(context.Background(), "test")
+	f := failures(rep)
+	if len(f) != 2 || !strings.Contains(f["a"], "podman service unavailable") {
+		t.Fatalf("failures %v", f)
+	}
+	if len(p.calls) != 1 {
+		t.Fatalf("calls after a failed list: %v", p.calls)
+	}
+}
+
+func TestReportIsSavedAndReadBack(t *testing.T) {
+	p := &fakePodman{images: map[string]bool{"localhost/a:1": true}}
+	r := newTestReconciler(t, p, map[string]string{"a": ""})
+	rep := r.Pass(context.Background(), "test")
+	r2, err := New(r.cfg, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := r2.Last()
+	if got == nil || got.PassID != rep.PassID || !SameContent(got, rep) || !got.FinishedAt.Equal(rep.FinishedAt) {
+		t.Fatalf("read back %+v, want %+v", got, rep)
+	}
+	if next := r2.Pass(context.Background(), "test"); next.PassID != rep.PassID+1 {
+		t.Fatalf("pass id after restart %d", next.PassID)
+	}
+}
+
+func TestDiskPreflight(t *testing.T) {
+	p := &fakePodman{images: map[string]bool{"localhost/a:1": true}}
+	r := newTestReconciler(t, p, map[string]string{"a": "  requires: {disk_gb: 2}\n"})
+	r.cfg.FreeBytes = func(string) (uint64, error) { return 1e9, nil }
+	f := failures(r.Pass(context.Background(), "test"))
+	if !strings.Contains(f["a"], "not enough disk space: requires.disk_gb is 2 GB") {
+		t.Fatalf("failures %v", f)
+	}
+	if contains(p.calls, "Create a") {
+		t.Fatal("created despite failed preflight")
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
