@@ -111,6 +111,14 @@ func unwrapPath(err error) error {
 // Apps and listed in Invalid; the others are unaffected. The error is only for a directory that cannot be
 // read at all, in which case nothing can be known about the installed set.
 func LoadDir(dir string, roots Roots) (*Set, error) {
+	files, err := manifestFiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	return LoadFiles(files, roots), nil
+}
+
+func manifestFiles(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("reading manifest dir %s: %w", dir, unwrapPath(err))
@@ -121,15 +129,19 @@ func LoadDir(dir string, roots Roots) (*Set, error) {
 			files = append(files, filepath.Join(dir, e.Name()))
 		}
 	}
-	return LoadFiles(files, roots), nil
+	return files, nil
 }
 
 // LoadFiles loads the given manifest files as one set (see LoadDir).
 func LoadFiles(files []string, roots Roots) *Set {
+	return loadFiles(files, roots, LoadFile)
+}
+
+func loadFiles(files []string, roots Roots, load func(string, Roots) (*Loaded, Problems)) *Set {
 	s := &Set{Invalid: map[string]bool{}}
 	byID := map[string][]*Loaded{}
 	for _, f := range files {
-		l, ps := LoadFile(f, roots)
+		l, ps := load(f, roots)
 		if len(ps) > 0 {
 			s.Problems = append(s.Problems, ps...)
 			s.Invalid[stem(filepath.Base(f))] = true

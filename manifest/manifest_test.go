@@ -253,3 +253,27 @@ func TestParsePort(t *testing.T) {
 		}
 	}
 }
+
+func TestCacheSeesChanges(t *testing.T) {
+	dir := t.TempDir()
+	writeApp(t, dir, "a", "")
+	c := NewCache()
+	s1, _ := c.LoadDir(dir, roots)
+	s2, _ := c.LoadDir(dir, roots)
+	if len(s1.Apps) != 1 || s1.Apps[0] != s2.Apps[0] {
+		t.Fatal("unchanged manifest was parsed again")
+	}
+	writeApp(t, dir, "a", "    command: [changed]\n")
+	s3, _ := c.LoadDir(dir, roots)
+	if len(s3.Apps) != 1 || len(s3.Apps[0].Container.Command) != 1 {
+		t.Fatalf("changed manifest not reloaded: %+v", s3.Apps)
+	}
+	os.WriteFile(filepath.Join(dir, "a.yaml"), []byte("app: {id: a, bad: 1}\n"), 0o644)
+	if s4, _ := c.LoadDir(dir, roots); len(s4.Apps) != 0 || !s4.Invalid["a"] {
+		t.Fatal("broken manifest served from cache")
+	}
+	os.Remove(filepath.Join(dir, "a.yaml"))
+	if s5, _ := c.LoadDir(dir, roots); len(s5.Apps)+len(s5.Invalid) != 0 {
+		t.Fatal("removed manifest served from cache")
+	}
+}

@@ -72,7 +72,7 @@ func (f *fixture) newReconciler(p reconciler.Podman) *reconciler.Reconciler {
 	rec, err := reconciler.New(reconciler.Config{
 		AppsDir:  f.apps,
 		StateDir: filepath.Join(f.dir, "state"),
-		Roots:    manifest.Roots{DataRoot: f.data},
+		Roots:    rootsOf(f),
 	}, p)
 	if err != nil {
 		f.t.Fatal(err)
@@ -90,11 +90,24 @@ func (f *fixture) app(id, body string) {
 	}
 	f.names = append(f.names, id)
 write:
+	writeManifest(f.t, f.apps, id, body)
+}
+
+func writeManifest(t testing.TB, dir, id, body string) {
+	t.Helper()
 	y := fmt.Sprintf("app:\n  id: %s\n  name: %s\n  version: 1.0.0\n%s", id, id, body)
-	if err := os.WriteFile(filepath.Join(f.apps, id+".yaml"), []byte(y), 0o644); err != nil {
-		f.t.Fatal(err)
+	if err := os.WriteFile(filepath.Join(dir, id+".yaml"), []byte(y), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
+
+func mkdirAll(t testing.TB, dir string) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func rootsOf(f *fixture) manifest.Roots { return manifest.Roots{DataRoot: f.data} }
 
 func worker(image string) string {
 	return fmt.Sprintf(`  container:

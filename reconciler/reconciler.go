@@ -39,6 +39,8 @@ type Reconciler struct {
 	cfg    Config
 	podman Podman
 
+	manifests *manifest.Cache
+
 	mu      sync.Mutex
 	last    *Report
 	adopted map[string]Adoption
@@ -63,7 +65,7 @@ func New(cfg Config, p Podman) (*Reconciler, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating state dir: %w", err)
 	}
-	r := &Reconciler{cfg: cfg, podman: p, adopted: map[string]Adoption{}}
+	r := &Reconciler{cfg: cfg, podman: p, adopted: map[string]Adoption{}, manifests: manifest.NewCache()}
 	last, err := LoadReport(cfg.StateDir)
 	if err != nil {
 		cfg.Log.WithError(err).Warn("ignoring unreadable saved report")
@@ -100,7 +102,7 @@ type Observation struct {
 
 // Observe loads the manifests, lists containers and plans, changing nothing.
 func (r *Reconciler) Observe(ctx context.Context) (*Observation, error) {
-	set, err := manifest.LoadDir(r.cfg.AppsDir, r.cfg.Roots)
+	set, err := r.manifests.LoadDir(r.cfg.AppsDir, r.cfg.Roots)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +153,7 @@ func (r *Reconciler) Pass(ctx context.Context, trigger string) *Report {
 }
 
 func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Report) {
-	set, err := manifest.LoadDir(r.cfg.AppsDir, r.cfg.Roots)
+	set, err := r.manifests.LoadDir(r.cfg.AppsDir, r.cfg.Roots)
 	if err != nil {
 		// Nothing is known about the installed set: touch nothing.
 		rep.Failures = append(rep.Failures, Failure{App: "", Error: err.Error()})

@@ -44,7 +44,7 @@ if ! podman image exists localhost/lockstep/busybox:demo; then
   for a in sh sleep httpd echo cat ls kill wget date; do ln -s busybox "$root/bin/$a"; done
   echo 'root:x:0:0:root:/:/bin/sh' > "$root/etc/passwd"
   tar -C "$root" -cf "$root.tar" .
-  podman import --change 'CMD=["sh"]' "$root.tar" localhost/lockstep/busybox:demo >/dev/null
+  podman import -q --change 'CMD=["sh"]' "$root.tar" localhost/lockstep/busybox:demo >/dev/null
   rm -rf "$root" "$root.tar"
 fi
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -79,10 +80,10 @@ func newLogger(level string) (*logrus.Logger, error) {
 }
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	os.Exit(run(os.Args[1:], os.Stdout))
 }
 
-func run(args []string) int {
+func run(args []string, stdout io.Writer) int {
 	o, err := parseFlags(args)
 	if err != nil {
 		if err == flag.ErrHelp {
@@ -117,7 +118,7 @@ func run(args []string) int {
 	}
 	if o.once {
 		rep := rec.Pass(ctx, "once")
-		enc := json.NewEncoder(os.Stdout)
+		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(rep); err != nil {
 			log.WithError(err).Error("printing report")

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lockstep/lockstep/internal/testenv"
+	"github.com/lockstep/lockstep/reconciler"
+)
+
+const image = "localhost/lockstep-test/busybox:1"
+
+func TestOnceAgainstRealPodman(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real podman")
+	}
+	pm := testenv.StartPodman(t)
+	pm.ImportBusybox(t, image)
+	dir := t.TempDir()
+	apps := filepath.Join(dir, "apps.d")
+	os.MkdirAll(apps, 0o755)
+	write := func(id, extra string) {
+		y := fmt.Sprintf("app:\n  id: %s\n  name: %s\n  version: '1'\n  container:\n    image: %s\n    command: [sleep, '1000']\n    stop_grace_period: 1s\n%s", id, id, image, extra)
+		os.WriteFile(filepath.Join(apps, id+".yaml"), []byte(y), 0o644)
+	}
+	write("once-a", "")
+	args := []string{"--once", "--podman-url", pm.URL(), "--apps-dir", apps, "--state-dir", filepath.Join(dir, "state"), "--log-level", "error"}
+
+	var out bytes.Buffer
+	if code := run(args, &out); code != 0 {
+		t.Fatalf("exit %d, report %s", code, out.String())
+	}
+	var rep reconciler.Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, out.String())
+	}
+	if rep.PassID != 1 || rep.Trigger != "once" || len(rep.Actions) != 1 || rep.Actions[0].Action != "install" {
+		t.Fatalf("report %+v", rep)
+	}
+	if !strings.Contains(out.String(), `"failures": []`) {
+		t.Fatalf("failures not an empty list: %s", out.String())
+	}
+	// A bad manifest: the report names it, the exit status is 1, the good app is untouched.
+	os.WriteFile(filepath.Join(apps, "once-b.yaml"), []byte("app:\n  id: once-b\n  nam: x\n"), 0o644)
+	out.Reset()
+	if code := run(args, &out); code != 1 {
+		t.Fatalf("exit %d with a bad manifest, want 1", code)
+	}
+	rep = reconciler.Report{}
+	json.Unmarshal(out.Bytes(), &rep)
+	if rep.PassID != 2 || len(rep.Actions) != 0 || len(rep.Failures) != 1 || !strings.Contains(rep.Failures[0].Error, `once-b.yaml: app.nam: unknown key (did you mean "name"?)`) {
+		t.Fatalf("report %+v", rep)
+	}
+	pm.MustCLI(t, "rm", "-f", "-t", "0", "once-a")
+}
+
+func TestFlags(t *testing.T) {
+	if code := run([]string{"--no-such-flag"}, &bytes.Buffer{}); code != 2 {
+		t.Fatalf("unknown flag: exit %d", code)
+	}
+	if code := run([]string{"--log-level", "loud"}, &bytes.Buffer{}); code != 2 {
+		t.Fatalf("bad log level: exit %d", code)
+	}
+	o, err := parseFlags([]string{"--state-dir", "/s"})
+	if err != nil || o.dataRoot != "/s/apps" {
+		t.Fatalf("data root default: %+v %v", o, err)
+	}
+}
