@@ -23,9 +23,11 @@ import (
 
 // Config says where the reconciler finds desired state and keeps its own.
 type Config struct {
-	AppsDir  string // installed apps: one manifest (or symlink to a catalog manifest) per app
-	StateDir string // report and adoption records
-	Roots    manifest.Roots
+	AppsDir string // installed apps: one manifest (or symlink to a catalog manifest) per app
+	// CatalogDir holds the available apps that Enable links into AppsDir.
+	CatalogDir string
+	StateDir   string // report and adoption records
+	Roots      manifest.Roots
 	// Parallel bounds how many apps of one dependency wave are worked on at once (default 4).
 	Parallel int
 	Log      logrus.FieldLogger

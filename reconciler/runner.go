@@ -18,6 +18,11 @@ type Runner struct {
 	p    Passer
 	kick chan struct{}
 
+	// Started and Finished, when set before Run, are called from the runner's goroutine around each
+	// pass (for D-Bus properties and signals).
+	Started  func(trigger string)
+	Finished func(*Report)
+
 	mu      sync.Mutex
 	next    *ticket // the pass that will start next; nil when none is queued
 	running bool
@@ -94,10 +99,17 @@ func (r *Runner) Run(ctx context.Context) {
 		if t == nil {
 			continue
 		}
-		t.report = r.p.Pass(context.WithoutCancel(ctx), joinTriggers(t.triggers))
+		trigger := joinTriggers(t.triggers)
+		if r.Started != nil {
+			r.Started(trigger)
+		}
+		t.report = r.p.Pass(context.WithoutCancel(ctx), trigger)
 		r.mu.Lock()
 		r.running = false
 		r.mu.Unlock()
+		if r.Finished != nil {
+			r.Finished(t.report)
+		}
 		close(t.done)
 	}
 }

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Install what lockstep's tests and demo need on Debian 12 (as root). Idempotent and quick when done.
 set -euo pipefail
-pkgs=(podman runc conmon containernetworking-plugins iptables busybox-static docker-registry dbus curl)
+pkgs=(podman runc conmon containernetworking-plugins iptables busybox-static docker-registry dbus curl systemd libglib2.0-bin util-linux)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

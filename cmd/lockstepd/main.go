@@ -38,6 +38,9 @@ type options struct {
 	once        bool
 	interval    time.Duration
 	parallel    int
+	bus         string
+	adminGroup  string
+	stopTimeout time.Duration
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -51,9 +54,12 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.dataRoot, "data-root", "", "directory holding each app's data dir, ${APP_DATA} (default STATE-DIR/apps)")
 	fs.Var(&o.volumeRoots, "volume-root", "another directory that bind-mount sources may come from (repeatable)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fs.BoolVar(&o.once, "once", false, "run one pass, print its report as JSON and exit (1 if it has failures)")
-	fs.DurationVar(&o.interval, "interval", 30*time.Second, "time between passes when no other trigger comes (0: none)")
+	fs.BoolVar(&o.once, "once", false, "run one pass, print its report as JSON and exit (1 if it has failures); no D-Bus")
+	fs.DurationVar(&o.interval, "interval", 0, "run a pass this often besides other triggers (0: only the timer unit, D-Bus calls and start-up)")
 	fs.IntVar(&o.parallel, "parallel", 4, "how many apps of one dependency level are worked on at once")
+	fs.StringVar(&o.bus, "bus", "system", "D-Bus bus to serve on: system, session or a bus address")
+	fs.StringVar(&o.adminGroup, "admin-group", "lockstep", "group whose members may call Reconcile, Install and Remove (besides root)")
+	fs.DurationVar(&o.stopTimeout, "stop-timeout", 10*time.Minute, "on SIGTERM, how long to wait for the pass in progress before exiting anyway")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -101,22 +107,22 @@ func run(args []string, stdout io.Writer) int {
 	defer stop()
 
 	pm := podman.New(o.podmanURL)
-	if err := pm.Connect(ctx); err != nil {
-		// Not fatal: every pass reports it until the service is back.
-		log.WithError(err).Warn("podman is not reachable yet")
-	}
 	rec, err := reconciler.New(reconciler.Config{
-		AppsDir:  o.appsDir,
-		StateDir: o.stateDir,
-		Roots:    manifest.Roots{DataRoot: o.dataRoot, Extra: o.volumeRoots},
-		Parallel: o.parallel,
-		Log:      log,
+		AppsDir:    o.appsDir,
+		CatalogDir: o.catalogDir,
+		StateDir:   o.stateDir,
+		Roots:      manifest.Roots{DataRoot: o.dataRoot, Extra: o.volumeRoots},
+		Parallel:   o.parallel,
+		Log:        log,
 	}, pm)
 	if err != nil {
 		log.WithError(err).Error("starting")
 		return 1
 	}
 	if o.once {
+		if err := pm.Connect(ctx); err != nil {
+			log.WithError(err).Warn("podman is not reachable")
+		}
 		rep := rec.Pass(ctx, "once")
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -129,31 +135,5 @@ func run(args []string, stdout io.Writer) int {
 		}
 		return 0
 	}
-	if err := os.MkdirAll(o.runtimeDir, 0o755); err != nil {
-		log.WithError(err).Error("creating runtime dir")
-		return 1
-	}
-	runner := reconciler.NewRunner(rec)
-	done := make(chan struct{})
-	go func() { runner.Run(ctx); close(done) }()
-	runner.Request("startup")
-	if o.interval > 0 {
-		go func() {
-			t := time.NewTicker(o.interval)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					runner.Request("timer")
-				}
-			}
-		}()
-	}
-	log.WithField("apps_dir", o.appsDir).Info("lockstepd running")
-	<-ctx.Done()
-	log.Info("stopping: letting the pass in progress finish")
-	<-done
-	return 0
+	return serve(ctx, o, log, rec, pm)
 }

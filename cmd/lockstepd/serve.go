@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/godbus/dbus/v5"
+	"github.com/sirupsen/logrus"
+
+	"github.com/lockstep/lockstep/dbusapi"
+	"github.com/lockstep/lockstep/podman"
+	"github.com/lockstep/lockstep/reconciler"
+)
+
+func connectBus(ctx context.Context, bus string) (*dbus.Conn, error) {
+	switch bus {
+	case "system":
+		return dbus.ConnectSystemBus(dbus.WithContext(ctx))
+	case "session":
+		return dbus.ConnectSessionBus(dbus.WithContext(ctx))
+	default:
+		return dbus.Connect(bus, dbus.WithContext(ctx))
+	}
+}
+
+// notify sends an sd_notify message; outside systemd it does nothing.
+func notify(log logrus.FieldLogger, state string) {
+	if _, err := daemon.SdNotify(false, state); err != nil {
+		log.WithError(err).Debug("sd_notify")
+	}
+}
+
+func summary(rep *reconciler.Report, apps int) string {
+	if rep == nil {
+		return fmt.Sprintf("idle: %d apps installed, no pass yet", apps)
+	}
+	failing := map[string]bool{}
+	for _, f := range rep.Failures {
+		failing[f.App] = true
+	}
+	return fmt.Sprintf("idle: %d apps, %d failing; pass %d: %d actions, %d failures", len(rep.Apps), len(failing), rep.PassID, len(rep.Actions), len(rep.Failures))
+}
+
+// backend joins the pass queue and the reconciler for the D-Bus API.
+type backend struct {
+	*reconciler.Runner
+	*reconciler.Reconciler
+}
+
+// serve is the daemon: D-Bus name, READY after the name, the manifests and a podman probe; passes on
+// start-up, D-Bus calls, SIGHUP and the optional interval; an orderly stop on SIGTERM.
+func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.Reconciler, pm *podman.Client) int {
+	if err := os.MkdirAll(o.runtimeDir, 0o755); err != nil {
+		log.WithError(err).Error("creating runtime dir")
+		return 1
+	}
+	conn, err := connectBus(context.Background(), o.bus)
+	if err != nil {
+		log.WithError(err).Errorf("connecting to the %s bus", o.bus)
+		return 1
+	}
+	defer conn.Close()
+	runner := reconciler.NewRunner(rec)
+	srv, err := dbusapi.Export(conn, backend{runner, rec}, dbusapi.Config{AdminGroup: o.adminGroup, Log: log})
+	if err != nil {
+		log.WithError(err).Error("exporting the D-Bus API")
+		return 1
+	}
+	if err := srv.RequestName(); err != nil {
+		log.WithError(err).Error("taking the bus name")
+		return 1
+	}
+	set, err := rec.LoadManifests()
+	apps := 0
+	if err != nil {
+		log.WithError(err).Warn("installed apps cannot be read; passes will report it")
+	} else {
+		apps = len(set.Apps) + len(set.Invalid)
+	}
+	probeCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	degraded := ""
+	if err := pm.Connect(probeCtx); err != nil {
+		degraded = " (degraded: podman unreachable)"
+		log.WithError(err).Warn("podman is not reachable yet; every pass reports it until it is")
+	}
+	cancel()
+
+	runner.Started = func(trigger string) {
+		srv.PassStarted(trigger)
+		notify(log, "STATUS=reconciling ("+trigger+")")
+	}
+	runner.Finished = func(rep *reconciler.Report) {
+		srv.PassFinished(rep)
+		notify(log, "STATUS="+summary(rep, apps))
+	}
+	notify(log, daemon.SdNotifyReady+"\nSTATUS="+summary(rec.Last(), apps)+degraded)
+	log.WithFields(logrus.Fields{"bus": o.bus, "apps": apps}).Info("lockstepd ready")
+
+	runCtx, stopRunner := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { runner.Run(runCtx); close(done) }()
+	runner.Request("startup")
+
+	var watchdog <-chan time.Time
+	if d, err := daemon.SdWatchdogEnabled(false); err == nil && d > 0 {
+		t := time.NewTicker(d / 2)
+		defer t.Stop()
+		watchdog = t.C
+	}
+	var interval <-chan time.Time
+	if o.interval > 0 {
+		t := time.NewTicker(o.interval)
+		defer t.Stop()
+		interval = t.C
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-watchdog:
+			notify(log, daemon.SdNotifyWatchdog)
+		case <-interval:
+			runner.Request("interval")
+		case <-hup:
+			notify(log, daemon.SdNotifyReloading+"\nSTATUS=reloading manifests")
+			if set, err := rec.LoadManifests(); err != nil {
+				log.WithError(err).Warn("reloading manifests")
+			} else {
+				apps = len(set.Apps) + len(set.Invalid)
+			}
+			runner.Request("reload")
+			notify(log, daemon.SdNotifyReady+"\nSTATUS="+summary(rec.Last(), apps))
+		case <-ctx.Done():
+			log.Info("stopping: the pass in progress, if any, finishes first")
+			notify(log, daemon.SdNotifyStopping+"\nSTATUS=stopping")
+			srv.ShutDown()
+			stopRunner()
+			select {
+			case <-done:
+			case <-time.After(o.stopTimeout):
+				log.Errorf("the pass in progress did not finish within --stop-timeout %s; exiting anyway", o.stopTimeout)
+				return 1
+			}
+			log.Info("stopped")
+			return 0
+		}
+	}
+}

@@ -1,0 +1,306 @@
+package dbusapi
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/godbus/dbus/v5"
+	"github.com/godbus/dbus/v5/introspect"
+	"github.com/godbus/dbus/v5/prop"
+	"github.com/sirupsen/logrus"
+
+	"github.com/lockstep/lockstep/reconciler"
+)
+
+// Names of the API; see docs/dbus-api.md.
+const (
+	BusName     = "org.lockstep.Reconciler1"
+	ObjectPath  = dbus.ObjectPath("/org/lockstep/Reconciler1")
+	Interface   = "org.lockstep.Reconciler1"
+	ErrorPrefix = Interface + ".Error."
+)
+
+// States of the State property.
+const (
+	StateIdle        = "idle"
+	StateReconciling = "reconciling"
+	StateStopping    = "stopping"
+)
+
+// Named errors.
+var (
+	ErrAccessDenied    = ErrorPrefix + "AccessDenied"
+	ErrNoSuchApp       = ErrorPrefix + "NoSuchApp"
+	ErrInvalidManifest = ErrorPrefix + "InvalidManifest"
+	ErrShuttingDown    = ErrorPrefix + "ShuttingDown"
+	ErrFailed          = ErrorPrefix + "Failed"
+)
+
+// Backend is what the API drives: the pass queue and the reconciler.
+type Backend interface {
+	Request(trigger string) <-chan *reconciler.Report
+	Last() *reconciler.Report
+	Enable(id string) error
+	Disable(id string) error
+	Purge(id string) error
+}
+
+// Config tunes the server.
+type Config struct {
+	// AdminGroup may call the methods that change things, besides root (default "lockstep").
+	AdminGroup string
+	Log        logrus.FieldLogger
+}
+
+// Server is the exported object. Every D-Bus call runs in its own goroutine (godbus); the methods only
+// enqueue and wait, so passes never race.
+type Server struct {
+	conn  *dbus.Conn
+	b     Backend
+	cfg   Config
+	props *prop.Properties
+
+	mu       sync.Mutex
+	stopping bool
+	emitted  *reconciler.Report // the last report whose content was announced
+}
+
+// object holds exactly the exported D-Bus methods.
+type object struct{ s *Server }
+
+// Export puts the object, its properties and introspection on conn. Call RequestName after it.
+func Export(conn *dbus.Conn, b Backend, cfg Config) (*Server, error) {
+	if cfg.AdminGroup == "" {
+		cfg.AdminGroup = "lockstep"
+	}
+	if cfg.Log == nil {
+		l := logrus.New()
+		l.SetLevel(logrus.PanicLevel)
+		cfg.Log = l
+	}
+	s := &Server{conn: conn, b: b, cfg: cfg, emitted: b.Last()}
+	last := b.Last()
+	var lastID uint64
+	if last != nil {
+		lastID = last.PassID
+	}
+	props, err := prop.Export(conn, ObjectPath, prop.Map{Interface: {
+		"State":       {Value: StateIdle, Emit: prop.EmitTrue},
+		"LastPassId":  {Value: lastID, Emit: prop.EmitTrue},
+		"FailingApps": {Value: failing(last), Emit: prop.EmitTrue},
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("exporting properties: %w", err)
+	}
+	s.props = props
+	obj := object{s}
+	if err := conn.Export(obj, ObjectPath, Interface); err != nil {
+		return nil, fmt.Errorf("exporting %s: %w", ObjectPath, err)
+	}
+	node := &introspect.Node{
+		Name: string(ObjectPath),
+		// NewIntrospectable adds Introspectable and Peer.
+		Interfaces: []introspect.Interface{
+			prop.IntrospectData,
+			{
+				Name:       Interface,
+				Methods:    methods(obj),
+				Signals:    []introspect.Signal{{Name: "ReportChanged", Args: []introspect.Arg{{Name: "report", Type: ReportSignature}}}},
+				Properties: props.Introspection(Interface),
+			},
+		},
+	}
+	if err := conn.Export(introspect.NewIntrospectable(node), ObjectPath, "org.freedesktop.DBus.Introspectable"); err != nil {
+		return nil, fmt.Errorf("exporting introspection: %w", err)
+	}
+	return s, nil
+}
+
+// argNames names the arguments that introspect.Methods generates from the Go signatures.
+var argNames = map[string][]string{
+	"Reconcile": {"report"},
+	"Report":    {"report"},
+	"Install":   {"id", "report"},
+	"Remove":    {"id", "purge", "report"},
+}
+
+func methods(obj object) []introspect.Method {
+	ms := introspect.Methods(obj)
+	for i := range ms {
+		names := argNames[ms[i].Name]
+		for j := range ms[i].Args {
+			if j < len(names) {
+				ms[i].Args[j].Name = names[j]
+			}
+		}
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Name < ms[j].Name })
+	return ms
+}
+
+// ErrNotPrimaryOwner means another process owns the bus name.
+var ErrNotPrimaryOwner = errors.New("another process owns " + BusName)
+
+// RequestName takes the bus name, failing unless this connection becomes its primary owner.
+func (s *Server) RequestName() error {
+	reply, err := s.conn.RequestName(BusName, dbus.NameFlagDoNotQueue)
+	if err != nil {
+		return fmt.Errorf("requesting %s: %w", BusName, err)
+	}
+	if reply != dbus.RequestNameReplyPrimaryOwner && reply != dbus.RequestNameReplyAlreadyOwner {
+		return ErrNotPrimaryOwner
+	}
+	return nil
+}
+
+// PassStarted is the runner's Started hook.
+func (s *Server) PassStarted(string) {
+	s.mu.Lock()
+	stopping := s.stopping
+	s.mu.Unlock()
+	if !stopping {
+		s.props.SetMust(Interface, "State", StateReconciling)
+	}
+}
+
+// PassFinished is the runner's Finished hook: it updates the properties and emits ReportChanged when
+// the report's content differs from the last one announced.
+func (s *Server) PassFinished(r *reconciler.Report) {
+	if r == nil {
+		return
+	}
+	s.mu.Lock()
+	stopping := s.stopping
+	changed := !reconciler.SameContent(s.emitted, r)
+	if changed {
+		s.emitted = r
+	}
+	s.mu.Unlock()
+	s.props.SetMust(Interface, "LastPassId", r.PassID)
+	if f := failing(r); strings.Join(f, ",") != strings.Join(s.props.GetMust(Interface, "FailingApps").([]string), ",") {
+		s.props.SetMust(Interface, "FailingApps", f)
+	}
+	if !stopping {
+		s.props.SetMust(Interface, "State", StateIdle)
+	}
+	if changed {
+		if err := s.conn.Emit(ObjectPath, Interface+".ReportChanged", EncodeReport(r)); err != nil {
+			s.cfg.Log.WithError(err).Warn("emitting ReportChanged")
+		}
+	}
+}
+
+// ShutDown makes new calls fail with ShuttingDown and sets State to stopping.
+func (s *Server) ShutDown() {
+	s.mu.Lock()
+	s.stopping = true
+	s.mu.Unlock()
+	s.props.SetMust(Interface, "State", StateStopping)
+}
+
+func failing(r *reconciler.Report) []string {
+	out := []string{}
+	if r == nil {
+		return out
+	}
+	seen := map[string]bool{}
+	for _, f := range r.Failures {
+		if f.App != "" && !seen[f.App] {
+			seen[f.App] = true
+			out = append(out, f.App)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (s *Server) check(sender dbus.Sender, method string) *dbus.Error {
+	s.mu.Lock()
+	stopping := s.stopping
+	s.mu.Unlock()
+	if stopping {
+		return dbus.NewError(ErrShuttingDown, []any{"lockstepd is shutting down"})
+	}
+	c, err := callerOf(s.conn, string(sender))
+	if err != nil {
+		return dbus.NewError(ErrAccessDenied, []any{err.Error()})
+	}
+	if !Privileged(c, s.cfg.AdminGroup) {
+		s.cfg.Log.WithFields(logrus.Fields{"uid": c.UID, "method": method}).Warn("refused an unprivileged call")
+		return dbus.NewError(ErrAccessDenied, []any{fmt.Sprintf("%s needs root or membership of group %s (caller uid %d)", method, s.cfg.AdminGroup, c.UID)})
+	}
+	return nil
+}
+
+func (s *Server) wait(trigger string) (map[string]dbus.Variant, *dbus.Error) {
+	r := <-s.b.Request(trigger)
+	if r == nil {
+		return nil, dbus.NewError(ErrShuttingDown, []any{"lockstepd is shutting down; the pass did not run"})
+	}
+	return EncodeReport(r), nil
+}
+
+var idRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// Reconcile runs a pass that starts after this call (joining one already queued) and returns its report.
+func (o object) Reconcile(sender dbus.Sender) (map[string]dbus.Variant, *dbus.Error) {
+	if err := o.s.check(sender, "Reconcile"); err != nil {
+		return nil, err
+	}
+	return o.s.wait("dbus")
+}
+
+// Report returns the last completed report.
+func (o object) Report() (map[string]dbus.Variant, *dbus.Error) {
+	return EncodeReport(o.s.b.Last()), nil
+}
+
+// Install enables catalog app id and returns the report of the pass that installs it.
+func (o object) Install(sender dbus.Sender, id string) (map[string]dbus.Variant, *dbus.Error) {
+	if err := o.s.check(sender, "Install"); err != nil {
+		return nil, err
+	}
+	if !idRE.MatchString(id) {
+		return nil, dbus.NewError(ErrNoSuchApp, []any{fmt.Sprintf("%q is not an app id", id)})
+	}
+	if err := o.s.b.Enable(id); err != nil {
+		return nil, mapErr(err)
+	}
+	return o.s.wait("install")
+}
+
+// Remove disables app id (companions first, then the container) and, with purge, deletes its data
+// once the container is gone.
+func (o object) Remove(sender dbus.Sender, id string, purge bool) (map[string]dbus.Variant, *dbus.Error) {
+	if err := o.s.check(sender, "Remove"); err != nil {
+		return nil, err
+	}
+	if !idRE.MatchString(id) {
+		return nil, dbus.NewError(ErrNoSuchApp, []any{fmt.Sprintf("%q is not an app id", id)})
+	}
+	if err := o.s.b.Disable(id); err != nil {
+		return nil, mapErr(err)
+	}
+	rep, derr := o.s.wait("remove")
+	if derr != nil || !purge {
+		return rep, derr
+	}
+	if err := o.s.b.Purge(id); err != nil {
+		return nil, dbus.NewError(ErrFailed, []any{err.Error()})
+	}
+	return rep, nil
+}
+
+func mapErr(err error) *dbus.Error {
+	switch {
+	case errors.Is(err, reconciler.ErrNoSuchApp), errors.Is(err, reconciler.ErrNotInstalled):
+		return dbus.NewError(ErrNoSuchApp, []any{err.Error()})
+	case errors.Is(err, reconciler.ErrInvalidManifest):
+		return dbus.NewError(ErrInvalidManifest, []any{err.Error()})
+	}
+	return dbus.NewError(ErrFailed, []any{err.Error()})
+}

@@ -1,0 +1,112 @@
+package reconciler
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/lockstep/lockstep/manifest"
+)
+
+// Errors of Enable, Disable and Purge, for callers to map to their own (D-Bus errors, exit codes).
+var (
+	ErrNoSuchApp       = errors.New("no such app")
+	ErrInvalidManifest = errors.New("invalid manifest")
+	ErrNotInstalled    = errors.New("app is not installed")
+)
+
+// Enable installs catalog app id: it validates the catalog manifest and links it into the apps dir
+// (atomically: a symlink made under a temporary name, then renamed). The next pass installs it.
+// Enabling an app that is already installed is not an error.
+func (r *Reconciler) Enable(id string) error {
+	if r.cfg.CatalogDir == "" {
+		return fmt.Errorf("%w: no catalog dir configured", ErrNoSuchApp)
+	}
+	src := filepath.Join(r.cfg.CatalogDir, id+".yaml")
+	if !manifest.IsManifestName(id+".yaml") || filepath.Base(src) != id+".yaml" {
+		return fmt.Errorf("%w: %q", ErrNoSuchApp, id)
+	}
+	if _, err := os.Stat(src); err != nil {
+		return fmt.Errorf("%w: %q is not in the catalog %s", ErrNoSuchApp, id, r.cfg.CatalogDir)
+	}
+	if _, ps := manifest.LoadFile(src, r.cfg.Roots); len(ps) > 0 {
+		return fmt.Errorf("%w: %v", ErrInvalidManifest, ps)
+	}
+	dst := filepath.Join(r.cfg.AppsDir, id+".yaml")
+	if target, err := os.Readlink(dst); err == nil && target == src {
+		return nil
+	}
+	if fi, err := os.Lstat(dst); err == nil && fi.Mode().IsRegular() {
+		return nil // the operator's own manifest for this id is installed; leave it
+	}
+	tmp := filepath.Join(r.cfg.AppsDir, fmt.Sprintf(".%s.yaml.%d", id, time.Now().UnixNano()))
+	if err := os.Symlink(src, tmp); err != nil {
+		return fmt.Errorf("installing %s: %w", id, err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("installing %s: %w", id, err)
+	}
+	return syncDir(r.cfg.AppsDir)
+}
+
+// Disable uninstalls app id: a symlink into the catalog is removed; an operator's own manifest file is
+// kept as a hidden file (.<id>.yaml.removed) so that nothing they wrote is lost. The next pass stops
+// and removes the container; data is kept.
+func (r *Reconciler) Disable(id string) error {
+	dst := filepath.Join(r.cfg.AppsDir, id+".yaml")
+	if filepath.Base(dst) != id+".yaml" {
+		return fmt.Errorf("%w: %q", ErrNotInstalled, id)
+	}
+	fi, err := os.Lstat(dst)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %q", ErrNotInstalled, id)
+	}
+	if err != nil {
+		return fmt.Errorf("removing %s: %w", id, err)
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		err = os.Remove(dst)
+	} else {
+		err = os.Rename(dst, filepath.Join(r.cfg.AppsDir, "."+id+".yaml.removed"))
+	}
+	if err != nil {
+		return fmt.Errorf("removing %s: %w", id, err)
+	}
+	return syncDir(r.cfg.AppsDir)
+}
+
+// Purge deletes app id's data dir. It refuses while the app is installed or still has a container in
+// the last report: data goes only after the app is gone.
+func (r *Reconciler) Purge(id string) error {
+	if _, err := os.Lstat(filepath.Join(r.cfg.AppsDir, id+".yaml")); err == nil {
+		return fmt.Errorf("purging %s: the app is still installed", id)
+	}
+	if last := r.Last(); last != nil {
+		for _, a := range last.Apps {
+			if a.ID == id && a.State != StateRemoved && a.State != StateMissing {
+				return fmt.Errorf("purging %s: its container is still there (%s)", id, a.State)
+			}
+		}
+	}
+	dir := r.cfg.Roots.AppData(id)
+	if filepath.Dir(dir) != filepath.Clean(r.cfg.Roots.DataRoot) {
+		return fmt.Errorf("purging %s: refusing %s", id, dir)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("purging %s: %w", id, err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
