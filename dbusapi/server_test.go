@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,14 +20,14 @@ import (
 type fakePasser struct {
 	mu      sync.Mutex
 	passes  atomic.Int64
-	delay   time.Duration
+	delay   atomic.Int64 // nanoseconds
 	content string
 	last    *reconciler.Report
 }
 
 func (f *fakePasser) Pass(ctx context.Context, trigger string) *reconciler.Report {
 	n := f.passes.Add(1)
-	time.Sleep(f.delay)
+	time.Sleep(time.Duration(f.delay.Load()))
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r := &reconciler.Report{PassID: uint64(n), Trigger: trigger, StartedAt: time.Now(), FinishedAt: time.Now(),
@@ -106,7 +105,8 @@ func start(t *testing.T, cfg testenv.BusConfig, group string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	p := &fakePasser{delay: 20 * time.Millisecond}
+	p := &fakePasser{}
+	p.delay.Store(int64(20 * time.Millisecond))
 	runner := reconciler.NewRunner(p)
 	b := &fakeBackend{Runner: runner, p: p}
 	srv, err := Export(conn, b, Config{AdminGroup: group})
@@ -211,7 +211,7 @@ func TestMethodsPropertiesAndSignal(t *testing.T) {
 
 func TestConcurrentReconcilesCoalesce(t *testing.T) {
 	e := start(t, policy(), "lockstep")
-	e.p.delay = 200 * time.Millisecond
+	e.p.delay.Store(int64(200 * time.Millisecond))
 	var wg sync.WaitGroup
 	errs := make(chan error, 50)
 	for i := 0; i < 50; i++ {
@@ -246,8 +246,11 @@ func TestInstallRemoveAndErrors(t *testing.T) {
 	if err := e.obj().Call(Interface+".Remove", 0, "other", false).Store(&rep); err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(e.b.enabled, e.b.disabled, e.b.purged) != "[web] [web other] [web]" {
-		t.Fatalf("backend saw %v %v %v", e.b.enabled, e.b.disabled, e.b.purged)
+	e.b.mu.Lock()
+	saw := fmt.Sprint(e.b.enabled, e.b.disabled, e.b.purged)
+	e.b.mu.Unlock()
+	if saw != "[web] [web other] [web]" {
+		t.Fatalf("backend saw %s", saw)
 	}
 	for _, tt := range []struct {
 		method string
@@ -354,8 +357,11 @@ func TestUnprivilegedCallersAreRefused(t *testing.T) {
 			t.Fatalf("%s as nobody: %v %s", call[0], err, out)
 		}
 	}
-	if n := e2.p.passes.Load(); n != 0 || len(e2.b.enabled)+len(e2.b.disabled) != 0 {
-		t.Fatalf("a refused call changed something: %d passes, %v %v", n, e2.b.enabled, e2.b.disabled)
+	e2.b.mu.Lock()
+	changes := len(e2.b.enabled) + len(e2.b.disabled)
+	e2.b.mu.Unlock()
+	if n := e2.p.passes.Load(); n != 0 || changes != 0 {
+		t.Fatalf("a refused call changed something: %d passes, %d changes", n, changes)
 	}
 	// Membership of the admin group is enough: nobody is in nogroup.
 	e3 := start(t, testenv.BusConfig{}, "nogroup")
@@ -379,5 +385,3 @@ func TestNameOwnedElsewhere(t *testing.T) {
 		t.Fatalf("second owner: %v", err)
 	}
 }
-
-var _ = exec.Command

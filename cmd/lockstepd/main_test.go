@@ -15,12 +15,32 @@ import (
 
 const image = "localhost/lockstep-test/busybox:1"
 
-func TestOnceAgainstRealPodman(t *testing.T) {
-	if testing.Short() {
-		t.Skip("real podman")
+var shared = testenv.NewShared(func(t testenv.TB) any {
+	p := testenv.StartPodman(t)
+	p.ImportBusybox(t, image)
+	return p
+})
+
+// TestMain lets the test binary double as lockstepd, so daemon tests exec the real main.
+func TestMain(m *testing.M) {
+	if os.Getenv("LOCKSTEPD_TEST_MAIN") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout))
 	}
-	pm := testenv.StartPodman(t)
-	pm.ImportBusybox(t, image)
+	code := m.Run()
+	shared.Close()
+	os.Exit(code)
+}
+
+func realPodman(t *testing.T) *testenv.Podman {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("real podman: not in -short mode")
+	}
+	return shared.Get(t, "podman", "runc", "busybox").(*testenv.Podman)
+}
+
+func TestOnceAgainstRealPodman(t *testing.T) {
+	pm := realPodman(t)
 	dir := t.TempDir()
 	apps := filepath.Join(dir, "apps.d")
 	os.MkdirAll(apps, 0o755)

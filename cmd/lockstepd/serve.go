@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -35,7 +36,7 @@ func notify(log logrus.FieldLogger, state string) {
 	}
 }
 
-func summary(rep *reconciler.Report, apps int) string {
+func summary(rep *reconciler.Report, apps int64) string {
 	if rep == nil {
 		return fmt.Sprintf("idle: %d apps installed, no pass yet", apps)
 	}
@@ -75,12 +76,11 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 		log.WithError(err).Error("taking the bus name")
 		return 1
 	}
-	set, err := rec.LoadManifests()
-	apps := 0
-	if err != nil {
+	var apps atomic.Int64 // installed apps; read by the runner's hooks, written on reload
+	if set, err := rec.LoadManifests(); err != nil {
 		log.WithError(err).Warn("installed apps cannot be read; passes will report it")
 	} else {
-		apps = len(set.Apps) + len(set.Invalid)
+		apps.Store(int64(len(set.Apps) + len(set.Invalid)))
 	}
 	probeCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	degraded := ""
@@ -96,10 +96,10 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 	}
 	runner.Finished = func(rep *reconciler.Report) {
 		srv.PassFinished(rep)
-		notify(log, "STATUS="+summary(rep, apps))
+		notify(log, "STATUS="+summary(rep, apps.Load()))
 	}
-	notify(log, daemon.SdNotifyReady+"\nSTATUS="+summary(rec.Last(), apps)+degraded)
-	log.WithFields(logrus.Fields{"bus": o.bus, "apps": apps}).Info("lockstepd ready")
+	notify(log, daemon.SdNotifyReady+"\nSTATUS="+summary(rec.Last(), apps.Load())+degraded)
+	log.WithFields(logrus.Fields{"bus": o.bus, "apps": apps.Load()}).Info("lockstepd ready")
 
 	runCtx, stopRunner := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -132,10 +132,10 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 			if set, err := rec.LoadManifests(); err != nil {
 				log.WithError(err).Warn("reloading manifests")
 			} else {
-				apps = len(set.Apps) + len(set.Invalid)
+				apps.Store(int64(len(set.Apps) + len(set.Invalid)))
 			}
 			runner.Request("reload")
-			notify(log, daemon.SdNotifyReady+"\nSTATUS="+summary(rec.Last(), apps))
+			notify(log, daemon.SdNotifyReady+"\nSTATUS="+summary(rec.Last(), apps.Load()))
 		case <-ctx.Done():
 			log.Info("stopping: the pass in progress, if any, finishes first")
 			notify(log, daemon.SdNotifyStopping+"\nSTATUS=stopping")

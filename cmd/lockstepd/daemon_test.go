@@ -1,0 +1,294 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/lockstep/lockstep/dbusapi"
+	"github.com/lockstep/lockstep/internal/testenv"
+	"github.com/lockstep/lockstep/reconciler"
+)
+
+// notifySocket is a real unixgram NOTIFY_SOCKET that records every message in order.
+type notifySocket struct {
+	path string
+	conn *net.UnixConn
+	mu   sync.Mutex
+	msgs []string
+	ch   chan string
+}
+
+func newNotifySocket(t *testing.T, dir string) *notifySocket {
+	t.Helper()
+	path := filepath.Join(dir, "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := &notifySocket{path: path, conn: conn, ch: make(chan string, 1000)}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				close(ns.ch)
+				return
+			}
+			ns.mu.Lock()
+			ns.msgs = append(ns.msgs, string(buf[:n]))
+			ns.mu.Unlock()
+			ns.ch <- string(buf[:n])
+		}
+	}()
+	t.Cleanup(func() { conn.Close() })
+	return ns
+}
+
+// waitFor returns the first message (from now on) containing want.
+func (ns *notifySocket) waitFor(t *testing.T, want string, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case m, ok := <-ns.ch:
+			if !ok {
+				t.Fatalf("notify socket closed before %q", want)
+			}
+			if strings.Contains(m, want) {
+				return m
+			}
+		case <-deadline:
+			t.Fatalf("no %q within %s; got %q", want, timeout, ns.all())
+		}
+	}
+}
+
+func (ns *notifySocket) all() []string {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	return append([]string(nil), ns.msgs...)
+}
+
+type daemonProc struct {
+	cmd  *exec.Cmd
+	out  *strings.Builder
+	done chan error
+}
+
+func startDaemon(t *testing.T, env []string, args ...string) *daemonProc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(append(os.Environ(), "LOCKSTEPD_TEST_MAIN=1"), env...)
+	var out strings.Builder
+	var mu sync.Mutex
+	w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return out.Write(p) })
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemonProc{cmd: cmd, out: &out, done: make(chan error, 1)}
+	go func() { d.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-d.done
+		if t.Failed() {
+			mu.Lock()
+			t.Logf("lockstepd output:\n%s", out.String())
+			mu.Unlock()
+		}
+	})
+	return d
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func (d *daemonProc) wait(t *testing.T, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case err := <-d.done:
+		d.done <- err
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0
+	case <-time.After(timeout):
+		t.Fatalf("lockstepd did not exit within %s", timeout)
+	}
+	return -1
+}
+
+func writeApp(t *testing.T, dir, id, body string) {
+	t.Helper()
+	y := fmt.Sprintf("app:\n  id: %s\n  name: %s\n  version: '1'\n%s", id, id, body)
+	if err := os.WriteFile(filepath.Join(dir, id+".yaml"), []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDaemonLifecycleAndNotify(t *testing.T) {
+	testenv.Need(t, "busctl")
+	pm := realPodman(t)
+	bus := testenv.StartBus(t, testenv.BusConfig{Policies: []string{"../../units/org.lockstep.Reconciler1.conf"}})
+	dir := t.TempDir()
+	apps := filepath.Join(dir, "apps.d")
+	os.MkdirAll(apps, 0o755)
+	writeApp(t, apps, "life-a", fmt.Sprintf("  container:\n    image: %s\n    command: [sleep, '1000']\n    stop_grace_period: 1s\n", image))
+	t.Cleanup(func() { pm.CLI("rm", "-f", "-t", "0", "life-a") })
+	ns := newNotifySocket(t, dir)
+	watcher, err := dbus.Connect(bus.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watcher.Close()
+
+	d := startDaemon(t, []string{"NOTIFY_SOCKET=" + ns.path, "WATCHDOG_USEC=400000"},
+		"--bus", bus.Address, "--podman-url", pm.URL(), "--apps-dir", apps, "--state-dir", filepath.Join(dir, "state"),
+		"--runtime-dir", filepath.Join(dir, "run"), "--log-level", "debug")
+
+	ready := ns.waitFor(t, "READY=1", 20*time.Second)
+	// READY only after the name is owned.
+	var owned bool
+	if err := watcher.BusObject().Call("org.freedesktop.DBus.NameHasOwner", 0, dbusapi.BusName).Store(&owned); err != nil || !owned {
+		t.Fatalf("READY=1 before %s was owned (%v)", dbusapi.BusName, err)
+	}
+	if !strings.Contains(ready, "STATUS=idle: 1 apps installed") {
+		t.Fatalf("READY message %q lacks the summary", ready)
+	}
+	ns.waitFor(t, "STATUS=idle: 1 apps, 0 failing; pass 1", 20*time.Second) // the start-up pass
+	ns.waitFor(t, "WATCHDOG=1", 2*time.Second)
+	ns.waitFor(t, "WATCHDOG=1", 2*time.Second)
+
+	out, err := bus.Run("", "busctl", "--system", "--json=short", "call", dbusapi.BusName, string(dbusapi.ObjectPath), dbusapi.Interface, "Reconcile")
+	if err != nil || !strings.Contains(out, `"PassId":{"type":"t","data":2}`) {
+		t.Fatalf("Reconcile over busctl: %v %s", err, out)
+	}
+	if s := pm.MustCLI(t, "inspect", "--format", "{{.State.Status}}", "life-a"); s != "running" {
+		t.Fatalf("life-a is %s", s)
+	}
+
+	// SIGHUP reloads: RELOADING=1 then READY=1.
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	ns.waitFor(t, "RELOADING=1", 5*time.Second)
+	ns.waitFor(t, "READY=1", 5*time.Second)
+
+	// SIGTERM: STOPPING=1, exit 0.
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	ns.waitFor(t, "STOPPING=1", 5*time.Second)
+	if code := d.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit %d after SIGTERM", code)
+	}
+	// The order of the whole conversation.
+	var kinds []string
+	for _, m := range ns.all() {
+		for _, k := range []string{"READY=1", "RELOADING=1", "STOPPING=1"} {
+			if strings.Contains(m, k) {
+				kinds = append(kinds, k)
+			}
+		}
+	}
+	if got := strings.Join(kinds, " "); got != "READY=1 RELOADING=1 READY=1 STOPPING=1" {
+		t.Fatalf("notify order: %s", got)
+	}
+}
+
+func TestPodmanDownAtStartIsDegradedNotFatal(t *testing.T) {
+	bus := testenv.StartBus(t, testenv.BusConfig{})
+	dir := t.TempDir()
+	apps := filepath.Join(dir, "apps.d")
+	os.MkdirAll(apps, 0o755)
+	writeApp(t, apps, "deg-a", "  container:\n    image: x:1\n")
+	ns := newNotifySocket(t, dir)
+	d := startDaemon(t, []string{"NOTIFY_SOCKET=" + ns.path}, "--bus", bus.Address, "--podman-url", "unix://"+filepath.Join(dir, "none.sock"),
+		"--apps-dir", apps, "--state-dir", filepath.Join(dir, "state"), "--runtime-dir", filepath.Join(dir, "run"))
+	m := ns.waitFor(t, "READY=1", 20*time.Second)
+	if !strings.Contains(m, "degraded: podman unreachable") {
+		t.Fatalf("READY without the degraded note: %q", m)
+	}
+	ns.waitFor(t, "1 failing", 20*time.Second)
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	if code := d.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+func TestSecondInstanceFailsOnName(t *testing.T) {
+	bus := testenv.StartBus(t, testenv.BusConfig{})
+	holder, err := dbus.Connect(bus.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	if _, err := holder.RequestName(dbusapi.BusName, dbus.NameFlagDoNotQueue); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "apps.d"), 0o755)
+	d := startDaemon(t, nil, "--bus", bus.Address, "--podman-url", "unix:///nonexistent", "--apps-dir", filepath.Join(dir, "apps.d"),
+		"--state-dir", filepath.Join(dir, "state"), "--runtime-dir", filepath.Join(dir, "run"))
+	if code := d.wait(t, 20*time.Second); code != 1 {
+		t.Fatalf("exit %d with the name taken, want 1", code)
+	}
+}
+
+// TestSigtermDuringSlowBuild: SIGTERM arrives while the start-up pass builds an image; lockstepd
+// finishes the build and the pass, persists its report and exits 0. Calls during the stop get
+// ShuttingDown.
+func TestSigtermDuringSlowBuild(t *testing.T) {
+	pm := realPodman(t)
+	bus := testenv.StartBus(t, testenv.BusConfig{})
+	dir := t.TempDir()
+	apps := filepath.Join(dir, "apps.d")
+	ctxDir := filepath.Join(dir, "slow")
+	os.MkdirAll(apps, 0o755)
+	os.MkdirAll(ctxDir, 0o755)
+	os.WriteFile(filepath.Join(ctxDir, "Containerfile"), []byte("FROM "+image+"\nRUN sleep 4\n"), 0o644)
+	tag := fmt.Sprintf("localhost/lockstep-test/slow:%d", time.Now().UnixNano())
+	writeApp(t, apps, "slow-build", fmt.Sprintf("  container:\n    build: {context: %s, tag: %q}\n    command: [sleep, '1000']\n    stop_grace_period: 1s\n", ctxDir, tag))
+	t.Cleanup(func() { pm.CLI("rm", "-f", "-t", "0", "slow-build") })
+	ns := newNotifySocket(t, dir)
+	state := filepath.Join(dir, "state")
+	d := startDaemon(t, []string{"NOTIFY_SOCKET=" + ns.path}, "--bus", bus.Address, "--podman-url", pm.URL(), "--apps-dir", apps,
+		"--state-dir", state, "--runtime-dir", filepath.Join(dir, "run"))
+	ns.waitFor(t, "STATUS=reconciling (startup)", 20*time.Second)
+	time.Sleep(1 * time.Second) // well inside the 4 s build
+	sent := time.Now()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	ns.waitFor(t, "STOPPING=1", 5*time.Second)
+	out, err := bus.Run("", "busctl", "--system", "call", dbusapi.BusName, string(dbusapi.ObjectPath), dbusapi.Interface, "Reconcile")
+	if err == nil || !strings.Contains(out, "shutting down") {
+		t.Fatalf("Reconcile while stopping: %v %s", err, out)
+	}
+	if code := d.wait(t, 60*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if waited := time.Since(sent); waited < 2*time.Second {
+		t.Fatalf("exited %s after SIGTERM: the build cannot have finished", waited)
+	}
+	rep, err := reconciler.LoadReport(state)
+	if err != nil || rep == nil {
+		t.Fatalf("report not persisted: %v", err)
+	}
+	b, _ := json.Marshal(rep)
+	if rep.PassID != 1 || len(rep.Actions) != 1 || rep.Actions[0].Action != "install" || len(rep.Failures) != 0 {
+		t.Fatalf("persisted report %s", b)
+	}
+	if s := pm.MustCLI(t, "inspect", "--format", "{{.State.Status}}", "slow-build"); s != "running" {
+		t.Fatalf("slow-build is %s", s)
+	}
+}
