@@ -35,8 +35,8 @@ lint: vet ## gofmt check and go vet
 fmt: ## gofmt every Go file
 	gofmt -w $$(git ls-files '*.go')
 
-bench: deps ## benchmarks against a real podman service; prints figures
-	LOCKSTEP_REQUIRE_REAL=1 $(GO) test -run '^$$' -bench . -benchtime 20x -count 1 -timeout 30m ./reconciler/...
+bench: deps ## every benchmark, against real podman, dbus-daemon and lockstepd; prints figures
+	scripts/bench.sh
 
 demo: ## reconcile the demo catalog with a real podman service and print the report
 	scripts/demo.sh

@@ -67,6 +67,20 @@ type Server struct {
 	mu       sync.Mutex
 	stopping bool
 	emitted  *reconciler.Report // the last report whose content was announced
+	encoded  *reconciler.Report // the report whose encoding is cached in enc
+	enc      map[string]dbus.Variant
+}
+
+// encode returns r's a{sv}, reusing the last encoding while r is the same report: Report() is called
+// far more often than passes end. The map is never modified after it is made, so concurrent replies
+// may share it.
+func (s *Server) encode(r *reconciler.Report) map[string]dbus.Variant {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.enc == nil || s.encoded != r {
+		s.enc, s.encoded = EncodeReport(r), r
+	}
+	return s.enc
 }
 
 // object holds exactly the exported D-Bus methods.
@@ -188,7 +202,7 @@ func (s *Server) PassFinished(r *reconciler.Report) {
 		s.props.SetMust(Interface, "State", StateIdle)
 	}
 	if changed {
-		if err := s.conn.Emit(ObjectPath, Interface+".ReportChanged", EncodeReport(r)); err != nil {
+		if err := s.conn.Emit(ObjectPath, Interface+".ReportChanged", s.encode(r)); err != nil {
 			s.cfg.Log.WithError(err).Warn("emitting ReportChanged")
 		}
 	}
@@ -241,7 +255,7 @@ func (s *Server) wait(trigger string) (map[string]dbus.Variant, *dbus.Error) {
 	if r == nil {
 		return nil, dbus.NewError(ErrShuttingDown, []any{"lockstepd is shutting down; the pass did not run"})
 	}
-	return EncodeReport(r), nil
+	return s.encode(r), nil
 }
 
 var idRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
@@ -256,7 +270,7 @@ func (o object) Reconcile(sender dbus.Sender) (map[string]dbus.Variant, *dbus.Er
 
 // Report returns the last completed report.
 func (o object) Report() (map[string]dbus.Variant, *dbus.Error) {
-	return EncodeReport(o.s.b.Last()), nil
+	return o.s.encode(o.s.b.Last()), nil
 }
 
 // Install enables catalog app id and returns the report of the pass that installs it.

@@ -97,7 +97,7 @@ type env struct {
 	cancel func()
 }
 
-func start(t *testing.T, cfg testenv.BusConfig, group string) *env {
+func start(t testing.TB, cfg testenv.BusConfig, group string) *env {
 	t.Helper()
 	bus := testenv.StartBus(t, cfg)
 	conn, err := dbus.Connect(bus.Address)

@@ -249,7 +249,7 @@ func toSpec(r reconciler.CreateRequest) *specgen.SpecGenerator {
 	if r.Restart != "no" {
 		s.RestartPolicy = r.Restart
 	}
-	st := uint(r.StopTimeout / time.Second)
+	st := uint((r.StopTimeout + time.Second - 1) / time.Second) // podman counts whole seconds
 	s.StopTimeout = &st
 	switch r.Network {
 	case "bridge", "":
@@ -297,8 +297,12 @@ func (c *Client) Stop(ctx context.Context, id string, timeout time.Duration) err
 	if err != nil {
 		return err
 	}
-	t := uint(timeout / time.Second)
-	return classify("stopping container "+id, containers.Stop(cctx, id, &containers.StopOptions{Timeout: &t}))
+	opts := &containers.StopOptions{}
+	if timeout > 0 {
+		t := uint((timeout + time.Second - 1) / time.Second)
+		opts.Timeout = &t
+	}
+	return classify("stopping container "+id, containers.Stop(cctx, id, opts))
 }
 
 // Remove removes a container and never its volumes.

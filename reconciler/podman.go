@@ -21,6 +21,8 @@ type Podman interface {
 	Build(ctx context.Context, b BuildRequest) error
 	Create(ctx context.Context, c CreateRequest) (id string, err error)
 	Start(ctx context.Context, id string) error
+	// Stop stops a container, killing it after timeout; 0 means the container's own stop timeout
+	// (set from stop_grace_period when lockstep created it).
 	Stop(ctx context.Context, id string, timeout time.Duration) error
 	// Remove removes a stopped or running container; it never removes volumes.
 	Remove(ctx context.Context, id string) error

@@ -325,7 +325,7 @@ func (r *Reconciler) do(ctx context.Context, a Action) result {
 	case KindAdopt:
 		return r.adopt(ctx, a)
 	case KindRemove:
-		if err := r.remove(ctx, a.Container, DefaultStopTimeout); err != nil {
+		if err := r.remove(ctx, a.Container); err != nil {
 			return result{err: err}
 		}
 		r.forget(a.App)
@@ -334,9 +334,10 @@ func (r *Reconciler) do(ctx context.Context, a Action) result {
 	return result{err: fmt.Errorf("unknown action %q", a.Kind)}
 }
 
-func (r *Reconciler) remove(ctx context.Context, c *Container, timeout time.Duration) error {
+// remove stops c (giving it the grace period it was created with) and removes it, never its volumes.
+func (r *Reconciler) remove(ctx context.Context, c *Container) error {
 	if c.State == "running" {
-		if err := r.podman.Stop(ctx, c.ID, timeout); err != nil && !errors.Is(err, ErrNotFound) {
+		if err := r.podman.Stop(ctx, c.ID, 0); err != nil && !errors.Is(err, ErrNotFound) {
 			return fmt.Errorf("stopping old container: %w", err)
 		}
 	}
@@ -362,7 +363,7 @@ func (r *Reconciler) install(ctx context.Context, d *Desired, old *Container) re
 		return result{err: err}
 	}
 	if old != nil {
-		if err := r.remove(ctx, old, d.Request.StopTimeout); err != nil {
+		if err := r.remove(ctx, old); err != nil {
 			return result{err: err}
 		}
 		r.forget(app.ID)

@@ -29,8 +29,9 @@ type notifySocket struct {
 	ch   chan string
 }
 
-func newNotifySocket(t *testing.T, dir string) *notifySocket {
+func newNotifySocket(t testing.TB, dir string) *notifySocket {
 	t.Helper()
+	os.MkdirAll(dir, 0o755)
 	path := filepath.Join(dir, "notify.sock")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
 	if err != nil {
@@ -56,7 +57,7 @@ func newNotifySocket(t *testing.T, dir string) *notifySocket {
 }
 
 // waitFor returns the first message (from now on) containing want.
-func (ns *notifySocket) waitFor(t *testing.T, want string, timeout time.Duration) string {
+func (ns *notifySocket) waitFor(t testing.TB, want string, timeout time.Duration) string {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
@@ -86,7 +87,7 @@ type daemonProc struct {
 	done chan error
 }
 
-func startDaemon(t *testing.T, env []string, args ...string) *daemonProc {
+func startDaemon(t testing.TB, env []string, args ...string) *daemonProc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(append(os.Environ(), "LOCKSTEPD_TEST_MAIN=1"), env...)
@@ -115,7 +116,7 @@ type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
-func (d *daemonProc) wait(t *testing.T, timeout time.Duration) int {
+func (d *daemonProc) wait(t testing.TB, timeout time.Duration) int {
 	t.Helper()
 	select {
 	case err := <-d.done:
@@ -291,4 +292,74 @@ func TestSigtermDuringSlowBuild(t *testing.T) {
 	if s := pm.MustCLI(t, "inspect", "--format", "{{.State.Status}}", "slow-build"); s != "running" {
 		t.Fatalf("slow-build is %s", s)
 	}
+}
+
+// TestInstallAndRemoveOverDBus: Install links a catalog app and the pass runs it; Remove with purge
+// removes the container and then the data; a catalog manifest with problems is refused by name.
+func TestInstallAndRemoveOverDBus(t *testing.T) {
+	pm := realPodman(t)
+	bus := testenv.StartBus(t, testenv.BusConfig{Policies: []string{"../../units/org.lockstep.Reconciler1.conf"}})
+	dir := t.TempDir()
+	apps, catalog, state := filepath.Join(dir, "apps.d"), filepath.Join(dir, "catalog"), filepath.Join(dir, "state")
+	os.MkdirAll(apps, 0o755)
+	os.MkdirAll(catalog, 0o755)
+	writeApp(t, catalog, "inst-a", fmt.Sprintf("  container:\n    image: %s\n    command: [sh, -c, 'echo hi > /data/hello; exec sleep 1000']\n    volumes: ['${APP_DATA}/data:/data']\n    stop_grace_period: 1s\n", image))
+	writeApp(t, catalog, "inst-bad", "  container:\n    image: 'NOT VALID'\n")
+	t.Cleanup(func() { pm.CLI("rm", "-f", "-t", "0", "inst-a") })
+	ns := newNotifySocket(t, dir)
+	d := startDaemon(t, []string{"NOTIFY_SOCKET=" + ns.path}, "--bus", bus.Address, "--podman-url", pm.URL(), "--apps-dir", apps,
+		"--catalog-dir", catalog, "--state-dir", state, "--runtime-dir", filepath.Join(dir, "run"))
+	ns.waitFor(t, "READY=1", 20*time.Second)
+	call := func(args ...string) (string, error) {
+		return bus.Run("", "busctl", append([]string{"--system", "call", dbusapi.BusName, string(dbusapi.ObjectPath), dbusapi.Interface}, args...)...)
+	}
+	if out, err := call("Install", "s", "inst-a"); err != nil {
+		t.Fatalf("Install: %v %s", err, out)
+	}
+	if s := pm.MustCLI(t, "inspect", "--format", "{{.State.Status}}", "inst-a"); s != "running" {
+		t.Fatalf("inst-a is %s", s)
+	}
+	if target, err := os.Readlink(filepath.Join(apps, "inst-a.yaml")); err != nil || target != filepath.Join(catalog, "inst-a.yaml") {
+		t.Fatalf("apps.d entry: %q %v", target, err)
+	}
+	dataFile := filepath.Join(state, "apps", "inst-a", "data", "hello")
+	for i := 0; i < 50; i++ {
+		if _, err := os.Stat(dataFile); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	out, err := call("Install", "s", "inst-bad")
+	if err == nil || !strings.Contains(out, "app.container.image") {
+		t.Fatalf("Install of a bad manifest: %v %s", err, out)
+	}
+	out, err = call("Install", "s", "nope")
+	if err == nil || !strings.Contains(out, "not in the catalog") {
+		t.Fatalf("Install of an unknown app: %v %s", err, out)
+	}
+	// Remove without purge keeps data; then a purge removes it.
+	if out, err := call("Remove", "sb", "inst-a", "false"); err != nil {
+		t.Fatalf("Remove: %v %s", err, out)
+	}
+	if _, err := pm.CLI("inspect", "inst-a"); err == nil {
+		t.Fatal("container still there after Remove")
+	}
+	if _, err := os.Stat(dataFile); err != nil {
+		t.Fatalf("Remove without purge lost data: %v", err)
+	}
+	if out, err := call("Install", "s", "inst-a"); err != nil {
+		t.Fatalf("reinstall: %v %s", err, out)
+	}
+	if out, err := call("Remove", "sb", "inst-a", "true"); err != nil {
+		t.Fatalf("Remove with purge: %v %s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(state, "apps", "inst-a")); !os.IsNotExist(err) {
+		t.Fatalf("purge left the data dir: %v", err)
+	}
+	out, err = call("Remove", "sb", "inst-a", "false")
+	if err == nil || !strings.Contains(out, "not installed") {
+		t.Fatalf("Remove of an app not installed: %v %s", err, out)
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	d.wait(t, 30*time.Second)
 }

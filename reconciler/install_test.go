@@ -1,0 +1,71 @@
+package reconciler
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestEnableDisablePurge(t *testing.T) {
+	p := &fakePodman{images: map[string]bool{}}
+	r := newTestReconciler(t, p, nil)
+	cat := filepath.Join(t.TempDir(), "catalog")
+	os.MkdirAll(cat, 0o755)
+	r.cfg.CatalogDir = cat
+	os.WriteFile(filepath.Join(cat, "web.yaml"), []byte("app:\n  id: web\n  name: Web\n  version: '1'\n  container:\n    image: localhost/web:1\n"), 0o644)
+	os.WriteFile(filepath.Join(cat, "bad.yaml"), []byte("app:\n  id: bad\n  nme: x\n"), 0o644)
+
+	if err := r.Enable("web"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Enable("web"); err != nil {
+		t.Fatalf("enabling twice: %v", err)
+	}
+	link := filepath.Join(r.cfg.AppsDir, "web.yaml")
+	if target, err := os.Readlink(link); err != nil || target != filepath.Join(cat, "web.yaml") {
+		t.Fatalf("link %q %v", target, err)
+	}
+	if err := r.Enable("bad"); !errors.Is(err, ErrInvalidManifest) {
+		t.Fatalf("bad: %v", err)
+	}
+	if err := r.Enable("none"); !errors.Is(err, ErrNoSuchApp) {
+		t.Fatalf("none: %v", err)
+	}
+	if err := r.Enable("../x"); !errors.Is(err, ErrNoSuchApp) {
+		t.Fatalf("../x: %v", err)
+	}
+	data := r.cfg.Roots.AppData("web")
+	os.MkdirAll(data, 0o755)
+	os.WriteFile(filepath.Join(data, "keep"), []byte("x"), 0o644)
+	if err := r.Purge("web"); err == nil {
+		t.Fatal("purged an installed app's data")
+	}
+	if err := r.Disable("web"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(link); !os.IsNotExist(err) {
+		t.Fatal("link left behind")
+	}
+	if err := r.Disable("web"); !errors.Is(err, ErrNotInstalled) {
+		t.Fatalf("disabling twice: %v", err)
+	}
+	if err := r.Purge("web"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Fatal("data left after purge")
+	}
+	if err := r.Purge(".."); err == nil {
+		t.Fatal("purged outside the data root")
+	}
+	// An operator's own manifest is kept, hidden, when the app is removed.
+	own := filepath.Join(r.cfg.AppsDir, "mine.yaml")
+	os.WriteFile(own, []byte("app: {}\n"), 0o644)
+	if err := r.Disable("mine"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(r.cfg.AppsDir, ".mine.yaml.removed")); err != nil {
+		t.Fatalf("operator's manifest lost: %v", err)
+	}
+}
