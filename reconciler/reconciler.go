@@ -34,6 +34,8 @@ type Config struct {
 	Now      func() time.Time
 	// FreeBytes reports the space available to unprivileged writers at path (default: statfs).
 	FreeBytes func(path string) (uint64, error)
+	// Companions configures the companion stage; nil leaves companions alone.
+	Companions *CompanionConfig
 }
 
 // Reconciler runs passes. Pass must not be called concurrently; Runner serializes it.
@@ -42,6 +44,8 @@ type Reconciler struct {
 	podman Podman
 
 	manifests *manifest.Cache
+	// lastCompanionStats counts the last pass's companion file writes, deletes and reloads.
+	lastCompanionStats CompanionStats
 
 	mu      sync.Mutex
 	last    *Report
@@ -180,6 +184,11 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		sortApps(rep.Apps)
 		return
 	}
+	var cp *companionPlan
+	if r.cfg.Companions != nil {
+		cp = r.planCompanions(set)
+		r.stopGoneCompanions(ctx, cp, rep)
+	}
 	actions := Plan(r.input(set, cs))
 	results := r.execute(ctx, log, actions)
 	for _, a := range actions {
@@ -196,6 +205,9 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		rep.Apps = append(rep.Apps, status(a, res))
 	}
 	sortApps(rep.Apps)
+	if cp != nil {
+		r.lastCompanionStats = r.companionsStage(ctx, log, cp, rep)
+	}
 }
 
 func sortApps(s []AppStatus) {

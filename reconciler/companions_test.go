@@ -1,0 +1,156 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/lockstep/lockstep/systemd"
+)
+
+// fakeSystemd models units as files in dir: a unit loads when its file exists and has no "BROKEN".
+type fakeSystemd struct {
+	mu      sync.Mutex
+	dir     string
+	suffix  string
+	active  map[string]string
+	calls   []string
+	reloads int
+	loaded  map[string]bool
+}
+
+func (f *fakeSystemd) Reload(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reloads++
+	f.calls = append(f.calls, "reload")
+	f.loaded = map[string]bool{}
+	entries, _ := os.ReadDir(f.dir)
+	for _, e := range entries {
+		b, _ := os.ReadFile(filepath.Join(f.dir, e.Name()))
+		if !strings.Contains(string(b), "BROKEN") {
+			f.loaded[strings.TrimSuffix(e.Name(), f.suffix)+".service"] = true
+		}
+	}
+	return nil
+}
+func (f *fakeSystemd) op(name, unit, state string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, name+" "+unit)
+	if state != "" {
+		f.active[unit] = state
+	}
+	return nil
+}
+func (f *fakeSystemd) Start(ctx context.Context, u string) error   { return f.op("start", u, "active") }
+func (f *fakeSystemd) Restart(ctx context.Context, u string) error { return f.op("restart", u, "active") }
+func (f *fakeSystemd) Stop(ctx context.Context, u string) error    { return f.op("stop", u, "inactive") }
+func (f *fakeSystemd) ResetFailed(ctx context.Context, u string) error {
+	return f.op("reset-failed", u, "")
+}
+func (f *fakeSystemd) State(ctx context.Context, u string) (systemd.UnitState, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.loaded[u] {
+		return systemd.UnitState{LoadState: "not-found", ActiveState: "inactive"}, nil
+	}
+	a := f.active[u]
+	if a == "" {
+		a = "inactive"
+	}
+	return systemd.UnitState{LoadState: "loaded", ActiveState: a, SubState: "x"}, nil
+}
+func (f *fakeSystemd) take() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.calls
+	f.calls = nil
+	return c
+}
+
+func companionYAML(id, extra string) string {
+	return "  companions:\n    - id: " + id + "\n      image: localhost/ui:1\n" + extra
+}
+
+func TestCompanionStage(t *testing.T) {
+	p := &fakePodman{images: map[string]bool{"localhost/a:1": true, "localhost/b:1": true}}
+	r := newTestReconciler(t, p, map[string]string{"a": companionYAML("a-ui", ""), "b": companionYAML("b-ui", "")})
+	dir := filepath.Join(t.TempDir(), "quadlet")
+	sd := &fakeSystemd{dir: dir, suffix: ".container", active: map[string]string{}}
+	r.cfg.Companions = &CompanionConfig{Mode: ModeQuadlet, Dir: dir, WantedBy: "multi-user.target", Systemd: sd}
+	ctx := context.Background()
+
+	rep := r.Pass(ctx, "test")
+	noFail(t, rep)
+	if got := strings.Join(sd.take(), ","); got != "reload,start lockstep-a-ui.service,start lockstep-b-ui.service" {
+		t.Fatalf("first pass: %s", got)
+	}
+	if st := r.CompanionStats(); st != (CompanionStats{Writes: 2, Reloads: 1}) {
+		t.Fatalf("stats %+v", st)
+	}
+	if len(rep.Companions) != 2 || rep.Companions[0].State != "active/x" {
+		t.Fatalf("companions %+v", rep.Companions)
+	}
+	// No-op pass: no write, no reload, no start.
+	rep = r.Pass(ctx, "test")
+	noFail(t, rep)
+	if got := sd.take(); len(got) != 0 || r.CompanionStats() != (CompanionStats{}) {
+		t.Fatalf("no-op pass: %v %+v", got, r.CompanionStats())
+	}
+	// A unit file deleted by hand is written again; a failed unit is reset and started.
+	os.Remove(filepath.Join(dir, "lockstep-a-ui.container"))
+	sd.active["lockstep-b-ui.service"] = "failed"
+	rep = r.Pass(ctx, "test")
+	noFail(t, rep)
+	if got := strings.Join(sd.take(), ","); got != "reload,restart lockstep-a-ui.service,reset-failed lockstep-b-ui.service,start lockstep-b-ui.service" {
+		t.Fatalf("repair pass: %s", got)
+	}
+	// Removing app b: stop its companion before its container, then delete the file, one reload.
+	os.Remove(filepath.Join(r.cfg.AppsDir, "b.yaml"))
+	p.containers = []Container{{ID: "cb", Name: "b", State: "running", Labels: map[string]string{LabelApp: "b"}}}
+	p.calls = nil
+	rep = r.Pass(ctx, "test")
+	noFail(t, rep)
+	if got := strings.Join(sd.take(), ","); got != "stop lockstep-b-ui.service,reload" {
+		t.Fatalf("removal: %s", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "lockstep-b-ui.container")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("file of a removed companion left")
+	}
+	if !contains(p.calls, "Stop cb") {
+		t.Fatalf("app container not stopped: %v", p.calls)
+	}
+	// A file that is not ours is never touched.
+	os.WriteFile(filepath.Join(dir, "lockstep-other.container"), []byte("[Container]\nImage=x\n"), 0o644)
+	r.Pass(ctx, "test")
+	if _, err := os.Stat(filepath.Join(dir, "lockstep-other.container")); err != nil {
+		t.Fatal("a foreign unit file was removed")
+	}
+}
+
+func TestCompanionThatDoesNotLoadIsReported(t *testing.T) {
+	p := &fakePodman{images: map[string]bool{"localhost/a:1": true}}
+	r := newTestReconciler(t, p, map[string]string{"a": companionYAML("a-ui", "      env: {X: BROKEN}\n")})
+	dir := filepath.Join(t.TempDir(), "quadlet")
+	sd := &fakeSystemd{dir: dir, suffix: ".container", active: map[string]string{}}
+	r.cfg.Companions = &CompanionConfig{Mode: ModeQuadlet, Dir: dir, Systemd: sd}
+	rep := r.Pass(context.Background(), "test")
+	if len(rep.Failures) != 1 || !strings.Contains(rep.Failures[0].Error, "did not load (not-found)") {
+		t.Fatalf("failures %+v", rep.Failures)
+	}
+	if len(rep.Apps) != 1 || rep.Apps[0].State != StateRunning {
+		t.Fatal("a companion failure stopped the app")
+	}
+}
+
+func noFail(t *testing.T, r *Report) {
+	t.Helper()
+	if len(r.Failures) > 0 {
+		t.Fatalf("failures: %+v", r.Failures)
+	}
+}
