@@ -34,14 +34,15 @@ func EncodeReport(r *reconciler.Report) map[string]dbus.Variant {
 		failures = append(failures, failure{f.App, f.Error})
 	}
 	return map[string]dbus.Variant{
-		"PassId":       dbus.MakeVariant(r.PassID),
-		"Trigger":      dbus.MakeVariant(r.Trigger),
-		"StartedUsec":  dbus.MakeVariant(usec(r, false)),
-		"FinishedUsec": dbus.MakeVariant(usec(r, true)),
-		"Actions":      dbus.MakeVariant(actions),
-		"Failures":     dbus.MakeVariant(failures),
-		"Apps":         dbus.MakeVariant(statuses(r.Apps)),
-		"Companions":   dbus.MakeVariant(statuses(r.Companions)),
+		"PassId":        dbus.MakeVariant(r.PassID),
+		"Trigger":       dbus.MakeVariant(r.Trigger),
+		"StartedUsec":   dbus.MakeVariant(usec(r, false)),
+		"FinishedUsec":  dbus.MakeVariant(usec(r, true)),
+		"Actions":       dbus.MakeVariant(actions),
+		"Failures":      dbus.MakeVariant(failures),
+		"Apps":          dbus.MakeVariant(statuses(r.Apps)),
+		"Companions":    dbus.MakeVariant(statuses(r.Companions)),
+		"CompanionMode": dbus.MakeVariant(r.CompanionMode),
 	}
 }
 

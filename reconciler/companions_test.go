@@ -47,9 +47,11 @@ func (f *fakeSystemd) op(name, unit, state string) error {
 	}
 	return nil
 }
-func (f *fakeSystemd) Start(ctx context.Context, u string) error   { return f.op("start", u, "active") }
-func (f *fakeSystemd) Restart(ctx context.Context, u string) error { return f.op("restart", u, "active") }
-func (f *fakeSystemd) Stop(ctx context.Context, u string) error    { return f.op("stop", u, "inactive") }
+func (f *fakeSystemd) Start(ctx context.Context, u string) error { return f.op("start", u, "active") }
+func (f *fakeSystemd) Restart(ctx context.Context, u string) error {
+	return f.op("restart", u, "active")
+}
+func (f *fakeSystemd) Stop(ctx context.Context, u string) error { return f.op("stop", u, "inactive") }
 func (f *fakeSystemd) ResetFailed(ctx context.Context, u string) error {
 	return f.op("reset-failed", u, "")
 }

@@ -141,7 +141,10 @@ func (r *Reconciler) Pass(ctx context.Context, trigger string) *Report {
 		id = r.last.PassID + 1
 	}
 	r.mu.Unlock()
-	rep := &Report{PassID: id, Trigger: trigger, StartedAt: r.cfg.Now().UTC()}
+	rep := &Report{PassID: id, Trigger: trigger, StartedAt: r.cfg.Now().UTC(), CompanionMode: "none"}
+	if r.cfg.Companions != nil {
+		rep.CompanionMode = r.cfg.Companions.Mode
+	}
 	log := r.cfg.Log.WithField("pass", id)
 	log.WithField("trigger", trigger).Debug("pass started")
 	r.pass(ctx, log, rep)

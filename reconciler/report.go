@@ -24,6 +24,9 @@ type Report struct {
 	Failures   []Failure   `json:"failures"`
 	Apps       []AppStatus `json:"apps"`
 	Companions []AppStatus `json:"companions"`
+	// CompanionMode says how companions are run: quadlet, service (plain units, for podman without a
+	// Quadlet generator) or none (no companion stage).
+	CompanionMode string `json:"companion_mode"`
 }
 
 // ActionRec is an action a pass took.

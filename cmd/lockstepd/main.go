@@ -19,6 +19,7 @@ import (
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/podman"
 	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/systemd"
 )
 
 type stringList []string
@@ -41,6 +42,10 @@ type options struct {
 	bus         string
 	adminGroup  string
 	stopTimeout time.Duration
+	scope       string
+	mode        string
+	quadletDir  string
+	unitDir     string
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -60,6 +65,10 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.bus, "bus", "system", "D-Bus bus to serve on: system, session or a bus address")
 	fs.StringVar(&o.adminGroup, "admin-group", "lockstep", "group whose members may call Reconcile, Install and Remove (besides root)")
 	fs.DurationVar(&o.stopTimeout, "stop-timeout", 10*time.Minute, "on SIGTERM, how long to wait for the pass in progress before exiting anyway")
+	fs.StringVar(&o.scope, "systemd-scope", "system", "systemd instance that runs companions: system, user or none (no companion stage)")
+	fs.StringVar(&o.mode, "companion-mode", "auto", "how companions run: quadlet (.container files), service (plain units running podman) or auto (quadlet when podman's generator is installed)")
+	fs.StringVar(&o.quadletDir, "quadlet-dir", "", "where .container files go (default /etc/containers/systemd, or ~/.config/containers/systemd for --systemd-scope user)")
+	fs.StringVar(&o.unitDir, "unit-dir", "", "where plain .service units go in service mode (default /etc/systemd/system, or ~/.config/systemd/user)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -68,6 +77,29 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.dataRoot == "" {
 		o.dataRoot = filepath.Join(o.stateDir, "apps")
+	}
+	switch o.scope {
+	case "system", "user", "none":
+	default:
+		return nil, fmt.Errorf("--systemd-scope: %q is not system, user or none", o.scope)
+	}
+	switch o.mode {
+	case "auto", reconciler.ModeQuadlet, reconciler.ModeService:
+	default:
+		return nil, fmt.Errorf("--companion-mode: %q is not auto, quadlet or service", o.mode)
+	}
+	home, _ := os.UserHomeDir()
+	if o.quadletDir == "" {
+		o.quadletDir = "/etc/containers/systemd"
+		if o.scope == "user" {
+			o.quadletDir = filepath.Join(home, ".config/containers/systemd")
+		}
+	}
+	if o.unitDir == "" {
+		o.unitDir = "/etc/systemd/system"
+		if o.scope == "user" {
+			o.unitDir = filepath.Join(home, ".config/systemd/user")
+		}
 	}
 	return o, nil
 }
@@ -83,6 +115,31 @@ func newLogger(level string) (*logrus.Logger, error) {
 	// Under journald the journal stamps every line; logrus's own timestamps would only repeat it.
 	l.SetFormatter(&logrus.TextFormatter{DisableTimestamp: os.Getenv("JOURNAL_STREAM") != "", FullTimestamp: true})
 	return l, nil
+}
+
+// companionConfig sets up the companion stage from the flags: nil for --systemd-scope none.
+func companionConfig(o *options) *reconciler.CompanionConfig {
+	if o.scope == "none" {
+		return nil
+	}
+	scope := systemd.System
+	wantedBy := "multi-user.target"
+	if o.scope == "user" {
+		scope, wantedBy = systemd.User, "default.target"
+	}
+	gen := reconciler.DetectGenerator(scope)
+	mode := o.mode
+	if mode == "auto" {
+		mode = reconciler.ModeService
+		if gen != "" {
+			mode = reconciler.ModeQuadlet
+		}
+	}
+	dir := o.unitDir
+	if mode == reconciler.ModeQuadlet {
+		dir = o.quadletDir
+	}
+	return &reconciler.CompanionConfig{Mode: mode, Dir: dir, Generator: gen, WantedBy: wantedBy, Systemd: systemd.New(scope)}
 }
 
 func main() {
@@ -107,7 +164,12 @@ func run(args []string, stdout io.Writer) int {
 	defer stop()
 
 	pm := podman.New(o.podmanURL)
+	companions := companionConfig(o)
+	if companions != nil {
+		log.WithFields(logrus.Fields{"mode": companions.Mode, "dir": companions.Dir, "generator": companions.Generator}).Info("companions")
+	}
 	rec, err := reconciler.New(reconciler.Config{
+		Companions: companions,
 		AppsDir:    o.appsDir,
 		CatalogDir: o.catalogDir,
 		StateDir:   o.stateDir,
