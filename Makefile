@@ -8,7 +8,7 @@ GO ?= go
 BIN := bin
 PKGS := ./...
 
-.PHONY: help build test test-unit deps vet lint fmt bench demo clean
+.PHONY: help build test test-sandbox test-unit deps vet lint fmt bench demo clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -20,8 +20,17 @@ build: ## build lockstepd and lockstepctl into bin/
 deps: ## install what the tests need (Debian: podman, runc, registry, busybox)
 	scripts/deps.sh
 
-test: deps vet ## every test, real podman and registry included (installs its dependencies)
+test: deps vet ## every test: real podman, registry, dbus-daemon, and a real systemd (installs its dependencies)
 	CGO_ENABLED=1 LOCKSTEP_REQUIRE_REAL=1 $(GO) test -race -count=1 -timeout 30m $(PKGS)
+	$(MAKE) --no-print-directory test-sandbox
+
+SANDBOX := test/sandbox/harness
+test-sandbox: ## the tests that need a real systemd, run inside the sandbox (root)
+	$(GO) build -o $(BIN)/quadlet github.com/containers/podman/v5/cmd/quadlet
+	$(GO) test -c -tags sandbox,$(TAGS) -o $(BIN)/sandbox.test ./test/sandbox
+	HARNESS_NAME=lockstep-$$$$ HARNESS_QUADLET=$(CURDIR)/$(BIN)/quadlet \
+	  HARNESS_CONTAINERS_CONF=$(CURDIR)/test/sandbox/containers.conf \
+	  $(SANDBOX)/h-run.sh $(CURDIR)/$(BIN)/sandbox.test -test.v -test.count=1 -test.timeout=20m
 
 test-unit: ## the tests that need nothing outside Go
 	$(GO) test -short -count=1 $(PKGS)

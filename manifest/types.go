@@ -95,6 +95,8 @@ type Companion struct {
 	Network      string            `yaml:"network"`
 	Capabilities Capabilities      `yaml:"capabilities"`
 	User         string            `yaml:"user"`
+	// StopGracePeriod is how long a stop waits before killing the companion (default 10s).
+	StopGracePeriod Duration `yaml:"stop_grace_period"`
 }
 
 // Registry holds per-app registry settings.

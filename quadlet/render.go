@@ -29,6 +29,7 @@ type Unit struct {
 	After       []string // units to order after (the app's own unit, where it has one)
 	WantedBy    string   // multi-user.target (system) or default.target (user)
 	RestartSec  int      // seconds; default 2
+	StopTimeout int      // seconds a stop waits before killing; 0: podman's default (10)
 	Podman      string   // podman binary for the plain-service fallback; default /usr/bin/podman
 }
 
@@ -266,6 +267,9 @@ func RenderContainer(u Unit) ([]byte, error) {
 	for _, k := range sortedKeys(u.Labels) {
 		fmt.Fprintf(&b, "Label=%s\n", quote(k+"="+u.Labels[k]))
 	}
+	if u.StopTimeout > 0 {
+		fmt.Fprintf(&b, "StopTimeout=%d\n", u.StopTimeout)
+	}
 	b.WriteString("\n[Service]\n")
 	serviceTail(&b, &u)
 	return b.Bytes(), nil
@@ -288,6 +292,9 @@ func RunArgs(u Unit) []string {
 	}
 	if u.User != "" {
 		args = append(args, "--user", u.User)
+	}
+	if u.StopTimeout > 0 {
+		args = append(args, "--stop-timeout", fmt.Sprint(u.StopTimeout))
 	}
 	for _, v := range u.Volumes {
 		args = append(args, "-v", volumeString(v))

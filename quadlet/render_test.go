@@ -27,9 +27,10 @@ var cases = map[string]Unit{
 		Volumes: []manifest.Volume{{Source: "/var/lib/lockstep/apps/bitcoin-knots/ui/nginx.conf", Target: "/etc/nginx/nginx.conf", Options: []string{"ro"}},
 			{Source: "/var/lib/lockstep/apps/bitcoin-knots/ui/cache", Target: "/var/cache/nginx"}},
 		CapDrop: []string{"ALL"}, CapAdd: []string{"CAP_NET_BIND_SERVICE", "CAP_CHOWN"},
-		User:   "101:101",
-		Labels: map[string]string{"io.lockstep.app": "bitcoin-knots", "io.lockstep.companion": "bitcoin-ui"},
-		After:  []string{"lockstep-bitcoin-knots.service"},
+		User:        "101:101",
+		Labels:      map[string]string{"io.lockstep.app": "bitcoin-knots", "io.lockstep.companion": "bitcoin-ui"},
+		After:       []string{"lockstep-bitcoin-knots.service"},
+		StopTimeout: 30,
 	},
 	"host-network": {ID: "lnd-ui", App: "lnd", Image: "localhost/lnd-ui:2", Network: "host", User: "1000", WantedBy: "default.target"},
 	"escaping": {
@@ -101,7 +102,7 @@ func structure(t *testing.T, out []byte, service bool) {
 	t.Helper()
 	allowed := map[string]map[string]bool{
 		"Unit":      {"Description": true, "Wants": true, "After": true},
-		"Container": {"ContainerName": true, "Image": true, "Exec": true, "Environment": true, "PublishPort": true, "Volume": true, "Network": true, "DropCapability": true, "AddCapability": true, "User": true, "Group": true, "Label": true},
+		"Container": {"ContainerName": true, "Image": true, "Exec": true, "Environment": true, "PublishPort": true, "Volume": true, "Network": true, "DropCapability": true, "AddCapability": true, "User": true, "Group": true, "Label": true, "StopTimeout": true},
 		"Service":   {"Restart": true, "RestartSec": true, "SuccessExitStatus": true},
 		"Install":   {"WantedBy": true},
 	}

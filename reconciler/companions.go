@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -30,6 +31,12 @@ type Systemd interface {
 }
 
 var _ Systemd = (*systemd.Client)(nil)
+
+// Labels on companion containers.
+const (
+	LabelCompanion   = "io.lockstep.companion"
+	LabelCompanionOf = "io.lockstep.companion-of"
+)
 
 // Companion modes.
 const (
@@ -96,8 +103,10 @@ func (cc *CompanionConfig) render(u quadlet.Unit) ([]byte, error) {
 func CompanionUnit(app *manifest.Loaded, c manifest.Companion, roots manifest.Roots, wantedBy string) quadlet.Unit {
 	u := quadlet.Unit{ID: c.ID, App: app.ID, Description: fmt.Sprintf("%s: %s (lockstep companion)", app.Name, c.ID),
 		Image: c.Image, Exec: c.Command, Env: c.Env, Network: c.Network, User: c.User, WantedBy: wantedBy,
-		CapAdd: normCaps(c.Capabilities.Add), CapDrop: normCaps(c.Capabilities.Drop),
-		Labels: map[string]string{LabelApp: app.ID, "io.lockstep.companion": c.ID}}
+		StopTimeout: int((c.StopGracePeriod.D() + time.Second - 1) / time.Second),
+		CapAdd:      normCaps(c.Capabilities.Add), CapDrop: normCaps(c.Capabilities.Drop),
+		// Not io.lockstep.app: that label marks an app's own containers, which the apps stage manages.
+		Labels: map[string]string{LabelCompanionOf: app.ID, LabelCompanion: c.ID}}
 	for _, s := range c.Ports {
 		if p, err := manifest.ParsePort(s); err == nil {
 			u.Ports = append(u.Ports, p)
@@ -337,8 +346,8 @@ func (r *Reconciler) companionApp(file string) string {
 		return ""
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if i := strings.Index(l, LabelApp+"="); i >= 0 {
-			rest := l[i+len(LabelApp)+1:]
+		if i := strings.Index(l, LabelCompanionOf+"="); i >= 0 {
+			rest := l[i+len(LabelCompanionOf)+1:]
 			return strings.Trim(strings.Fields(rest)[0], `"`)
 		}
 	}

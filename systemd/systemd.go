@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	sd "github.com/coreos/go-systemd/v22/dbus"
+	godbus "github.com/godbus/dbus/v5"
 )
 
 // UnitState is what lockstep reads about a unit.
@@ -134,6 +135,10 @@ func (c *Client) Stop(ctx context.Context, unit string) error {
 	}
 	ch := make(chan string, 1)
 	if _, err := conn.StopUnitContext(ctx, unit, "replace", ch); err != nil {
+		var de godbus.Error
+		if errors.As(err, &de) && de.Name == "org.freedesktop.systemd1.NoSuchUnit" {
+			return nil // not loaded: nothing runs
+		}
 		return fmt.Errorf("stopping %s: %w", unit, err)
 	}
 	return wait(ctx, "stopping", unit, ch)

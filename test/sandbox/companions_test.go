@@ -1,0 +1,245 @@
+//go:build sandbox
+
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lockstep/lockstep/internal/testenv"
+	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/podman"
+	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/systemd"
+)
+
+const image = "localhost/lockstep-test/busybox:1"
+
+func TestMain(m *testing.M) {
+	if os.Getenv("IN_SYSTEMD_HARNESS") != "1" {
+		fmt.Fprintln(os.Stderr, "these tests run inside the systemd sandbox: make test-sandbox")
+		os.Exit(1)
+	}
+	data, err := testenv.BusyboxRootfs()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	tar := "/tmp/bb.tar"
+	os.WriteFile(tar, data, 0o644)
+	if out, err := exec.Command("podman", "import", "-q", "--change", `CMD=["sh"]`, tar, image).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "podman import: %v %s\n", err, out)
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}
+
+type env struct {
+	t    *testing.T
+	dir  string
+	apps string
+	rec  *reconciler.Reconciler
+	sd   *systemd.Client
+	cc   *reconciler.CompanionConfig
+}
+
+func newEnv(t *testing.T, mode string, scope systemd.Scope) *env {
+	t.Helper()
+	dir := t.TempDir()
+	e := &env{t: t, dir: dir, apps: filepath.Join(dir, "apps.d"), sd: systemd.New(scope)}
+	t.Cleanup(e.sd.Close)
+	os.MkdirAll(e.apps, 0o755)
+	wantedBy, qdir, udir := "multi-user.target", "/etc/containers/systemd", "/etc/systemd/system"
+	if scope == systemd.User {
+		wantedBy, qdir, udir = "default.target", "/root/.config/containers/systemd", "/root/.config/systemd/user"
+	}
+	d := qdir
+	if mode == reconciler.ModeService {
+		d = udir
+	}
+	e.cc = &reconciler.CompanionConfig{Mode: mode, Dir: d, Generator: reconciler.DetectGenerator(scope), WantedBy: wantedBy, Systemd: e.sd}
+	rec, err := reconciler.New(reconciler.Config{AppsDir: e.apps, StateDir: filepath.Join(dir, "state"),
+		Roots: manifest.Roots{DataRoot: filepath.Join(dir, "data")}, Companions: e.cc}, podman.New("unix:///run/podman/podman.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.rec = rec
+	return e
+}
+
+func (e *env) app(id, body string) {
+	y := fmt.Sprintf("app:\n  id: %s\n  name: %s\n  version: '1'\n  container:\n    image: %s\n    command: [sleep, '100000']\n    stop_grace_period: 1s\n%s", id, id, image, body)
+	if err := os.WriteFile(filepath.Join(e.apps, id+".yaml"), []byte(y), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) pass() *reconciler.Report {
+	e.t.Helper()
+	return e.rec.Pass(context.Background(), "test")
+}
+
+func (e *env) state(unit string) systemd.UnitState {
+	e.t.Helper()
+	s, err := e.sd.State(context.Background(), unit)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return s
+}
+
+func get(url string) string {
+	for i := 0; i < 100; i++ {
+		resp, err := http.Get(url)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return string(b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return ""
+}
+
+func noFailures(t *testing.T, r *reconciler.Report) {
+	t.Helper()
+	if len(r.Failures) > 0 {
+		t.Fatalf("failures: %+v", r.Failures)
+	}
+}
+
+func companionBody(id string, port int, network string) string {
+	return fmt.Sprintf(`  companions:
+    - id: %s
+      image: %s
+      command: [httpd, -f, -p, "%d", -h, /www]
+      network: %s
+      stop_grace_period: 1s
+`, id, image, port, network)
+}
+
+// TestCompanionLifecycle is the whole life of a companion under a real systemd, in both modes.
+func TestCompanionLifecycle(t *testing.T) {
+	for i, mode := range []string{reconciler.ModeQuadlet, reconciler.ModeService} {
+		t.Run(mode, func(t *testing.T) {
+			e := newEnv(t, mode, systemd.System)
+			id, port := "sb-ui-"+mode, 18090+i
+			unit := "lockstep-" + id + ".service"
+			file := filepath.Join(e.cc.Dir, "lockstep-"+id+map[string]string{"quadlet": ".container", "service": ".service"}[mode])
+			e.app("sb-app-"+mode, companionBody(id, port, "host"))
+			t.Cleanup(func() { exec.Command("podman", "rm", "-f", "-t", "0", "sb-app-"+mode, id).Run() })
+
+			// Install: unit written, loaded, active, serving.
+			r := e.pass()
+			noFailures(t, r)
+			if r.CompanionMode != mode {
+				t.Fatalf("report companion mode %q", r.CompanionMode)
+			}
+			if st := e.rec.CompanionStats(); st.Writes != 1 || st.Reloads != 1 {
+				t.Fatalf("install stats %+v", st)
+			}
+			if s := e.state(unit); s.LoadState != "loaded" || s.ActiveState != "active" {
+				t.Fatalf("unit %+v", s)
+			}
+			url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+			if body := get(url); !strings.Contains(body, "hello from busybox") {
+				t.Fatalf("companion serves %q", body)
+			}
+			// A no-op pass writes nothing and reloads nothing.
+			r = e.pass()
+			noFailures(t, r)
+			if st := e.rec.CompanionStats(); st != (reconciler.CompanionStats{}) || len(r.Actions) != 0 {
+				t.Fatalf("no-op pass: %+v %+v", st, r.Actions)
+			}
+			// The unit file vanishes: one pass writes it again and the unit is active.
+			os.Remove(file)
+			r = e.pass()
+			noFailures(t, r)
+			if _, err := os.Stat(file); err != nil {
+				t.Fatal("unit file not recreated")
+			}
+			if s := e.state(unit); s.ActiveState != "active" {
+				t.Fatalf("after recreate: %+v", s)
+			}
+			// podman kill: systemd itself restarts it.
+			before := e.state(unit).NRestarts
+			if out, err := exec.Command("podman", "kill", id).CombinedOutput(); err != nil {
+				t.Fatalf("podman kill: %v %s", err, out)
+			}
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				s := e.state(unit)
+				if s.NRestarts > before && s.ActiveState == "active" {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("not restarted by systemd: %+v", s)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			if body := get(url); !strings.Contains(body, "hello from busybox") {
+				t.Fatalf("after restart the companion serves %q", body)
+			}
+			// systemctl stop: the next pass starts it.
+			if err := e.sd.Stop(context.Background(), unit); err != nil {
+				t.Fatal(err)
+			}
+			r = e.pass()
+			noFailures(t, r)
+			var started bool
+			for _, a := range r.Actions {
+				started = started || (a.App == id && a.Action == "start-companion")
+			}
+			if !started || e.state(unit).ActiveState != "active" {
+				t.Fatalf("stopped companion not started: %+v", r.Actions)
+			}
+			// Remove the app: unit stopped, file gone, no container left.
+			os.Remove(filepath.Join(e.apps, "sb-app-"+mode+".yaml"))
+			r = e.pass()
+			noFailures(t, r)
+			if _, err := os.Stat(file); !os.IsNotExist(err) {
+				t.Fatal("unit file left after removal")
+			}
+			if s := e.state(unit); s.ActiveState == "active" || s.LoadState == "loaded" {
+				t.Fatalf("unit after removal: %+v", s)
+			}
+			out, _ := exec.Command("podman", "ps", "-a", "--format", "{{.Names}}").CombinedOutput()
+			for _, n := range strings.Fields(string(out)) {
+				if n == id || n == "sb-app-"+mode {
+					t.Fatalf("container %s left after removal", n)
+				}
+			}
+		})
+	}
+}
+
+// TestGeneratorMessageIsReported: a companion the Quadlet generator rejects (a network that names a
+// Quadlet unit that does not exist) gets the generator's own words in the report.
+func TestGeneratorMessageIsReported(t *testing.T) {
+	if reconciler.DetectGenerator(systemd.System) == "" {
+		t.Fatal("the sandbox has no Quadlet generator: run it with HARNESS_QUADLET")
+	}
+	e := newEnv(t, reconciler.ModeQuadlet, systemd.System)
+	e.app("sb-bad", companionBody("sb-bad-ui", 18095, "missing.network"))
+	t.Cleanup(func() { exec.Command("podman", "rm", "-f", "-t", "0", "sb-bad").Run() })
+	r := e.pass()
+	var msg string
+	for _, f := range r.Failures {
+		if f.App == "sb-bad-ui" {
+			msg = f.Error
+		}
+	}
+	if !strings.Contains(msg, "was not generated") || !strings.Contains(msg, "missing.network") {
+		t.Fatalf("failure message %q; failures %+v", msg, r.Failures)
+	}
+	os.Remove(filepath.Join(e.apps, "sb-bad.yaml"))
+	e.pass()
+}
