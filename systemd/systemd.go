@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
 	"sync"
 
 	sd "github.com/coreos/go-systemd/v22/dbus"
@@ -63,7 +66,7 @@ func (c *Client) get(ctx context.Context) (*sd.Conn, error) {
 	var conn *sd.Conn
 	var err error
 	if c.scope == User {
-		conn, err = sd.NewUserConnectionContext(ctx)
+		conn, err = userConnection(ctx)
 	} else {
 		conn, err = sd.NewSystemConnectionContext(ctx)
 	}
@@ -177,4 +180,29 @@ func (c *Client) State(ctx context.Context, unit string) (UnitState, error) {
 		}
 	}
 	return s, nil
+}
+
+// userConnection talks to the user's systemd directly on its private socket
+// ($XDG_RUNTIME_DIR/systemd/private), so no session bus is needed (a headless node has none); with
+// no such socket it falls back to the session bus.
+func userConnection(ctx context.Context) (*sd.Conn, error) {
+	dir := os.Getenv("XDG_RUNTIME_DIR")
+	if dir == "" {
+		dir = fmt.Sprintf("/run/user/%d", os.Getuid())
+	}
+	sock := filepath.Join(dir, "systemd", "private")
+	if _, err := os.Stat(sock); err != nil {
+		return sd.NewUserConnectionContext(ctx)
+	}
+	return sd.NewConnection(func() (*godbus.Conn, error) {
+		conn, err := godbus.Dial("unix:path="+sock, godbus.WithContext(ctx))
+		if err != nil {
+			return nil, err
+		}
+		if err := conn.Auth([]godbus.Auth{godbus.AuthExternal(strconv.Itoa(os.Getuid()))}); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		return conn, nil
+	})
 }

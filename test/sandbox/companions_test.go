@@ -59,7 +59,9 @@ func newEnv(t *testing.T, mode string, scope systemd.Scope) *env {
 	os.MkdirAll(e.apps, 0o755)
 	wantedBy, qdir, udir := "multi-user.target", "/etc/containers/systemd", "/etc/systemd/system"
 	if scope == systemd.User {
-		wantedBy, qdir, udir = "default.target", "/root/.config/containers/systemd", "/root/.config/systemd/user"
+		// Directories private to the sandbox (/root is shared with the host): Quadlet's per-uid dir and
+		// the user manager's runtime unit dir.
+		wantedBy, qdir, udir = "default.target", "/etc/containers/systemd/users/0", "/run/user/0/systemd/user"
 	}
 	d := qdir
 	if mode == reconciler.ModeService {
@@ -126,16 +128,49 @@ func companionBody(id string, port int, network string) string {
 `, id, image, port, network)
 }
 
-// TestCompanionLifecycle is the whole life of a companion under a real systemd, in both modes.
+// startUserManager starts root's user manager (user@0.service) and waits for its private socket.
+func startUserManager(t *testing.T) {
+	t.Helper()
+	c := systemd.New(systemd.System)
+	defer c.Close()
+	if err := c.Start(context.Background(), "user@0.service"); err != nil {
+		t.Fatalf("starting root's user manager: %v", err)
+	}
+	for i := 0; i < 100; i++ {
+		if _, err := os.Stat("/run/user/0/systemd/private"); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("user manager socket did not appear")
+}
+
+// TestCompanionLifecycle is the whole life of a companion under a real systemd: Quadlet and
+// plain-service modes, system scope and root's user scope.
 func TestCompanionLifecycle(t *testing.T) {
-	for i, mode := range []string{reconciler.ModeQuadlet, reconciler.ModeService} {
-		t.Run(mode, func(t *testing.T) {
-			e := newEnv(t, mode, systemd.System)
-			id, port := "sb-ui-"+mode, 18090+i
+	os.Setenv("XDG_RUNTIME_DIR", "/run/user/0")
+	i := 0
+	for _, scope := range []systemd.Scope{systemd.System, systemd.User} {
+		for _, mode := range []string{reconciler.ModeQuadlet, reconciler.ModeService} {
+			i++
+			testLifecycle(t, scope, mode, i)
+		}
+	}
+}
+
+func testLifecycle(t *testing.T, scope systemd.Scope, mode string, i int) {
+	t.Run(string(scope)+"/"+mode, func(t *testing.T) {
+		if scope == systemd.User {
+			startUserManager(t)
+		}
+		{
+			e := newEnv(t, mode, scope)
+			id, port := fmt.Sprintf("sb-ui-%d", i), 18090+i
 			unit := "lockstep-" + id + ".service"
 			file := filepath.Join(e.cc.Dir, "lockstep-"+id+map[string]string{"quadlet": ".container", "service": ".service"}[mode])
-			e.app("sb-app-"+mode, companionBody(id, port, "host"))
-			t.Cleanup(func() { exec.Command("podman", "rm", "-f", "-t", "0", "sb-app-"+mode, id).Run() })
+			appID := fmt.Sprintf("sb-app-%d", i)
+			e.app(appID, companionBody(id, port, "host"))
+			t.Cleanup(func() { exec.Command("podman", "rm", "-f", "-t", "0", appID, id).Run() })
 
 			// Install: unit written, loaded, active, serving.
 			r := e.pass()
@@ -202,7 +237,7 @@ func TestCompanionLifecycle(t *testing.T) {
 				t.Fatalf("stopped companion not started: %+v", r.Actions)
 			}
 			// Remove the app: unit stopped, file gone, no container left.
-			os.Remove(filepath.Join(e.apps, "sb-app-"+mode+".yaml"))
+			os.Remove(filepath.Join(e.apps, appID+".yaml"))
 			r = e.pass()
 			noFailures(t, r)
 			if _, err := os.Stat(file); !os.IsNotExist(err) {
@@ -213,12 +248,12 @@ func TestCompanionLifecycle(t *testing.T) {
 			}
 			out, _ := exec.Command("podman", "ps", "-a", "--format", "{{.Names}}").CombinedOutput()
 			for _, n := range strings.Fields(string(out)) {
-				if n == id || n == "sb-app-"+mode {
+				if n == id || n == appID {
 					t.Fatalf("container %s left after removal", n)
 				}
 			}
-		})
-	}
+		}
+	})
 }
 
 // TestGeneratorMessageIsReported: a companion the Quadlet generator rejects (a network that names a
