@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 }
 
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	apps string
 	rec  *reconciler.Reconciler
@@ -51,7 +51,7 @@ type env struct {
 	cc   *reconciler.CompanionConfig
 }
 
-func newEnv(t *testing.T, mode string, scope systemd.Scope) *env {
+func newEnv(t testing.TB, mode string, scope systemd.Scope) *env {
 	t.Helper()
 	dir := t.TempDir()
 	e := &env{t: t, dir: dir, apps: filepath.Join(dir, "apps.d"), sd: systemd.New(scope)}
