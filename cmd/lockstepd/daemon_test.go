@@ -363,3 +363,114 @@ func TestInstallAndRemoveOverDBus(t *testing.T) {
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	d.wait(t, 30*time.Second)
 }
+
+// TestHTTPSocket: the API socket serves the report, health and metrics, and reconciles for root but
+// answers 403 to an unprivileged peer (checked from SO_PEERCRED).
+func TestHTTPSocket(t *testing.T) {
+	testenv.Need(t, "curl", "setpriv")
+	pm := realPodman(t)
+	bus := testenv.StartBus(t, testenv.BusConfig{})
+	dir, err := os.MkdirTemp("/var/tmp", "lockstep-http-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	apps := filepath.Join(dir, "apps.d")
+	os.MkdirAll(apps, 0o755)
+	writeApp(t, apps, "http-a", fmt.Sprintf("  container:\n    image: %s\n    command: [sleep, '1000']\n    stop_grace_period: 1s\n", image))
+	t.Cleanup(func() { pm.CLI("rm", "-f", "-t", "0", "http-a") })
+	sock := filepath.Join(dir, "lockstep.sock")
+	ns := newNotifySocket(t, dir)
+	d := startDaemon(t, []string{"NOTIFY_SOCKET=" + ns.path}, "--bus", bus.Address, "--podman-url", pm.URL(), "--apps-dir", apps,
+		"--state-dir", filepath.Join(dir, "state"), "--runtime-dir", filepath.Join(dir, "run"), "--socket", sock, "--systemd-scope", "none")
+	ns.waitFor(t, "STATUS=idle: 1 apps, 0 failing; pass 1", 20*time.Second)
+	fi, err := os.Stat(sock)
+	if err != nil || fi.Mode().Perm() != 0o660 {
+		t.Fatalf("socket %v %v", fi, err)
+	}
+	curl := func(user string, args ...string) (string, error) {
+		all := append([]string{"-sS", "--unix-socket", sock, "-w", "\n%{http_code}"}, args...)
+		var cmd *exec.Cmd
+		if user != "" {
+			cmd = exec.Command("setpriv", append([]string{"--reuid=" + user, "--regid=nogroup", "--init-groups", "--", "curl"}, all...)...)
+		} else {
+			cmd = exec.Command("curl", all...)
+		}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := curl("", "http://lockstep/v1/report")
+	if err != nil || !strings.HasSuffix(out, "\n200") || !strings.Contains(out, `"pass_id": 1`) {
+		t.Fatalf("GET /v1/report: %v %s", err, out)
+	}
+	out, _ = curl("", "http://lockstep/v1/healthz")
+	if !strings.Contains(out, `"status": "ok"`) || !strings.HasSuffix(out, "\n200") {
+		t.Fatalf("healthz: %s", out)
+	}
+	out, _ = curl("", "-X", "POST", "http://lockstep/v1/reconcile")
+	if !strings.HasSuffix(out, "\n200") || !strings.Contains(out, `"pass_id": 2`) || !strings.Contains(out, `"trigger": "socket"`) {
+		t.Fatalf("POST /v1/reconcile as root: %s", out)
+	}
+	out, _ = curl("", "http://lockstep/metrics")
+	for _, want := range []string{`lockstep_passes_total{trigger="socket"} 1`, `lockstep_actions_total{action="install"} 1`,
+		`lockstep_apps{state="running"} 1`, "lockstep_pass_duration_seconds_bucket", "lockstep_last_pass_id 2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics lack %s:\n%s", want, out)
+		}
+	}
+	// An unprivileged peer: the socket's mode keeps it out; opened up, the daemon's own check refuses.
+	if out, err := curl("nobody", "http://lockstep/v1/report"); err == nil {
+		t.Fatalf("nobody reached a 0660 root socket: %s", out)
+	}
+	os.Chmod(sock, 0o666)
+	out, _ = curl("nobody", "-X", "POST", "http://lockstep/v1/reconcile")
+	if !strings.HasSuffix(out, "\n403") || !strings.Contains(out, "needs root or membership of group lockstep") {
+		t.Fatalf("POST /v1/reconcile as nobody: %s", out)
+	}
+	out, _ = curl("nobody", "http://lockstep/v1/report")
+	if !strings.HasSuffix(out, "\n200") {
+		t.Fatalf("GET /v1/report as nobody: %s", out)
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	if code := d.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+// TestSocketActivation: started by systemd-socket-activate (the tool behind a .socket unit's
+// semantics), lockstepd takes the passed listener instead of opening its own socket.
+func TestSocketActivation(t *testing.T) {
+	testenv.Need(t, "curl", "systemd-socket-activate")
+	bus := testenv.StartBus(t, testenv.BusConfig{})
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "apps.d"), 0o755)
+	sock := filepath.Join(dir, "activated.sock")
+	cmd := exec.Command("systemd-socket-activate", "-l", sock, "-E", "LOCKSTEPD_TEST_MAIN=1", "--", os.Args[0],
+		"--bus", bus.Address, "--podman-url", "unix:///nonexistent", "--apps-dir", filepath.Join(dir, "apps.d"),
+		"--state-dir", filepath.Join(dir, "state"), "--runtime-dir", filepath.Join(dir, "run"), "--systemd-scope", "none",
+		"--socket", filepath.Join(dir, "not-this.sock"))
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	var body []byte
+	var err error
+	for i := 0; i < 100; i++ {
+		if _, serr := os.Stat(sock); serr == nil {
+			body, err = exec.Command("curl", "-sS", "--max-time", "20", "--unix-socket", sock, "http://lockstep/v1/healthz").CombinedOutput()
+			if err == nil {
+				break
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil || !strings.Contains(string(body), `"status"`) {
+		t.Fatalf("healthz over the activated socket: %v %s\n%s", err, body, out.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "not-this.sock")); err == nil {
+		t.Fatal("lockstepd opened its own socket although systemd passed one")
+	}
+}

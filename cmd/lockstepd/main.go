@@ -46,6 +46,7 @@ type options struct {
 	mode        string
 	quadletDir  string
 	unitDir     string
+	socket      string
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -69,6 +70,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.mode, "companion-mode", "auto", "how companions run: quadlet (.container files), service (plain units running podman) or auto (quadlet when podman's generator is installed)")
 	fs.StringVar(&o.quadletDir, "quadlet-dir", "", "where .container files go (default /etc/containers/systemd, or ~/.config/containers/systemd for --systemd-scope user)")
 	fs.StringVar(&o.unitDir, "unit-dir", "", "where plain .service units go in service mode (default /etc/systemd/system, or ~/.config/systemd/user)")
+	fs.StringVar(&o.socket, "socket", "", "HTTP API socket to open when not socket-activated (default RUNTIME-DIR/lockstep.sock)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -77,6 +79,9 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.dataRoot == "" {
 		o.dataRoot = filepath.Join(o.stateDir, "apps")
+	}
+	if o.socket == "" {
+		o.socket = filepath.Join(o.runtimeDir, "lockstep.sock")
 	}
 	switch o.scope {
 	case "system", "user", "none":

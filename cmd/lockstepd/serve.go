@@ -3,17 +3,23 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
+	"os/user"
+	"path/filepath"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/godbus/dbus/v5"
 	"github.com/sirupsen/logrus"
 
 	"github.com/lockstep/lockstep/dbusapi"
+	"github.com/lockstep/lockstep/httpapi"
 	"github.com/lockstep/lockstep/podman"
 	"github.com/lockstep/lockstep/reconciler"
 )
@@ -45,6 +51,40 @@ func summary(rep *reconciler.Report, apps int64) string {
 		failing[f.App] = true
 	}
 	return fmt.Sprintf("idle: %d apps, %d failing; pass %d: %d actions, %d failures", len(rep.Apps), len(failing), rep.PassID, len(rep.Actions), len(rep.Failures))
+}
+
+// apiListener takes the socket systemd passed (lockstepd.socket), or, when started by hand, opens
+// --socket itself (mode 0660, group --admin-group when it exists).
+func apiListener(o *options, log logrus.FieldLogger) (net.Listener, error) {
+	ls, err := activation.Listeners()
+	if err != nil {
+		return nil, fmt.Errorf("socket activation: %w", err)
+	}
+	for _, l := range ls {
+		if l != nil {
+			log.WithField("addr", l.Addr().String()).Info("API socket from systemd")
+			return l, nil
+		}
+	}
+	path := o.socket
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		os.Remove(path) // a stale socket of an earlier run; the bus name shows no other instance runs
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	os.Chmod(path, 0o660)
+	if g, err := user.LookupGroup(o.adminGroup); err == nil {
+		if gid, err := strconv.Atoi(g.Gid); err == nil {
+			os.Chown(path, 0, gid)
+		}
+	}
+	log.WithField("path", path).Info("API socket")
+	return l, nil
 }
 
 // backend joins the pass queue and the reconciler for the D-Bus API.
@@ -90,12 +130,30 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 	}
 	cancel()
 
+	metrics := httpapi.NewMetrics()
+	web := httpapi.New(backend{runner, rec}, o.adminGroup, metrics, log)
+	listener, err := apiListener(o, log)
+	if err != nil {
+		log.WithError(err).Error("opening the API socket")
+		return 1
+	}
+	webCtx, stopWeb := context.WithCancel(context.Background())
+	webDone := make(chan struct{})
+	go func() {
+		defer close(webDone)
+		if err := web.Serve(webCtx, listener); err != nil {
+			log.WithError(err).Error("API socket")
+		}
+	}()
+	defer func() { stopWeb(); <-webDone }()
+
 	runner.Started = func(trigger string) {
 		srv.PassStarted(trigger)
 		notify(log, "STATUS=reconciling ("+trigger+")")
 	}
 	runner.Finished = func(rep *reconciler.Report) {
 		srv.PassFinished(rep)
+		metrics.Observe(rep)
 		notify(log, "STATUS="+summary(rep, apps.Load()))
 	}
 	notify(log, daemon.SdNotifyReady+"\nSTATUS="+summary(rec.Last(), apps.Load())+degraded)
@@ -140,6 +198,7 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 			log.Info("stopping: the pass in progress, if any, finishes first")
 			notify(log, daemon.SdNotifyStopping+"\nSTATUS=stopping")
 			srv.ShutDown()
+			web.ShutDown()
 			stopRunner()
 			select {
 			case <-done:

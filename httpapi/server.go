@@ -1,0 +1,241 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/sirupsen/logrus"
+
+	"github.com/lockstep/lockstep/dbusapi"
+	"github.com/lockstep/lockstep/reconciler"
+)
+
+// Backend is what the HTTP API drives: the pass queue and the last report.
+type Backend interface {
+	Request(trigger string) <-chan *reconciler.Report
+	Last() *reconciler.Report
+}
+
+// Server is the HTTP API on a unix socket. Reading is open to whoever can reach the socket (its mode
+// and group decide); POST /v1/reconcile needs root or the admin group, from the peer's credentials.
+type Server struct {
+	b          Backend
+	adminGroup string
+	log        logrus.FieldLogger
+	metrics    *Metrics
+	handler    http.Handler
+
+	mu       sync.Mutex
+	stopping bool
+}
+
+// New returns a server; metrics may be nil.
+func New(b Backend, adminGroup string, m *Metrics, log logrus.FieldLogger) *Server {
+	s := &Server{b: b, adminGroup: adminGroup, log: log, metrics: m}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/report", s.report)
+	mux.HandleFunc("POST /v1/reconcile", s.reconcile)
+	mux.HandleFunc("GET /v1/healthz", s.healthz)
+	if m != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	}
+	s.handler = mux
+	return s
+}
+
+// ShutDown makes POST /v1/reconcile answer 503.
+func (s *Server) ShutDown() {
+	s.mu.Lock()
+	s.stopping = true
+	s.mu.Unlock()
+}
+
+type connKey struct{}
+
+// Serve serves on l until ctx is done.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
+	}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	err := srv.Serve(l)
+	if err == http.ErrServerClosed {
+		return nil
+	}
+	return err
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func (s *Server) report(w http.ResponseWriter, r *http.Request) {
+	rep := s.b.Last()
+	if rep == nil {
+		rep = &reconciler.Report{}
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+// peer returns the uid and groups of the process at the other end of the unix socket.
+func peer(r *http.Request) (dbusapi.Caller, bool) {
+	c, ok := r.Context().Value(connKey{}).(*net.UnixConn)
+	if !ok {
+		return dbusapi.Caller{}, false
+	}
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return dbusapi.Caller{}, false
+	}
+	var cred *syscall.Ucred
+	var cerr error
+	raw.Control(func(fd uintptr) {
+		cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+	})
+	if cerr != nil || cred == nil {
+		return dbusapi.Caller{}, false
+	}
+	return dbusapi.Caller{UID: cred.Uid}, true
+}
+
+func (s *Server) reconcile(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	stopping := s.stopping
+	s.mu.Unlock()
+	if stopping {
+		writeJSON(w, http.StatusServiceUnavailable, apiError{"lockstepd is shutting down"})
+		return
+	}
+	c, ok := peer(r)
+	if !ok || !dbusapi.Privileged(c, s.adminGroup) {
+		s.log.WithField("uid", c.UID).Warn("refused an unprivileged reconcile over the socket")
+		writeJSON(w, http.StatusForbidden, apiError{"reconcile needs root or membership of group " + s.adminGroup})
+		return
+	}
+	select {
+	case rep := <-s.b.Request("socket"):
+		if rep == nil {
+			writeJSON(w, http.StatusServiceUnavailable, apiError{"lockstepd is shutting down; the pass did not run"})
+			return
+		}
+		writeJSON(w, http.StatusOK, rep)
+	case <-r.Context().Done():
+	}
+}
+
+type health struct {
+	Status     string   `json:"status"`
+	LastPassID uint64   `json:"last_pass_id"`
+	Failing    []string `json:"failing_apps"`
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	h := health{Status: "ok", Failing: []string{}}
+	if rep := s.b.Last(); rep != nil {
+		h.LastPassID = rep.PassID
+		seen := map[string]bool{}
+		for _, f := range rep.Failures {
+			if !seen[f.App] {
+				seen[f.App] = true
+				h.Failing = append(h.Failing, f.App)
+			}
+		}
+		if len(h.Failing) > 0 {
+			h.Status = "degraded"
+		}
+	}
+	writeJSON(w, http.StatusOK, h)
+}
+
+// Metrics are lockstep's Prometheus metrics, fed by Observe after every pass.
+type Metrics struct {
+	reg      *prometheus.Registry
+	passes   *prometheus.CounterVec
+	duration prometheus.Histogram
+	actions  *prometheus.CounterVec
+	failures *prometheus.CounterVec
+	apps     *prometheus.GaugeVec
+	lastPass prometheus.Gauge
+}
+
+// NewMetrics registers lockstep's metrics in a registry of their own.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		passes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lockstep_passes_total",
+			Help: "Reconcile passes run, by trigger."}, []string{"trigger"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "lockstep_pass_duration_seconds",
+			Help: "Duration of reconcile passes.", Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}}),
+		actions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lockstep_actions_total",
+			Help: "Actions taken, by kind (install, start, recreate, ...)."}, []string{"action"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lockstep_failures_total",
+			Help: "Failures recorded, by kind: manifest, app, companion, pass."}, []string{"kind"}),
+		apps: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lockstep_apps",
+			Help: "Apps by state at the end of the last pass."}, []string{"state"}),
+		lastPass: prometheus.NewGauge(prometheus.GaugeOpts{Name: "lockstep_last_pass_id", Help: "Id of the last completed pass."}),
+	}
+	m.reg.MustRegister(m.passes, m.duration, m.actions, m.failures, m.apps, m.lastPass)
+	return m
+}
+
+// Observe records a finished pass.
+func (m *Metrics) Observe(r *reconciler.Report) {
+	if r == nil {
+		return
+	}
+	trigger := r.Trigger
+	if strings.Contains(trigger, ",") {
+		trigger = "several"
+	}
+	m.passes.WithLabelValues(trigger).Inc()
+	m.duration.Observe(r.FinishedAt.Sub(r.StartedAt).Seconds())
+	m.lastPass.Set(float64(r.PassID))
+	for _, a := range r.Actions {
+		m.actions.WithLabelValues(a.Action).Inc()
+	}
+	companions := map[string]bool{}
+	for _, c := range r.Companions {
+		companions[c.ID] = true
+	}
+	for _, f := range r.Failures {
+		kind := "app"
+		switch {
+		case f.App == "":
+			kind = "pass"
+		case strings.Contains(f.Error, ".yaml: "):
+			kind = "manifest"
+		case companions[f.App]:
+			kind = "companion"
+		}
+		m.failures.WithLabelValues(kind).Inc()
+	}
+	m.apps.Reset()
+	for _, a := range r.Apps {
+		m.apps.WithLabelValues(a.State).Inc()
+	}
+}
