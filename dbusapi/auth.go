@@ -2,6 +2,7 @@ package dbusapi
 
 import (
 	"fmt"
+	"os"
 	"os/user"
 	"strconv"
 
@@ -43,10 +44,11 @@ func callerOf(conn *dbus.Conn, sender string) (Caller, error) {
 	return c, nil
 }
 
-// Privileged tells whether caller may change things: uid 0, or a member of group (by the groups the
-// bus reports for the connection, else by the user database).
+// Privileged tells whether caller may change things: uid 0, the user lockstepd itself runs as (a
+// user-scope daemon serves its own user), or a member of group (by the groups the bus reports for the
+// connection, else by the user database).
 func Privileged(c Caller, group string) bool {
-	if c.UID == 0 {
+	if c.UID == 0 || c.UID == uint32(os.Getuid()) {
 		return true
 	}
 	if group == "" {
