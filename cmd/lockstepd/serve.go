@@ -182,6 +182,11 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 	for {
 		select {
 		case <-watchdog:
+			// Test-only fault switch: this file makes lockstepd behave as if hung, so that tests can
+			// see systemd's watchdog restart it.
+			if _, err := os.Stat(filepath.Join(o.runtimeDir, "test-hang-watchdog")); err == nil {
+				continue
+			}
 			notify(log, daemon.SdNotifyWatchdog)
 		case <-interval:
 			runner.Request("interval")
