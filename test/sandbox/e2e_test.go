@@ -1,0 +1,170 @@
+//go:build sandbox
+
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lockstep/lockstep/systemd"
+)
+
+func sh(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func try(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+func eventually(t *testing.T, what string, timeout time.Duration, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+type report struct {
+	PassID  uint64 `json:"pass_id"`
+	Trigger string `json:"trigger"`
+	Actions []struct {
+		App, Action string
+	} `json:"actions"`
+	Failures []struct {
+		App, Error string
+	} `json:"failures"`
+	Apps []struct {
+		ID    string `json:"id"`
+		State string `json:"state"`
+	} `json:"apps"`
+	Companions []struct {
+		ID    string `json:"id"`
+		State string `json:"state"`
+	} `json:"companions"`
+	CompanionMode string `json:"companion_mode"`
+}
+
+func getReport(t *testing.T) report {
+	t.Helper()
+	out := sh(t, "curl", "-sS", "--fail", "--unix-socket", "/run/lockstep/lockstep.sock", "http://lockstep/v1/report")
+	var r report
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("report: %v\n%s", err, out)
+	}
+	return r
+}
+
+func unitState(t *testing.T, unit string) systemd.UnitState {
+	t.Helper()
+	c := systemd.New(systemd.System)
+	defer c.Close()
+	s, err := c.State(context.Background(), unit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestPackageEndToEnd installs the .deb inside the sandbox (whose /usr, /etc and /var/lib/dpkg are
+// private overlays) and drives lockstep as an operator's host would.
+func TestPackageEndToEnd(t *testing.T) {
+	deb := os.Getenv("LOCKSTEP_DEB")
+	if deb == "" {
+		t.Fatal("LOCKSTEP_DEB names the package to install (make test-sandbox builds it)")
+	}
+	// Faster timer and watchdog for the test, as an operator would with drop-ins.
+	for unit, body := range map[string]string{
+		"lockstep-reconcile.timer": "[Timer]\nOnBootSec=1s\nOnUnitActiveSec=\nOnUnitActiveSec=2s\n",
+		"lockstepd.service":        "[Service]\nWatchdogSec=4s\nRestartSec=1s\n",
+	} {
+		d := "/etc/systemd/system/" + unit + ".d"
+		os.MkdirAll(d, 0o755)
+		os.WriteFile(filepath.Join(d, "test.conf"), []byte(body), 0o644)
+	}
+	sh(t, "dpkg", "-i", deb)
+	t.Cleanup(func() { exec.Command("dpkg", "--purge", "lockstep").Run() })
+
+	// The package enabled and started the socket and the timer.
+	if s := unitState(t, "lockstepd.socket"); s.ActiveState != "active" {
+		t.Fatalf("lockstepd.socket %+v", s)
+	}
+	if s := unitState(t, "lockstep-reconcile.timer"); s.ActiveState != "active" {
+		t.Fatalf("timer %+v", s)
+	}
+	// An app with a companion, installed from the shipped examples.
+	sh(t, "sh", "-c", "mkdir -p /usr/share/lockstep/catalog && cp -r /usr/share/lockstep/examples/demo/. /usr/share/lockstep/catalog/ && sed -i 's|localhost/lockstep/busybox:demo|"+image+"|' /usr/share/lockstep/catalog/*.yaml /usr/share/lockstep/catalog/*/Containerfile")
+	sh(t, "systemctl", "stop", "lockstepd.service")
+	// Socket activation: a request on the socket starts the daemon.
+	out := sh(t, "curl", "-sS", "--fail", "--max-time", "30", "--unix-socket", "/run/lockstep/lockstep.sock", "http://lockstep/v1/healthz")
+	if !strings.Contains(out, `"status"`) || unitState(t, "lockstepd.service").ActiveState != "active" {
+		t.Fatalf("socket activation: %s %+v", out, unitState(t, "lockstepd.service"))
+	}
+	// D-Bus activation: with the daemon stopped, a call starts it.
+	sh(t, "systemctl", "stop", "lockstepd.service")
+	sh(t, "busctl", "--system", "--timeout=120", "call", "org.lockstep.Reconciler1", "/org/lockstep/Reconciler1", "org.lockstep.Reconciler1", "Install", "s", "demo-web")
+	if s := unitState(t, "lockstepd.service"); s.ActiveState != "active" {
+		t.Fatalf("D-Bus activation: %+v", s)
+	}
+	t.Cleanup(func() { exec.Command("podman", "rm", "-f", "-t", "0", "demo-web", "demo-web-ui").Run() })
+	r := getReport(t)
+	if r.CompanionMode != "quadlet" || len(r.Apps) != 1 || r.Apps[0].State != "running" {
+		t.Fatalf("after install: %+v", r)
+	}
+	eventually(t, "the companion serving its page", 30*time.Second, func() bool {
+		out, err := try("curl", "-sS", "--max-time", "2", "http://127.0.0.1:18081/")
+		return err == nil && strings.Contains(out, "busybox")
+	})
+	// The timer drives passes.
+	first := getReport(t).PassID
+	eventually(t, "timer-driven passes", 20*time.Second, func() bool { return getReport(t).PassID >= first+2 })
+	// systemctl reload: manifests reloaded (a pass with trigger reload follows).
+	sh(t, "systemctl", "reload", "lockstepd.service")
+	eventually(t, "a reload pass", 10*time.Second, func() bool { return strings.Contains(getReport(t).Trigger, "reload") })
+	// An unprivileged user: AccessDenied over D-Bus; 403 over the socket once its mode lets them in.
+	if out, err := try("setpriv", "--reuid=nobody", "--regid=nogroup", "--init-groups", "--", "busctl", "--system", "call",
+		"org.lockstep.Reconciler1", "/org/lockstep/Reconciler1", "org.lockstep.Reconciler1", "Reconcile"); err == nil || !strings.Contains(out, "Access denied") {
+		t.Fatalf("nobody over D-Bus: %v %s", err, out)
+	}
+	os.Chmod("/run/lockstep/lockstep.sock", 0o666)
+	out, _ = try("setpriv", "--reuid=nobody", "--regid=nogroup", "--init-groups", "--", "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+		"-X", "POST", "--unix-socket", "/run/lockstep/lockstep.sock", "http://lockstep/v1/reconcile")
+	if out != "403" {
+		t.Fatalf("nobody over the socket: %s", out)
+	}
+	// The watchdog restarts a hung daemon.
+	before := unitState(t, "lockstepd.service").NRestarts
+	os.WriteFile("/run/lockstep/test-hang-watchdog", nil, 0o644)
+	eventually(t, "a watchdog restart", 30*time.Second, func() bool {
+		s := unitState(t, "lockstepd.service")
+		return s.NRestarts > before
+	})
+	os.Remove("/run/lockstep/test-hang-watchdog")
+	eventually(t, "the daemon back", 30*time.Second, func() bool { return unitState(t, "lockstepd.service").ActiveState == "active" })
+	// Purge: the package goes, app data stays.
+	os.WriteFile("/var/lib/lockstep/apps/demo-web/www/kept.html", []byte("keep"), 0o644)
+	sh(t, "dpkg", "--purge", "lockstep")
+	if _, err := os.Stat("/var/lib/lockstep/apps/demo-web/www/kept.html"); err != nil {
+		t.Fatalf("purge removed app data: %v", err)
+	}
+	if _, err := os.Stat("/usr/bin/lockstepd"); err == nil {
+		t.Fatal("purge left the binary")
+	}
+	fmt.Println("end to end: ok")
+}
