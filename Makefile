@@ -8,7 +8,7 @@ GO ?= go
 BIN := bin
 PKGS := ./...
 
-.PHONY: help build test test-sandbox test-unit deps vet lint fmt bench demo clean
+.PHONY: help build package test test-sandbox test-unit deps vet lint fmt bench demo clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -16,6 +16,9 @@ help: ## list the targets
 build: ## build lockstepd and lockstepctl into bin/
 	$(GO) build -trimpath -o $(BIN)/lockstepd ./cmd/lockstepd
 	$(GO) build -trimpath -o $(BIN)/lockstepctl ./cmd/lockstepctl
+
+package: ## build the .deb and .rpm for amd64 and arm64 into dist/ (nfpm; PKG_ARCHES=amd64 for one)
+	scripts/package.sh
 
 deps: ## install what the tests need (Debian: podman, runc, registry, busybox)
 	scripts/deps.sh
@@ -50,5 +53,5 @@ bench: deps ## every benchmark, against real podman, dbus-daemon and lockstepd; 
 demo: ## reconcile the demo catalog with a real podman service and print the report
 	scripts/demo.sh
 
-clean: ## remove build output
-	rm -rf $(BIN)
+clean: ## remove build output and packages
+	rm -rf $(BIN) dist

@@ -1,0 +1,2 @@
+// Package packaging holds lockstep's package definitions and their tests.
+package packaging
