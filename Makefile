@@ -28,11 +28,14 @@ test: deps vet ## every test: real podman, registry, dbus-daemon, and a real sys
 	$(MAKE) --no-print-directory test-sandbox
 
 SANDBOX := test/sandbox/harness
-test-sandbox: ## the tests that need a real systemd, run inside the sandbox (root)
+test-sandbox: ## the tests that need a real systemd, run inside the sandbox (root), the .deb end to end included
 	$(GO) build -o $(BIN)/quadlet github.com/containers/podman/v5/cmd/quadlet
 	$(GO) test -c -tags sandbox,$(TAGS) -o $(BIN)/sandbox.test ./test/sandbox
+	PKG_ARCHES=amd64 PKG_FORMATS=deb DIST=$(BIN)/dist scripts/package.sh
 	HARNESS_NAME=lockstep-$$$$ HARNESS_QUADLET=$(CURDIR)/$(BIN)/quadlet \
 	  HARNESS_CONTAINERS_CONF=$(CURDIR)/test/sandbox/containers.conf \
+	  HARNESS_OVERLAYS="/usr /etc /var/lib/dpkg" \
+	  LOCKSTEP_DEB=$$(ls $(CURDIR)/$(BIN)/dist/lockstep_*_amd64.deb | head -1) \
 	  $(SANDBOX)/h-run.sh $(CURDIR)/$(BIN)/sandbox.test -test.v -test.count=1 -test.timeout=20m
 
 test-unit: ## the tests that need nothing outside Go

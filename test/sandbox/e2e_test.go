@@ -91,7 +91,7 @@ func TestPackageEndToEnd(t *testing.T) {
 	}
 	// Faster timer and watchdog for the test, as an operator would with drop-ins.
 	for unit, body := range map[string]string{
-		"lockstep-reconcile.timer": "[Timer]\nOnBootSec=1s\nOnUnitActiveSec=\nOnUnitActiveSec=2s\n",
+		"lockstep-reconcile.timer": "[Timer]\nOnActiveSec=\nOnActiveSec=1s\nOnUnitActiveSec=2s\n",
 		"lockstepd.service":        "[Service]\nWatchdogSec=4s\nRestartSec=1s\n",
 	} {
 		d := "/etc/systemd/system/" + unit + ".d"
@@ -116,6 +116,9 @@ func TestPackageEndToEnd(t *testing.T) {
 	if !strings.Contains(out, `"status"`) || unitState(t, "lockstepd.service").ActiveState != "active" {
 		t.Fatalf("socket activation: %s %+v", out, unitState(t, "lockstepd.service"))
 	}
+	// The page demo-web and its companion serve.
+	os.MkdirAll("/var/lib/lockstep/apps/demo-web/www", 0o755)
+	os.WriteFile("/var/lib/lockstep/apps/demo-web/www/index.html", []byte("hello from busybox\n"), 0o644)
 	// D-Bus activation: with the daemon stopped, a call starts it.
 	sh(t, "systemctl", "stop", "lockstepd.service")
 	sh(t, "busctl", "--system", "--timeout=120", "call", "org.lockstep.Reconciler1", "/org/lockstep/Reconciler1", "org.lockstep.Reconciler1", "Install", "s", "demo-web")
