@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/lockstep/lockstep/internal/testenv"
@@ -44,7 +45,14 @@ func runCtl(args ...string) (int, string, string) {
 
 func runCtlContext(ctx context.Context, args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
-	code := executeContext(ctx, args, &out, &errb)
+	code := executeContext(ctx, args, strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// runCtlIn is runCtl with stdin.
+func runCtlIn(stdin string, args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := executeContext(context.Background(), args, strings.NewReader(stdin), &out, &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -66,6 +74,7 @@ func built(t *testing.T, name string) string {
 			t.Fatal(err)
 		}
 		binDir = d
+		os.Chmod(d, 0o755) // tests run lockstepctl as nobody too
 	}
 	bin := filepath.Join(binDir, name)
 	if _, err := os.Stat(bin); err == nil {

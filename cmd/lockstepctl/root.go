@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/signal"
 	"syscall"
 
@@ -84,11 +85,12 @@ install, remove: a failure or an app not running), 1 error (including lockstepd 
 func execute(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return executeContext(ctx, args, stdout, stderr)
+	return executeContext(ctx, args, os.Stdin, stdout, stderr)
 }
 
-func executeContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func executeContext(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRoot(stdout, stderr)
+	root.SetIn(stdin)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	var ee exitError
