@@ -175,6 +175,7 @@ func golden(t *testing.T, name, got string) {
 // documented keys, all present, each list a list, decoding strictly into reconciler.Report.
 func checkReportJSON(t *testing.T, out string) *reconciler.Report {
 	t.Helper()
+	checkAgainstDoc(t, "report", out)
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(out), &raw); err != nil {
 		t.Fatalf("not a JSON object: %v\n%s", err, out)
@@ -294,6 +295,7 @@ func TestCommandsAgainstDaemon(t *testing.T) {
 	}
 	golden(t, "plan-stopped", norm(out))
 	code, out, _ = runCtl(append(planArgs, "--json")...)
+	checkAgainstDoc(t, "plan", out)
 	var plan planJSON
 	dec := json.NewDecoder(strings.NewReader(out))
 	dec.DisallowUnknownFields()
