@@ -8,7 +8,7 @@ GO ?= go
 BIN := bin
 PKGS := ./...
 
-.PHONY: help build package test test-sandbox test-unit deps vet lint fmt bench demo clean
+.PHONY: help build package test test-sandbox test-unit deps vet lint fmt bench demo docs clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -55,6 +55,9 @@ bench: deps ## every benchmark, against real podman, dbus-daemon and lockstepd; 
 
 demo: ## reconcile the demo catalog with a real podman service and print the report
 	scripts/demo.sh
+
+docs: ## regenerate docs/cli/ (markdown) and docs/man/ (man pages) from lockstepctl's commands
+	$(GO) run ./cmd/lockstepctl gen-docs --markdown docs/cli --man docs/man
 
 clean: ## remove build output and packages
 	rm -rf $(BIN) dist

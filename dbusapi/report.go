@@ -1,6 +1,9 @@
 package dbusapi
 
 import (
+	"fmt"
+	"time"
+
 	"github.com/godbus/dbus/v5"
 
 	"github.com/lockstep/lockstep/reconciler"
@@ -65,4 +68,104 @@ func statuses(in []reconciler.AppStatus) []map[string]dbus.Variant {
 		})
 	}
 	return out
+}
+
+// DecodeReport turns the a{sv} of the D-Bus API back into a report: the inverse of EncodeReport, with
+// times at microsecond precision (in UTC; zero when the value is 0). Missing keys leave their field
+// empty, so a newer lockstepd's extra keys and an older one's missing keys both decode; a key with the
+// wrong type is an error.
+func DecodeReport(m map[string]dbus.Variant) (*reconciler.Report, error) {
+	r := &reconciler.Report{Actions: []reconciler.ActionRec{}, Failures: []reconciler.Failure{},
+		Apps: []reconciler.AppStatus{}, Companions: []reconciler.AppStatus{}}
+	get := func(key string, dst any) error {
+		v, ok := m[key]
+		if !ok {
+			return nil
+		}
+		// Scalars by their Go type: Store would convert, say, a uint32 into a string of one rune.
+		switch d := dst.(type) {
+		case *uint64:
+			u, ok := v.Value().(uint64)
+			if !ok {
+				return fmt.Errorf("report key %s has type %s, want %s", key, v.Signature(), reportTypes[key])
+			}
+			*d = u
+			return nil
+		case *string:
+			s, ok := v.Value().(string)
+			if !ok {
+				return fmt.Errorf("report key %s has type %s, want %s", key, v.Signature(), reportTypes[key])
+			}
+			*d = s
+			return nil
+		}
+		if err := v.Store(dst); err != nil {
+			return fmt.Errorf("report key %s (%s): %w", key, v.Signature(), err)
+		}
+		return nil
+	}
+	var started, finished uint64
+	var actions []action
+	var failures []failure
+	var apps, companions []map[string]dbus.Variant
+	for _, kv := range []struct {
+		key string
+		dst any
+	}{
+		{"PassId", &r.PassID}, {"Trigger", &r.Trigger}, {"StartedUsec", &started}, {"FinishedUsec", &finished},
+		{"Actions", &actions}, {"Failures", &failures}, {"Apps", &apps}, {"Companions", &companions},
+	} {
+		if err := get(kv.key, kv.dst); err != nil {
+			return nil, err
+		}
+	}
+	r.StartedAt, r.FinishedAt = fromUsec(started), fromUsec(finished)
+	for _, a := range actions {
+		r.Actions = append(r.Actions, reconciler.ActionRec{App: a.App, Action: a.Action, Cause: a.Cause})
+	}
+	for _, f := range failures {
+		r.Failures = append(r.Failures, reconciler.Failure{App: f.App, Error: f.Error})
+	}
+	var err error
+	if r.Apps, err = decodeStatuses("Apps", apps); err != nil {
+		return nil, err
+	}
+	if r.Companions, err = decodeStatuses("Companions", companions); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// reportTypes are the D-Bus types of the report's keys (docs/dbus-api.md).
+var reportTypes = map[string]string{
+	"PassId": "t", "Trigger": "s", "StartedUsec": "t", "FinishedUsec": "t",
+	"Actions": "a(sss)", "Failures": "a(ss)", "Apps": "aa{sv}", "Companions": "aa{sv}",
+}
+
+func fromUsec(u uint64) time.Time {
+	if u == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(int64(u)).UTC()
+}
+
+func decodeStatuses(key string, in []map[string]dbus.Variant) ([]reconciler.AppStatus, error) {
+	out := make([]reconciler.AppStatus, 0, len(in))
+	for i, m := range in {
+		var a reconciler.AppStatus
+		for k, dst := range map[string]*string{"Id": &a.ID, "State": &a.State, "Health": &a.Health, "Image": &a.Image,
+			"ContainerId": &a.ContainerID, "LastAction": &a.LastAction} {
+			v, ok := m[k]
+			if !ok {
+				continue
+			}
+			s, ok := v.Value().(string)
+			if !ok {
+				return nil, fmt.Errorf("report key %s[%d].%s has type %s, want s", key, i, k, v.Signature())
+			}
+			*dst = s
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }

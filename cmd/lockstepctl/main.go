@@ -3,4 +3,4 @@ package main
 
 import "os"
 
-func main() { os.Exit(execute(os.Args[1:])) }
+func main() { os.Exit(execute(os.Args[1:], os.Stdout, os.Stderr)) }

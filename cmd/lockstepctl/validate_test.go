@@ -1,27 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
-
-func runCtl(args ...string) (int, string, string) {
-	var out, errb bytes.Buffer
-	root := newRoot(&out, &errb)
-	root.SetArgs(args)
-	err := root.Execute()
-	code := 0
-	if ee, ok := err.(exitError); ok {
-		code = int(ee)
-	} else if err != nil {
-		code = 1
-		errb.WriteString(err.Error())
-	}
-	return code, out.String(), errb.String()
-}
 
 func TestValidate(t *testing.T) {
 	code, out, _ := runCtl("validate", "../../catalog/demo")

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/podman"
+	"github.com/lockstep/lockstep/quadlet"
+	"github.com/lockstep/lockstep/reconciler"
+)
+
+// dirs are lockstepd's directory flags, with the same defaults, for the commands that read its
+// configuration directly.
+type dirs struct {
+	podmanURL   string
+	appsDir     string
+	catalogDir  string
+	stateDir    string
+	dataRoot    string
+	volumeRoots []string
+}
+
+func (d *dirs) roots() manifest.Roots {
+	dr := d.dataRoot
+	if dr == "" {
+		dr = filepath.Join(d.stateDir, "apps")
+	}
+	return manifest.Roots{DataRoot: dr, Extra: d.volumeRoots}
+}
+
+func (d *dirs) addManifestFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&d.appsDir, "apps-dir", "/etc/lockstep/apps.d", "installed apps, as lockstepd's --apps-dir")
+	f.StringVar(&d.stateDir, "state-dir", "/var/lib/lockstep", "lockstepd's --state-dir (adoptions; default of --data-root)")
+	f.StringVar(&d.dataRoot, "data-root", "", "lockstepd's --data-root, where ${APP_DATA} lives (default STATE-DIR/apps)")
+	f.StringSliceVar(&d.volumeRoots, "volume-root", nil, "lockstepd's extra --volume-root directories")
+	cmd.MarkFlagDirname("apps-dir")
+	cmd.MarkFlagDirname("state-dir")
+	cmd.MarkFlagDirname("data-root")
+}
+
+// planJSON is plan's --json output (docs/cli.md).
+type planJSON struct {
+	Actions  []reconciler.ActionRec `json:"actions"`
+	Problems []problemJSON          `json:"problems"`
+}
+
+type problemJSON struct {
+	File   string `json:"file"`
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
+}
+
+func newPlanCmd(g *globals) *cobra.Command {
+	var d dirs
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "plan",
+		Short: "Show what the next pass would do to each app and why, changing nothing",
+		Long: `Load the installed manifests, list the containers of the podman service and plan, exactly as a
+pass does, without doing anything and without lockstepd: one row per app with its action (none,
+start, install, recreate, force-recreate, adopt, remove, hold, wait) and the cause. Manifest
+problems are listed after the table. Give the same directories as lockstepd's flags when they are
+not the defaults. Needs read access to the apps dir and the podman socket (root, usually).
+
+Exit status: 0 when the plan was made, 1 when it could not be (podman unreachable, apps dir
+unreadable).`,
+		Example: "  lockstepctl plan\n  lockstepctl plan --json | jq -r '.actions[] | select(.action != \"none\") | .app'",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			stateDir := d.stateDir
+			if _, err := os.Stat(stateDir); errors.Is(err, os.ErrNotExist) {
+				// No adoptions yet; reconciler.New would create the state dir, and plan changes nothing.
+				tmp, err := os.MkdirTemp("", "lockstepctl-plan-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(tmp)
+				stateDir = tmp
+			}
+			rec, err := reconciler.New(reconciler.Config{AppsDir: d.appsDir, StateDir: stateDir, Roots: d.roots()}, podman.New(d.podmanURL))
+			if err != nil {
+				return err
+			}
+			obs, err := rec.Observe(cmd.Context())
+			if obs == nil {
+				return fmt.Errorf("reading the installed apps in %s: %w", d.appsDir, err)
+			}
+			out := planJSON{Actions: []reconciler.ActionRec{}, Problems: []problemJSON{}}
+			for _, p := range obs.Set.Problems {
+				out.Problems = append(out.Problems, problemJSON{p.File, p.Field, p.Reason})
+			}
+			if err != nil {
+				if errors.Is(err, reconciler.ErrUnavailable) {
+					return fmt.Errorf("podman is not reachable at %s: %v; start it with: systemctl start podman.socket, or give --podman-url", d.podmanURL, err)
+				}
+				return err
+			}
+			for _, a := range obs.Actions {
+				out.Actions = append(out.Actions, reconciler.ActionRec{App: a.App, Action: string(a.Kind), Cause: a.Cause})
+			}
+			sort.SliceStable(out.Actions, func(i, j int) bool { return out.Actions[i].App < out.Actions[j].App })
+			w := cmd.OutOrStdout()
+			if asJSON {
+				return writeJSON(w, out)
+			}
+			if len(out.Actions) == 0 {
+				fmt.Fprintf(w, "No apps are installed in %s and no lockstep containers exist.\n", d.appsDir)
+			} else {
+				t := newTable(w, "APP", "ACTION", "CAUSE")
+				for _, a := range out.Actions {
+					t.row(a.App, a.Action, a.Cause)
+				}
+				t.flush()
+			}
+			if len(obs.Set.Problems) > 0 {
+				fmt.Fprintln(w, "\nManifest problems (those apps are held as they are):")
+				for _, p := range obs.Set.Problems {
+					fmt.Fprintln(w, "  "+p.String())
+				}
+			}
+			return nil
+		},
+	}
+	d.addManifestFlags(cmd)
+	cmd.Flags().StringVar(&d.podmanURL, "podman-url", "unix:///run/podman/podman.sock", "podman API service, as lockstepd's --podman-url")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON (schema in docs/cli.md)")
+	return cmd
+}
+
+// renderMode is the companion mode render uses (its --mode flag).
+var renderMode = reconciler.ModeQuadlet
+
+// renderCompanions renders an app's companions to systemd units, by unit file name, exactly as
+// lockstepd's companion stage writes them (system scope).
+var renderCompanions = func(app *manifest.Loaded, roots manifest.Roots) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	for _, c := range app.Companions {
+		u := reconciler.CompanionUnit(app, c, roots, "multi-user.target")
+		var b []byte
+		var err error
+		name := quadlet.ContainerFile(c.ID)
+		if renderMode == reconciler.ModeService {
+			b, err = quadlet.RenderService(u)
+			name = quadlet.ServiceFile(c.ID)
+		} else {
+			b, err = quadlet.RenderContainer(u)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[name] = b
+	}
+	return out, nil
+}
+
+func newRenderCmd() *cobra.Command {
+	var d dirs
+	cmd := &cobra.Command{
+		Use:   "render ID",
+		Short: "Print the systemd units an app's companions produce",
+		Long: `Load app ID's manifest, from the apps dir if it is installed, else from the catalog, and print the
+unit files its companions render to, each after a "# FILE" line. Works without lockstepd.`,
+		Example: "  lockstepctl render demo-web\n  lockstepctl render demo-web --mode service",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id := args[0]
+			var app *manifest.Loaded
+			var tried []string
+			for _, dir := range []string{d.appsDir, d.catalogDir} {
+				file := filepath.Join(dir, id+".yaml")
+				tried = append(tried, file)
+				if _, err := os.Stat(file); err != nil {
+					continue
+				}
+				a, problems := manifest.LoadFile(file, d.roots())
+				if len(problems) > 0 {
+					return fmt.Errorf("%s is not valid:\n%s", file, problems.Error())
+				}
+				app = a
+				break
+			}
+			if app == nil {
+				return fmt.Errorf("no manifest for %q: none of %v exists (see --apps-dir, --catalog-dir)", id, tried)
+			}
+			if len(app.Companions) == 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s has no companions: nothing to render\n", id)
+				return nil
+			}
+			units, err := renderCompanions(app, d.roots())
+			if err != nil {
+				return fmt.Errorf("rendering the companions of %s: %w", id, err)
+			}
+			names := make([]string, 0, len(units))
+			for n := range units {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			w := cmd.OutOrStdout()
+			for i, n := range names {
+				if i > 0 {
+					fmt.Fprintln(w)
+				}
+				fmt.Fprintf(w, "# %s\n%s", n, units[n])
+			}
+			return nil
+		},
+	}
+	d.addManifestFlags(cmd)
+	cmd.Flags().StringVar(&d.catalogDir, "catalog-dir", "/usr/share/lockstep/catalog", "available apps, as lockstepd's --catalog-dir")
+	cmd.Flags().StringVar(&renderMode, "mode", reconciler.ModeQuadlet, "companion mode to render for: quadlet (.container files) or service (plain units, podman without Quadlet)")
+	cmd.MarkFlagDirname("catalog-dir")
+	return cmd
+}

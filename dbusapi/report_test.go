@@ -1,0 +1,92 @@
+package dbusapi
+
+import (
+	"encoding/binary"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/lockstep/lockstep/reconciler"
+)
+
+func TestDecodeReportRoundTrip(t *testing.T) {
+	start := time.Date(2026, 3, 4, 5, 6, 7, 123456000, time.UTC)
+	in := &reconciler.Report{
+		PassID: 42, Trigger: "dbus,install", StartedAt: start, FinishedAt: start.Add(1500 * time.Millisecond),
+		Actions:    []reconciler.ActionRec{{App: "web", Action: "install", Cause: "no container"}},
+		Failures:   []reconciler.Failure{{App: "bad", Error: "bad.yaml: app.nme: unknown key"}, {App: "", Error: "apps dir unreadable"}},
+		Apps:       []reconciler.AppStatus{{ID: "web", State: "running", Health: "healthy", Image: "x:1", ContainerID: "abc", LastAction: "install"}, {ID: "bad", State: "invalid"}},
+		Companions: []reconciler.AppStatus{{ID: "web-ui", State: "running"}},
+	}
+	// Through a real D-Bus message encoding, as a client receives it.
+	out, err := DecodeReport(marshalled(t, EncodeReport(in)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(in, out); d != "" {
+		t.Fatalf("round trip (-in +out):\n%s", d)
+	}
+	// Times keep microseconds only.
+	in.FinishedAt = in.FinishedAt.Add(999)
+	out, _ = DecodeReport(EncodeReport(in))
+	if !out.FinishedAt.Equal(in.FinishedAt.Truncate(time.Microsecond)) {
+		t.Fatalf("finished %v", out.FinishedAt)
+	}
+}
+
+func TestDecodeEmptyAndNil(t *testing.T) {
+	out, err := DecodeReport(marshalled(t, EncodeReport(nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &reconciler.Report{Actions: []reconciler.ActionRec{}, Failures: []reconciler.Failure{}, Apps: []reconciler.AppStatus{}, Companions: []reconciler.AppStatus{}}
+	if d := cmp.Diff(want, out); d != "" {
+		t.Fatalf("pass 0 (-want +got):\n%s", d)
+	}
+	if !out.StartedAt.IsZero() || !out.FinishedAt.IsZero() {
+		t.Fatal("zero times not zero")
+	}
+	// Unknown keys are ignored; missing ones leave fields empty.
+	out, err = DecodeReport(map[string]dbus.Variant{"PassId": dbus.MakeVariant(uint64(3)), "Future": dbus.MakeVariant("x")})
+	if err != nil || out.PassID != 3 {
+		t.Fatalf("%+v %v", out, err)
+	}
+}
+
+func TestDecodeWrongType(t *testing.T) {
+	_, err := DecodeReport(map[string]dbus.Variant{"PassId": dbus.MakeVariant("seven")})
+	if err == nil || !strings.Contains(err.Error(), "PassId has type s, want t") {
+		t.Fatalf("err %v", err)
+	}
+	_, err = DecodeReport(map[string]dbus.Variant{"Apps": dbus.MakeVariant([]map[string]dbus.Variant{{"State": dbus.MakeVariant(uint32(1))}})})
+	if err == nil || !strings.Contains(err.Error(), "Apps[0].State") {
+		t.Fatalf("err %v", err)
+	}
+}
+
+// marshalled sends m through the D-Bus wire format and back, as a method reply body would be.
+func marshalled(t *testing.T, m map[string]dbus.Variant) map[string]dbus.Variant {
+	t.Helper()
+	msg := &dbus.Message{Type: dbus.TypeSignal, Headers: map[dbus.HeaderField]dbus.Variant{
+		dbus.FieldPath:      dbus.MakeVariant(ObjectPath),
+		dbus.FieldInterface: dbus.MakeVariant(Interface),
+		dbus.FieldMember:    dbus.MakeVariant("ReportChanged"),
+		dbus.FieldSignature: dbus.MakeVariant(dbus.SignatureOf(m)),
+	}, Body: []any{m}}
+	var buf strings.Builder
+	if err := msg.EncodeTo(&buf, binary.LittleEndian); err != nil {
+		t.Fatal(err)
+	}
+	back, err := dbus.DecodeMessage(strings.NewReader(buf.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]dbus.Variant
+	if err := dbus.Store(back.Body, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
