@@ -32,9 +32,10 @@ test-sandbox: ## the tests that need a real systemd, run inside the sandbox (roo
 	$(GO) build -o $(BIN)/quadlet github.com/containers/podman/v5/cmd/quadlet
 	$(GO) test -c -tags sandbox,$(TAGS) -o $(BIN)/sandbox.test ./test/sandbox
 	PKG_ARCHES=amd64 PKG_FORMATS=deb DIST=$(BIN)/dist scripts/package.sh
+	mkdir -p /var/lib/lockstep  # the base of a private overlay: the package's state stays in the sandbox
 	HARNESS_NAME=lockstep-$$$$ HARNESS_QUADLET=$(CURDIR)/$(BIN)/quadlet \
 	  HARNESS_CONTAINERS_CONF=$(CURDIR)/test/sandbox/containers.conf \
-	  HARNESS_OVERLAYS="/usr /etc /var/lib/dpkg" \
+	  HARNESS_OVERLAYS="/usr /etc /var/lib/dpkg /var/lib/lockstep" \
 	  LOCKSTEP_DEB=$$(ls $(CURDIR)/$(BIN)/dist/lockstep_*_amd64.deb | head -1) \
 	  $(SANDBOX)/h-run.sh $(CURDIR)/$(BIN)/sandbox.test -test.v -test.count=1 -test.timeout=20m
 
@@ -53,7 +54,7 @@ fmt: ## gofmt every Go file
 bench: deps ## every benchmark, against real podman, dbus-daemon and lockstepd; prints figures
 	scripts/bench.sh
 
-demo: ## reconcile the demo catalog with a real podman service and print the report
+demo: ## bring lockstep up from its .deb (host systemd, or the sandbox), install the demo apps, show them
 	scripts/demo.sh
 
 docs: ## regenerate docs/cli/ (markdown) and docs/man/ (man pages) from lockstepctl's commands

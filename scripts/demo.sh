@@ -1,43 +1,30 @@
 #!/bin/bash
-# The main job, for a fresh Debian 12 machine as root: install what lockstep needs, build it, make the
-# demo image, make sure a podman service runs, install the demo catalog's apps and reconcile them with
-# lockstepd, printing its report. Run it again: the second pass has nothing to do.
+# The main job (make demo), for a fresh Debian 12 machine as root: build lockstep's package and bring
+# the whole service up (socket, timer, D-Bus activation, Quadlet companions), install the demo
+# catalog's apps and show them working. Under the host's systemd when PID 1 is systemd; otherwise
+# inside the project's systemd sandbox (test/sandbox/harness), which is left running for you to explore.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
 scripts/deps.sh
+export CGO_ENABLED=0 GOFLAGS=-tags=remote,containers_image_openpgp,exclude_graphdriver_btrfs,exclude_graphdriver_devicemapper
+arch=$(dpkg --print-architecture)
+echo "== building lockstep and its .deb ($arch)"
 make --no-print-directory build >/dev/null
+go build -o bin/quadlet github.com/containers/podman/v5/cmd/quadlet
+PKG_ARCHES=$arch PKG_FORMATS=deb DIST=bin/dist scripts/package.sh >/dev/null
+deb=$(ls "$top"/bin/dist/lockstep_*_"$arch".deb | head -1)
 
-demo=${LOCKSTEP_DEMO_DIR:-/var/lib/lockstep-demo}
-mkdir -p "$demo/apps.d" "$demo/state"
-
-# Podman on this kind of host needs runc and container ulimits within the hard limits; keep that in a
-# private containers.conf rather than changing the host's.
-cat > "$demo/containers.conf" <<'CONF'
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-CONF
-export CONTAINERS_CONF=$demo/containers.conf
-
-ping() { curl -fsS --max-time 2 --unix-socket "$1" http://d/_ping >/dev/null 2>&1; }
-sock=/run/podman/podman.sock
-if ! ping "$sock"; then
-  sock=$demo/podman.sock
-  if ! ping "$sock"; then
-    rm -f "$sock"
-    echo "starting a podman service on $sock (log: $demo/podman-service.log)"
-    setsid podman system service --time=0 "unix://$sock" >"$demo/podman-service.log" 2>&1 < /dev/null &
-    for _ in $(seq 100); do ping "$sock" && break; sleep 0.1; done
-    ping "$sock" || { echo "podman service did not start; see $demo/podman-service.log" >&2; exit 1; }
-  fi
-fi
-
-# The demo apps run a busybox image made here from Debian's busybox-static (there is no registry).
+# What runs on the target (the host, or the sandbox): install, make the demo image, install the apps.
+cat > bin/demo-inside.sh <<'INSIDE'
+#!/bin/bash
+set -euo pipefail
+deb=$1 top=$2
+echo "== installing $(basename "$deb")"
+dpkg -i "$deb" >/dev/null
+systemctl enable --now podman.socket >/dev/null 2>&1 || true
 if ! podman image exists localhost/lockstep/busybox:demo; then
+  echo "== making the demo image from busybox-static (there is no registry to pull from)"
   root=$(mktemp -d)
   mkdir -p "$root/bin" "$root/etc" "$root/tmp" "$root/www" "$root/data"
   cp /bin/busybox "$root/bin/busybox"
@@ -47,20 +34,44 @@ if ! podman image exists localhost/lockstep/busybox:demo; then
   podman import -q --change 'CMD=["sh"]' "$root.tar" localhost/lockstep/busybox:demo >/dev/null
   rm -rf "$root" "$root.tar"
 fi
-
-# Install every demo app: an installed app is a symlink in apps.d to its catalog manifest.
-for m in "$top"/catalog/demo/*.yaml; do ln -sfn "$m" "$demo/apps.d/$(basename "$m")"; done
-mkdir -p "$demo/state/apps/demo-web/www"
-[ -f "$demo/state/apps/demo-web/www/index.html" ] || echo '<h1>served by demo-web, kept by lockstep</h1>' > "$demo/state/apps/demo-web/www/index.html"
-
-echo "reconciling $demo/apps.d with podman at unix://$sock"
-set +e
-"$top/bin/lockstepd" --once --podman-url "unix://$sock" --catalog-dir "$top/catalog/demo" \
-  --apps-dir "$demo/apps.d" --state-dir "$demo/state" --runtime-dir "$demo/run" --log-level warn
-rc=$?
-set -e
+echo "== the demo catalog: /usr/share/lockstep/catalog"
+cp -r /usr/share/lockstep/examples/demo/. /usr/share/lockstep/catalog/
+mkdir -p /var/lib/lockstep/apps/demo-web/www
+[ -f /var/lib/lockstep/apps/demo-web/www/index.html ] ||
+  echo '<h1>served by demo-web, kept in lockstep</h1>' > /var/lib/lockstep/apps/demo-web/www/index.html
+for app in demo-web demo-worker demo-built; do
+  echo "== lockstepctl install $app"
+  lockstepctl install "$app" >/dev/null
+done
 echo
-podman ps --all --filter label=io.lockstep.app --format 'table {{.Names}}\t{{.Status}}\t{{.Ports}}'
+lockstepctl status || true
 echo
-echo "demo-web answers: $(curl -fsS --max-time 3 http://127.0.0.1:18080/ || echo 'nothing yet')"
-exit $rc
+echo "== demo-web:        $(curl -fsS --max-time 5 http://127.0.0.1:18080/ || echo unreachable)"
+echo "== its companion:   $(curl -fsS --max-time 5 http://127.0.0.1:18081/ || echo unreachable)"
+echo "== systemctl status lockstep-demo-web-ui.service:"
+systemctl --no-pager --lines=0 status lockstep-demo-web-ui.service | head -4
+INSIDE
+chmod +x bin/demo-inside.sh
+
+if [ -d /run/systemd/system ] && [ "$(readlink /proc/1/exe)" != "" ] && [[ "$(readlink /proc/1/exe)" == *systemd* ]]; then
+  echo "== PID 1 is systemd: installing on this host"
+  bin/demo-inside.sh "$deb" "$top"
+  echo; echo "lockstep runs here now; remove it with: apt purge lockstep (app data in /var/lib/lockstep/apps stays)"
+  exit 0
+fi
+
+echo "== PID 1 is not systemd: bringing lockstep up inside the project's systemd sandbox"
+export HARNESS_NAME=lockstep-demo HARNESS_QUADLET=$top/bin/quadlet
+export HARNESS_CONTAINERS_CONF=$top/test/sandbox/containers.conf HARNESS_OVERLAYS="/usr /etc /var/lib/dpkg /var/lib/lockstep"
+mkdir -p /var/lib/lockstep
+h=$top/test/sandbox/harness
+"$h/h-stop.sh" >/dev/null 2>&1 || true
+"$h/h-boot.sh" >/dev/null
+"$h/h-exec.sh" "$top/bin/demo-inside.sh" "$deb" "$top"
+cat <<MSG
+
+The sandbox keeps running (systemd, D-Bus, podman and lockstep inside private namespaces):
+  enter it:  HARNESS_NAME=lockstep-demo $h/h-exec.sh bash
+  e.g.:      HARNESS_NAME=lockstep-demo $h/h-exec.sh lockstepctl status
+  stop it:   HARNESS_NAME=lockstep-demo $h/h-stop.sh
+MSG

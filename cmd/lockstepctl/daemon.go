@@ -25,11 +25,15 @@ func degraded(rep *reconciler.Report) []string {
 		why = append(why, plural(n, "failure"))
 	}
 	down := 0
-	for _, list := range [][]reconciler.AppStatus{rep.Apps, rep.Companions} {
-		for _, a := range list {
-			if (a.State != reconciler.StateRunning && a.State != reconciler.StateRemoved) || a.Health == "unhealthy" {
-				down++
-			}
+	for _, a := range rep.Apps {
+		if (a.State != reconciler.StateRunning && a.State != reconciler.StateRemoved) || a.Health == "unhealthy" {
+			down++
+		}
+	}
+	// Companion states are systemd's ActiveState/SubState: active/running is up.
+	for _, c := range rep.Companions {
+		if c.State != "active/running" && c.State != reconciler.StateRemoved {
+			down++
 		}
 	}
 	if down == 1 {
