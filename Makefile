@@ -25,6 +25,7 @@ deps: ## install what the tests need (Debian: podman, runc, registry, busybox)
 
 test: deps vet ## every test: real podman, registry, dbus-daemon, and a real systemd (installs its dependencies)
 	CGO_ENABLED=1 LOCKSTEP_REQUIRE_REAL=1 $(GO) test -race -count=1 -timeout 30m $(PKGS)
+	@echo "lockstepd.service: $$(systemd-analyze security --offline=true units/lockstepd.service 2>/dev/null | tail -1)"
 	$(MAKE) --no-print-directory test-sandbox
 
 SANDBOX := test/sandbox/harness
