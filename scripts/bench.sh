@@ -11,6 +11,7 @@ b -bench 'BenchmarkReport$' -benchtime 1x ./dbusapi/
 b -bench 'ReportChangedDelay' -benchtime 200x ./dbusapi/
 b -bench 'EncodeReport' -benchmem ./dbusapi/
 b -bench 'ExecToReady' -benchtime 20x ./cmd/lockstepd/
+b -bench 'KillToRunning' -benchtime 1x ./cmd/lockstepd/
 # The companion stage under a real systemd, inside the sandbox.
 go build -o bin/quadlet github.com/containers/podman/v5/cmd/quadlet
 go test -c -tags "sandbox,$(go env GOFLAGS | sed 's/-tags=//')" -o bin/sandbox.test ./test/sandbox

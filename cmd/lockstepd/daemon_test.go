@@ -83,8 +83,16 @@ func (ns *notifySocket) all() []string {
 
 type daemonProc struct {
 	cmd  *exec.Cmd
+	mu   *sync.Mutex
 	out  *strings.Builder
 	done chan error
+}
+
+// logs returns what the daemon has printed so far.
+func (d *daemonProc) logs() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.out.String()
 }
 
 func startDaemon(t testing.TB, env []string, args ...string) *daemonProc {
@@ -98,7 +106,7 @@ func startDaemon(t testing.TB, env []string, args ...string) *daemonProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	d := &daemonProc{cmd: cmd, out: &out, done: make(chan error, 1)}
+	d := &daemonProc{cmd: cmd, mu: &mu, out: &out, done: make(chan error, 1)}
 	go func() { d.done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
@@ -134,7 +142,7 @@ func (d *daemonProc) wait(t testing.TB, timeout time.Duration) int {
 	return -1
 }
 
-func writeApp(t *testing.T, dir, id, body string) {
+func writeApp(t testing.TB, dir, id, body string) {
 	t.Helper()
 	y := fmt.Sprintf("app:\n  id: %s\n  name: %s\n  version: '1'\n%s", id, id, body)
 	if err := os.WriteFile(filepath.Join(dir, id+".yaml"), []byte(y), 0o644); err != nil {

@@ -87,6 +87,47 @@ func apiListener(o *options, log logrus.FieldLogger) (net.Listener, error) {
 	return l, nil
 }
 
+// watchEvents turns podman events about app containers (a death, an OOM kill, a failed health check)
+// into passes, without waiting for the timer: level-based, so an event only says "look again".
+// Events within 100 ms make one request; the runner coalesces requests that arrive during a pass.
+func watchEvents(ctx context.Context, pm *podman.Client, runner *reconciler.Runner, log logrus.FieldLogger) {
+	kick := make(chan string, 1)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case why := <-kick:
+				time.Sleep(100 * time.Millisecond)
+				select {
+				case <-kick:
+				default:
+				}
+				runner.Request(why)
+			}
+		}
+	}()
+	send := func(why string) {
+		select {
+		case kick <- why:
+		default:
+		}
+	}
+	pm.Watch(ctx, func(e podman.Event) {
+		if e.App == "" {
+			return // not an app container (companions are systemd's to restart)
+		}
+		switch {
+		case e.Action == "died", e.Action == "oom", e.Action == "health_status" && e.Health == "unhealthy":
+			log.WithFields(logrus.Fields{"app": e.App, "event": e.Action}).Debug("podman event")
+			send("event")
+		}
+	}, func() {
+		log.Info("podman event stream reconnected; looking at everything again")
+		send("events-reconnected")
+	})
+}
+
 // backend joins the pass queue and the reconciler for the D-Bus API.
 type backend struct {
 	*reconciler.Runner
@@ -163,6 +204,9 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 	done := make(chan struct{})
 	go func() { runner.Run(runCtx); close(done) }()
 	runner.Request("startup")
+	if o.events {
+		go watchEvents(runCtx, pm, runner, log)
+	}
 
 	var watchdog <-chan time.Time
 	if d, err := daemon.SdWatchdogEnabled(false); err == nil && d > 0 {
