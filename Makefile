@@ -28,17 +28,11 @@ test: deps vet ## every test: real podman, registry, dbus-daemon, and a real sys
 	@echo "lockstepd.service: $$(systemd-analyze security --offline=true units/lockstepd.service 2>/dev/null | tail -1)"
 	$(MAKE) --no-print-directory test-sandbox
 
-SANDBOX := test/sandbox/harness
 test-sandbox: ## the tests that need a real systemd, run inside the sandbox (root), the .deb end to end included
 	$(GO) build -o $(BIN)/quadlet github.com/containers/podman/v5/cmd/quadlet
 	$(GO) test -c -tags sandbox,$(TAGS) -o $(BIN)/sandbox.test ./test/sandbox
 	PKG_ARCHES=amd64 PKG_FORMATS=deb DIST=$(BIN)/dist scripts/package.sh
-	mkdir -p /var/lib/lockstep  # the base of a private overlay: the package's state stays in the sandbox
-	HARNESS_NAME=lockstep-$$$$ HARNESS_QUADLET=$(CURDIR)/$(BIN)/quadlet \
-	  HARNESS_CONTAINERS_CONF=$(CURDIR)/test/sandbox/containers.conf \
-	  HARNESS_OVERLAYS="/usr /etc /var/lib/dpkg /var/lib/lockstep" \
-	  LOCKSTEP_DEB=$$(ls $(CURDIR)/$(BIN)/dist/lockstep_*_amd64.deb | head -1) \
-	  $(SANDBOX)/h-run.sh $(CURDIR)/$(BIN)/sandbox.test -test.v -test.count=1 -test.timeout=20m
+	DEB=$$(ls $(BIN)/dist/lockstep_*_amd64.deb | head -1) test/sandbox/run.sh $(BIN)/sandbox.test -test.v -test.count=1 -test.timeout=20m
 
 test-unit: ## the tests that need nothing outside Go
 	$(GO) test -short -count=1 $(PKGS)

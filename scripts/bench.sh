@@ -15,5 +15,4 @@ b -bench 'KillToRunning' -benchtime 1x ./cmd/lockstepd/
 # The companion stage under a real systemd, inside the sandbox.
 go build -o bin/quadlet github.com/containers/podman/v5/cmd/quadlet
 go test -c -tags "sandbox,$(go env GOFLAGS | sed 's/-tags=//')" -o bin/sandbox.test ./test/sandbox
-HARNESS_NAME=lockstep-bench-$$ HARNESS_QUADLET=$PWD/bin/quadlet HARNESS_CONTAINERS_CONF=$PWD/test/sandbox/containers.conf \
-  test/sandbox/harness/h-run.sh "$PWD/bin/sandbox.test" -test.run '^$' -test.bench NoopCompanionStage -test.benchtime 20x | grep -E '^(Benchmark|ok|FAIL|---|PASS)'
+test/sandbox/run.sh bin/sandbox.test -test.run '^$' -test.bench NoopCompanionStage -test.benchtime 20x | grep -E '^(Benchmark|ok|FAIL|---|PASS)'

@@ -61,17 +61,22 @@ if [ -d /run/systemd/system ] && [ "$(readlink /proc/1/exe)" != "" ] && [[ "$(re
 fi
 
 echo "== PID 1 is not systemd: bringing lockstep up inside the project's systemd sandbox"
-export HARNESS_NAME=lockstep-demo HARNESS_QUADLET=$top/bin/quadlet
-export HARNESS_CONTAINERS_CONF=$top/test/sandbox/containers.conf HARNESS_OVERLAYS="/usr /etc /var/lib/dpkg /var/lib/lockstep"
-mkdir -p /var/lib/lockstep
+export HARNESS_NAME=lockstep-demo
 h=$top/test/sandbox/harness
 "$h/h-stop.sh" >/dev/null 2>&1 || true
+# The sandbox hides /tmp, /var/tmp and /run (where this checkout may be): stage what it needs.
+stage=/var/lib/lockstep-sandbox/bundle/lockstep-demo
+rm -rf "$stage"; mkdir -p "$stage"
+cp bin/quadlet bin/demo-inside.sh "$deb" "$stage/"
+export HARNESS_QUADLET=$stage/quadlet HARNESS_CONTAINERS_CONF=$top/test/sandbox/containers.conf
+export HARNESS_OVERLAYS="/usr /etc /var/lib/dpkg /var/lib/lockstep"
+mkdir -p /var/lib/lockstep   # the base of a private overlay; it stays empty on the host
 "$h/h-boot.sh" >/dev/null
-"$h/h-exec.sh" "$top/bin/demo-inside.sh" "$deb" "$top"
+HARNESS_WD=/ "$h/h-exec.sh" "$stage/demo-inside.sh" "$stage/$(basename "$deb")" "$stage"
 cat <<MSG
 
 The sandbox keeps running (systemd, D-Bus, podman and lockstep inside private namespaces):
   enter it:  HARNESS_NAME=lockstep-demo $h/h-exec.sh bash
   e.g.:      HARNESS_NAME=lockstep-demo $h/h-exec.sh lockstepctl status
-  stop it:   HARNESS_NAME=lockstep-demo $h/h-stop.sh
+  stop it:   HARNESS_NAME=lockstep-demo $h/h-stop.sh && rm -rf $stage
 MSG

@@ -17,6 +17,10 @@ done
 rm -rf "$HARNESS_STATE"; mkdir -p "$HARNESS_STATE"
 # stage 2 hides /tmp, /var/tmp and /run: hand it files it needs through the state dir
 if [ -n "${HARNESS_CONTAINERS_CONF:-}" ]; then cp "$HARNESS_CONTAINERS_CONF" "$HARNESS_STATE/containers.conf"; fi
+# lockstep: stage 2 itself and its units run from the state dir too, so that a checkout under /tmp or
+# /var/tmp (where CI may clone) still boots.
+mkdir -p "$HARNESS_STATE/harness"
+cp -r "$HARNESS_DIR/h-stage2.sh" "$HARNESS_DIR/units" "$HARNESS_STATE/harness/"
 
 # dedicated cgroup in every hierarchy; the namespace's cgroup root will be this
 findmnt -rn -t cgroup  -o TARGET,FS-OPTIONS > "$HARNESS_STATE/cgroup-v1.list"
@@ -34,8 +38,9 @@ export CGDIRS
 setsid bash -c '
   echo $$ > "$HARNESS_STATE/unshare.pid"
   for d in $CGDIRS; do echo $$ > "$d/cgroup.procs"; done
+  HARNESS_DIR="$HARNESS_STATE/harness"
   exec unshare --cgroup --pid --fork --mount --uts --ipc --net \
-       --propagation private --mount-proc --kill-child -- "$HARNESS_DIR/h-stage2.sh"
+       --propagation private --mount-proc --kill-child -- "$HARNESS_STATE/harness/h-stage2.sh"
 ' </dev/null >"$HARNESS_STATE/stage2.log" 2>&1 &
 
 # wait for "running"/"degraded"
