@@ -160,6 +160,35 @@ func TestPackageEndToEnd(t *testing.T) {
 	})
 	os.Remove("/run/lockstep/test-hang-watchdog")
 	eventually(t, "the daemon back", 30*time.Second, func() bool { return unitState(t, "lockstepd.service").ActiveState == "active" })
+	// systemctl stop during a pass: the pass (a slow image build) finishes and its report is kept.
+	os.MkdirAll("/usr/share/lockstep/catalog/slow", 0o755)
+	os.WriteFile("/usr/share/lockstep/catalog/slow/Containerfile", []byte("FROM "+image+"\nRUN sleep 4\n"), 0o644)
+	os.WriteFile("/usr/share/lockstep/catalog/slow-app.yaml", []byte("app:\n  id: slow-app\n  name: slow\n  version: '1'\n  container:\n    build: {context: slow, tag: 'localhost/slow:1'}\n    command: [sleep, '100000']\n    stop_grace_period: 1s\n"), 0o644)
+	t.Cleanup(func() { exec.Command("podman", "rm", "-f", "-t", "0", "slow-app").Run() })
+	install := exec.Command("busctl", "--system", "--timeout=120", "call", "org.lockstep.Reconciler1", "/org/lockstep/Reconciler1", "org.lockstep.Reconciler1", "Install", "s", "slow-app")
+	if err := install.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the slow pass to start", 20*time.Second, func() bool {
+		out, _ := try("busctl", "--system", "get-property", "org.lockstep.Reconciler1", "/org/lockstep/Reconciler1", "org.lockstep.Reconciler1", "State")
+		return strings.Contains(out, "reconciling")
+	})
+	t0 := time.Now()
+	sh(t, "systemctl", "stop", "lockstepd.service")
+	install.Wait()
+	if time.Since(t0) < 2*time.Second {
+		t.Fatalf("lockstepd stopped after %s: the build cannot have finished", time.Since(t0))
+	}
+	var saved report
+	b, _ := os.ReadFile("/var/lib/lockstep/report.json")
+	json.Unmarshal(b, &saved)
+	var installed bool
+	for _, a := range saved.Actions {
+		installed = installed || (a.App == "slow-app" && a.Action == "install")
+	}
+	if !installed || sh(t, "podman", "inspect", "--format", "{{.State.Status}}", "slow-app") != "running" {
+		t.Fatalf("the pass cut short by the stop: %s", b)
+	}
 	// Purge: the package goes, app data stays.
 	os.WriteFile("/var/lib/lockstep/apps/demo-web/www/kept.html", []byte("keep"), 0o644)
 	sh(t, "dpkg", "--purge", "lockstep")
