@@ -1,7 +1,8 @@
 #!/bin/bash
 # The main job, for a fresh Debian 12 machine as root: install what lockstep needs, build it, make the
-# demo image, make sure a podman service runs, install the demo catalog's apps and reconcile them with
-# lockstepd, printing its report. Run it again: the second pass has nothing to do.
+# demo image, make sure a podman service runs, install the demo catalog's apps, start lockstepd as a
+# daemon on D-Bus (a private bus unless the system bus has lockstep's policy) and reconcile through
+# lockstepctl. Run it again: lockstepd is reused and the pass has nothing to do.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -53,14 +54,71 @@ for m in "$top"/catalog/demo/*.yaml; do ln -sfn "$m" "$demo/apps.d/$(basename "$
 mkdir -p "$demo/state/apps/demo-web/www"
 [ -f "$demo/state/apps/demo-web/www/index.html" ] || echo '<h1>served by demo-web, kept by lockstep</h1>' > "$demo/state/apps/demo-web/www/index.html"
 
-echo "reconciling $demo/apps.d with podman at unix://$sock"
+# lockstepd runs as a daemon on D-Bus: on the system bus when one runs with lockstep's policy installed,
+# else on a private bus of the demo's own (a socket in $demo). lockstepd itself still lets only root and
+# group lockstep change things.
+ctl() { "$top/bin/lockstepctl" --bus "$bus" "$@"; }
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+if [ -S /run/dbus/system_bus_socket ] && { [ -f /usr/share/dbus-1/system.d/org.lockstep.Reconciler1.conf ] || [ -f /etc/dbus-1/system.d/org.lockstep.Reconciler1.conf ]; }; then
+  bus=unix:path=/run/dbus/system_bus_socket
+else
+  bus=unix:path=$demo/bus.sock
+  if ! alive "$demo/bus.pid" || [ ! -S "$demo/bus.sock" ]; then
+    rm -f "$demo/bus.sock"
+    cat > "$demo/bus.conf" <<CONF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>$bus</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default"><allow user="*"/><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy>
+</busconfig>
+CONF
+    echo "starting a private D-Bus for the demo on $bus (no system bus with lockstep's policy here)"
+    dbus-daemon --config-file="$demo/bus.conf" --fork --print-pid=1 > "$demo/bus.pid"
+    for _ in $(seq 50); do [ -S "$demo/bus.sock" ] && break; sleep 0.1; done
+  fi
+fi
+
+# Start lockstepd unless it already runs (restart it when bin/lockstepd was rebuilt since).
+fresh=
+if alive "$demo/lockstepd.pid" && [ "$top/bin/lockstepd" -nt "$demo/lockstepd.pid" ]; then
+  echo "bin/lockstepd changed: restarting the demo's lockstepd"
+  kill -TERM "$(cat "$demo/lockstepd.pid")"
+  for _ in $(seq 300); do alive "$demo/lockstepd.pid" || break; sleep 0.1; done
+fi
+if ! alive "$demo/lockstepd.pid"; then
+  echo "starting lockstepd on $bus (log: $demo/lockstepd.log)"
+  setsid "$top/bin/lockstepd" --bus "$bus" --podman-url "unix://$sock" --catalog-dir "$top/catalog/demo" \
+    --apps-dir "$demo/apps.d" --state-dir "$demo/state" --runtime-dir "$demo/run" \
+    >>"$demo/lockstepd.log" 2>&1 < /dev/null &
+  echo $! > "$demo/lockstepd.pid"
+  fresh=1
+fi
+for _ in $(seq 300); do timeout 5 "$top/bin/lockstepctl" --bus "$bus" report >/dev/null 2>&1 && break; sleep 0.1; done
+timeout 10 "$top/bin/lockstepctl" --bus "$bus" report >/dev/null || { echo "lockstepd does not answer on $bus; see $demo/lockstepd.log" >&2; exit 1; }
+if [ -n "$fresh" ]; then
+  # Its start-up pass does the installs; show that pass's report once it is done.
+  for _ in $(seq 1200); do ctl report --json | grep -q '"pass_id": [1-9]' && break; sleep 0.1; done
+  echo; echo "$ lockstepctl report   # the start-up pass"; ctl report --color never
+fi
+
+echo; echo "$ lockstepctl reconcile"
 set +e
-"$top/bin/lockstepd" --once --podman-url "unix://$sock" --catalog-dir "$top/catalog/demo" \
-  --apps-dir "$demo/apps.d" --state-dir "$demo/state" --runtime-dir "$demo/run" --log-level warn
+ctl reconcile
 rc=$?
+echo; echo "$ lockstepctl status"
+ctl status
 set -e
 echo
 podman ps --all --filter label=io.lockstep.app --format 'table {{.Names}}\t{{.Status}}\t{{.Ports}}'
 echo
 echo "demo-web answers: $(curl -fsS --max-time 3 http://127.0.0.1:18080/ || echo 'nothing yet')"
+echo
+echo "lockstepd keeps running (pid $(cat "$demo/lockstepd.pid")). Try: $top/bin/lockstepctl --bus $bus watch"
+if [ "$bus" = "unix:path=$demo/bus.sock" ]; then
+  echo "stop it with: kill \$(cat $demo/lockstepd.pid) && kill \$(cat $demo/bus.pid)"
+else
+  echo "stop it with: kill \$(cat $demo/lockstepd.pid)"
+fi
 exit $rc
