@@ -82,7 +82,8 @@ fi
 
 # Start lockstepd unless it already runs (restart it when bin/lockstepd was rebuilt since).
 fresh=
-if alive "$demo/lockstepd.pid" && [ "$top/bin/lockstepd" -nt "$demo/lockstepd.pid" ]; then
+sum=$(sha256sum < "$top/bin/lockstepd")
+if alive "$demo/lockstepd.pid" && [ "$sum" != "$(cat "$demo/lockstepd.sum" 2>/dev/null)" ]; then
   echo "bin/lockstepd changed: restarting the demo's lockstepd"
   kill -TERM "$(cat "$demo/lockstepd.pid")"
   for _ in $(seq 300); do alive "$demo/lockstepd.pid" || break; sleep 0.1; done
@@ -93,6 +94,7 @@ if ! alive "$demo/lockstepd.pid"; then
     --apps-dir "$demo/apps.d" --state-dir "$demo/state" --runtime-dir "$demo/run" \
     >>"$demo/lockstepd.log" 2>&1 < /dev/null &
   echo $! > "$demo/lockstepd.pid"
+  echo "$sum" > "$demo/lockstepd.sum"
   fresh=1
 fi
 for _ in $(seq 300); do timeout 5 "$top/bin/lockstepctl" --bus "$bus" report >/dev/null 2>&1 && break; sleep 0.1; done
