@@ -65,6 +65,7 @@ func statuses(in []reconciler.AppStatus) []map[string]dbus.Variant {
 			"Image":       dbus.MakeVariant(a.Image),
 			"ContainerId": dbus.MakeVariant(a.ContainerID),
 			"LastAction":  dbus.MakeVariant(a.LastAction),
+			"NextAttempt": dbus.MakeVariant(a.NextAttempt),
 		})
 	}
 	return out
@@ -154,7 +155,7 @@ func decodeStatuses(key string, in []map[string]dbus.Variant) ([]reconciler.AppS
 	for i, m := range in {
 		var a reconciler.AppStatus
 		for k, dst := range map[string]*string{"Id": &a.ID, "State": &a.State, "Health": &a.Health, "Image": &a.Image,
-			"ContainerId": &a.ContainerID, "LastAction": &a.LastAction} {
+			"ContainerId": &a.ContainerID, "LastAction": &a.LastAction, "NextAttempt": &a.NextAttempt} {
 			v, ok := m[k]
 			if !ok {
 				continue

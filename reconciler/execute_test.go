@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/lockstep/lockstep/manifest"
 )
 
 // fakePodman records calls and fails those named in fail (by "Op name").
@@ -197,4 +199,67 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+func TestRestartBackoff(t *testing.T) {
+	p := &fakePodman{images: map[string]bool{"localhost/a:1": true}}
+	r := newTestReconciler(t, p, map[string]string{"a": ""})
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r.cfg.Now = func() time.Time { return now }
+	dead := []Container{{ID: "c1", Name: "a", State: "exited", Labels: DesiredFor(mustLoad(t, r, "a"), r.cfg.Roots).Request.Labels}}
+	p.containers = dead
+	pass := func() *Report { return r.Pass(context.Background(), "test") }
+	starts := func() int {
+		n := 0
+		for _, c := range p.calls {
+			if c == "Start c1" {
+				n++
+			}
+		}
+		return n
+	}
+	// The first restart is immediate.
+	if rep := pass(); starts() != 1 || len(rep.Failures) != 0 {
+		t.Fatalf("first restart: %d starts, %+v", starts(), rep.Failures)
+	}
+	// Dead again a second later: held back for 10 s, shown in the report with the next attempt.
+	now = now.Add(time.Second)
+	rep := pass()
+	if starts() != 1 || rep.Apps[0].NextAttempt != "2026-01-01T00:00:10Z" || len(rep.Failures) != 1 || !strings.Contains(rep.Failures[0].Error, "restart backoff after 1 restarts") {
+		t.Fatalf("backoff: %d starts, %+v %+v", starts(), rep.Apps, rep.Failures)
+	}
+	if w := r.NextWake(); !w.Equal(time.Date(2026, 1, 1, 0, 0, 10, 0, time.UTC)) {
+		t.Fatalf("next wake %s", w)
+	}
+	// Due: restarted; then 20 s, 40 s ... up to 5 min.
+	want := []time.Duration{10 * time.Second, 20 * time.Second, 40 * time.Second}
+	for i, d := range want {
+		now = now.Add(d)
+		pass()
+		if starts() != i+2 {
+			t.Fatalf("after %s: %d starts", d, starts())
+		}
+	}
+	if backoffDelay(20) != BackoffMax {
+		t.Fatal("backoff not capped at 5 min")
+	}
+	// Up for 10 minutes: the history is forgotten, the next death restarts at once.
+	p.containers = []Container{{ID: "c1", Name: "a", State: "running", Labels: dead[0].Labels}}
+	now = now.Add(BackoffReset)
+	pass()
+	p.containers = dead
+	now = now.Add(time.Second)
+	pass()
+	if starts() != 5 {
+		t.Fatalf("after a reset: %d starts", starts())
+	}
+}
+
+func mustLoad(t *testing.T, r *Reconciler, id string) *manifest.Loaded {
+	t.Helper()
+	set, err := r.LoadManifests()
+	if err != nil || set.ByID(id) == nil {
+		t.Fatalf("loading %s: %v", id, err)
+	}
+	return set.ByID(id)
 }

@@ -3,6 +3,7 @@ package reconciler
 import (
 	"fmt"
 	"sort"
+	"time"
 )
 
 // Kind is what a pass does to one app.
@@ -28,6 +29,7 @@ type Action struct {
 	Cause     string
 	Container *Container // the observed container, if any
 	Desired   *Desired   // nil for remove and hold
+	waitUntil time.Time  // for a restart held back by backoff
 }
 
 // Adoption records a container that lockstep did not create but took over because it matched.

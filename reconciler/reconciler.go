@@ -47,9 +47,12 @@ type Reconciler struct {
 	// lastCompanionStats counts the last pass's companion file writes, deletes and reloads.
 	lastCompanionStats CompanionStats
 
-	mu      sync.Mutex
-	last    *Report
-	adopted map[string]Adoption
+	backoff map[string]*backoffState // pass goroutine only
+
+	mu       sync.Mutex
+	last     *Report
+	adopted  map[string]Adoption
+	nextWake time.Time
 }
 
 // New returns a reconciler that starts from the report and adoptions saved in the state dir.
@@ -71,7 +74,7 @@ func New(cfg Config, p Podman) (*Reconciler, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating state dir: %w", err)
 	}
-	r := &Reconciler{cfg: cfg, podman: p, adopted: map[string]Adoption{}, manifests: manifest.NewCache()}
+	r := &Reconciler{cfg: cfg, podman: p, adopted: map[string]Adoption{}, manifests: manifest.NewCache(), backoff: map[string]*backoffState{}}
 	last, err := LoadReport(cfg.StateDir)
 	if err != nil {
 		cfg.Log.WithError(err).Warn("ignoring unreadable saved report")
@@ -193,7 +196,21 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		r.stopGoneCompanions(ctx, cp, rep)
 	}
 	actions := Plan(r.input(set, cs))
+	now := r.cfg.Now()
+	r.applyBackoff(actions, now)
 	results := r.execute(ctx, log, actions)
+	var wake time.Time
+	for _, a := range actions {
+		if isRestart(a.Kind) {
+			r.recordRestart(a.App, now)
+		}
+		if !a.waitUntil.IsZero() && (wake.IsZero() || a.waitUntil.Before(wake)) {
+			wake = a.waitUntil
+		}
+	}
+	r.mu.Lock()
+	r.nextWake = wake
+	r.mu.Unlock()
 	for _, a := range actions {
 		res := results[actionKey(a)]
 		if a.Kind != KindNone && a.Kind != KindHold && a.Kind != KindWait {
@@ -201,6 +218,9 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		}
 		if res.err != nil {
 			rep.Failures = append(rep.Failures, Failure{App: a.App, Error: res.err.Error()})
+		}
+		if !a.waitUntil.IsZero() {
+			rep.Failures = append(rep.Failures, Failure{App: a.App, Error: a.Cause})
 		}
 		if a.Kind == KindRemove && a.Desired != nil {
 			continue // a stray container of an installed app; the app's own row follows
@@ -244,6 +264,9 @@ func status(a Action, res result) AppStatus {
 	}
 	if a.Desired != nil {
 		s.Image = a.Desired.Request.Image
+	}
+	if !a.waitUntil.IsZero() {
+		s.NextAttempt = a.waitUntil.UTC().Format(time.RFC3339)
 	}
 	if c := a.Container; c != nil {
 		s.ContainerID, s.State = c.ID, c.State

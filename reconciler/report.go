@@ -61,6 +61,8 @@ type AppStatus struct {
 	Image       string `json:"image"`
 	ContainerID string `json:"container_id"`
 	LastAction  string `json:"last_action,omitempty"`
+	// NextAttempt is when a restart held back by backoff is due (RFC 3339), if one is.
+	NextAttempt string `json:"next_attempt,omitempty"`
 }
 
 // SameContent tells whether two reports say the same thing, ignoring pass id, trigger and times, so

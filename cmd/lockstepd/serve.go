@@ -192,9 +192,15 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 		srv.PassStarted(trigger)
 		notify(log, "STATUS=reconciling ("+trigger+")")
 	}
+	wakeAt := make(chan time.Time, 1) // when a restart held back by backoff is due
 	runner.Finished = func(rep *reconciler.Report) {
 		srv.PassFinished(rep)
 		metrics.Observe(rep)
+		select {
+		case <-wakeAt:
+		default:
+		}
+		wakeAt <- rec.NextWake()
 		notify(log, "STATUS="+summary(rep, apps.Load()))
 	}
 	notify(log, daemon.SdNotifyReady+"\nSTATUS="+summary(rec.Last(), apps.Load())+degraded)
@@ -220,6 +226,9 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 		defer t.Stop()
 		interval = t.C
 	}
+	backoff := time.NewTimer(time.Hour)
+	backoff.Stop()
+	defer backoff.Stop()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -234,6 +243,13 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 			notify(log, daemon.SdNotifyWatchdog)
 		case <-interval:
 			runner.Request("interval")
+		case t := <-wakeAt:
+			backoff.Stop()
+			if !t.IsZero() {
+				backoff.Reset(time.Until(t) + 100*time.Millisecond)
+			}
+		case <-backoff.C:
+			runner.Request("backoff")
 		case <-hup:
 			notify(log, daemon.SdNotifyReloading+"\nSTATUS=reloading manifests")
 			if set, err := rec.LoadManifests(); err != nil {

@@ -1,0 +1,75 @@
+package reconciler
+
+import (
+	"fmt"
+	"time"
+)
+
+// Restart backoff: the first restart of a dead or wedged app is immediate; each further one waits
+// twice as long as the last, from BackoffMin up to BackoffMax, until the app has stayed up for
+// BackoffReset. A crash-looping app therefore never makes a restart storm, even with events.
+const (
+	BackoffMin   = 10 * time.Second
+	BackoffMax   = 5 * time.Minute
+	BackoffReset = 10 * time.Minute
+)
+
+type backoffState struct {
+	attempts  int
+	lastStart time.Time
+	next      time.Time // no restart before this
+}
+
+func backoffDelay(attempts int) time.Duration {
+	d := BackoffMin
+	for i := 1; i < attempts && d < BackoffMax; i++ {
+		d *= 2
+	}
+	return min(d, BackoffMax)
+}
+
+// isRestart tells whether an action restarts an app that was found dead or wedged (an operator's
+// change, install or recreate, is never held back).
+func isRestart(k Kind) bool { return k == KindStart || k == KindForceRecreate }
+
+// applyBackoff turns restarts that come too soon into waits, and forgets the history of apps that
+// have run for BackoffReset. Called with r.mu not held, from the pass goroutine only.
+func (r *Reconciler) applyBackoff(actions []Action, now time.Time) {
+	for i := range actions {
+		a := &actions[i]
+		st := r.backoff[a.App]
+		if st == nil {
+			continue
+		}
+		switch {
+		case a.Kind == KindNone && now.Sub(st.lastStart) >= BackoffReset:
+			delete(r.backoff, a.App)
+		case a.Kind == KindInstall || a.Kind == KindRecreate || a.Kind == KindRemove:
+			delete(r.backoff, a.App)
+		case isRestart(a.Kind) && now.Before(st.next):
+			a.Cause = fmt.Sprintf("%s; restart backoff after %d restarts: next attempt at %s", a.Cause, st.attempts, st.next.UTC().Format(time.RFC3339))
+			a.Kind = KindWait
+			a.waitUntil = st.next
+		}
+	}
+}
+
+// recordRestart notes a restart lockstep made and when the next may come.
+func (r *Reconciler) recordRestart(app string, now time.Time) {
+	st := r.backoff[app]
+	if st == nil {
+		st = &backoffState{}
+		r.backoff[app] = st
+	}
+	st.attempts++
+	st.lastStart = now
+	st.next = now.Add(backoffDelay(st.attempts))
+}
+
+// NextWake is the earliest time a held-back restart becomes due (zero when none): lockstepd runs a
+// pass then, since nothing else may trigger one.
+func (r *Reconciler) NextWake() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.nextWake
+}
