@@ -271,11 +271,22 @@ func toSpec(r reconciler.CreateRequest) *specgen.SpecGenerator {
 		s.Mounts = append(s.Mounts, spec.Mount{Type: "bind", Source: v.Source, Destination: v.Target, Options: opts})
 	}
 	if h := r.Health; h != nil {
+		// podman takes zero literally (a 0 s timeout fails every check): fill Docker's defaults.
+		or := func(d, def time.Duration) time.Duration {
+			if d == 0 {
+				return def
+			}
+			return d
+		}
+		retries := h.Retries
+		if retries == 0 {
+			retries = 3
+		}
 		s.HealthConfig = &manifest.Schema2HealthConfig{
 			Test:        append([]string{"CMD"}, h.Command...),
-			Interval:    h.Interval.D(),
-			Timeout:     h.Timeout.D(),
-			Retries:     h.Retries,
+			Interval:    or(h.Interval.D(), 30*time.Second),
+			Timeout:     or(h.Timeout.D(), 30*time.Second),
+			Retries:     retries,
 			StartPeriod: h.StartPeriod.D(),
 		}
 	}
@@ -314,4 +325,18 @@ func (c *Client) Remove(ctx context.Context, id string) error {
 	force, vols := true, false
 	_, err = containers.Remove(cctx, id, &containers.RemoveOptions{Force: &force, Volumes: &vols})
 	return classify("removing container "+id, err)
+}
+
+// RunHealthCheck runs the container's health check now and returns podman's verdict: starting,
+// healthy or unhealthy, with the number of consecutive failures.
+func (c *Client) RunHealthCheck(ctx context.Context, nameOrID string) (string, int, error) {
+	cctx, err := c.ctx(ctx)
+	if err != nil {
+		return "", 0, err
+	}
+	res, err := containers.RunHealthCheck(cctx, nameOrID, nil)
+	if err != nil {
+		return "", 0, classify("health check of "+nameOrID, err)
+	}
+	return res.Status, res.FailingStreak, nil
 }

@@ -30,7 +30,7 @@ func backoffDelay(attempts int) time.Duration {
 
 // isRestart tells whether an action restarts an app that was found dead or wedged (an operator's
 // change, install or recreate, is never held back).
-func isRestart(k Kind) bool { return k == KindStart || k == KindForceRecreate }
+func isRestart(k Kind) bool { return k == KindStart || k == KindForceRecreate || k == KindRestart }
 
 // applyBackoff turns restarts that come too soon into waits, and forgets the history of apps that
 // have run for BackoffReset. Called with r.mu not held, from the pass goroutine only.

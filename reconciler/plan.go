@@ -20,6 +20,7 @@ const (
 	KindRemove        Kind = "remove"
 	KindHold          Kind = "hold"
 	KindWait          Kind = "wait"
+	KindRestart       Kind = "restart" // a running but unhealthy app
 )
 
 // Action is one planned step for one app, with the reason for it.

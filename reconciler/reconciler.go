@@ -49,10 +49,12 @@ type Reconciler struct {
 
 	backoff map[string]*backoffState // pass goroutine only
 
-	mu       sync.Mutex
-	last     *Report
-	adopted  map[string]Adoption
-	nextWake time.Time
+	mu            sync.Mutex
+	last          *Report
+	adopted       map[string]Adoption
+	nextWake      time.Time
+	healthTargets map[string]healthTarget
+	health        map[string]*healthState
 }
 
 // New returns a reconciler that starts from the report and adoptions saved in the state dir.
@@ -74,7 +76,8 @@ func New(cfg Config, p Podman) (*Reconciler, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating state dir: %w", err)
 	}
-	r := &Reconciler{cfg: cfg, podman: p, adopted: map[string]Adoption{}, manifests: manifest.NewCache(), backoff: map[string]*backoffState{}}
+	r := &Reconciler{cfg: cfg, podman: p, adopted: map[string]Adoption{}, manifests: manifest.NewCache(), backoff: map[string]*backoffState{},
+		healthTargets: map[string]healthTarget{}, health: map[string]*healthState{}}
 	last, err := LoadReport(cfg.StateDir)
 	if err != nil {
 		cfg.Log.WithError(err).Warn("ignoring unreadable saved report")
@@ -197,6 +200,12 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	}
 	actions := Plan(r.input(set, cs))
 	now := r.cfg.Now()
+	for i := range actions {
+		a := &actions[i]
+		if h, streak := r.healthOf(a.App); a.Kind == KindNone && h == HealthUnhealthy {
+			a.Kind, a.Cause = KindRestart, fmt.Sprintf("unhealthy (%d failing health checks)", streak)
+		}
+	}
 	r.applyBackoff(actions, now)
 	results := r.execute(ctx, log, actions)
 	var wake time.Time
@@ -225,9 +234,35 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		if a.Kind == KindRemove && a.Desired != nil {
 			continue // a stray container of an installed app; the app's own row follows
 		}
-		rep.Apps = append(rep.Apps, status(a, res))
+		st := status(a, res)
+		if h, _ := r.healthOf(a.App); h != "" {
+			st.Health = h
+		} else if a.Desired != nil && a.Desired.App.Health == nil {
+			st.Health = HealthNone
+		}
+		rep.Apps = append(rep.Apps, st)
 	}
 	sortApps(rep.Apps)
+	targets := map[string]healthTarget{}
+	for _, a := range actions {
+		if a.Desired == nil || a.Desired.App.Health == nil {
+			continue
+		}
+		res := results[actionKey(a)]
+		running := (a.Kind == KindNone && a.Container != nil && a.Container.State == "running") || res.state == StateRunning
+		if !running || res.err != nil {
+			continue
+		}
+		h := a.Desired.App.Health
+		// fresh: lockstep (re)started it in this pass, so its start period begins now.
+		t := healthTarget{app: a.App, container: a.App, interval: h.Interval.D(), startPeriod: h.StartPeriod.D(),
+			retries: h.Retries, started: now, fresh: a.Kind != KindNone}
+		if t.interval == 0 {
+			t.interval = DefaultHealthInterval
+		}
+		targets[a.App] = t
+	}
+	r.setHealthTargets(targets)
 	if cp != nil {
 		r.lastCompanionStats = r.companionsStage(ctx, log, cp, rep)
 	}
@@ -353,6 +388,17 @@ func (r *Reconciler) do(ctx context.Context, a Action) result {
 		if err := r.podman.Start(ctx, a.Container.ID); err != nil {
 			return result{err: fmt.Errorf("starting: %w", err)}
 		}
+		return result{state: StateRunning}
+	case KindRestart:
+		if err := r.podman.Stop(ctx, a.Container.ID, 0); err != nil && !errors.Is(err, ErrNotFound) {
+			return result{err: fmt.Errorf("stopping: %w", err)}
+		}
+		if err := r.podman.Start(ctx, a.Container.ID); err != nil {
+			return result{err: fmt.Errorf("starting: %w", err)}
+		}
+		r.mu.Lock()
+		delete(r.health, a.App)
+		r.mu.Unlock()
 		return result{state: StateRunning}
 	case KindInstall:
 		return r.install(ctx, a.Desired, nil)

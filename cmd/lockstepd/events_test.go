@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -109,6 +110,51 @@ func TestCrashLoopIsBackedOff(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(dir, "state", "report.json"))
 	if err != nil || !strings.Contains(string(b), `"next_attempt"`) || !strings.Contains(string(b), "restart backoff after 1 restarts") {
 		t.Fatalf("report without the next attempt: %v\n%s", err, b)
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	d.wait(t, 30*time.Second)
+}
+
+// TestHealthChecksRunByLockstep: podman 4.3 cannot schedule health checks without systemd; lockstep
+// runs them itself. A healthy app is reported healthy; an unhealthy one is restarted.
+func TestHealthChecksRunByLockstep(t *testing.T) {
+	pm := realPodman(t)
+	bus := testenv.StartBus(t, testenv.BusConfig{})
+	dir := t.TempDir()
+	apps := filepath.Join(dir, "apps.d")
+	os.MkdirAll(apps, 0o755)
+	app := func(id, check string) {
+		writeApp(t, apps, id, fmt.Sprintf("  container:\n    image: %s\n    command: [sleep, '100000']\n    stop_grace_period: 1s\n  health: {command: [%s], interval: 1s, retries: 2}\n", image, check))
+		t.Cleanup(func() { pm.CLI("rm", "-f", "-t", "0", id) })
+	}
+	app("hc-good", "'true'")
+	app("hc-bad", "'false'")
+	d := startDaemon(t, nil, "--bus", bus.Address, "--podman-url", pm.URL(), "--apps-dir", apps,
+		"--state-dir", filepath.Join(dir, "state"), "--runtime-dir", filepath.Join(dir, "run"), "--systemd-scope", "none", "--log-level", "debug")
+	var rep map[string]any
+	var health map[string]string
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		b, _ := os.ReadFile(filepath.Join(dir, "state", "report.json"))
+		rep = nil
+		json.Unmarshal(b, &rep)
+		health = map[string]string{}
+		if apps, ok := rep["apps"].([]any); ok {
+			for _, a := range apps {
+				m := a.(map[string]any)
+				health[m["id"].(string)] = m["health"].(string)
+			}
+		}
+		if health["hc-good"] == "healthy" && strings.Contains(d.logs(), "action=restart app=hc-bad") {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if health["hc-good"] != "healthy" {
+		t.Fatalf("hc-good health %q\n%s", health["hc-good"], d.logs())
+	}
+	if !strings.Contains(d.logs(), "action=restart app=hc-bad cause=\"unhealthy") {
+		t.Fatalf("hc-bad was not restarted for being unhealthy:\n%s", d.logs())
 	}
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	d.wait(t, 30*time.Second)

@@ -213,6 +213,10 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 	if o.events {
 		go watchEvents(runCtx, pm, runner, log)
 	}
+	go rec.RunHealthChecks(runCtx, pm, func(app, status string) {
+		log.WithFields(logrus.Fields{"app": app, "health": status}).Info("health changed")
+		runner.Request("health")
+	})
 
 	var watchdog <-chan time.Time
 	if d, err := daemon.SdWatchdogEnabled(false); err == nil && d > 0 {
