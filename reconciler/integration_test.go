@@ -49,6 +49,8 @@ type fixture struct {
 	client *podman.Client
 	rec    *reconciler.Reconciler
 	names  []string
+	// reachGrace for reconcilers made after it is set (0: the default)
+	reachGrace time.Duration
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -70,9 +72,10 @@ func newFixture(t *testing.T) *fixture {
 func (f *fixture) newReconciler(p reconciler.Podman) *reconciler.Reconciler {
 	f.t.Helper()
 	rec, err := reconciler.New(reconciler.Config{
-		AppsDir:  f.apps,
-		StateDir: filepath.Join(f.dir, "state"),
-		Roots:    rootsOf(f),
+		AppsDir:    f.apps,
+		StateDir:   filepath.Join(f.dir, "state"),
+		Roots:      rootsOf(f),
+		ReachGrace: f.reachGrace,
 	}, p)
 	if err != nil {
 		f.t.Fatal(err)
@@ -506,5 +509,58 @@ func TestPullFromRegistryOnlyWhenAllowListed(t *testing.T) {
 	noFailures(t, r)
 	if s := f.state("it-pull"); s != "running" {
 		t.Fatalf("state %s", s)
+	}
+}
+
+// TestRunningButUnreachableIsRepaired: the container runs but its published port stopped answering
+// (as after a firewall reload): reported unreachable, then restarted, then serving again.
+func TestRunningButUnreachableIsRepaired(t *testing.T) {
+	f := newFixture(t)
+	f.reachGrace = -1
+	f.rec = f.newReconciler(f.client)
+	port := freePort(t)
+	f.app("it-reach", fmt.Sprintf(`  container:
+    image: %s
+    command: [sh, -c, 'httpd -p 8080 -h /www; exec sleep 100000']
+    ports: ["127.0.0.1:%d:8080/tcp"]
+    stop_grace_period: 1s
+`, bbImage, port))
+	noFailures(t, f.pass())
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	waitHTTP := func() string {
+		for i := 0; i < 50; i++ {
+			if resp, err := http.Get(url); err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				return string(b)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		return ""
+	}
+	if !strings.Contains(waitHTTP(), "hello from busybox") {
+		t.Fatal("not serving after install")
+	}
+	noFailures(t, f.pass())
+	// The server inside stops; the container keeps running.
+	f.pm.MustCLI(t, "exec", "it-reach", "busybox", "killall", "httpd")
+	time.Sleep(300 * time.Millisecond)
+	// Within the grace period (default): its own state in the report, a failure, no action yet.
+	f.reachGrace = 0
+	patient := f.newReconciler(f.client)
+	r := patient.Pass(context.Background(), "test")
+	if len(r.Actions) != 0 || r.Apps[0].State != reconciler.StateUnreachable || len(r.Failures) != 1 || !strings.Contains(r.Failures[0].Error, "running but unreachable") {
+		t.Fatalf("within grace: %+v %+v %+v", r.Actions, r.Apps, r.Failures)
+	}
+	// Past it: restarted.
+	r = f.pass()
+	if got := actions(r); got != "it-reach:restart" || !strings.Contains(r.Actions[0].Cause, "running but unreachable: 127.0.0.1:") {
+		t.Fatalf("actions %q %+v", got, r.Actions)
+	}
+	if !strings.Contains(waitHTTP(), "hello from busybox") {
+		t.Fatal("not serving after the repair")
+	}
+	if r := f.pass(); len(r.Actions) != 0 || len(r.Failures) != 0 || r.Apps[0].State != "running" {
+		t.Fatalf("after the repair: %+v %+v", r.Actions, r.Apps)
 	}
 }

@@ -34,6 +34,9 @@ type Config struct {
 	Now      func() time.Time
 	// FreeBytes reports the space available to unprivileged writers at path (default: statfs).
 	FreeBytes func(path string) (uint64, error)
+	// ReachGrace is how long a running app may leave a published port unanswered before it is
+	// repaired (default ReachGrace; negative: at once).
+	ReachGrace time.Duration
 	// Companions configures the companion stage; nil leaves companions alone.
 	Companions *CompanionConfig
 }
@@ -48,6 +51,7 @@ type Reconciler struct {
 	lastCompanionStats CompanionStats
 
 	backoff map[string]*backoffState // pass goroutine only
+	reach   map[string]*reachState   // pass goroutine only
 
 	mu            sync.Mutex
 	last          *Report
@@ -70,13 +74,18 @@ func New(cfg Config, p Podman) (*Reconciler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.ReachGrace == 0 {
+		cfg.ReachGrace = ReachGrace
+	} else if cfg.ReachGrace < 0 {
+		cfg.ReachGrace = 0
+	}
 	if cfg.FreeBytes == nil {
 		cfg.FreeBytes = statfsFree
 	}
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating state dir: %w", err)
 	}
-	r := &Reconciler{cfg: cfg, podman: p, adopted: map[string]Adoption{}, manifests: manifest.NewCache(), backoff: map[string]*backoffState{},
+	r := &Reconciler{cfg: cfg, podman: p, adopted: map[string]Adoption{}, manifests: manifest.NewCache(), backoff: map[string]*backoffState{}, reach: map[string]*reachState{},
 		healthTargets: map[string]healthTarget{}, health: map[string]*healthState{}}
 	last, err := LoadReport(cfg.StateDir)
 	if err != nil {
@@ -206,6 +215,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 			a.Kind, a.Cause = KindRestart, fmt.Sprintf("unhealthy (%d failing health checks)", streak)
 		}
 	}
+	unreachable := r.checkReach(ctx, actions, now)
 	r.applyBackoff(actions, now)
 	results := r.execute(ctx, log, actions)
 	var wake time.Time
@@ -235,6 +245,10 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 			continue // a stray container of an installed app; the app's own row follows
 		}
 		st := status(a, res)
+		if addr, ok := unreachable[a.App]; ok && a.Kind == KindNone {
+			st.State = StateUnreachable
+			rep.Failures = append(rep.Failures, Failure{App: a.App, Error: "running but unreachable: " + addr + " does not answer"})
+		}
 		if h, _ := r.healthOf(a.App); h != "" {
 			st.Health = h
 		} else if a.Desired != nil && a.Desired.App.Health == nil {
