@@ -73,3 +73,32 @@ func (r *Reconciler) NextWake() time.Time {
 	defer r.mu.Unlock()
 	return r.nextWake
 }
+
+// restartDependents restarts the running dependents of an app that this pass restarts after a
+// failure (lnd after bitcoind came back: lnd may have stopped working, or exited 0, when its chain
+// backend went away). Waves run dependencies first, so a dependent restarts after its dependency; if
+// the dependency's repair fails, its dependents are left alone.
+func restartDependents(actions []Action) {
+	for changed := true; changed; {
+		changed = false
+		restarted := map[string]bool{}
+		for _, a := range actions {
+			if isRestart(a.Kind) {
+				restarted[a.App] = true
+			}
+		}
+		for i := range actions {
+			a := &actions[i]
+			if a.Kind != KindNone || a.Desired == nil {
+				continue
+			}
+			for _, dep := range a.Desired.App.Requires.Apps {
+				if restarted[dep] {
+					a.Kind, a.Cause = KindRestart, fmt.Sprintf("dependency %s was restarted", dep)
+					changed = true
+					break
+				}
+			}
+		}
+	}
+}

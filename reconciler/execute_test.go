@@ -263,3 +263,35 @@ func mustLoad(t *testing.T, r *Reconciler, id string) *manifest.Loaded {
 	}
 	return set.ByID(id)
 }
+
+func TestDependentsRestartAfterTheirDependency(t *testing.T) {
+	p := &fakePodman{images: map[string]bool{"localhost/a:1": true, "localhost/b:1": true, "localhost/c:1": true, "localhost/d:1": true}}
+	r := newTestReconciler(t, p, map[string]string{"a": "", "b": "  requires: {apps: [a]}\n", "c": "  requires: {apps: [b]}\n", "d": ""})
+	set, _ := r.LoadManifests()
+	mk := func(id, state string) Container {
+		return Container{ID: "c-" + id, Name: id, State: state, Labels: DesiredFor(set.ByID(id), r.cfg.Roots).Request.Labels}
+	}
+	// a died; b (needs a) and c (needs b) still run; d is unrelated.
+	p.containers = []Container{mk("a", "exited"), mk("b", "running"), mk("c", "running"), mk("d", "running")}
+	rep := r.Pass(context.Background(), "test")
+	if got := fmt.Sprint(p.calls[1:]); got != "[Start c-a Stop c-b Start c-b Stop c-c Start c-c]" {
+		t.Fatalf("calls %s", got)
+	}
+	var causes []string
+	for _, a := range rep.Actions {
+		causes = append(causes, a.App+":"+a.Action+":"+a.Cause)
+	}
+	if want := "[a:start:container is exited b:restart:dependency a was restarted c:restart:dependency b was restarted]"; fmt.Sprint(causes) != want {
+		t.Fatalf("actions %v", causes)
+	}
+	// When the dependency's repair fails, dependents are left alone.
+	p.calls = nil
+	p.fail = map[string]error{"Start c-a": errors.New("no")}
+	r.backoff = map[string]*backoffState{}
+	r.Pass(context.Background(), "test")
+	for _, c := range p.calls {
+		if strings.HasSuffix(c, "c-b") || strings.HasSuffix(c, "c-c") {
+			t.Fatalf("dependent touched after a failed repair: %v", p.calls)
+		}
+	}
+}

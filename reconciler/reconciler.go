@@ -217,6 +217,8 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	}
 	unreachable := r.checkReach(ctx, actions, now)
 	r.applyBackoff(actions, now)
+	restartDependents(actions)
+	r.applyBackoff(actions, now)
 	results := r.execute(ctx, log, actions)
 	var wake time.Time
 	for _, a := range actions {
