@@ -159,3 +159,27 @@ func TestHealthChecksRunByLockstep(t *testing.T) {
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	d.wait(t, 30*time.Second)
 }
+
+// TestManifestDirIsWatched: a manifest written into the apps dir is reconciled without a timer or call.
+func TestManifestDirIsWatched(t *testing.T) {
+	pm := realPodman(t)
+	bus := testenv.StartBus(t, testenv.BusConfig{})
+	dir := t.TempDir()
+	apps := filepath.Join(dir, "apps.d")
+	os.MkdirAll(apps, 0o755)
+	ns := newNotifySocket(t, dir)
+	d := startDaemon(t, []string{"NOTIFY_SOCKET=" + ns.path}, "--bus", bus.Address, "--podman-url", pm.URL(), "--apps-dir", apps,
+		"--state-dir", filepath.Join(dir, "state"), "--runtime-dir", filepath.Join(dir, "run"), "--systemd-scope", "none")
+	ns.waitFor(t, "STATUS=idle: 0 apps, 0 failing; pass 1", 20*time.Second)
+	t.Cleanup(func() { pm.CLI("rm", "-f", "-t", "0", "watch-a") })
+	writeApp(t, apps, "watch-a", fmt.Sprintf("  container:\n    image: %s\n    command: [sleep, '100000']\n    stop_grace_period: 1s\n", image))
+	ns.waitFor(t, "STATUS=idle: 1 apps, 0 failing", 10*time.Second)
+	if s, _ := pm.CLI("inspect", "--format", "{{.State.Status}}", "watch-a"); s != "running" {
+		t.Fatalf("watch-a is %q", s)
+	}
+	if !strings.Contains(strings.Join(ns.all(), "\n"), "STATUS=reconciling (manifests)") {
+		t.Fatalf("no pass triggered by the manifest dir: %q", ns.all())
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	d.wait(t, 30*time.Second)
+}

@@ -157,6 +157,10 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 		log.WithError(err).Error("taking the bus name")
 		return 1
 	}
+	watch, err := watchDirs([]string{o.appsDir, o.catalogDir})
+	if err != nil {
+		log.WithError(err).Warn("manifest dirs are not watched; the timer and calls still drive passes")
+	}
 	var apps atomic.Int64 // installed apps; read by the runner's hooks, written on reload
 	if set, err := rec.LoadManifests(); err != nil {
 		log.WithError(err).Warn("installed apps cannot be read; passes will report it")
@@ -212,6 +216,9 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 	runner.Request("startup")
 	if o.events {
 		go watchEvents(runCtx, pm, runner, log)
+	}
+	if watch != nil {
+		go watch(runCtx, func() { runner.Request("manifests") })
 	}
 	go rec.RunHealthChecks(runCtx, pm, func(app, status string) {
 		log.WithFields(logrus.Fields{"app": app, "health": status}).Info("health changed")
