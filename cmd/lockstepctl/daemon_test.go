@@ -65,7 +65,7 @@ func startEnv(t *testing.T, apps, catalog map[string]string) *env {
 	}
 	e.cmd = exec.Command(bin, "--bus", e.bus.Address, "--podman-url", pm.URL(), "--apps-dir", e.apps,
 		"--catalog-dir", e.catalog, "--state-dir", e.state, "--runtime-dir", filepath.Join(e.dir, "run"), "--log-level", "debug",
-		// Pass ids in the golden files must not depend on when podman events arrive.
+		// Pass ids in the golden files must not depend on when podman or inotify events arrive.
 		"--events=false")
 	e.cmd.Stdout, e.cmd.Stderr = logf, logf
 	if err := e.cmd.Start(); err != nil {

@@ -71,7 +71,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.mode, "companion-mode", "auto", "how companions run: quadlet (.container files), service (plain units running podman) or auto (quadlet when podman's generator is installed)")
 	fs.StringVar(&o.quadletDir, "quadlet-dir", "", "where .container files go (default /etc/containers/systemd, or ~/.config/containers/systemd for --systemd-scope user)")
 	fs.StringVar(&o.unitDir, "unit-dir", "", "where plain .service units go in service mode (default /etc/systemd/system, or ~/.config/systemd/user)")
-	fs.BoolVar(&o.events, "events", true, "follow podman's events and run a pass when an app container dies (within about a second)")
+	fs.BoolVar(&o.events, "events", true, "run a pass when podman reports an app container dying or turning unhealthy, or a manifest changes (inotify), within about a second")
 	fs.StringVar(&o.socket, "socket", "", "HTTP API socket to open when not socket-activated (default RUNTIME-DIR/lockstep.sock)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

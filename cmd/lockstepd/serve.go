@@ -157,9 +157,11 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 		log.WithError(err).Error("taking the bus name")
 		return 1
 	}
-	watch, err := watchDirs([]string{o.appsDir, o.catalogDir})
-	if err != nil {
-		log.WithError(err).Warn("manifest dirs are not watched; the timer and calls still drive passes")
+	var watch func(context.Context, func())
+	if o.events {
+		if watch, err = watchDirs([]string{o.appsDir, o.catalogDir}); err != nil {
+			log.WithError(err).Warn("manifest dirs are not watched; the timer and calls still drive passes")
+		}
 	}
 	var apps atomic.Int64 // installed apps; read by the runner's hooks, written on reload
 	if set, err := rec.LoadManifests(); err != nil {
