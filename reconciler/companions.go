@@ -300,7 +300,9 @@ func (r *Reconciler) companionsStage(ctx context.Context, log logrus.FieldLogger
 			if err = cc.Systemd.ResetFailed(ctx, c.name); err == nil {
 				err = cc.Systemd.Start(ctx, c.name)
 			}
-		case s.ActiveState == "inactive" || s.ActiveState == "deactivating":
+		case s.ActiveState == "inactive":
+			// (deactivating: a stop is under way, perhaps the operator's; starting now would cancel
+			// its job. The unit's stop signal or the next pass brings it back.)
 			action, cause = "start-companion", "unit is "+s.ActiveState
 			if changed[c.file] {
 				cause = "unit file written"

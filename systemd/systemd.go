@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
 	sd "github.com/coreos/go-systemd/v22/dbus"
 	godbus "github.com/godbus/dbus/v5"
@@ -205,4 +206,48 @@ func userConnection(ctx context.Context) (*sd.Conn, error) {
 		}
 		return conn, nil
 	})
+}
+
+// WatchUnits calls on(unit, subState) for unit state changes that systemd signals, until ctx ends.
+// It uses a connection of its own, subscribes to systemd's signals, and reconnects with backoff when
+// the connection breaks (a restarted bus or systemd). Changes may be coalesced: it shows states, not
+// every transition.
+func (c *Client) WatchUnits(ctx context.Context, on func(unit, subState string)) {
+	backoff := time.Second
+	for ctx.Err() == nil {
+		w := New(c.scope)
+		conn, err := w.get(ctx)
+		if err == nil {
+			err = conn.Subscribe()
+		}
+		if err == nil {
+			backoff = time.Second
+			updates := make(chan *sd.SubStateUpdate, 256)
+			errs := make(chan error, 16)
+			conn.SetSubStateSubscriber(updates, errs)
+			alive := time.NewTicker(5 * time.Second)
+		loop:
+			for {
+				select {
+				case <-ctx.Done():
+					break loop
+				case u := <-updates:
+					on(u.UnitName, u.SubState)
+				case <-errs:
+				case <-alive.C:
+					if !conn.Connected() {
+						break loop
+					}
+				}
+			}
+			alive.Stop()
+		}
+		w.Close()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -22,6 +24,7 @@ import (
 	"github.com/lockstep/lockstep/httpapi"
 	"github.com/lockstep/lockstep/podman"
 	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/systemd"
 )
 
 func connectBus(ctx context.Context, bus string) (*dbus.Conn, error) {
@@ -128,6 +131,31 @@ func watchEvents(ctx context.Context, pm *podman.Client, runner *reconciler.Runn
 	})
 }
 
+// watchUnits asks for a pass when a companion unit stops or fails (systemd restarts a crashed one by
+// itself; a stopped or failed one is lockstep's to repair), so repair does not wait for the timer.
+func watchUnits(ctx context.Context, scope string, runner *reconciler.Runner, log logrus.FieldLogger) {
+	sc := systemd.System
+	if scope == "user" {
+		sc = systemd.User
+	}
+	c := systemd.New(sc)
+	defer c.Close()
+	var mu sync.Mutex
+	var pending *time.Timer
+	c.WatchUnits(ctx, func(unit, sub string) {
+		if !strings.HasPrefix(unit, "lockstep-") || unit == "lockstep-reconcile.service" || (sub != "failed" && sub != "dead") {
+			return
+		}
+		log.WithFields(logrus.Fields{"unit": unit, "state": sub}).Info("companion unit stopped")
+		mu.Lock()
+		defer mu.Unlock()
+		if pending != nil {
+			pending.Stop()
+		}
+		pending = time.AfterFunc(200*time.Millisecond, func() { runner.Request("unit-event") })
+	})
+}
+
 // backend joins the pass queue and the reconciler for the D-Bus API.
 type backend struct {
 	*reconciler.Runner
@@ -221,6 +249,9 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 	}
 	if watch != nil {
 		go watch(runCtx, func() { runner.Request("manifests") })
+	}
+	if o.events && o.scope != "none" {
+		go watchUnits(runCtx, o.scope, runner, log)
 	}
 	go rec.RunHealthChecks(runCtx, pm, func(app, status string) {
 		log.WithFields(logrus.Fields{"app": app, "health": status}).Info("health changed")

@@ -134,6 +134,14 @@ func TestPackageEndToEnd(t *testing.T) {
 		out, err := try("curl", "-sS", "--max-time", "2", "http://127.0.0.1:18081/")
 		return err == nil && strings.Contains(out, "busybox")
 	})
+	// A companion stopped by hand: systemd's signal reaches lockstepd, which starts it again.
+	sh(t, "systemctl", "stop", "lockstep-demo-web-ui.service")
+	eventually(t, "the stopped companion active again", 15*time.Second, func() bool {
+		return unitState(t, "lockstep-demo-web-ui.service").ActiveState == "active"
+	})
+	if out, _ := try("journalctl", "--no-pager", "-u", "lockstepd.service"); !strings.Contains(out, "companion unit stopped") {
+		t.Fatalf("lockstepd did not see the unit stop:\n%s", out)
+	}
 	// The timer drives passes.
 	first := getReport(t).PassID
 	eventually(t, "timer-driven passes", 20*time.Second, func() bool { return getReport(t).PassID >= first+2 })
