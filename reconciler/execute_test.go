@@ -295,3 +295,36 @@ func TestDependentsRestartAfterTheirDependency(t *testing.T) {
 		}
 	}
 }
+
+func TestDependentWaitsForHealthyDependency(t *testing.T) {
+	p := &fakePodman{images: map[string]bool{"localhost/db:1": true, "localhost/api:1": true}}
+	r := newTestReconciler(t, p, map[string]string{
+		"db":  "  health: {command: [check]}\n",
+		"api": "  requires: {apps: [db]}\n",
+	})
+	rep := r.Pass(context.Background(), "test")
+	// db is installed; api waits: db's health is not known yet.
+	if got := fmt.Sprint(p.calls[1:]); got != "[ImageExists localhost/db:1 Create db Start new-db]" {
+		t.Fatalf("calls %s", got)
+	}
+	var waiting string
+	for _, a := range rep.Apps {
+		if a.ID == "api" {
+			waiting = a.State
+		}
+	}
+	if waiting != StateMissing || len(rep.Failures) != 1 || !strings.Contains(rep.Failures[0].Error, "waiting for dependency db to be healthy (not checked yet)") {
+		t.Fatalf("api state %q, failures %+v", waiting, rep.Failures)
+	}
+	// db turns healthy (the monitor's doing): the next pass installs api.
+	r.mu.Lock()
+	r.health["db"] = &healthState{status: HealthHealthy}
+	r.mu.Unlock()
+	set, _ := r.LoadManifests()
+	p.containers = []Container{{ID: "new-db", Name: "db", State: "running", Labels: DesiredFor(set.ByID("db"), r.cfg.Roots).Request.Labels}}
+	p.calls = nil
+	r.Pass(context.Background(), "test")
+	if !contains(p.calls, "Create api") {
+		t.Fatalf("api not installed once db was healthy: %v", p.calls)
+	}
+}

@@ -3,6 +3,7 @@ package reconciler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -137,6 +138,35 @@ func (r *Reconciler) RunHealthChecks(ctx context.Context, hc HealthChecker, chan
 			r.mu.Unlock()
 			if prev == nil || prev.status != status {
 				changed(t.app, status)
+			}
+		}
+	}
+}
+
+// waitForHealthyDependencies holds back installing or starting an app until each dependency that
+// declares a health check is healthy (bitcoind before lnd). The health monitor asks for a pass when a
+// dependency's health changes, so the dependent follows without waiting for the timer.
+func (r *Reconciler) waitForHealthyDependencies(actions []Action) {
+	byApp := map[string]*Action{}
+	for i := range actions {
+		byApp[actions[i].App] = &actions[i]
+	}
+	for i := range actions {
+		a := &actions[i]
+		if a.Desired == nil || (a.Kind != KindInstall && a.Kind != KindStart && a.Kind != KindForceRecreate && a.Kind != KindRecreate) {
+			continue
+		}
+		for _, dep := range a.Desired.App.Requires.Apps {
+			d := byApp[dep]
+			if d == nil || d.Desired == nil || d.Desired.App.Health == nil {
+				continue
+			}
+			if h, _ := r.healthOf(dep); h != HealthHealthy {
+				if h == "" {
+					h = "not checked yet"
+				}
+				a.Kind, a.Cause, a.waitDep = KindWait, fmt.Sprintf("%s; waiting for dependency %s to be healthy (%s)", a.Cause, dep, h), dep
+				break
 			}
 		}
 	}

@@ -31,6 +31,7 @@ type Action struct {
 	Container *Container // the observed container, if any
 	Desired   *Desired   // nil for remove and hold
 	waitUntil time.Time  // for a restart held back by backoff
+	waitDep   string     // for an install or start held back until a dependency is healthy
 }
 
 // Adoption records a container that lockstep did not create but took over because it matched.

@@ -219,6 +219,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	r.applyBackoff(actions, now)
 	restartDependents(actions)
 	r.applyBackoff(actions, now)
+	r.waitForHealthyDependencies(actions)
 	results := r.execute(ctx, log, actions)
 	var wake time.Time
 	for _, a := range actions {
@@ -240,7 +241,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		if res.err != nil {
 			rep.Failures = append(rep.Failures, Failure{App: a.App, Error: res.err.Error()})
 		}
-		if !a.waitUntil.IsZero() {
+		if !a.waitUntil.IsZero() || a.waitDep != "" {
 			rep.Failures = append(rep.Failures, Failure{App: a.App, Error: a.Cause})
 		}
 		if a.Kind == KindRemove && a.Desired != nil {

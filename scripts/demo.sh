@@ -41,8 +41,10 @@ mkdir -p /var/lib/lockstep/apps/demo-web/www
   echo '<h1>served by demo-web, kept in lockstep</h1>' > /var/lib/lockstep/apps/demo-web/www/index.html
 for app in demo-web demo-worker demo-built; do
   echo "== lockstepctl install $app"
-  lockstepctl install "$app" >/dev/null
+  # exit 3 (degraded) is expected on the way: demo-worker waits until demo-web is healthy
+  lockstepctl install "$app" >/dev/null || [ $? = 3 ]
 done
+for _ in $(seq 30); do lockstepctl status >/dev/null 2>&1 && break; sleep 1; done
 echo
 lockstepctl status || true
 echo
