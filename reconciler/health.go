@@ -41,7 +41,7 @@ type healthState struct {
 	lastRun time.Time
 }
 
-// healthTargets is set at the end of every pass: the running apps that declare a health check.
+// setHealthTargets is called at the end of every pass with the running apps that declare a health check.
 func (r *Reconciler) setHealthTargets(targets map[string]healthTarget) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -62,7 +62,7 @@ func (r *Reconciler) setHealthTargets(targets map[string]healthTarget) {
 	}
 }
 
-// Health returns the app's health as the report shows it.
+// healthOf returns the app's health as the report shows it ("" when it is not checked) and its failing streak.
 func (r *Reconciler) healthOf(app string) (string, int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -4,13 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 // watchDirs starts watching dirs at once (so nothing written after it returns is missed) and returns
-// a function that, until ctx ends, calls changed (debounced by 200 ms) whenever a file in one of them
+// a function that, until ctx ends, calls changed whenever a file in one of them
 // is created, written, renamed, deleted or changes mode: an edited or newly linked manifest reloads
 // and reconciles without waiting for the timer. Directories that do not exist are skipped.
 func watchDirs(dirs []string) (func(ctx context.Context, changed func()), error) {
@@ -36,26 +35,12 @@ func watchDirs(dirs []string) (func(ctx context.Context, changed func()), error)
 func follow(ctx context.Context, f *os.File, changed func()) {
 	defer f.Close()
 	go func() { <-ctx.Done(); f.Close() }()
-	events := make(chan struct{}, 1)
-	go func() {
-		var t *time.Timer
-		for range events {
-			if t != nil {
-				t.Stop()
-			}
-			t = time.AfterFunc(200*time.Millisecond, changed)
-		}
-	}()
-	defer close(events)
 	buf := make([]byte, 64*1024)
 	for {
 		n, err := f.Read(buf)
 		if err != nil || n <= 0 {
 			return // closed: ctx ended
 		}
-		select {
-		case events <- struct{}{}:
-		default:
-		}
+		changed()
 	}
 }

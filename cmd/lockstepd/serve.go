@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -94,28 +93,8 @@ func apiListener(o *options, log logrus.FieldLogger) (net.Listener, error) {
 // into passes, without waiting for the timer: level-based, so an event only says "look again".
 // Events within 100 ms make one request; the runner coalesces requests that arrive during a pass.
 func watchEvents(ctx context.Context, pm *podman.Client, runner *reconciler.Runner, log logrus.FieldLogger) {
-	kick := make(chan string, 1)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case why := <-kick:
-				time.Sleep(100 * time.Millisecond)
-				select {
-				case <-kick:
-				default:
-				}
-				runner.Request(why)
-			}
-		}
-	}()
-	send := func(why string) {
-		select {
-		case kick <- why:
-		default:
-		}
-	}
+	event := debounce(100*time.Millisecond, func() { runner.Request("event") })
+	relist := debounce(100*time.Millisecond, func() { runner.Request("events-reconnected") })
 	pm.Watch(ctx, func(e podman.Event) {
 		if e.App == "" {
 			return // not an app container (companions are systemd's to restart)
@@ -123,11 +102,11 @@ func watchEvents(ctx context.Context, pm *podman.Client, runner *reconciler.Runn
 		switch {
 		case e.Action == "died", e.Action == "oom", e.Action == "health_status" && e.Health == "unhealthy":
 			log.WithFields(logrus.Fields{"app": e.App, "event": e.Action}).Debug("podman event")
-			send("event")
+			event()
 		}
 	}, func() {
 		log.Info("podman event stream reconnected; looking at everything again")
-		send("events-reconnected")
+		relist()
 	})
 }
 
@@ -140,19 +119,13 @@ func watchUnits(ctx context.Context, scope string, runner *reconciler.Runner, lo
 	}
 	c := systemd.New(sc)
 	defer c.Close()
-	var mu sync.Mutex
-	var pending *time.Timer
+	request := debounce(200*time.Millisecond, func() { runner.Request("unit-event") })
 	c.WatchUnits(ctx, func(unit, sub string) {
 		if !strings.HasPrefix(unit, "lockstep-") || unit == "lockstep-reconcile.service" || (sub != "failed" && sub != "dead") {
 			return
 		}
 		log.WithFields(logrus.Fields{"unit": unit, "state": sub}).Info("companion unit stopped")
-		mu.Lock()
-		defer mu.Unlock()
-		if pending != nil {
-			pending.Stop()
-		}
-		pending = time.AfterFunc(200*time.Millisecond, func() { runner.Request("unit-event") })
+		request()
 	})
 }
 
@@ -248,7 +221,7 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 		go watchEvents(runCtx, pm, runner, log)
 	}
 	if watch != nil {
-		go watch(runCtx, func() { runner.Request("manifests") })
+		go watch(runCtx, debounce(200*time.Millisecond, func() { runner.Request("manifests") }))
 	}
 	if o.events && o.scope != "none" {
 		go watchUnits(runCtx, o.scope, runner, log)
