@@ -80,7 +80,7 @@ func BenchmarkReportChangedDelay(b *testing.B) {
 func startB(b *testing.B) *env {
 	b.Helper()
 	bus := testenv.StartBus(b, policy())
-	conn, err := dbus.Connect(bus.Address)
+	conn, err := Dial(bus.Address) // as lockstepd connects
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -65,20 +65,29 @@ type Server struct {
 	props *prop.Properties
 
 	mu       sync.Mutex
+	spliced  bool // conn was made by Dial
 	stopping bool
 	emitted  *reconciler.Report // the last report whose content was announced
 	encoded  *reconciler.Report // the report whose encoding is cached in enc
 	enc      map[string]dbus.Variant
+	token    uint64 // enc's entry in the cache of encoded bodies (wire.go)
 }
 
 // encode returns r's a{sv}, reusing the last encoding while r is the same report: Report() is called
 // far more often than passes end. The map is never modified after it is made, so concurrent replies
-// may share it.
+// may share it. On a connection made by Dial the reply is a placeholder that the connection replaces
+// with the bytes encoded once for this report (wire.go).
 func (s *Server) encode(r *reconciler.Report) map[string]dbus.Variant {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.enc == nil || s.encoded != r {
 		s.enc, s.encoded = EncodeReport(r), r
+		if s.spliced {
+			s.token = bodies.add(s.enc, s.token)
+		}
+	}
+	if s.spliced {
+		return bodies.placeholder(s.token)
 	}
 	return s.enc
 }
@@ -96,7 +105,7 @@ func Export(conn *dbus.Conn, b Backend, cfg Config) (*Server, error) {
 		l.SetLevel(logrus.PanicLevel)
 		cfg.Log = l
 	}
-	s := &Server{conn: conn, b: b, cfg: cfg, emitted: b.Last()}
+	s := &Server{conn: conn, b: b, cfg: cfg, emitted: b.Last(), spliced: Spliced(conn)}
 	last := b.Last()
 	var lastID uint64
 	if last != nil {

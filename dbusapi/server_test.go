@@ -100,7 +100,7 @@ type env struct {
 func start(t testing.TB, cfg testenv.BusConfig, group string) *env {
 	t.Helper()
 	bus := testenv.StartBus(t, cfg)
-	conn, err := dbus.Connect(bus.Address)
+	conn, err := Dial(bus.Address) // as lockstepd connects
 	if err != nil {
 		t.Fatal(err)
 	}
