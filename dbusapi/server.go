@@ -105,24 +105,43 @@ func Export(conn *dbus.Conn, b Backend, cfg Config) (*Server, error) {
 		l.SetLevel(logrus.PanicLevel)
 		cfg.Log = l
 	}
-	s := &Server{conn: conn, b: b, cfg: cfg, emitted: b.Last(), spliced: Spliced(conn)}
-	last := b.Last()
+	s := &Server{b: b, cfg: cfg, emitted: b.Last()}
+	if err := s.Attach(conn); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Attach exports the object on conn, a new connection after the old one was lost (a restarted
+// dbus-daemon), with the properties' current values; call RequestName after it. Nothing is
+// emitted: a client of the new bus reads the current state, and ReportChanged comes with the next
+// report whose content changed since the last one announced.
+func (s *Server) Attach(conn *dbus.Conn) error {
+	s.mu.Lock()
+	last := s.emitted
+	state := StateIdle
+	if s.stopping {
+		state = StateStopping
+	}
+	s.mu.Unlock()
+	if l := s.b.Last(); l != nil {
+		last = l
+	}
 	var lastID uint64
 	if last != nil {
 		lastID = last.PassID
 	}
 	props, err := prop.Export(conn, ObjectPath, prop.Map{Interface: {
-		"State":       {Value: StateIdle, Emit: prop.EmitTrue},
+		"State":       {Value: state, Emit: prop.EmitTrue},
 		"LastPassId":  {Value: lastID, Emit: prop.EmitTrue},
 		"FailingApps": {Value: failing(last), Emit: prop.EmitTrue},
 	}})
 	if err != nil {
-		return nil, fmt.Errorf("exporting properties: %w", err)
+		return fmt.Errorf("exporting properties: %w", err)
 	}
-	s.props = props
 	obj := object{s}
 	if err := conn.Export(obj, ObjectPath, Interface); err != nil {
-		return nil, fmt.Errorf("exporting %s: %w", ObjectPath, err)
+		return fmt.Errorf("exporting %s: %w", ObjectPath, err)
 	}
 	node := &introspect.Node{
 		Name: string(ObjectPath),
@@ -138,9 +157,26 @@ func Export(conn *dbus.Conn, b Backend, cfg Config) (*Server, error) {
 		},
 	}
 	if err := conn.Export(introspect.NewIntrospectable(node), ObjectPath, "org.freedesktop.DBus.Introspectable"); err != nil {
-		return nil, fmt.Errorf("exporting introspection: %w", err)
+		return fmt.Errorf("exporting introspection: %w", err)
 	}
-	return s, nil
+	s.mu.Lock()
+	s.conn, s.props, s.spliced = conn, props, Spliced(conn)
+	s.enc, s.encoded = nil, nil // re-registered for the new connection on first use
+	s.mu.Unlock()
+	return nil
+}
+
+// Conn returns the connection the object is exported on.
+func (s *Server) Conn() *dbus.Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conn
+}
+
+func (s *Server) bound() (*dbus.Conn, *prop.Properties) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conn, s.props
 }
 
 // argNames names the arguments that introspect.Methods generates from the Go signatures.
@@ -170,7 +206,7 @@ var ErrNotPrimaryOwner = errors.New("another process owns " + BusName)
 
 // RequestName takes the bus name, failing unless this connection becomes its primary owner.
 func (s *Server) RequestName() error {
-	reply, err := s.conn.RequestName(BusName, dbus.NameFlagDoNotQueue)
+	reply, err := s.Conn().RequestName(BusName, dbus.NameFlagDoNotQueue)
 	if err != nil {
 		return fmt.Errorf("requesting %s: %w", BusName, err)
 	}
@@ -180,13 +216,24 @@ func (s *Server) RequestName() error {
 	return nil
 }
 
+// setProp sets a property. SetMust stores the value, then panics if PropertiesChanged cannot be
+// sent: on a lost connection that only logs (Attach exports current values on the next one).
+func (s *Server) setProp(props *prop.Properties, name string, v any) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.cfg.Log.WithField("property", name).Warnf("announcing a property change: %v", r)
+		}
+	}()
+	props.SetMust(Interface, name, v)
+}
+
 // PassStarted is the runner's Started hook.
 func (s *Server) PassStarted(string) {
 	s.mu.Lock()
-	stopping := s.stopping
+	stopping, props := s.stopping, s.props
 	s.mu.Unlock()
 	if !stopping {
-		s.props.SetMust(Interface, "State", StateReconciling)
+		s.setProp(props, "State", StateReconciling)
 	}
 }
 
@@ -197,21 +244,21 @@ func (s *Server) PassFinished(r *reconciler.Report) {
 		return
 	}
 	s.mu.Lock()
-	stopping := s.stopping
+	stopping, conn, props := s.stopping, s.conn, s.props
 	changed := !reconciler.SameContent(s.emitted, r)
 	if changed {
 		s.emitted = r
 	}
 	s.mu.Unlock()
-	s.props.SetMust(Interface, "LastPassId", r.PassID)
-	if f := failing(r); strings.Join(f, ",") != strings.Join(s.props.GetMust(Interface, "FailingApps").([]string), ",") {
-		s.props.SetMust(Interface, "FailingApps", f)
+	s.setProp(props, "LastPassId", r.PassID)
+	if f := failing(r); strings.Join(f, ",") != strings.Join(props.GetMust(Interface, "FailingApps").([]string), ",") {
+		s.setProp(props, "FailingApps", f)
 	}
 	if !stopping {
-		s.props.SetMust(Interface, "State", StateIdle)
+		s.setProp(props, "State", StateIdle)
 	}
 	if changed {
-		if err := s.conn.Emit(ObjectPath, Interface+".ReportChanged", s.encode(r)); err != nil {
+		if err := conn.Emit(ObjectPath, Interface+".ReportChanged", s.encode(r)); err != nil {
 			s.cfg.Log.WithError(err).Warn("emitting ReportChanged")
 		}
 	}
@@ -221,8 +268,9 @@ func (s *Server) PassFinished(r *reconciler.Report) {
 func (s *Server) ShutDown() {
 	s.mu.Lock()
 	s.stopping = true
+	props := s.props
 	s.mu.Unlock()
-	s.props.SetMust(Interface, "State", StateStopping)
+	s.setProp(props, "State", StateStopping)
 }
 
 func failing(r *reconciler.Report) []string {
@@ -248,7 +296,7 @@ func (s *Server) check(sender dbus.Sender, method string) *dbus.Error {
 	if stopping {
 		return dbus.NewError(ErrShuttingDown, []any{"lockstepd is shutting down"})
 	}
-	c, err := callerOf(s.conn, string(sender))
+	c, err := callerOf(s.Conn(), string(sender))
 	if err != nil {
 		return dbus.NewError(ErrAccessDenied, []any{err.Error()})
 	}

@@ -259,14 +259,16 @@ func (r *Reconciler) companionsStage(ctx context.Context, log logrus.FieldLogger
 			changed[c.file] = true
 		}
 	}
-	// 3. At most one reload, only when files changed.
-	if st.Writes+st.Deletes > 0 {
+	// 3. At most one reload, only when files changed (or a failed reload left systemd behind them).
+	if st.Writes+st.Deletes > 0 || r.reloadPending {
 		if err := cc.Systemd.Reload(ctx); err != nil {
+			r.reloadPending = true
 			for _, c := range want {
 				fail(c.unit.ID, "unknown", err)
 			}
 			return st
 		}
+		r.reloadPending = false
 		st.Reloads++
 	}
 	// 4. Check and start.

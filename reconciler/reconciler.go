@@ -49,6 +49,8 @@ type Reconciler struct {
 	manifests *manifest.Cache
 	// lastCompanionStats counts the last pass's companion file writes, deletes and reloads.
 	lastCompanionStats CompanionStats
+	// reloadPending: unit files were written but the daemon-reload after them failed (pass goroutine).
+	reloadPending bool
 
 	backoff map[string]*backoffState // pass goroutine only
 	reach   map[string]*reachState   // pass goroutine only

@@ -16,7 +16,6 @@ import (
 
 	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/coreos/go-systemd/v22/daemon"
-	"github.com/godbus/dbus/v5"
 	"github.com/sirupsen/logrus"
 
 	"github.com/lockstep/lockstep/dbusapi"
@@ -26,15 +25,49 @@ import (
 	"github.com/lockstep/lockstep/systemd"
 )
 
-func connectBus(ctx context.Context, bus string) (*dbus.Conn, error) {
-	switch bus {
-	case "system":
-		return dbus.ConnectSystemBus(dbus.WithContext(ctx))
-	case "session":
-		return dbus.ConnectSessionBus(dbus.WithContext(ctx))
-	default:
-		return dbus.Connect(bus, dbus.WithContext(ctx))
+// keepOnBus follows the bus connection: when it is lost (a restarted dbus-daemon), it connects
+// again with backoff (0.5 s doubling to 30 s), exports the object and takes the name again. It
+// announces nothing on the new connection; ReportChanged comes with the next changed report.
+func keepOnBus(ctx context.Context, bus string, srv *dbusapi.Server, log logrus.FieldLogger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-srv.Conn().Context().Done():
+		}
+		log.Warn("lost the D-Bus connection; reconnecting")
+		delay := 500 * time.Millisecond
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(delay):
+			}
+			err := reattach(bus, srv)
+			if err == nil {
+				log.WithField("name", dbusapi.BusName).Info("reconnected to the bus and took the name again")
+				break
+			}
+			log.WithError(err).WithField("retry_in", (2 * delay).String()).Warn("reconnecting to the bus")
+			delay = min(2*delay, 30*time.Second)
+		}
 	}
+}
+
+func reattach(bus string, srv *dbusapi.Server) error {
+	conn, err := dbusapi.Dial(bus)
+	if err != nil {
+		return err
+	}
+	if err := srv.Attach(conn); err != nil {
+		conn.Close()
+		return err
+	}
+	if err := srv.RequestName(); err != nil {
+		conn.Close()
+		return err
+	}
+	return nil
 }
 
 // notify sends an sd_notify message; outside systemd it does nothing.
@@ -142,22 +175,26 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 		log.WithError(err).Error("creating runtime dir")
 		return 1
 	}
-	conn, err := connectBus(context.Background(), o.bus)
+	conn, err := dbusapi.Dial(o.bus)
 	if err != nil {
 		log.WithError(err).Errorf("connecting to the %s bus", o.bus)
 		return 1
 	}
-	defer conn.Close()
 	runner := reconciler.NewRunner(rec)
 	srv, err := dbusapi.Export(conn, backend{runner, rec}, dbusapi.Config{AdminGroup: o.adminGroup, Log: log})
 	if err != nil {
+		conn.Close()
 		log.WithError(err).Error("exporting the D-Bus API")
 		return 1
 	}
+	defer func() { srv.Conn().Close() }()
 	if err := srv.RequestName(); err != nil {
 		log.WithError(err).Error("taking the bus name")
 		return 1
 	}
+	busCtx, stopBus := context.WithCancel(context.Background())
+	defer stopBus() // before the connection is closed, so that closing it is not taken for a loss
+	go keepOnBus(busCtx, o.bus, srv, log)
 	var watch func(context.Context, func())
 	if o.events {
 		if watch, err = watchDirs([]string{o.appsDir, o.catalogDir}); err != nil {

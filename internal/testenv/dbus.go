@@ -14,6 +14,7 @@ import (
 type Bus struct {
 	Address string
 	Socket  string
+	conf    string
 	cmd     *exec.Cmd
 }
 
@@ -77,18 +78,26 @@ func StartBus(t TB, cfg BusConfig) *Bus {
 	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
 		t.Fatalf("%v", err)
 	}
-	cmd := exec.Command("dbus-daemon", "--config-file="+conf, "--nofork", "--nopidfile", "--print-address=1")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
+	bus := &Bus{Socket: sock, conf: conf}
+	t.Cleanup(bus.Stop)
+	if err := bus.start(); err != nil {
 		t.Fatalf("%v", err)
 	}
-	logf, _ := os.Create(conf + ".log")
+	return bus
+}
+
+func (b *Bus) start() error {
+	cmd := exec.Command("dbus-daemon", "--config-file="+b.conf, "--nofork", "--nopidfile", "--print-address=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	logf, _ := os.OpenFile(b.conf+".log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	cmd.Stderr = logf
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting dbus-daemon: %v", err)
+		return fmt.Errorf("starting dbus-daemon: %v", err)
 	}
-	bus := &Bus{Socket: sock, cmd: cmd}
-	t.Cleanup(bus.Stop)
+	b.cmd = cmd
 	addr := make(chan string, 1)
 	go func() {
 		line, _ := bufio.NewReader(out).ReadString('\n')
@@ -97,14 +106,22 @@ func StartBus(t TB, cfg BusConfig) *Bus {
 	select {
 	case a := <-addr:
 		if a == "" {
-			log, _ := os.ReadFile(conf + ".log")
-			t.Fatalf("dbus-daemon did not start: %s", log)
+			log, _ := os.ReadFile(b.conf + ".log")
+			return fmt.Errorf("dbus-daemon did not start: %s", log)
 		}
-		bus.Address = a
+		b.Address = a
 	case <-time.After(10 * time.Second):
-		t.Fatalf("dbus-daemon did not print its address")
+		return fmt.Errorf("dbus-daemon did not print its address")
 	}
-	return bus
+	return nil
+}
+
+// Restart kills the dbus-daemon (every connection to it breaks, every name is released) and starts
+// a new one with the same configuration and socket path.
+func (b *Bus) Restart() error {
+	b.Stop()
+	os.Remove(b.Socket)
+	return b.start()
 }
 
 // Stop ends the dbus-daemon.
