@@ -8,7 +8,7 @@ GO ?= go
 BIN := bin
 PKGS := ./...
 
-.PHONY: help build package test test-sandbox test-unit deps vet lint fmt bench demo docs clean
+.PHONY: help build package test test-sandbox test-unit deps vet lint fmt bench demo docs clean fuzz fuzz-short soak
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -25,6 +25,7 @@ deps: ## install what the tests need (Debian: podman, runc, registry, busybox)
 
 test: deps vet ## every test: real podman, registry, dbus-daemon, and a real systemd (installs its dependencies)
 	CGO_ENABLED=1 LOCKSTEP_REQUIRE_REAL=1 $(GO) test -race -count=1 -timeout 30m $(PKGS)
+	$(MAKE) --no-print-directory fuzz-short
 	@echo "lockstepd.service: $$(systemd-analyze security --offline=true units/lockstepd.service 2>/dev/null | tail -1)"
 	$(MAKE) --no-print-directory test-sandbox
 
@@ -33,6 +34,25 @@ test-sandbox: ## the tests that need a real systemd, run inside the sandbox (roo
 	$(GO) test -c -tags sandbox,$(TAGS) -o $(BIN)/sandbox.test ./test/sandbox
 	PKG_ARCHES=amd64 PKG_FORMATS=deb DIST=$(BIN)/dist scripts/package.sh
 	DEB=$$(ls $(BIN)/dist/lockstep_*_amd64.deb | head -1) test/sandbox/run.sh $(BIN)/sandbox.test -test.v -test.count=1 -test.timeout=20m
+
+# Fuzz targets: package and name. Seeds are in each package's testdata/fuzz and in the f.Add calls.
+FUZZ_TARGETS := ./manifest:FuzzParseValidate ./quadlet:FuzzRenderNoInjection ./dbusapi:FuzzReportRoundTrip \
+	./dbusapi:FuzzDecodeReport ./reconciler:FuzzLoadReport
+FUZZTIME ?= 4s
+FUZZLONG ?= 10m
+
+fuzz-short: ## a few seconds of each fuzz target (part of make test)
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \
+	  out=$$($(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg 2>&1) || { echo "$$out"; exit 1; }; \
+	  case "$$out" in *"fuzz: elapsed"*) ;; *) echo "$$out"; echo "$$name did not fuzz"; exit 1;; esac; \
+	  echo "$$out" | tail -1; done
+
+fuzz: ## each fuzz target for FUZZLONG (default 10m); a failing input is saved in the package's testdata/fuzz
+	$(MAKE) --no-print-directory fuzz-short FUZZTIME=$(FUZZLONG)
+
+soak: ## 10,000 passes with manifests changing under them; prints goroutines, fds and RSS at start and end
+	LOCKSTEP_SOAK=1 $(GO) test -run '^TestSoak$$' -count=1 -v -timeout 60m ./cmd/lockstepd | grep -E '^(soak|---|ok|FAIL|PASS)'
 
 test-unit: ## the tests that need nothing outside Go
 	$(GO) test -short -count=1 $(PKGS)

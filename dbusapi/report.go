@@ -2,7 +2,9 @@ package dbusapi
 
 import (
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/godbus/dbus/v5"
 
@@ -30,23 +32,33 @@ func EncodeReport(r *reconciler.Report) map[string]dbus.Variant {
 	}
 	actions := make([]action, 0, len(r.Actions))
 	for _, a := range r.Actions {
-		actions = append(actions, action{a.App, a.Action, a.Cause})
+		actions = append(actions, action{text(a.App), text(a.Action), text(a.Cause)})
 	}
 	failures := make([]failure, 0, len(r.Failures))
 	for _, f := range r.Failures {
-		failures = append(failures, failure{f.App, f.Error})
+		failures = append(failures, failure{text(f.App), text(f.Error)})
 	}
 	return map[string]dbus.Variant{
 		"PassId":        dbus.MakeVariant(r.PassID),
-		"Trigger":       dbus.MakeVariant(r.Trigger),
+		"Trigger":       dbus.MakeVariant(text(r.Trigger)),
 		"StartedUsec":   dbus.MakeVariant(usec(r, false)),
 		"FinishedUsec":  dbus.MakeVariant(usec(r, true)),
 		"Actions":       dbus.MakeVariant(actions),
 		"Failures":      dbus.MakeVariant(failures),
 		"Apps":          dbus.MakeVariant(statuses(r.Apps)),
 		"Companions":    dbus.MakeVariant(statuses(r.Companions)),
-		"CompanionMode": dbus.MakeVariant(r.CompanionMode),
+		"CompanionMode": dbus.MakeVariant(text(r.CompanionMode)),
 	}
+}
+
+// text makes s a valid D-Bus string: D-Bus strings are UTF-8 without NUL, and godbus refuses to
+// encode a message holding any other, so one stray byte (a file name, a message from podman or the
+// kernel) would make every Report() fail. Invalid bytes and NUL become U+FFFD.
+func text(s string) string {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 // action is one entry of Actions, (sss): app, action, cause.
@@ -59,13 +71,13 @@ func statuses(in []reconciler.AppStatus) []map[string]dbus.Variant {
 	out := make([]map[string]dbus.Variant, 0, len(in))
 	for _, a := range in {
 		out = append(out, map[string]dbus.Variant{
-			"Id":          dbus.MakeVariant(a.ID),
-			"State":       dbus.MakeVariant(a.State),
-			"Health":      dbus.MakeVariant(a.Health),
-			"Image":       dbus.MakeVariant(a.Image),
-			"ContainerId": dbus.MakeVariant(a.ContainerID),
-			"LastAction":  dbus.MakeVariant(a.LastAction),
-			"NextAttempt": dbus.MakeVariant(a.NextAttempt),
+			"Id":          dbus.MakeVariant(text(a.ID)),
+			"State":       dbus.MakeVariant(text(a.State)),
+			"Health":      dbus.MakeVariant(text(a.Health)),
+			"Image":       dbus.MakeVariant(text(a.Image)),
+			"ContainerId": dbus.MakeVariant(text(a.ContainerID)),
+			"LastAction":  dbus.MakeVariant(text(a.LastAction)),
+			"NextAttempt": dbus.MakeVariant(text(a.NextAttempt)),
 		})
 	}
 	return out
