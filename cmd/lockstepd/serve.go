@@ -125,7 +125,7 @@ func apiListener(o *options, log logrus.FieldLogger) (net.Listener, error) {
 // watchEvents turns podman events about app containers (a death, an OOM kill, a failed health check)
 // into passes, without waiting for the timer: level-based, so an event only says "look again".
 // Events within 100 ms make one request; the runner coalesces requests that arrive during a pass.
-func watchEvents(ctx context.Context, pm *podman.Client, runner *reconciler.Runner, log logrus.FieldLogger) {
+func watchEvents(ctx context.Context, pm engine, runner *reconciler.Runner, log logrus.FieldLogger) {
 	event := debounce(100*time.Millisecond, func() { runner.Request("event") })
 	relist := debounce(100*time.Millisecond, func() { runner.Request("events-reconnected") })
 	pm.Watch(ctx, func(e podman.Event) {
@@ -162,6 +162,16 @@ func watchUnits(ctx context.Context, scope string, runner *reconciler.Runner, lo
 	})
 }
 
+// engine is what the daemon needs from podman besides the reconciler's Podman: *podman.Client, or
+// an in-memory stand-in in the soak test.
+type engine interface {
+	Connect(ctx context.Context) error
+	Watch(ctx context.Context, on func(podman.Event), reconnected func())
+	reconciler.HealthChecker
+}
+
+var _ engine = (*podman.Client)(nil)
+
 // backend joins the pass queue and the reconciler for the D-Bus API.
 type backend struct {
 	*reconciler.Runner
@@ -170,7 +180,7 @@ type backend struct {
 
 // serve is the daemon: D-Bus name, READY after the name, the manifests and a podman probe; passes on
 // start-up, D-Bus calls, SIGHUP and the optional interval; an orderly stop on SIGTERM.
-func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.Reconciler, pm *podman.Client) int {
+func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.Reconciler, pm engine) int {
 	if err := os.MkdirAll(o.runtimeDir, 0o755); err != nil {
 		log.WithError(err).Error("creating runtime dir")
 		return 1
