@@ -111,6 +111,26 @@ func DecodeReport(m map[string]dbus.Variant) (*reconciler.Report, error) {
 			}
 			*d = s
 			return nil
+		case *[]map[string]dbus.Variant:
+			// What godbus decodes aa{sv} into: taken as is, without Store's deep copy.
+			if m, ok := v.Value().([]map[string]dbus.Variant); ok {
+				*d = m
+				return nil
+			}
+		case *[]action:
+			if rows, ok := structs(v.Value(), 3); ok {
+				for _, r := range rows {
+					*d = append(*d, action{r[0], r[1], r[2]})
+				}
+				return nil
+			}
+		case *[]failure:
+			if rows, ok := structs(v.Value(), 2); ok {
+				for _, r := range rows {
+					*d = append(*d, failure{r[0], r[1]})
+				}
+				return nil
+			}
 		}
 		if err := v.Store(dst); err != nil {
 			return fmt.Errorf("report key %s (%s): %w", key, v.Signature(), err)
@@ -147,6 +167,29 @@ func DecodeReport(m map[string]dbus.Variant) (*reconciler.Report, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// structs reads what godbus decodes an array of structs of n strings into ([][]any), without
+// reflection; ok is false for any other shape (then Store decides).
+func structs(v any, n int) ([][]string, bool) {
+	in, ok := v.([][]any)
+	if !ok {
+		return nil, false
+	}
+	out := make([][]string, 0, len(in))
+	for _, fields := range in {
+		if len(fields) != n {
+			return nil, false
+		}
+		row := make([]string, n)
+		for i, f := range fields {
+			if row[i], ok = f.(string); !ok {
+				return nil, false
+			}
+		}
+		out = append(out, row)
+	}
+	return out, true
 }
 
 // reportTypes are the D-Bus types of the report's keys (docs/dbus-api.md).
