@@ -13,7 +13,7 @@ b -bench 'ParallelInstalls' -benchtime 3x ./reconciler/
 # Report() p50/p99 over a real bus (goal p99 <= 2 ms), ReportChanged delay, encoding cost
 b -bench 'BenchmarkReport$' -benchtime 1x ./dbusapi/
 b -bench 'ReportChangedDelay' -benchtime 200x ./dbusapi/
-b -bench 'EncodeReport' -benchmem ./dbusapi/
+b -bench 'EncodeReport|CachedReply' -benchmem ./dbusapi/
 # exec → READY=1 with 100 manifests; kill → running median and p95
 b -bench 'ExecToReady' -benchtime 20x ./cmd/lockstepd/
 b -bench 'KillToRunning' -benchtime 1x ./cmd/lockstepd/
