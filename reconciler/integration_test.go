@@ -65,17 +65,26 @@ func newFixture(t *testing.T) *fixture {
 		if len(f.names) > 0 {
 			pm.CLI(append([]string{"rm", "--force", "--time", "0", "--ignore"}, f.names...)...)
 		}
+		// This test's app networks (tests may run in parallel: never another's).
+		for _, n := range f.names {
+			pm.CLI("network", "rm", "--force", f.netPrefix()+n)
+		}
 	})
 	return f
 }
 
+// netPrefix is this test process's app network prefix: rootful podman services share aardvark-dns's
+// state per network name, so concurrent test runs (and packages) must not share names.
+func (f *fixture) netPrefix() string { return fmt.Sprintf("lst%d-", os.Getpid()) }
+
 func (f *fixture) newReconciler(p reconciler.Podman) *reconciler.Reconciler {
 	f.t.Helper()
 	rec, err := reconciler.New(reconciler.Config{
-		AppsDir:    f.apps,
-		StateDir:   filepath.Join(f.dir, "state"),
-		Roots:      rootsOf(f),
-		ReachGrace: f.reachGrace,
+		AppsDir:       f.apps,
+		StateDir:      filepath.Join(f.dir, "state"),
+		Roots:         rootsOf(f),
+		ReachGrace:    f.reachGrace,
+		NetworkPrefix: f.netPrefix(),
 	}, p)
 	if err != nil {
 		f.t.Fatal(err)

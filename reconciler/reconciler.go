@@ -39,6 +39,10 @@ type Config struct {
 	ReachGrace time.Duration
 	// Companions configures the companion stage; nil leaves companions alone.
 	Companions *CompanionConfig
+	// NetworkPrefix starts the names of the networks lockstep manages, one per app (default
+	// "lockstep-"). Rootful podman instances share aardvark-dns's per-network state, so tests that run
+	// several private podman services give each its own prefix.
+	NetworkPrefix string
 }
 
 // Reconciler runs passes. Pass must not be called concurrently; Runner serializes it.
@@ -74,6 +78,9 @@ func New(cfg Config, p Podman) (*Reconciler, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.NetworkPrefix == "" {
+		cfg.NetworkPrefix = NetworkPrefix
 	}
 	if cfg.ReachGrace == 0 {
 		cfg.ReachGrace = ReachGrace
@@ -137,7 +144,7 @@ func (r *Reconciler) Observe(ctx context.Context) (*Observation, error) {
 
 func (r *Reconciler) input(set *manifest.Set, cs []Container) Input {
 	in := Input{Invalid: set.Invalid, Containers: cs, Adopted: map[string]Adoption{}}
-	w := &Wiring{Roots: r.cfg.Roots, Set: set, Value: r.exportValue}
+	w := &Wiring{Roots: r.cfg.Roots, Set: set, Value: r.exportValue, NetworkPrefix: r.cfg.NetworkPrefix}
 	for _, a := range set.Apps {
 		in.Desired = append(in.Desired, DesiredsFor(a, w)...)
 	}
@@ -542,8 +549,8 @@ func (r *Reconciler) install(ctx context.Context, d *Desired, old *Container) re
 		return result{err: err}
 	}
 	for _, n := range append([]string{d.Request.Network}, d.Request.Networks...) {
-		if strings.HasPrefix(n, NetworkPrefix) {
-			if err := r.podman.EnsureNetwork(ctx, n, strings.TrimPrefix(n, NetworkPrefix)); err != nil {
+		if strings.HasPrefix(n, r.cfg.NetworkPrefix) {
+			if err := r.podman.EnsureNetwork(ctx, n, strings.TrimPrefix(n, r.cfg.NetworkPrefix)); err != nil {
 				return result{err: fmt.Errorf("network %s: %w", n, err)}
 			}
 		}

@@ -28,26 +28,27 @@ func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 type options struct {
-	podmanURL   string
-	catalogDir  string
-	appsDir     string
-	stateDir    string
-	runtimeDir  string
-	dataRoot    string
-	volumeRoots stringList
-	logLevel    string
-	once        bool
-	interval    time.Duration
-	parallel    int
-	bus         string
-	adminGroup  string
-	stopTimeout time.Duration
-	scope       string
-	mode        string
-	quadletDir  string
-	unitDir     string
-	socket      string
-	events      bool
+	podmanURL     string
+	catalogDir    string
+	appsDir       string
+	stateDir      string
+	runtimeDir    string
+	dataRoot      string
+	volumeRoots   stringList
+	logLevel      string
+	once          bool
+	interval      time.Duration
+	parallel      int
+	bus           string
+	adminGroup    string
+	stopTimeout   time.Duration
+	scope         string
+	mode          string
+	quadletDir    string
+	unitDir       string
+	socket        string
+	networkPrefix string
+	events        bool
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -72,6 +73,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.quadletDir, "quadlet-dir", "", "where .container files go (default /etc/containers/systemd, or ~/.config/containers/systemd for --systemd-scope user)")
 	fs.StringVar(&o.unitDir, "unit-dir", "", "where plain .service units go in service mode (default /etc/systemd/system, or ~/.config/systemd/user)")
 	fs.BoolVar(&o.events, "events", true, "run a pass when podman reports an app container dying or turning unhealthy, or a manifest changes (inotify), within about a second")
+	fs.StringVar(&o.networkPrefix, "network-prefix", "lockstep-", "prefix of the podman network lockstep manages for each app (PREFIX+APP)")
 	fs.StringVar(&o.socket, "socket", "", "HTTP API socket to open when not socket-activated (default RUNTIME-DIR/lockstep.sock)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -176,13 +178,14 @@ func run(args []string, stdout io.Writer) int {
 		log.WithFields(logrus.Fields{"mode": companions.Mode, "dir": companions.Dir, "generator": companions.Generator}).Info("companions")
 	}
 	rec, err := reconciler.New(reconciler.Config{
-		Companions: companions,
-		AppsDir:    o.appsDir,
-		CatalogDir: o.catalogDir,
-		StateDir:   o.stateDir,
-		Roots:      manifest.Roots{DataRoot: o.dataRoot, Extra: o.volumeRoots},
-		Parallel:   o.parallel,
-		Log:        log,
+		Companions:    companions,
+		AppsDir:       o.appsDir,
+		CatalogDir:    o.catalogDir,
+		StateDir:      o.stateDir,
+		Roots:         manifest.Roots{DataRoot: o.dataRoot, Extra: o.volumeRoots},
+		Parallel:      o.parallel,
+		Log:           log,
+		NetworkPrefix: o.networkPrefix,
 	}, pm)
 	if err != nil {
 		log.WithError(err).Error("starting")
