@@ -41,6 +41,15 @@ type Container struct {
 	ReadOnly        bool              `yaml:"read_only"`
 	Restart         string            `yaml:"restart"`
 	StopGracePeriod Duration          `yaml:"stop_grace_period"`
+	// Probes names HTTP paths that lockstep's reachability check GETs on published ports.
+	Probes []Probe `yaml:"probes"`
+}
+
+// Probe makes the reachability check of one published TCP port an HTTP GET of Path instead of a TCP
+// connect. Port is the container port of a published mapping in ports.
+type Probe struct {
+	Port int    `yaml:"port"`
+	Path string `yaml:"path"`
 }
 
 // Build describes a local image build; its tag is the image the container runs.

@@ -241,6 +241,7 @@ func Validate(file string, a *App, roots Roots) Problems {
 	}
 	checkEnv("app.container.env", c.Env, bad)
 	checkPorts("app.container.ports", c.Ports, bad)
+	checkProbes("app.container.probes", c.Probes, c.Ports, bad)
 	checkVolumes("app.container.volumes", c.Volumes, roots, a.ID, bad)
 	checkNetwork("app.container.network", c.Network, bad)
 	checkCaps("app.container.capabilities", c.Capabilities, bad)

@@ -250,7 +250,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		st := status(a, res)
 		if addr, ok := unreachable[a.App]; ok && a.Kind == KindNone {
 			st.State = StateUnreachable
-			rep.Failures = append(rep.Failures, Failure{App: a.App, Error: "running but unreachable: " + addr + " does not answer"})
+			rep.Failures = append(rep.Failures, Failure{App: a.App, Error: "running but unreachable: " + addr})
 		}
 		if h, _ := r.healthOf(a.App); h != "" {
 			st.Health = h
