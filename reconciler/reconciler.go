@@ -39,6 +39,9 @@ type Config struct {
 	ReachGrace time.Duration
 	// Companions configures the companion stage; nil leaves companions alone.
 	Companions *CompanionConfig
+	// Registries is the operator's policy for pulls (images.go); the zero value allows every registry
+	// and none without TLS verification.
+	Registries RegistryPolicy
 }
 
 // Reconciler runs passes. Pass must not be called concurrently; Runner serializes it.
@@ -59,6 +62,7 @@ type Reconciler struct {
 	nextWake      time.Time
 	healthTargets map[string]healthTarget
 	health        map[string]*healthState
+	images        imageRecords // images.go
 }
 
 // New returns a reconciler that starts from the report and adoptions saved in the state dir.
@@ -528,44 +532,6 @@ func (r *Reconciler) prepareData(d *Desired) error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("creating data dir: %w", err)
 		}
-	}
-	return nil
-}
-
-func (r *Reconciler) ensureImage(ctx context.Context, d *Desired) error {
-	ref := d.Request.Image
-	ok, err := r.podman.ImageExists(ctx, ref)
-	if err != nil {
-		return fmt.Errorf("checking image %s: %w", ref, err)
-	}
-	if ok {
-		return nil
-	}
-	if b := d.App.Container.Build; b != nil {
-		ctxDir := b.Context
-		if !filepath.IsAbs(ctxDir) {
-			ctxDir = filepath.Join(d.App.Dir, ctxDir)
-		}
-		cf := b.Containerfile
-		if cf == "" {
-			cf = "Containerfile"
-		}
-		if err := r.podman.Build(ctx, BuildRequest{ContextDir: ctxDir, Containerfile: filepath.Join(ctxDir, cf), Tag: b.Tag}); err != nil {
-			return fmt.Errorf("building image %s: %w", b.Tag, err)
-		}
-		return nil
-	}
-	tlsVerify := true
-	if named, err := reference.ParseNormalizedNamed(ref); err == nil {
-		domain := reference.Domain(named)
-		for _, ins := range d.App.Registry.Insecure {
-			if ins == domain {
-				tlsVerify = false
-			}
-		}
-	}
-	if err := r.podman.Pull(ctx, ref, tlsVerify); err != nil {
-		return fmt.Errorf("pulling image %s: %w", ref, err)
 	}
 	return nil
 }
