@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -36,6 +37,23 @@ type RegistryPolicy struct {
 	// Insecure lists the registries that may be used without TLS verification by apps whose manifest
 	// asks for it (registry.insecure). They are allowed too.
 	Insecure []string
+}
+
+var registryRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?(:[0-9]{1,5})?$`)
+
+// Validate checks that every entry is HOST or HOST:PORT.
+func (p RegistryPolicy) Validate() error {
+	for _, l := range []struct {
+		name    string
+		entries []string
+	}{{"--allowed-registries", p.Allowed}, {"--insecure-registries", p.Insecure}} {
+		for _, e := range l.entries {
+			if !registryRE.MatchString(e) {
+				return fmt.Errorf("%s: %q is not a registry (HOST or HOST:PORT, e.g. docker.io or 10.0.0.5:5000)", l.name, e)
+			}
+		}
+	}
+	return nil
 }
 
 // ErrRegistryNotAllowed is a pull refused by the registry policy.
