@@ -15,16 +15,17 @@ func checkProbes(field string, probes []Probe, ports []string, bad badFunc) {
 			published[int(p.ContainerPort)] = true
 		}
 	}
+	portsField := strings.TrimSuffix(field, ".probes") + ".ports"
 	seen := map[int]int{}
 	for i, pr := range probes {
 		f := fmt.Sprintf("%s[%d]", field, i)
 		switch {
 		case pr.Port == 0:
-			bad(f+".port", "missing: the container port of a published TCP port in app.container.ports")
+			bad(f+".port", "missing: the container port of a published TCP port in %s", portsField)
 		case pr.Port < 0 || pr.Port > 65535:
 			bad(f+".port", "%d is not a port number from 1 to 65535", pr.Port)
 		case !published[pr.Port]:
-			bad(f+".port", "%d is not the container port of a published TCP port in app.container.ports", pr.Port)
+			bad(f+".port", "%d is not the container port of a published TCP port in %s", pr.Port, portsField)
 		default:
 			if j, ok := seen[pr.Port]; ok {
 				bad(f+".port", "port %d is already probed by %s[%d]", pr.Port, field, j)

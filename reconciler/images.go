@@ -79,7 +79,7 @@ func (p RegistryPolicy) check(ref string, manifestInsecure []string) (tlsVerify 
 // the app's, for Purge.
 func (r *Reconciler) ensureImage(ctx context.Context, d *Desired) error {
 	ref := d.Request.Image
-	log := r.cfg.Log.WithFields(logrus.Fields{"app": d.App.ID, "image": ref})
+	log := r.cfg.Log.WithFields(logrus.Fields{"app": d.App.ID, "container": d.Name(), "image": ref})
 	ok, err := r.podman.ImageExists(ctx, ref)
 	if err != nil {
 		return fmt.Errorf("checking image %s: %w", ref, err)
@@ -89,7 +89,7 @@ func (r *Reconciler) ensureImage(ctx context.Context, d *Desired) error {
 		return nil
 	}
 	start := time.Now()
-	if b := d.App.Container.Build; b != nil {
+	if b := d.Build; b != nil {
 		ctxDir := b.Context
 		if !filepath.IsAbs(ctxDir) {
 			ctxDir = filepath.Join(d.App.Dir, ctxDir)
@@ -273,7 +273,9 @@ func (r *Reconciler) purgeImages(ctx context.Context, id string) error {
 			if a.ID == id {
 				continue
 			}
-			keep[normImage(DesiredFor(a, r.cfg.Roots).Request.Image)] = a.ID
+			for _, d := range DesiredsFor(a, &Wiring{Roots: r.cfg.Roots}) {
+				keep[normImage(d.Request.Image)] = a.ID
+			}
 			for _, c := range a.Companions {
 				keep[normImage(c.Image)] = a.ID
 			}

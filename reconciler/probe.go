@@ -27,13 +27,22 @@ var probeClient = &http.Client{
 	},
 }
 
-// probePaths maps container ports to the HTTP path the manifest probes them at.
+// probePaths maps the container ports of d's container to the HTTP path its manifest probes them at.
 func probePaths(d *Desired) map[uint16]string {
-	if d.App == nil || len(d.App.Container.Probes) == 0 {
+	if d.App == nil {
+		return nil
+	}
+	var probes []manifest.Probe
+	for _, m := range d.App.Members() {
+		if m.PodmanName == d.Name() {
+			probes = m.Probes
+		}
+	}
+	if len(probes) == 0 {
 		return nil
 	}
 	m := map[uint16]string{}
-	for _, p := range d.App.Container.Probes {
+	for _, p := range probes {
 		if p.Port > 0 && p.Port <= 65535 {
 			m[uint16(p.Port)] = p.Path
 		}

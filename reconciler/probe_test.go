@@ -165,3 +165,27 @@ func TestPassReportsHTTPStatusAndRepairs(t *testing.T) {
 		t.Fatalf("serving again: %+v %+v %+v", rep.Actions, rep.Failures, rep.Apps)
 	}
 }
+
+// In a stack, each container's probes apply to its own published ports only.
+func TestProbePathsPerStackContainer(t *testing.T) {
+	const stack = "app:\n  id: s\n  name: s\n  version: '1'\n  containers:\n    - name: db\n      image: localhost/db:1\n      ports: [\"127.0.0.1:5433:80/tcp\"]\n    - name: web\n      image: localhost/web:1\n      ports: [\"127.0.0.1:8080:80/tcp\"]\n      probes: [{port: 80, path: /x}]\n"
+	ds := DesiredsFor(loadOne(t, stack), &Wiring{Roots: testRootsIn("/x")})
+	if len(ds) != 2 {
+		t.Fatalf("%d containers", len(ds))
+	}
+	got := map[string]map[uint16]string{}
+	for _, d := range ds {
+		got[d.Name()] = probePaths(d)
+	}
+	if diff := cmp.Diff(map[string]map[uint16]string{"s-db": nil, "s-web": {80: "/x"}}, got); diff != "" {
+		t.Fatal(diff)
+	}
+	bad := strings.Replace(stack, "probes: [{port: 80", "probes: [{port: 81", 1)
+	a, ps := manifest.Parse("s.yaml", []byte(bad))
+	if len(ps) == 0 {
+		ps = manifest.Validate("s.yaml", a, testRootsIn("/x"))
+	}
+	if len(ps) != 1 || ps[0].String() != "s.yaml: app.containers[1].probes[0].port: 81 is not the container port of a published TCP port in app.containers[1].ports" {
+		t.Fatalf("problems %v", ps)
+	}
+}
