@@ -208,7 +208,7 @@ type imageRecords struct {
 
 const imagesFile = "images.json"
 
-// loadLocked reads the records once.
+// loadImagesLocked reads the records once (r.images.mu held).
 func (r *Reconciler) loadImagesLocked() {
 	ir := &r.images
 	if ir.loaded {
