@@ -16,9 +16,9 @@ func TestDecodeReportRoundTrip(t *testing.T) {
 	start := time.Date(2026, 3, 4, 5, 6, 7, 123456000, time.UTC)
 	in := &reconciler.Report{
 		PassID: 42, Trigger: "dbus,install", StartedAt: start, FinishedAt: start.Add(1500 * time.Millisecond),
-		Actions:    []reconciler.ActionRec{{App: "web", Action: "install", Cause: "no container"}},
-		Failures:   []reconciler.Failure{{App: "bad", Error: "bad.yaml: app.nme: unknown key"}, {App: "", Error: "apps dir unreadable"}},
-		Apps:       []reconciler.AppStatus{{ID: "web", State: "running", Health: "healthy", Image: "x:1", ContainerID: "abc", LastAction: "install"}, {ID: "bad", State: "invalid"},
+		Actions:  []reconciler.ActionRec{{App: "web", Action: "install", Cause: "no container"}},
+		Failures: []reconciler.Failure{{App: "bad", Error: "bad.yaml: app.nme: unknown key"}, {App: "", Error: "apps dir unreadable"}},
+		Apps: []reconciler.AppStatus{{ID: "web", State: "running", Health: "healthy", Image: "x:1", ContainerID: "abc", LastAction: "install"}, {ID: "bad", State: "invalid"},
 			{ID: "mempool", State: "running", Health: "healthy", LastAction: "recreate", Containers: []reconciler.ContainerStatus{
 				{Name: "db", State: "running", Health: "healthy", Image: "db:1", ContainerID: "d1"},
 				{Name: "api", State: "running", Health: "none", Image: "api:1", ContainerID: "a1", LastAction: "recreate"}}}},

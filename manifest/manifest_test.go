@@ -27,6 +27,7 @@ const good = `app:
     read_only: true
     restart: unless-stopped
     stop_grace_period: 30s
+    probes: [{port: 80, path: /healthz}]
   health: {command: [wget, -q, http://127.0.0.1/], interval: 30s, timeout: 10s, retries: 3, start_period: 2m}
   requires: {apps: [], disk_gb: 1.5}
   hooks:

@@ -71,6 +71,15 @@ type Container struct {
 	Health *Health `yaml:"health"`
 	// Mounts are paths inside a dependency's data dir, always mounted read-only.
 	Mounts []DepMount `yaml:"mounts"`
+	// Probes names HTTP paths that lockstep's reachability check GETs on published ports.
+	Probes []Probe `yaml:"probes"`
+}
+
+// Probe makes the reachability check of one published TCP port an HTTP GET of Path instead of a TCP
+// connect. Port is the container port of a published mapping in ports.
+type Probe struct {
+	Port int    `yaml:"port"`
+	Path string `yaml:"path"`
 }
 
 // DepMount mounts Path, inside the data dir of the dependency From (an app id or capability the app

@@ -496,6 +496,7 @@ func validateContainer(f string, c *Container, a *App, roots Roots, bad badFunc)
 	}
 	checkEnv(f+".env", c.Env, bad)
 	checkPorts(f+".ports", c.Ports, bad)
+	checkProbes(f+".probes", c.Probes, c.Ports, bad)
 	checkVolumes(f+".volumes", c.Volumes, roots, a.ID, bad)
 	checkNetwork(f+".network", c.Network, bad)
 	checkCaps(f+".capabilities", c.Capabilities, bad)

@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -114,8 +115,9 @@ func (r *Reconciler) checkNotNeeded(id string) error {
 	return nil
 }
 
-// Purge deletes app id's data dir. It refuses while the app is installed or still has a container in
-// the last report: data goes only after the app is gone.
+// Purge deletes app id's data dir, then the images it used that no installed app names and no container
+// uses (images.go). It refuses while the app is installed or still has a container in the last report:
+// data and images go only after the app is gone. Uninstalling alone never removes an image.
 func (r *Reconciler) Purge(id string) error {
 	if _, err := os.Lstat(filepath.Join(r.cfg.AppsDir, id+".yaml")); err == nil {
 		return fmt.Errorf("purging %s: the app is still installed", id)
@@ -139,7 +141,9 @@ func (r *Reconciler) Purge(id string) error {
 		return fmt.Errorf("purging %s: secrets: %w", id, err)
 	}
 	r.secrets.forget(id)
-	return nil
+	ctx, cancel := context.WithTimeout(context.Background(), PurgeTimeout)
+	defer cancel()
+	return r.purgeImages(ctx, id)
 }
 
 func syncDir(dir string) error {

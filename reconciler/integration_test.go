@@ -498,29 +498,6 @@ func TestLocalBuild(t *testing.T) {
 	}
 }
 
-func TestPullFromRegistryOnlyWhenAllowListed(t *testing.T) {
-	f := newFixture(t)
-	reg := testenv.StartRegistry(t, f.dir)
-	ref := reg.Addr + "/lockstep/busybox:pulled"
-	f.pm.MustCLI(t, "push", "--tls-verify=false", bbImage, "docker://"+ref)
-
-	// Not allow-listed: the pull insists on TLS and fails.
-	f.app("it-strict", worker(ref))
-	r := f.pass()
-	if len(r.Failures) != 1 || !strings.Contains(r.Failures[0].Error, "pulling image") {
-		t.Fatalf("failures %+v", r.Failures)
-	}
-	os.Remove(filepath.Join(f.apps, "it-strict.yaml"))
-
-	// Allow-listed: pulled without TLS verification and run.
-	f.app("it-pull", worker(ref)+fmt.Sprintf("  registry:\n    insecure: [\"%s\"]\n", reg.Addr))
-	r = f.pass()
-	noFailures(t, r)
-	if s := f.state("it-pull"); s != "running" {
-		t.Fatalf("state %s", s)
-	}
-}
-
 // TestRunningButUnreachableIsRepaired: the container runs but its published port stopped answering
 // (as after a firewall reload): reported unreachable, then restarted, then serving again.
 func TestRunningButUnreachableIsRepaired(t *testing.T) {

@@ -43,6 +43,9 @@ type Config struct {
 	// "lockstep-"). Rootful podman instances share aardvark-dns's per-network state, so tests that run
 	// several private podman services give each its own prefix.
 	NetworkPrefix string
+	// Registries is the operator's policy for pulls (images.go); the zero value allows every registry
+	// and none without TLS verification.
+	Registries RegistryPolicy
 }
 
 // Reconciler runs passes. Pass must not be called concurrently; Runner serializes it.
@@ -64,6 +67,7 @@ type Reconciler struct {
 	nextWake      time.Time
 	healthTargets map[string]healthTarget
 	health        map[string]*healthState
+	images        imageRecords // images.go
 }
 
 // New returns a reconciler that starts from the report and adoptions saved in the state dir.
@@ -279,7 +283,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		st := status(a, res)
 		if addr, ok := unreachable[a.Name()]; ok && a.Kind == KindNone {
 			st.State = StateUnreachable
-			fail(a.App, withMember(a, "running but unreachable: "+addr+" does not answer"))
+			fail(a.App, withMember(a, "running but unreachable: "+addr))
 		}
 		if h, _ := r.healthOf(a.Name()); h != "" {
 			st.Health = h
@@ -620,44 +624,6 @@ func (r *Reconciler) prepareData(d *Desired) error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("creating data dir: %w", err)
 		}
-	}
-	return nil
-}
-
-func (r *Reconciler) ensureImage(ctx context.Context, d *Desired) error {
-	ref := d.Request.Image
-	ok, err := r.podman.ImageExists(ctx, ref)
-	if err != nil {
-		return fmt.Errorf("checking image %s: %w", ref, err)
-	}
-	if ok {
-		return nil
-	}
-	if b := d.Build; b != nil {
-		ctxDir := b.Context
-		if !filepath.IsAbs(ctxDir) {
-			ctxDir = filepath.Join(d.App.Dir, ctxDir)
-		}
-		cf := b.Containerfile
-		if cf == "" {
-			cf = "Containerfile"
-		}
-		if err := r.podman.Build(ctx, BuildRequest{ContextDir: ctxDir, Containerfile: filepath.Join(ctxDir, cf), Tag: b.Tag}); err != nil {
-			return fmt.Errorf("building image %s: %w", b.Tag, err)
-		}
-		return nil
-	}
-	tlsVerify := true
-	if named, err := reference.ParseNormalizedNamed(ref); err == nil {
-		domain := reference.Domain(named)
-		for _, ins := range d.App.Registry.Insecure {
-			if ins == domain {
-				tlsVerify = false
-			}
-		}
-	}
-	if err := r.podman.Pull(ctx, ref, tlsVerify); err != nil {
-		return fmt.Errorf("pulling image %s: %w", ref, err)
 	}
 	return nil
 }

@@ -388,7 +388,8 @@ func newRemoveCmd(g *globals) *cobra.Command {
 		Use:   "remove ID",
 		Short: "Uninstall an app (its data is kept unless --purge)",
 		Long: `Uninstall app ID: lockstepd stops and removes its companions, then its container, and keeps its
-data. With --purge it then deletes the app's data directory, once the container is gone; purge asks
+data and its image. With --purge it then deletes the app's data directory and the images it used
+(except those another installed app names or any container uses), once the container is gone; purge asks
 you to type the app id first unless --yes is given, and refuses without --yes when stdin is not a
 terminal. An operator's own manifest (not a link into the catalog) is kept as .ID.yaml.removed.
 

@@ -27,6 +27,19 @@ type stringList []string
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
+// commaList is a flag of comma-separated values; repeating the flag adds more.
+type commaList []string
+
+func (s *commaList) String() string { return strings.Join(*s, ",") }
+func (s *commaList) Set(v string) error {
+	for _, e := range strings.Split(v, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			*s = append(*s, e)
+		}
+	}
+	return nil
+}
+
 type options struct {
 	podmanURL     string
 	catalogDir    string
@@ -49,6 +62,7 @@ type options struct {
 	socket        string
 	networkPrefix string
 	events        bool
+	registries    reconciler.RegistryPolicy
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -75,7 +89,12 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&o.events, "events", true, "run a pass when podman reports an app container dying or turning unhealthy, or a manifest changes (inotify), within about a second")
 	fs.StringVar(&o.networkPrefix, "network-prefix", "lockstep-", "prefix of the podman network lockstep manages for each app (PREFIX+APP)")
 	fs.StringVar(&o.socket, "socket", "", "HTTP API socket to open when not socket-activated (default RUNTIME-DIR/lockstep.sock)")
+	fs.Var((*commaList)(&o.registries.Allowed), "allowed-registries", "registries (HOST or HOST:PORT, comma-separated, repeatable) that app images may be pulled from; none given: every registry")
+	fs.Var((*commaList)(&o.registries.Insecure), "insecure-registries", "registries that may be used without TLS verification by apps whose manifest lists them in registry.insecure (comma-separated, repeatable); they are allowed too")
 	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if err := o.registries.Validate(); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
