@@ -290,9 +290,22 @@ func (r *Reconciler) setGoodLocked(a *Action) {
 	r.cfg.Log.WithField("app", a.App).WithField("spec", short(rec.Good.Hash)).Debug("spec recorded as good")
 }
 
-// trialDeadline is when a container on trial must have been judged good.
-func (r *Reconciler) trialDeadline(d *Desired, t *trialSpec) time.Time {
+// trialDeadline is when a container on trial must have been judged good. With a health check it
+// counts from when this process began checking the container (after a restart of lockstepd, health
+// is judged afresh; with no check target yet, this pass makes one starting now), never before the
+// trial started.
+func (r *Reconciler) trialDeadline(d *Desired, t *trialSpec, now time.Time) time.Time {
 	if h := d.App.Health; h != nil {
+		base := t.Started
+		r.mu.Lock()
+		ht, ok := r.healthTargets[d.App.ID]
+		r.mu.Unlock()
+		if !ok {
+			ht.started = now
+		}
+		if ht.started.After(base) {
+			base = ht.started
+		}
 		interval, timeout, retries := h.Interval.D(), h.Timeout.D(), h.Retries
 		if interval == 0 {
 			interval = DefaultHealthInterval
@@ -303,7 +316,7 @@ func (r *Reconciler) trialDeadline(d *Desired, t *trialSpec) time.Time {
 		if retries == 0 {
 			retries = 3
 		}
-		return t.Started.Add(h.StartPeriod.D() + time.Duration(retries+1)*(interval+timeout))
+		return base.Add(h.StartPeriod.D() + time.Duration(retries+1)*(interval+timeout))
 	}
 	grace := r.rollbackSettle()
 	if len(d.Request.Ports) > 0 {
@@ -355,10 +368,9 @@ func (r *Reconciler) judgeTrialLocked(ctx context.Context, a *Action, rec *rollb
 				return false
 			case h == HealthUnhealthy:
 				reason = fmt.Sprintf("health check failing (%d in a row)", streak)
-			case !now.Before(r.trialDeadline(a.Desired, t)):
-				if h == "" {
-					h = HealthUnknown
-				}
+			case h == "":
+				return true // not checked by this process yet (lockstepd restarted): the monitor's pass judges
+			case !now.Before(r.trialDeadline(a.Desired, t, now)):
 				reason = fmt.Sprintf("health still %s after the start period and retries", h)
 			default:
 				return true
@@ -373,7 +385,7 @@ func (r *Reconciler) judgeTrialLocked(ctx context.Context, a *Action, rec *rollb
 				r.setGoodLocked(a)
 				r.cfg.Log.WithField("app", a.App).Info("updated spec kept running: kept")
 				return false
-			case !now.Before(r.trialDeadline(a.Desired, t)):
+			case !now.Before(r.trialDeadline(a.Desired, t, now)):
 				reason = addr + " does not answer"
 			default:
 				return true
@@ -387,6 +399,7 @@ func (r *Reconciler) judgeTrialLocked(ctx context.Context, a *Action, rec *rollb
 	rec.Trial = nil
 	rb.dirty = true
 	rb.held[a.App] = true
+	delete(r.reach, a.App) // the good container gets its own reachability grace
 	a.Desired = goodDesired(a.Desired, rec.Good)
 	a.Kind, a.Cause = KindRollback, cause
 	r.cfg.Log.WithField("app", a.App).Warn(cause)
@@ -466,7 +479,7 @@ func (r *Reconciler) finishRollback(actions []Action, results map[string]result,
 				soon(s)
 			}
 		}
-		if d := r.trialDeadline(a.Desired, rec.Trial); d.After(now) {
+		if d := r.trialDeadline(a.Desired, rec.Trial, now); d.After(now) {
 			soon(d)
 		}
 	}

@@ -432,3 +432,39 @@ func TestNoopPassesWriteNoRollbackFile(t *testing.T) {
 		t.Fatal("records of an uninstalled app kept")
 	}
 }
+
+// TestTrialSurvivesRestart: lockstepd restarts while an update is on trial. The trial goes on; its
+// health is judged afresh (a deadline that passed while lockstepd was down is no verdict).
+func TestTrialSurvivesRestart(t *testing.T) {
+	e := newRBEnv(t, rbHealth)
+	good := e.installGood(true)
+	e.manifest("2", rbHealth)
+	e.pass()
+	e.creates()
+	bad := e.desired()
+	e.container("new-a", "running", bad)
+	r2, err := New(e.r.cfg, e.p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.r = r2
+	e.now = e.now.Add(time.Hour)
+	if rep := e.pass(); len(rep.Actions) != 0 {
+		t.Fatalf("first pass after the restart: %s", actionList(rep))
+	}
+	if rec := e.r.rb.apps["a"]; rec == nil || rec.Trial == nil || rec.Trial.Hash != bad.Hash() {
+		t.Fatalf("trial lost in the restart: %+v", rec)
+	}
+	// The deadline counts from this process's first look: 8 s later, still no verdict, it rolls back.
+	if w := e.r.NextWake(); !w.Equal(e.now.Add(8 * time.Second)) {
+		t.Fatalf("wake %s", w)
+	}
+	e.now = e.now.Add(8 * time.Second)
+	rep := e.pass()
+	if actionList(rep) != "a:rollback" || !strings.Contains(rep.Actions[0].Cause, "health still unknown") {
+		t.Fatalf("%s %+v", actionList(rep), rep.Actions)
+	}
+	if c := e.creates(); len(c) != 1 || c[0].Labels[LabelSpecHash] != good.Hash() {
+		t.Fatalf("creates %+v", c)
+	}
+}
