@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -436,9 +437,17 @@ func TestNoopPassesWriteNoRollbackFile(t *testing.T) {
 // TestTrialSurvivesRestart: lockstepd restarts while an update is on trial. The trial goes on; its
 // health is judged afresh (a deadline that passed while lockstepd was down is no verdict).
 func TestTrialSurvivesRestart(t *testing.T) {
-	e := newRBEnv(t, rbHealth)
+	// Env, a port (answering: a listener stands in for the container) and a volume: the saved request
+	// must come back whole.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	spec := fmt.Sprintf("    env: {SECRET: s3cret}\n    ports: ['127.0.0.1:%d:80/tcp']\n    volumes: ['${APP_DATA}/d:/d:ro']\n", l.Addr().(*net.TCPAddr).Port) + rbHealth
+	e := newRBEnv(t, spec)
 	good := e.installGood(true)
-	e.manifest("2", rbHealth)
+	e.manifest("2", spec)
 	e.pass()
 	e.creates()
 	bad := e.desired()
@@ -464,7 +473,37 @@ func TestTrialSurvivesRestart(t *testing.T) {
 	if actionList(rep) != "a:rollback" || !strings.Contains(rep.Actions[0].Cause, "health still unknown") {
 		t.Fatalf("%s %+v", actionList(rep), rep.Actions)
 	}
-	if c := e.creates(); len(c) != 1 || c[0].Labels[LabelSpecHash] != good.Hash() {
+	c := e.creates()
+	if len(c) != 1 || c[0].Labels[LabelSpecHash] != good.Hash() || hashV1(&c[0]) != good.Hash() || c[0].Env["SECRET"] != "s3cret" {
 		t.Fatalf("creates %+v", c)
+	}
+}
+
+// TestRollbackWhenUpdateDoesNotAnswer: without a health check, an updated app that keeps running but
+// whose published port stays silent past the settle window and the reachability grace is rolled back.
+func TestRollbackWhenUpdateDoesNotAnswer(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports := fmt.Sprintf("    ports: ['127.0.0.1:%d:80/tcp']\n", l.Addr().(*net.TCPAddr).Port)
+	e := newRBEnv(t, ports)
+	good := e.installGood(false)
+	e.manifest("2", ports)
+	start := e.now
+	e.pass()
+	e.container("new-a", "running", e.desired())
+	l.Close() // the new container does not serve
+	e.now = start.Add(10 * time.Second)
+	if rep := e.pass(); len(rep.Actions) != 0 {
+		t.Fatalf("within the reachability grace: %s", actionList(rep))
+	}
+	if w := e.r.NextWake(); !w.Equal(start.Add(ReachGrace)) {
+		t.Fatalf("wake %s, want the end of the reachability grace", w)
+	}
+	e.now = start.Add(ReachGrace)
+	rep := e.pass()
+	if actionList(rep) != "a:rollback" || !strings.Contains(rep.Actions[0].Cause, "not healthy after 20s: "+l.Addr().String()+" does not answer; back to "+good.Hash()[:12]) {
+		t.Fatalf("%s %+v", actionList(rep), rep.Actions)
 	}
 }
