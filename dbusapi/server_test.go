@@ -52,6 +52,7 @@ type fakeBackend struct {
 	enabled  []string
 	disabled []string
 	purged   []string
+	rotated  []string
 	mu       sync.Mutex
 }
 
@@ -78,6 +79,15 @@ func (b *fakeBackend) Disable(id string) error {
 	}
 	b.mu.Lock()
 	b.disabled = append(b.disabled, id)
+	b.mu.Unlock()
+	return nil
+}
+func (b *fakeBackend) RotateSecret(app, name string) error {
+	if name != "rpc_password" {
+		return fmt.Errorf("%w: app %s declares no secret %s", reconciler.ErrNoSecret, app, name)
+	}
+	b.mu.Lock()
+	b.rotated = append(b.rotated, app+"/"+name)
 	b.mu.Unlock()
 	return nil
 }
@@ -246,10 +256,13 @@ func TestInstallRemoveAndErrors(t *testing.T) {
 	if err := e.obj().Call(Interface+".Remove", 0, "other", false).Store(&rep); err != nil {
 		t.Fatal(err)
 	}
+	if err := e.obj().Call(Interface+".RotateSecret", 0, "bitcoin", "rpc_password").Store(&rep); err != nil {
+		t.Fatal(err)
+	}
 	e.b.mu.Lock()
-	saw := fmt.Sprint(e.b.enabled, e.b.disabled, e.b.purged)
+	saw := fmt.Sprint(e.b.enabled, e.b.disabled, e.b.purged, e.b.rotated)
 	e.b.mu.Unlock()
-	if saw != "[web] [web other] [web]" {
+	if saw != "[web] [web other] [web] [bitcoin/rpc_password]" {
 		t.Fatalf("backend saw %s", saw)
 	}
 	for _, tt := range []struct {
@@ -261,6 +274,8 @@ func TestInstallRemoveAndErrors(t *testing.T) {
 		{"Install", []any{"../etc"}, ErrNoSuchApp},
 		{"Install", []any{"broken"}, ErrInvalidManifest},
 		{"Remove", []any{"missing", false}, ErrNoSuchApp},
+		{"RotateSecret", []any{"bitcoin", "nope"}, ErrNoSuchSecret},
+		{"RotateSecret", []any{"../x", "rpc_password"}, ErrNoSuchApp},
 	} {
 		err := e.obj().Call(Interface+"."+tt.method, 0, tt.args...).Err
 		if de, ok := err.(dbus.Error); !ok || de.Name != tt.want {

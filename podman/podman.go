@@ -16,6 +16,7 @@ import (
 	"github.com/containers/podman/v5/pkg/bindings"
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 	"github.com/containers/podman/v5/pkg/bindings/images"
+	"github.com/containers/podman/v5/pkg/bindings/network"
 	"github.com/containers/podman/v5/pkg/domain/entities/types"
 	"github.com/containers/podman/v5/pkg/errorhandling"
 	"github.com/containers/podman/v5/pkg/specgen"
@@ -260,7 +261,10 @@ func toSpec(r reconciler.CreateRequest) *specgen.SpecGenerator {
 		s.NetNS = specgen.Namespace{NSMode: specgen.NoNetwork}
 	default:
 		s.NetNS = specgen.Namespace{NSMode: specgen.Bridge}
-		s.Networks = map[string]nettypes.PerNetworkOptions{r.Network: {}}
+		s.Networks = map[string]nettypes.PerNetworkOptions{r.Network: {Aliases: r.Aliases}}
+		for _, n := range r.Networks {
+			s.Networks[n] = nettypes.PerNetworkOptions{}
+		}
 	}
 	for _, p := range r.Ports {
 		s.PortMappings = append(s.PortMappings, nettypes.PortMapping{HostIP: p.HostIP, HostPort: p.HostPort, ContainerPort: p.ContainerPort, Protocol: p.Protocol})
@@ -291,6 +295,30 @@ func toSpec(r reconciler.CreateRequest) *specgen.SpecGenerator {
 		}
 	}
 	return s
+}
+
+// EnsureNetwork creates the named bridge network, with DNS, unless it exists.
+func (c *Client) EnsureNetwork(ctx context.Context, name, app string) error {
+	cctx, err := c.ctx(ctx)
+	if err != nil {
+		return err
+	}
+	ok, err := network.Exists(cctx, name, nil)
+	if err != nil {
+		return classify("checking network "+name, err)
+	}
+	if ok {
+		return nil
+	}
+	_, err = network.Create(cctx, &nettypes.Network{Name: name, Driver: "bridge", DNSEnabled: true,
+		Labels: map[string]string{reconciler.LabelApp: app}})
+	if err != nil {
+		if ok, e2 := network.Exists(cctx, name, nil); e2 == nil && ok {
+			return nil // created meanwhile
+		}
+		return classify("creating network "+name, err)
+	}
+	return nil
 }
 
 // Start starts a container; starting a running one is not an error.

@@ -26,6 +26,8 @@ type Podman interface {
 	Stop(ctx context.Context, id string, timeout time.Duration) error
 	// Remove removes a stopped or running container; it never removes volumes.
 	Remove(ctx context.Context, id string) error
+	// EnsureNetwork creates the named network (with DNS, labelled for app) unless it exists.
+	EnsureNetwork(ctx context.Context, name, app string) error
 }
 
 // Container is one container as List reports it.
@@ -57,15 +59,19 @@ type BuildRequest struct {
 
 // CreateRequest is a container to create, in lockstep's terms.
 type CreateRequest struct {
-	Name        string
-	Image       string
-	Command     []string
-	Entrypoint  []string
-	Env         map[string]string
-	Labels      map[string]string
-	Ports       []manifest.Port
-	Volumes     []manifest.Volume
-	Network     string // bridge, host, none or a network name
+	Name       string
+	Image      string
+	Command    []string
+	Entrypoint []string
+	Env        map[string]string
+	Labels     map[string]string
+	Ports      []manifest.Port
+	Volumes    []manifest.Volume
+	Network    string // bridge, host, none or a network name
+	// Aliases are the container's extra names on Network (a stack member's name).
+	Aliases []string
+	// Networks are further networks the container joins (its dependencies' app networks).
+	Networks    []string
 	CapAdd      []string
 	CapDrop     []string
 	User        string

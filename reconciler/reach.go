@@ -61,7 +61,7 @@ func probe(ctx context.Context, d *Desired) string {
 
 // checkReach probes the running, unchanged apps in parallel and turns a lasting failure into a
 // repair: first a restart, then recreates, each under restart backoff. It returns the apps found
-// unreachable (by id, with the address that did not answer).
+// unreachable (by container name, with the address that did not answer).
 func (r *Reconciler) checkReach(ctx context.Context, actions []Action, now time.Time) map[string]string {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -79,7 +79,7 @@ func (r *Reconciler) checkReach(ctx context.Context, actions []Action, now time.
 			defer func() { <-sem }()
 			if addr := probe(ctx, a.Desired); addr != "" {
 				mu.Lock()
-				dead[a.App] = addr
+				dead[a.Name()] = addr
 				mu.Unlock()
 			}
 		}(a)
@@ -87,20 +87,20 @@ func (r *Reconciler) checkReach(ctx context.Context, actions []Action, now time.
 	wg.Wait()
 	for i := range actions {
 		a := &actions[i]
-		addr, bad := dead[a.App]
-		st := r.reach[a.App]
+		addr, bad := dead[a.Name()]
+		st := r.reach[a.Name()]
 		if !bad {
 			if a.Kind == KindNone {
-				delete(r.reach, a.App)
+				delete(r.reach, a.Name())
 			}
 			continue
 		}
 		if st == nil {
 			st = &reachState{since: now}
-			r.reach[a.App] = st
+			r.reach[a.Name()] = st
 		}
 		grace := r.cfg.ReachGrace
-		if h := a.Desired.App.Health; h != nil && h.StartPeriod.D() > grace {
+		if h := a.Desired.Health; h != nil && h.StartPeriod.D() > grace {
 			grace = h.StartPeriod.D()
 		}
 		if now.Sub(st.since) < grace {

@@ -2,10 +2,11 @@ package reconciler
 
 // Update with rollback (issue 7 point 8).
 //
-// lockstep keeps, per app, the last known-good CreateRequest: the request of a container it saw healthy
-// (or, without a health check, running past the settle window and answering on its published ports).
-// When a manifest change recreates an app (KindRecreate) and a known-good spec with another hash
-// exists, the new container is on trial. A trial fails when, before it is judged good:
+// lockstep keeps, per container (an app's one container, or each container of a stack, by podman
+// name), the last known-good CreateRequest: the request of a container it saw healthy (or, without a
+// health check, running past the settle window and answering on its published ports). When a manifest
+// change recreates a container (KindRecreate) and a known-good spec with another hash exists, the new
+// container is on trial. In a stack each container is judged, rolled back and held on its own. A trial fails when, before it is judged good:
 //   - the app has a health check and its health turns unhealthy (failing retries times after the start
 //     period), or is still not healthy at the trial's deadline (start period + (retries+1) checks with
 //     their timeout: a check that never completes is caught here);
@@ -77,7 +78,9 @@ type trialSpec struct {
 	Error   string    `json:"error,omitempty"` // the recreate's error, when it failed
 }
 
+// rollbackRecord is kept per container (by podman name: an app's id for a one-container app).
 type rollbackRecord struct {
+	App    string      `json:"app"`
 	Good   *goodSpec   `json:"good,omitempty"`
 	Failed *failedSpec `json:"failed,omitempty"`
 	Trial  *trialSpec  `json:"trial,omitempty"`
@@ -92,13 +95,13 @@ type runningSince struct {
 type rollbacks struct {
 	mu       sync.Mutex
 	path     string
-	readOnly bool // the file could not be read (not root): never overwrite it
-	apps     map[string]*rollbackRecord
+	readOnly bool                       // the file could not be read (not root): never overwrite it
+	apps     map[string]*rollbackRecord // by container name
 	dirty    bool
 	writes   int // files written, for tests
 
-	running map[string]runningSince // pass goroutine only: apps without a health check
-	held    map[string]bool         // pass goroutine only: apps held or rolled back in this pass
+	running map[string]runningSince // pass goroutine only: containers without a health check
+	held    map[string]bool         // pass goroutine only: containers held or rolled back in this pass
 }
 
 // loadRollbacks reads STATE-DIR/rollback.json. A file lockstep may not read (a plan run by a user)
@@ -143,12 +146,13 @@ func (rb *rollbacks) saveLocked() error {
 	return nil
 }
 
-func (rb *rollbacks) record(app string) *rollbackRecord {
-	rec := rb.apps[app]
+func (rb *rollbacks) record(name, app string) *rollbackRecord {
+	rec := rb.apps[name]
 	if rec == nil {
 		rec = &rollbackRecord{}
-		rb.apps[app] = rec
+		rb.apps[name] = rec
 	}
+	rec.App = app
 	return rec
 }
 
@@ -169,18 +173,18 @@ func specHashOf(c *Container) string {
 	return c.Labels[LabelSpecHash]
 }
 
-// goodDesired is d with its container replaced by the saved good one: same app (dependencies, data
-// dir), the good request and its hash, the good request's health check, and no build (the manifest's
-// build makes the new spec's image, not the good one's).
+// goodDesired is d with its container replaced by the saved good one: same app, member, place and
+// dependencies, the good request and its hash, the good request's health check, and no build (the
+// manifest's build makes the new spec's image, not the good one's).
 func goodDesired(d *Desired, g *goodSpec) *Desired {
-	app := *d.App
-	app.Health = g.Request.Health
-	app.Container.Build = nil
+	gd := *d
 	scheme := g.Scheme
 	if scheme == "" {
 		scheme = HashScheme
 	}
-	return &Desired{App: &app, Request: g.Request, Hashes: map[string]string{scheme: g.Hash}}
+	gd.Request, gd.Health, gd.Build, gd.Err = g.Request, g.Request.Health, nil, nil
+	gd.Hashes = map[string]string{scheme: g.Hash}
+	return &gd
 }
 
 // holdLocked re-plans an app whose manifest asks for a spec that was rolled back: against its good
@@ -191,7 +195,7 @@ func (r *Reconciler) holdLocked(a *Action, rec *rollbackRecord) {
 		return // a container lockstep did not create holds the name: adoption decides
 	}
 	r.mu.Lock()
-	ad := r.adopted[a.App]
+	ad := r.adopted[a.Name()]
 	r.mu.Unlock()
 	na := planApp(gd, a.Container, nil, ad)
 	if na.Kind == KindNone {
@@ -211,7 +215,7 @@ func (r *Reconciler) holdRolledBack(actions []Action) {
 		if a.Desired == nil || a.Kind == KindRemove {
 			continue
 		}
-		if rec := rb.apps[a.App]; rec != nil && rec.Good != nil && rec.Failed != nil && rec.Failed.Hash == a.Desired.Hash() {
+		if rec := rb.apps[a.Name()]; rec != nil && rec.Good != nil && rec.Failed != nil && rec.Failed.Hash == a.Desired.Hash() {
 			r.holdLocked(a, rec)
 		}
 	}
@@ -230,7 +234,7 @@ func (r *Reconciler) planRollback(ctx context.Context, actions []Action, now tim
 		if a.Desired == nil || a.Kind == KindRemove {
 			continue
 		}
-		rec := rb.apps[a.App]
+		rec := rb.apps[a.Name()]
 		want := a.Desired.Hash()
 		if rec != nil && rec.Trial != nil {
 			if r.judgeTrialLocked(ctx, a, rec, now) {
@@ -240,7 +244,7 @@ func (r *Reconciler) planRollback(ctx context.Context, actions []Action, now tim
 		if rec != nil && rec.Failed != nil {
 			if rec.Failed.Hash == want && rec.Good != nil {
 				r.holdLocked(a, rec)
-				rb.held[a.App] = true
+				rb.held[a.Name()] = true
 				continue
 			}
 			// The manifest changed: a new attempt (or back to the good spec).
@@ -257,20 +261,20 @@ func (r *Reconciler) noteGoodLocked(a *Action, rec *rollbackRecord, now time.Tim
 	rb := r.rb
 	c, want := a.Container, a.Desired.Hash()
 	if a.Kind != KindNone || c == nil || c.State != "running" || specHashOf(c) != want {
-		delete(rb.running, a.App)
+		delete(rb.running, a.Name())
 		return
 	}
 	if rec != nil && rec.Good != nil && rec.Good.Hash == want {
 		return
 	}
-	if a.Desired.App.Health != nil {
-		if h, _ := r.healthOf(a.App); h != HealthHealthy {
+	if a.Desired.Health != nil {
+		if h, _ := r.healthOf(a.Name()); h != HealthHealthy {
 			return
 		}
 	} else {
-		rs, ok := rb.running[a.App]
+		rs, ok := rb.running[a.Name()]
 		if !ok || rs.id != c.ID {
-			rb.running[a.App] = runningSince{id: c.ID, since: now}
+			rb.running[a.Name()] = runningSince{id: c.ID, since: now}
 			return
 		}
 		if now.Sub(rs.since) < r.rollbackSettle() {
@@ -282,12 +286,12 @@ func (r *Reconciler) noteGoodLocked(a *Action, rec *rollbackRecord, now time.Tim
 
 func (r *Reconciler) setGoodLocked(a *Action) {
 	rb := r.rb
-	rec := rb.record(a.App)
+	rec := rb.record(a.Name(), a.App)
 	rec.Good = &goodSpec{Hash: a.Desired.Hash(), Scheme: HashScheme, Request: a.Desired.Request}
 	rec.Trial = nil
 	rb.dirty = true
-	delete(rb.running, a.App)
-	r.cfg.Log.WithField("app", a.App).WithField("spec", short(rec.Good.Hash)).Debug("spec recorded as good")
+	delete(rb.running, a.Name())
+	r.cfg.Log.WithField("app", a.App).WithField("container", a.Name()).WithField("spec", short(rec.Good.Hash)).Debug("spec recorded as good")
 }
 
 // trialDeadline is when a container on trial must have been judged good. With a health check it
@@ -295,10 +299,10 @@ func (r *Reconciler) setGoodLocked(a *Action) {
 // is judged afresh; with no check target yet, this pass makes one starting now), never before the
 // trial started.
 func (r *Reconciler) trialDeadline(d *Desired, t *trialSpec, now time.Time) time.Time {
-	if h := d.App.Health; h != nil {
+	if h := d.Health; h != nil {
 		base := t.Started
 		r.mu.Lock()
-		ht, ok := r.healthTargets[d.App.ID]
+		ht, ok := r.healthTargets[d.Name()]
 		r.mu.Unlock()
 		if !ok {
 			ht.started = now
@@ -359,8 +363,8 @@ func (r *Reconciler) judgeTrialLocked(ctx context.Context, a *Action, rec *rollb
 		reason += " (" + t.Error + ")"
 	}
 	if reason == "" {
-		if a.Desired.App.Health != nil {
-			h, streak := r.healthOf(a.App)
+		if a.Desired.Health != nil {
+			h, streak := r.healthOf(a.Name())
 			switch {
 			case h == HealthHealthy:
 				r.setGoodLocked(a)
@@ -398,37 +402,44 @@ func (r *Reconciler) judgeTrialLocked(ctx context.Context, a *Action, rec *rollb
 	rec.Failed = &failedSpec{Hash: failedHash, Reason: cause, At: now.UTC()}
 	rec.Trial = nil
 	rb.dirty = true
-	rb.held[a.App] = true
-	delete(r.reach, a.App) // the good container gets its own reachability grace
+	rb.held[a.Name()] = true
+	delete(r.reach, a.Name()) // the good container gets its own reachability grace
 	a.Desired = goodDesired(a.Desired, rec.Good)
 	a.Kind, a.Cause = KindRollback, cause
 	r.cfg.Log.WithField("app", a.App).Warn(cause)
 	return true
 }
 
-// finishRollback runs after a pass's report rows are made: it puts the recreated apps that have a good
-// spec to fall back to on trial, marks held apps rolled-back in the report (with a failure saying the
-// manifest's spec is not applied), forgets uninstalled apps, saves the book if it changed and makes
-// sure lockstepd wakes for the next trial deadline.
+// finishRollback runs after a pass's report rows are made: it puts the recreated containers that have
+// a good spec to fall back to on trial, marks held ones rolled-back in the report (the app's row and
+// its stack container's; with a failure saying the manifest's spec is not applied), forgets
+// uninstalled apps, saves the book if it changed and makes sure lockstepd wakes for the next trial
+// deadline.
 func (r *Reconciler) finishRollback(actions []Action, results map[string]result, now time.Time, rep *Report) {
 	rb := r.rb
 	rb.mu.Lock()
 	defer rb.mu.Unlock()
-	installed := map[string]bool{}
-	for _, a := range actions {
-		if a.Desired != nil || a.Kind == KindHold {
-			installed[a.App] = true
+	// Containers of installed apps; an app whose manifest is invalid keeps its records.
+	byName := map[string]*Action{}
+	keepApp := map[string]bool{}
+	for i := range actions {
+		a := &actions[i]
+		switch {
+		case a.Kind == KindHold:
+			keepApp[a.App] = true
+		case a.Desired != nil && a.Kind != KindRemove:
+			byName[a.Name()] = a
 		}
 	}
-	for app := range rb.apps {
-		if !installed[app] {
-			delete(rb.apps, app)
+	for name, rec := range rb.apps {
+		if byName[name] == nil && !keepApp[rec.App] {
+			delete(rb.apps, name)
 			rb.dirty = true
 		}
 	}
-	for app := range rb.running {
-		if !installed[app] {
-			delete(rb.running, app)
+	for name := range rb.running {
+		if byName[name] == nil {
+			delete(rb.running, name)
 		}
 	}
 	var wake time.Time
@@ -443,7 +454,7 @@ func (r *Reconciler) finishRollback(actions []Action, results map[string]result,
 			continue
 		}
 		res, done := results[actionKey(a)]
-		rec := rb.apps[a.App]
+		rec := rb.apps[a.Name()]
 		want := a.Desired.Hash()
 		if !done || rec == nil || rec.Good == nil || rec.Good.Hash == want {
 			continue
@@ -457,24 +468,18 @@ func (r *Reconciler) finishRollback(actions []Action, results map[string]result,
 				// The recreate failed before creating anything: the good container may be untouched
 				// (image, data dir) or gone (create failed). The next pass tells: it drops the trial
 				// or rolls back. No wake of its own: podman's events and the timer bring that pass.
-				unconfirmed[a.App] = true
+				unconfirmed[a.Name()] = true
 			}
 		}
 		rec.Trial = t
 		rb.dirty = true
 	}
-	byApp := map[string]*Action{}
-	for i := range actions {
-		if actions[i].Desired != nil && actions[i].Kind != KindRemove {
-			byApp[actions[i].App] = &actions[i]
-		}
-	}
-	for app, rec := range rb.apps {
-		a := byApp[app]
-		if rec.Trial == nil || a == nil || unconfirmed[app] {
+	for name, rec := range rb.apps {
+		a := byName[name]
+		if rec.Trial == nil || a == nil || unconfirmed[name] {
 			continue
 		}
-		if a.Desired.App.Health == nil {
+		if a.Desired.Health == nil {
 			if s := rec.Trial.Started.Add(r.rollbackSettle()); s.After(now) {
 				soon(s)
 			}
@@ -483,17 +488,27 @@ func (r *Reconciler) finishRollback(actions []Action, results map[string]result,
 			soon(d)
 		}
 	}
+	rows := map[string]*AppStatus{}
 	for i := range rep.Apps {
-		st := &rep.Apps[i]
-		rec := rb.apps[st.ID]
-		if !rb.held[st.ID] || rec == nil || rec.Failed == nil {
+		rows[rep.Apps[i].ID] = &rep.Apps[i]
+	}
+	for name, a := range byName {
+		rec, row := rb.apps[name], rows[a.App]
+		if !rb.held[name] || rec == nil || rec.Failed == nil || row == nil {
 			continue
 		}
-		if st.State == StateRunning {
-			st.State = StateRolledBack
+		if member := a.Desired.Member; member != "" {
+			for k := range row.Containers {
+				if c := &row.Containers[k]; c.Name == member && c.State == StateRunning {
+					c.State = StateRolledBack
+				}
+			}
 		}
-		rep.Failures = append(rep.Failures, Failure{App: st.ID, Error: fmt.Sprintf(
-			"the manifest's spec %s is not applied until the manifest changes: %s", short(rec.Failed.Hash), rec.Failed.Reason)})
+		if row.State == StateRunning {
+			row.State = StateRolledBack
+		}
+		rep.Failures = append(rep.Failures, Failure{App: a.App, Error: withMember(*a, fmt.Sprintf(
+			"the manifest's spec %s is not applied until the manifest changes: %s", short(rec.Failed.Hash), rec.Failed.Reason))})
 	}
 	sort.SliceStable(rep.Failures, func(i, j int) bool { return rep.Failures[i].App < rep.Failures[j].App })
 	if err := rb.saveLocked(); err != nil {

@@ -507,3 +507,73 @@ func TestRollbackWhenUpdateDoesNotAnswer(t *testing.T) {
 		t.Fatalf("%s %+v", actionList(rep), rep.Actions)
 	}
 }
+
+// TestStackContainerRollsBackAlone: in a stack, the container whose update fails is rolled back; the
+// others are left as they are; the app's row and the container's say rolled-back.
+func TestStackContainerRollsBackAlone(t *testing.T) {
+	p := &createRecorder{fakePodman: &fakePodman{images: map[string]bool{"localhost/db:1": true, "localhost/web:1": true, "localhost/web:2": true}}}
+	r := newTestReconciler(t, p, nil)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r.cfg.Now = func() time.Time { return now }
+	write := func(webTag string) {
+		y := "app:\n  id: s\n  name: s\n  version: '1'\n  containers:\n    - name: db\n      image: localhost/db:1\n" +
+			"    - name: web\n      image: localhost/web:" + webTag + "\n      health: {command: [check], interval: 1s, timeout: 1s, retries: 2}\n"
+		f := filepath.Join(r.cfg.AppsDir, "s.yaml")
+		if err := os.WriteFile(f, []byte(y), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		later := time.Now().Add(time.Duration(len(webTag)) * time.Hour)
+		os.Chtimes(f, later, later)
+	}
+	list := func() {
+		set, _ := r.LoadManifests()
+		var cs []Container
+		for _, d := range DesiredsFor(set.ByID("s"), &Wiring{Roots: r.cfg.Roots, Set: set}) {
+			cs = append(cs, Container{ID: "new-" + d.Name(), Name: d.Name(), State: "running", Labels: d.Request.Labels})
+		}
+		p.mu.Lock()
+		p.containers = cs
+		p.mu.Unlock()
+	}
+	health := func(status string, streak int) {
+		r.mu.Lock()
+		r.health["s-web"] = &healthState{status: status, streak: streak}
+		r.mu.Unlock()
+	}
+	write("1")
+	if rep := r.Pass(context.Background(), "test"); actionList(rep) != "s:install s:install" {
+		t.Fatalf("install: %s %+v", actionList(rep), rep.Failures)
+	}
+	list()
+	health(HealthHealthy, 0)
+	r.Pass(context.Background(), "test")
+	goodWeb := r.rb.apps["s-web"]
+	if goodWeb == nil || goodWeb.Good == nil || goodWeb.App != "s" {
+		t.Fatalf("web's good spec not recorded: %+v", goodWeb)
+	}
+	write("2")
+	if rep := r.Pass(context.Background(), "test"); actionList(rep) != "s:recreate" {
+		t.Fatalf("update: %s %+v", actionList(rep), rep.Failures)
+	}
+	list()
+	health(HealthUnhealthy, 2)
+	p.requests = nil
+	rep := r.Pass(context.Background(), "test")
+	if actionList(rep) != "s:rollback" || !strings.HasPrefix(rep.Actions[0].Cause, "web: new spec ") {
+		t.Fatalf("%s %+v", actionList(rep), rep.Actions)
+	}
+	if len(p.requests) != 1 || p.requests[0].Name != "s-web" || p.requests[0].Image != "localhost/web:1" || p.requests[0].Labels[LabelContainer] != "web" {
+		t.Fatalf("creates %+v", p.requests)
+	}
+	row := appState(rep, "s")
+	states := map[string]string{}
+	for _, c := range row.Containers {
+		states[c.Name] = c.State
+	}
+	if row.State != StateRolledBack || states["web"] != StateRolledBack || states["db"] != StateRunning {
+		t.Fatalf("row %+v", row)
+	}
+	if f := failures(rep)["s"]; !strings.HasPrefix(f, "web: the manifest's spec ") {
+		t.Fatalf("failures %+v", rep.Failures)
+	}
+}
