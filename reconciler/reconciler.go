@@ -46,6 +46,9 @@ type Config struct {
 	// Registries is the operator's policy for pulls (images.go); the zero value allows every registry
 	// and none without TLS verification.
 	Registries RegistryPolicy
+	// RollbackSettle is how long an updated app without a health check must keep running before its
+	// spec is good (default RollbackSettle; negative: at once). See rollback.go.
+	RollbackSettle time.Duration
 }
 
 // Reconciler runs passes. Pass must not be called concurrently; Runner serializes it.
@@ -68,6 +71,8 @@ type Reconciler struct {
 	healthTargets map[string]healthTarget
 	health        map[string]*healthState
 	images        imageRecords // images.go
+
+	rb *rollbacks // rollback: known-good and failed specs (rollback.go)
 }
 
 // New returns a reconciler that starts from the report and adoptions saved in the state dir.
@@ -104,6 +109,10 @@ func New(cfg Config, p Podman) (*Reconciler, error) {
 		cfg.Log.WithError(err).Warn("ignoring unreadable saved report")
 	}
 	r.last = last
+	// rollback: known-good and failed specs survive a restart (rollback.go).
+	if r.rb, err = loadRollbacks(cfg.StateDir, cfg.Log); err != nil {
+		return nil, err
+	}
 	if b, err := os.ReadFile(filepath.Join(cfg.StateDir, adoptedFile)); err == nil {
 		if err := json.Unmarshal(b, &r.adopted); err != nil {
 			return nil, fmt.Errorf("reading %s: %w", adoptedFile, err)
@@ -143,7 +152,9 @@ func (r *Reconciler) Observe(ctx context.Context) (*Observation, error) {
 	if err != nil {
 		return &Observation{Set: set}, fmt.Errorf("listing containers: %w", err)
 	}
-	return &Observation{Set: set, Actions: Plan(r.input(set, cs))}, nil
+	actions := Plan(r.input(set, cs))
+	r.holdRolledBack(actions) // rollback: apps held on their good spec (rollback.go)
+	return &Observation{Set: set, Actions: actions}, nil
 }
 
 func (r *Reconciler) input(set *manifest.Set, cs []Container) Input {
@@ -222,6 +233,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	}
 	actions := Plan(r.input(set, cs))
 	now := r.cfg.Now()
+	r.planRollback(ctx, actions, now) // rollback: judge updates on trial, hold rolled-back apps (rollback.go)
 	for i := range actions {
 		a := &actions[i]
 		if a.Desired != nil && a.Desired.Err != nil {
@@ -307,6 +319,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		rep.Apps = append(rep.Apps, *rows[id])
 	}
 	sortApps(rep.Apps)
+	r.finishRollback(actions, results, now, rep) // rollback: start trials, report, save, wake (rollback.go)
 	targets := map[string]healthTarget{}
 	for _, a := range actions {
 		if a.Desired == nil || a.Desired.Health == nil {
@@ -511,6 +524,8 @@ func (r *Reconciler) do(ctx context.Context, a Action) result {
 	case KindRecreate:
 		return r.install(ctx, a.Desired, a.Container)
 	case KindForceRecreate:
+		return r.install(ctx, a.Desired, a.Container)
+	case KindRollback: // a.Desired is the app's last good spec (rollback.go)
 		return r.install(ctx, a.Desired, a.Container)
 	case KindAdopt:
 		return r.adopt(ctx, a)

@@ -26,7 +26,8 @@ func degraded(rep *reconciler.Report) []string {
 	}
 	down := 0
 	for _, a := range rep.Apps {
-		if (a.State != reconciler.StateRunning && a.State != reconciler.StateRemoved) || a.Health == "unhealthy" {
+		// A rolled-back app runs (its old spec); its failure entry already counts it.
+		if (a.State != reconciler.StateRunning && a.State != reconciler.StateRemoved && a.State != reconciler.StateRolledBack) || a.Health == "unhealthy" {
 			down++
 		}
 	}

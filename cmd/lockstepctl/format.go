@@ -50,7 +50,7 @@ func stateColour(state string) string {
 		return colGreen
 	case reconciler.StateRemoved:
 		return colPlain
-	case "exited", "created", "paused", "stopping", "restarting", reconciler.StateMissing:
+	case "exited", "created", "paused", "stopping", "restarting", reconciler.StateMissing, reconciler.StateRolledBack:
 		return colYellow
 	}
 	return colRed

@@ -205,6 +205,7 @@ func run(args []string, stdout io.Writer) int {
 		Parallel:      o.parallel,
 		Log:           log,
 		NetworkPrefix: o.networkPrefix,
+		Registries:    o.registries,
 	}, pm)
 	if err != nil {
 		log.WithError(err).Error("starting")
