@@ -461,3 +461,50 @@ func TestFailingHookIsReportedByNameAndNothingStarts(t *testing.T) {
 		t.Fatalf("calls %q", got)
 	}
 }
+
+// Each container's stop_grace_period is its podman stop timeout, honoured on recreate and on removal:
+// a container that needs 2 s to flush on SIGTERM finishes with a 4 s grace and is killed with 1 s.
+func TestStopGracePeriodPerContainerIsHonoured(t *testing.T) {
+	f := newFixture(t)
+	f.record(nil)
+	flush := `[sh, -c, 'trap "sleep 2; echo flushed > /data/$NAME; exit 0" TERM; while :; do sleep 0.2; done']`
+	stack := func(mode string) string {
+		return fmt.Sprintf(`  containers:
+    - name: slow
+      image: %[1]s
+      command: %[2]s
+      env: {NAME: slow-%[3]s}
+      volumes: ["${APP_DATA}:/data"]
+      stop_grace_period: 4s
+    - name: quick
+      image: %[1]s
+      command: %[2]s
+      env: {NAME: quick-%[3]s}
+      volumes: ["${APP_DATA}:/data"]
+      stop_grace_period: 1s
+`, bbImage, flush, mode)
+	}
+	f.app("sg", stack("one"))
+	f.names2("sg-slow", "sg-quick")
+	noFailures(t, f.pass())
+	if got := f.pm.MustCLI(t, "inspect", "--format", "{{.Config.StopTimeout}}", "sg-slow", "sg-quick"); strings.Fields(got)[0] != "4" || strings.Fields(got)[1] != "1" {
+		t.Fatalf("stop timeouts %q", got)
+	}
+	time.Sleep(500 * time.Millisecond) // let the shells set their traps
+	f.app("sg", stack("two"))
+	noFailures(t, f.pass())
+	exists := func(name string) bool {
+		_, err := os.Stat(filepath.Join(f.data, "sg", name))
+		return err == nil
+	}
+	if !exists("slow-one") || exists("quick-one") {
+		t.Fatalf("on recreate: slow flushed %v (want true), quick flushed %v (want false)", exists("slow-one"), exists("quick-one"))
+	}
+	time.Sleep(500 * time.Millisecond)
+	os.Remove(filepath.Join(f.apps, "sg.yaml"))
+	r := f.pass()
+	noFailures(t, r)
+	if !exists("slow-two") || exists("quick-two") {
+		t.Fatalf("on removal: slow flushed %v (want true), quick flushed %v (want false)", exists("slow-two"), exists("quick-two"))
+	}
+}
