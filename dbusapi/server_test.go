@@ -363,9 +363,13 @@ func TestUnprivilegedCallersAreRefused(t *testing.T) {
 	if err == nil || !strings.Contains(out, "Access denied") {
 		t.Fatalf("shipped policy let nobody call Reconcile: %v %s", err, out)
 	}
+	out, err = e.bus.Run("nobody", "busctl", "--system", "call", BusName, string(ObjectPath), Interface, "RotateSecret", "ss", "bitcoin", "rpc_password")
+	if err == nil || !strings.Contains(out, "Access denied") {
+		t.Fatalf("shipped policy let nobody call RotateSecret: %v %s", err, out)
+	}
 	// With a bus that allows everything, lockstepd's own check refuses, and nothing runs.
 	e2 := start(t, testenv.BusConfig{}, "lockstep")
-	for _, call := range [][]string{{"Reconcile"}, {"Install", "s", "web"}, {"Remove", "sb", "web", "true"}} {
+	for _, call := range [][]string{{"Reconcile"}, {"Install", "s", "web"}, {"Remove", "sb", "web", "true"}, {"RotateSecret", "ss", "bitcoin", "rpc_password"}} {
 		args := append([]string{"--system", "call", BusName, string(ObjectPath), Interface}, call...)
 		out, err = e2.bus.Run("nobody", "busctl", args...)
 		if err == nil || !strings.Contains(out, "needs root or membership of group lockstep") {
@@ -373,7 +377,7 @@ func TestUnprivilegedCallersAreRefused(t *testing.T) {
 		}
 	}
 	e2.b.mu.Lock()
-	changes := len(e2.b.enabled) + len(e2.b.disabled)
+	changes := len(e2.b.enabled) + len(e2.b.disabled) + len(e2.b.rotated)
 	e2.b.mu.Unlock()
 	if n := e2.p.passes.Load(); n != 0 || changes != 0 {
 		t.Fatalf("a refused call changed something: %d passes, %d changes", n, changes)
