@@ -197,6 +197,9 @@ type Companion struct {
 	User         string            `yaml:"user"`
 	// StopGracePeriod is how long a stop waits before killing the companion (default 10s).
 	StopGracePeriod Duration `yaml:"stop_grace_period"`
+	// Mounts are paths inside the data dir of the app itself (from: its id) or of an app it requires
+	// by id, mounted read-only (a UI reading lnd's TLS certificate and macaroons).
+	Mounts []DepMount `yaml:"mounts"`
 }
 
 // Registry holds per-app registry settings.
