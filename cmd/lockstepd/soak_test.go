@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -70,7 +71,13 @@ func (m *memPodman) Inspect(ctx context.Context, id string) (*reconciler.Inspect
 	return nil, reconciler.ErrNotFound
 }
 func (m *memPodman) ImageExists(ctx context.Context, ref string) (bool, error) { return true, nil }
-func (m *memPodman) Pull(ctx context.Context, ref string, tls bool) error      { return nil }
+func (m *memPodman) Pull(ctx context.Context, ref string, tls bool, progress io.Writer) error {
+	return nil
+}
+func (m *memPodman) RemoveImage(ctx context.Context, ref string) error { return nil }
+func (m *memPodman) EnsureNetwork(ctx context.Context, name, app string) error {
+	return nil
+}
 func (m *memPodman) Build(ctx context.Context, b reconciler.BuildRequest) error {
 	return nil
 }
