@@ -142,3 +142,63 @@ func TestFullDiskKeepsOldUnitsAndReport(t *testing.T) {
 		t.Fatalf("report after recovery: %+v %v", saved, err)
 	}
 }
+
+// TestFullDiskKeepsOldHookOutput: the app's data dir on a real tmpfs that fills up. A pre-start hook
+// whose output must change fails with ENOSPC, named in the report; the old rendered file is intact,
+// no temporary file is left, and the app is not started on the stale file; once space is freed the
+// file is rewritten and the app installed.
+func TestFullDiskKeepsOldHookOutput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("mounts a tmpfs")
+	}
+	disk := testenv.Tmpfs(t, 256)
+	p := &fakePodman{images: map[string]bool{"localhost/h:1": true}}
+	r := newTestReconciler(t, p, map[string]string{"h": "  hooks:\n    pre_start:\n      - {name: conf, template: h.conf.tmpl, path: conf/h.conf}\n"})
+	r.cfg.Roots.DataRoot = filepath.Join(disk, "data")
+	tmpl := filepath.Join(r.cfg.AppsDir, "h.conf.tmpl")
+	if err := os.WriteFile(tmpl, []byte("version={{.Version}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// The first pass renders the file, then fails to create (the fake has no such container yet).
+	p.fail = map[string]error{"Create h": errors.New("not yet")}
+	r.Pass(ctx, "test")
+	out := filepath.Join(disk, "data", "h", "conf", "h.conf")
+	old, err := os.ReadFile(out)
+	if err != nil || string(old) != "version=1\n" {
+		t.Fatalf("hook output %q %v", old, err)
+	}
+	p.fail = nil
+
+	filler := testenv.Fill(t, disk)
+	if err := os.WriteFile(tmpl, []byte("version={{.Version}}\n"+strings.Repeat("# padding\n", 2000)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.calls = nil
+	rep := r.Pass(ctx, "test")
+	if f := failures(rep); !strings.Contains(f["h"], "pre-start hook conf") || !strings.Contains(f["h"], "no space left on device") {
+		t.Fatalf("failures on a full disk: %v", f)
+	}
+	if contains(p.calls, "Create h") || contains(p.calls, "Start new-h") {
+		t.Fatalf("the app was started on a stale config: %v", p.calls)
+	}
+	if got, _ := os.ReadFile(out); string(got) != string(old) {
+		t.Fatalf("old hook output changed to %d bytes", len(got))
+	}
+	entries, _ := os.ReadDir(filepath.Dir(out))
+	for _, e := range entries {
+		if strings.Contains(e.Name(), ".tmp-") {
+			t.Fatalf("temporary file %s left", e.Name())
+		}
+	}
+
+	os.Remove(filler)
+	rep = r.Pass(ctx, "test")
+	noFail(t, rep)
+	if got, _ := os.ReadFile(out); !strings.Contains(string(got), "# padding") {
+		t.Fatal("hook output not rewritten after space was freed")
+	}
+	if !contains(p.calls, "Create h") {
+		t.Fatalf("not installed after recovery: %v", p.calls)
+	}
+}
