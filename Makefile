@@ -52,7 +52,8 @@ fuzz: ## each fuzz target for FUZZLONG (default 10m); a failing input is saved i
 	$(MAKE) --no-print-directory fuzz-short FUZZTIME=$(FUZZLONG)
 
 soak: ## 10,000 passes with manifests changing under them; prints goroutines, fds and RSS at start and end
-	LOCKSTEP_SOAK=1 $(GO) test -run '^TestSoak$$' -count=1 -v -timeout 60m ./cmd/lockstepd | grep -E '^(soak|---|ok|FAIL|PASS)'
+	@out=$$(LOCKSTEP_SOAK=1 $(GO) test -run '^TestSoak$$' -count=1 -v -timeout 60m ./cmd/lockstepd 2>&1); rc=$$?; \
+	  echo "$$out" | grep -E '^(soak|---|ok|FAIL|PASS|    )'; exit $$rc
 
 test-unit: ## the tests that need nothing outside Go
 	$(GO) test -short -count=1 $(PKGS)
