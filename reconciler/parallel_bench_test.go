@@ -16,6 +16,8 @@ import (
 // a real podman, once with Parallel 1 and once with the default bound of 4, removing them in
 // between, and reports both pass times and parallel ÷ sequential (goal <= 0.6). The order of the two
 // alternates between iterations so that neither always runs on a warmer podman.
+// LOCKSTEP_BENCH_EXTRA is appended to each app's container section (e.g. "    network: none\n", to
+// see what podman's bridge network setup costs), LOCKSTEP_BENCH_PARALLEL sets the bound.
 func BenchmarkParallelInstalls(b *testing.B) {
 	pm := shared.Get(b, "podman", "runc", "busybox").(*testenv.Podman)
 	dir := b.TempDir()
@@ -25,7 +27,7 @@ func BenchmarkParallelInstalls(b *testing.B) {
 	for i := 0; i < 20; i++ {
 		id := fmt.Sprintf("par-%02d", i)
 		ids = append(ids, id)
-		writeManifest(b, f.apps, id, fmt.Sprintf("  container:\n    image: %s\n    command: [sleep, \"1000000\"]\n    stop_grace_period: 1s\n", bbImage))
+		writeManifest(b, f.apps, id, fmt.Sprintf("  container:\n    image: %s\n    command: [sleep, \"1000000\"]\n    stop_grace_period: 1s\n"+os.Getenv("LOCKSTEP_BENCH_EXTRA"), bbImage))
 	}
 	removeAll := func() {
 		pm.CLI(append([]string{"rm", "--force", "--time", "0", "--ignore"}, ids...)...)
