@@ -40,6 +40,8 @@ var (
 	ErrFailed          = ErrorPrefix + "Failed"
 	ErrNoSuchSecret    = ErrorPrefix + "NoSuchSecret"
 	ErrNeeded          = ErrorPrefix + "Needed"
+	// ErrMissingDependency: Install of an app whose requirements no installed app answers for.
+	ErrMissingDependency = ErrorPrefix + "MissingDependency"
 )
 
 // Backend is what the API drives: the pass queue and the reconciler.
@@ -393,6 +395,8 @@ func mapErr(err error) *dbus.Error {
 		return dbus.NewError(ErrNoSuchSecret, []any{err.Error()})
 	case errors.Is(err, reconciler.ErrNeeded):
 		return dbus.NewError(ErrNeeded, []any{err.Error()})
+	case errors.Is(err, reconciler.ErrMissingDependency):
+		return dbus.NewError(ErrMissingDependency, []any{err.Error()})
 	case errors.Is(err, reconciler.ErrNoSuchApp), errors.Is(err, reconciler.ErrNotInstalled):
 		return dbus.NewError(ErrNoSuchApp, []any{err.Error()})
 	case errors.Is(err, reconciler.ErrInvalidManifest):

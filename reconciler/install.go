@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,6 +21,8 @@ var (
 	ErrNotInstalled    = errors.New("app is not installed")
 	// ErrNeeded: the app provides what other installed apps require.
 	ErrNeeded = errors.New("app is needed by other installed apps")
+	// ErrMissingDependency: the app requires what no installed app provides.
+	ErrMissingDependency = errors.New("missing dependency")
 )
 
 // Enable installs catalog app id: it validates the catalog manifest and links it into the apps dir
@@ -36,8 +39,12 @@ func (r *Reconciler) Enable(id string) error {
 	if _, err := os.Stat(src); err != nil {
 		return fmt.Errorf("%w: %q is not in the catalog %s", ErrNoSuchApp, id, r.cfg.CatalogDir)
 	}
-	if _, ps := manifest.LoadFile(src, r.cfg.Roots); len(ps) > 0 {
+	l, ps := manifest.LoadFile(src, r.cfg.Roots)
+	if len(ps) > 0 {
 		return fmt.Errorf("%w: %v", ErrInvalidManifest, ps)
+	}
+	if err := r.checkDependencies(l); err != nil {
+		return err
 	}
 	dst := filepath.Join(r.cfg.AppsDir, id+".yaml")
 	if target, err := os.Readlink(dst); err == nil && target == src {
@@ -84,6 +91,45 @@ func (r *Reconciler) Disable(id string) error {
 		return fmt.Errorf("removing %s: %w", id, err)
 	}
 	return syncDir(r.cfg.AppsDir)
+}
+
+// checkDependencies refuses to install an app whose required dependencies no installed app answers
+// for, naming the catalog apps that would.
+func (r *Reconciler) checkDependencies(app *manifest.Loaded) error {
+	set, err := r.LoadManifests()
+	if err != nil {
+		return nil // the pass reports the directory
+	}
+	var missing []string
+	for _, dep := range app.Requires.Apps {
+		if _, ok := set.Providers[dep]; ok {
+			continue
+		}
+		var cands []string
+		if entries, err := os.ReadDir(r.cfg.CatalogDir); err == nil {
+			for _, e := range entries {
+				if !manifest.IsManifestName(e.Name()) {
+					continue
+				}
+				if c, ps := manifest.LoadFile(filepath.Join(r.cfg.CatalogDir, e.Name()), r.cfg.Roots); len(ps) == 0 {
+					if c.ID == dep || slices.Contains(c.Provides, dep) {
+						cands = append(cands, c.ID)
+					}
+				}
+			}
+		}
+		msg := dep
+		if len(cands) > 0 {
+			msg += " (install " + strings.Join(cands, " or ") + ")"
+		} else {
+			msg += " (no catalog app provides it)"
+		}
+		missing = append(missing, msg)
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: %s requires %s, not installed", ErrMissingDependency, app.ID, strings.Join(missing, ", "))
+	}
+	return nil
 }
 
 // checkNotNeeded refuses to remove an app that answers for a requirement of another installed app

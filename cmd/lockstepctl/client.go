@@ -132,7 +132,7 @@ func (c *client) callError(method string, err error) error {
 		return fmt.Errorf("%s: no answer from lockstepd in time; it may still be working: see lockstepctl status", method)
 	case dbusapi.ErrAccessDenied, "org.freedesktop.DBus.Error.AccessDenied":
 		return fmt.Errorf("permission denied: run as root or as a member of group lockstep (%s)", msg)
-	case dbusapi.ErrNoSuchApp, dbusapi.ErrInvalidManifest, dbusapi.ErrFailed, dbusapi.ErrNoSuchSecret, dbusapi.ErrNeeded:
+	case dbusapi.ErrNoSuchApp, dbusapi.ErrInvalidManifest, dbusapi.ErrFailed, dbusapi.ErrNoSuchSecret, dbusapi.ErrNeeded, dbusapi.ErrMissingDependency:
 		return errors.New(msg)
 	case dbusapi.ErrShuttingDown:
 		return fmt.Errorf("%s; try again once it is back (systemctl status lockstepd)", msg)
