@@ -48,8 +48,8 @@ func keepOnBus(ctx context.Context, bus string, srv *dbusapi.Server, log logrus.
 				log.WithField("name", dbusapi.BusName).Info("reconnected to the bus and took the name again")
 				break
 			}
-			log.WithError(err).WithField("retry_in", (2 * delay).String()).Warn("reconnecting to the bus")
 			delay = min(2*delay, 30*time.Second)
+			log.WithError(err).WithField("retry_in", delay.String()).Warn("reconnecting to the bus")
 		}
 	}
 }
