@@ -23,9 +23,10 @@ import (
 // Fault injection against real components: a restarted dbus-daemon, a podman service stopped in the
 // middle of a pass, lockstepd SIGKILLed in the middle of installs.
 
-// TestBusRestartReconnects: the dbus-daemon is killed and started again on the same socket; lockstepd
-// stays up, connects again (with backoff), owns its name again, answers calls, and announces nothing
-// stale: a subscriber on the new bus sees no ReportChanged for a pass whose report did not change.
+// TestBusRestartReconnects: the dbus-daemon is killed and started again on the same socket, at once
+// and after 3 s down; lockstepd stays up, connects again (backing off while the bus is down), owns
+// its name again, answers calls, and announces nothing stale: a subscriber on the new bus sees no
+// ReportChanged for a pass whose report did not change, and sees one for a pass whose report did.
 func TestBusRestartReconnects(t *testing.T) {
 	testenv.Need(t, "busctl")
 	pm := realPodman(t)
@@ -45,7 +46,13 @@ func TestBusRestartReconnects(t *testing.T) {
 	}
 
 	for round := 1; round <= 2; round++ {
-		if err := bus.Restart(); err != nil {
+		// Round 1: the bus is back at once. Round 2: it stays down for 3 s, so connecting fails a
+		// few times and lockstepd backs off.
+		down := time.Duration(0)
+		if round == 2 {
+			down = 3 * time.Second
+		}
+		if err := bus.RestartAfter(down); err != nil {
 			t.Fatal(err)
 		}
 		watcher, err := dbus.Connect(bus.Address)
@@ -118,8 +125,11 @@ func TestBusRestartReconnects(t *testing.T) {
 			t.Fatalf("round %d: ReportChanged for pass %d, want %d", round, got, id)
 		}
 	}
-	if !strings.Contains(d.logs(), "reconnected to the bus and took the name again") {
-		t.Fatalf("no reconnect in the log:\n%s", d.logs())
+	if n := strings.Count(d.logs(), "reconnected to the bus and took the name again"); n != 2 {
+		t.Fatalf("%d reconnects in the log, want 2:\n%s", n, d.logs())
+	}
+	if !strings.Contains(d.logs(), "reconnecting to the bus") || !strings.Contains(d.logs(), "retry_in=2s") {
+		t.Fatalf("no failed attempt with backoff while the bus was down:\n%s", d.logs())
 	}
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	if code := d.wait(t, 30*time.Second); code != 0 {

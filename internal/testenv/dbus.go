@@ -118,9 +118,13 @@ func (b *Bus) start() error {
 
 // Restart kills the dbus-daemon (every connection to it breaks, every name is released) and starts
 // a new one with the same configuration and socket path.
-func (b *Bus) Restart() error {
+func (b *Bus) Restart() error { return b.RestartAfter(0) }
+
+// RestartAfter is Restart with the bus down for d in between.
+func (b *Bus) RestartAfter(d time.Duration) error {
 	b.Stop()
 	os.Remove(b.Socket)
+	time.Sleep(d)
 	return b.start()
 }
 
