@@ -28,7 +28,8 @@ if ! podman image exists localhost/lockstep/busybox:demo; then
   root=$(mktemp -d)
   mkdir -p "$root/bin" "$root/etc" "$root/tmp" "$root/www" "$root/data"
   cp /bin/busybox "$root/bin/busybox"
-  for a in sh sleep httpd echo cat ls kill wget date; do ln -s busybox "$root/bin/$a"; done
+  for a in sh sleep httpd echo cat ls kill wget date true false nc sed grep head tail cut wc mkdir \
+    chmod mv rm touch test [ dirname base64 xxd sha256sum nslookup timeout; do ln -s busybox "$root/bin/$a"; done
   echo 'root:x:0:0:root:/:/bin/sh' > "$root/etc/passwd"
   tar -C "$root" -cf "$root.tar" .
   podman import -q --change 'CMD=["sh"]' "$root.tar" localhost/lockstep/busybox:demo >/dev/null

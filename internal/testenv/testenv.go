@@ -78,7 +78,10 @@ func StartPodman(t TB) *Podman {
 	}
 	p := &Podman{Dir: dir, Socket: filepath.Join(dir, "podman.sock")}
 	conf := filepath.Join(dir, "containers.conf")
-	if err := os.WriteFile(conf, []byte(ContainersConf), 0o644); err != nil {
+	// Networks of its own: podman keeps network definitions outside --root (/etc/containers/networks
+	// for root), so without this one test's teardown (system reset) removes another's app networks.
+	netConf := fmt.Sprintf("[network]\nnetwork_config_dir = %q\n", filepath.Join(dir, "networks"))
+	if err := os.WriteFile(conf, []byte(ContainersConf+netConf), 0o644); err != nil {
 		t.Fatalf("%v", err)
 	}
 	p.env = append(os.Environ(), "CONTAINERS_CONF="+conf, "TMPDIR="+dir)
@@ -205,7 +208,10 @@ func BusyboxRootfs() ([]byte, error) {
 	}
 	tw.WriteHeader(&tar.Header{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(data))})
 	tw.Write(data)
-	for _, a := range []string{"sh", "sleep", "httpd", "echo", "cat", "ls", "kill", "wget", "date", "true", "false", "nc"} {
+	for _, a := range []string{"sh", "sleep", "httpd", "echo", "cat", "ls", "kill", "wget", "date", "true", "false", "nc",
+		// what the demo node's stand-ins (catalog/demo/node) use
+		"sed", "grep", "head", "tail", "cut", "wc", "mkdir", "chmod", "mv", "rm", "touch", "test", "[",
+		"dirname", "base64", "xxd", "sha256sum", "nslookup", "timeout"} {
 		tw.WriteHeader(&tar.Header{Name: "bin/" + a, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777})
 	}
 	for name, content := range map[string]string{"etc/hostname": "bb\n", "etc/passwd": "root:x:0:0:root:/:/bin/sh\n", "etc/group": "root:x:0:\n", "www/index.html": "hello from busybox\n"} {
