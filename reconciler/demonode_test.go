@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -341,14 +342,31 @@ func TestDemoNode(t *testing.T) {
 	// lnd-ui: uses lnd's certificate and macaroon through a read-only mount and reaches lnd by name.
 	ui := page("lnd-ui", url("18370"), has("admin.macaroon present", "mounted read-only: yes", `"rpchost":"bitcoin-knots:8332"`))
 	t.Logf("lnd-ui: %s", ui)
-	if out, err := f.pm.CLI("exec", "lnd-ui", "touch", "/lnd/written-by-ui"); err == nil {
-		t.Errorf("lnd-ui could write into lnd's data: %s", out)
+	// As root inside the container, so that only the mount can refuse.
+	if out, err := f.pm.CLI("exec", "--user", "0", "lnd-ui", "touch", "/lnd/written-by-ui"); err == nil || !strings.Contains(out, "Read-only file system") {
+		t.Errorf("lnd-ui writing into lnd's data: %s, %v (want a read-only file system)", out, err)
 	}
 	if _, err := os.Stat(filepath.Join(f.data, "lnd", "public", "written-by-ui")); err == nil {
 		t.Error("a file lnd-ui wrote is in lnd's data dir")
 	}
 	if out, err := f.pm.CLI("exec", "lnd-ui", "cat", "/lnd/tls.cert"); err != nil || !strings.Contains(out, "BEGIN CERTIFICATE") {
 		t.Errorf("lnd-ui cannot read lnd's tls.cert: %s %v", out, err)
+	}
+
+	// The UI runs as 1000:1000 in a state dir its ownership hooks gave that user, where it keeps the
+	// page its companion serves.
+	eventually(t, "lnd-ui status page", 30*time.Second, func() (string, error) {
+		b, err := os.ReadFile(filepath.Join(f.data, "lnd-ui", "state", "www", "index.html"))
+		return string(b), err
+	}, has("admin.macaroon present"))
+	for _, p := range []string{"state", "state/www", "state/www/index.html"} {
+		fi, err := os.Stat(filepath.Join(f.data, "lnd-ui", p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != 1000 || st.Gid != 1000 {
+			t.Errorf("lnd-ui's %s is owned by %d:%d, want 1000:1000", p, st.Uid, st.Gid)
+		}
 	}
 
 	// A pass over the running node does nothing.

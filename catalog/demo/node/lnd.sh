@@ -47,7 +47,7 @@ grpcpid=$!
     echo "lnd: wrote $cert"
   fi
   if [ ! -s "$mac" ]; then
-    head -c 32 /dev/urandom | xxd -p -c 64 > "$mac.tmp"; chmod 640 "$mac.tmp"; mv "$mac.tmp" "$mac"
+    head -c 32 /dev/urandom | xxd -p -c 64 > "$mac.tmp"; chmod 644 "$mac.tmp"; mv "$mac.tmp" "$mac"
     echo "lnd: wrote $mac"
   fi
 ) &
