@@ -235,7 +235,7 @@ func crossCheck(apps []*Loaded, invalid map[string]bool) []appProblem {
 	for _, a := range apps {
 		for _, m := range a.Members() {
 			if other, ok := names[m.PodmanName]; ok && other != a.ID {
-				out = append(out, appProblem{Problem{a.File, m.Field + ".name", fmt.Sprintf("podman name %q is already used by app %s", m.PodmanName, other)}, a.ID})
+				out = append(out, appProblem{Problem{a.File, m.Field + ".name", fmt.Sprintf("podman name %q is already used by app %s (%s)", m.PodmanName, other, byID[other].File)}, a.ID})
 				continue
 			}
 			names[m.PodmanName] = a.ID
@@ -273,7 +273,7 @@ func crossCheck(apps []*Loaded, invalid map[string]bool) []appProblem {
 						if id != r[0] {
 							who = fmt.Sprintf("%s (which provides %s)", id, r[0])
 						}
-						out = append(out, appProblem{Problem{a.File, f, fmt.Sprintf("${%s.%s}: app %s exports no %s (it exports: %s)", r[0], r[1], who, r[1], strings.Join(sortedKeys(byID[id].Exports), ", "))}, a.ID})
+						out = append(out, appProblem{Problem{a.File, f, fmt.Sprintf("${%s.%s}: app %s exports no %s (%s)", r[0], r[1], who, r[1], exportList(byID[id]))}, a.ID})
 					}
 				}
 			}
@@ -322,7 +322,7 @@ func crossCheck(apps []*Loaded, invalid map[string]bool) []appProblem {
 				x.port.HostIP != "0.0.0.0" && y.port.HostIP != "0.0.0.0" && x.port.HostIP != "::" && y.port.HostIP != "::" {
 				continue
 			}
-			out = append(out, appProblem{Problem{byID[x.id].File, x.field, fmt.Sprintf("host port %d/%s is also published by app %s (%s)", x.port.HostPort, x.port.Protocol, y.id, y.field)}, x.id})
+			out = append(out, appProblem{Problem{byID[x.id].File, x.field, fmt.Sprintf("host port %d/%s is also published by app %s (%s: %s)", x.port.HostPort, x.port.Protocol, y.id, byID[y.id].File, y.field)}, x.id})
 		}
 	}
 	return out
@@ -368,4 +368,11 @@ func cycles(apps []*Loaded, byID map[string]*Loaded, providers map[string]string
 		}
 	}
 	return out
+}
+
+func exportList(a *Loaded) string {
+	if len(a.Exports) == 0 {
+		return "it exports nothing"
+	}
+	return "it exports: " + strings.Join(sortedKeys(a.Exports), ", ")
 }

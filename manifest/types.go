@@ -71,6 +71,15 @@ type Container struct {
 	Health *Health `yaml:"health"`
 	// Mounts are paths inside a dependency's data dir, always mounted read-only.
 	Mounts []DepMount `yaml:"mounts"`
+	// Probes names HTTP paths that lockstep's reachability check GETs on published ports.
+	Probes []Probe `yaml:"probes"`
+}
+
+// Probe makes the reachability check of one published TCP port an HTTP GET of Path instead of a TCP
+// connect. Port is the container port of a published mapping in ports.
+type Probe struct {
+	Port int    `yaml:"port"`
+	Path string `yaml:"path"`
 }
 
 // DepMount mounts Path, inside the data dir of the dependency From (an app id or capability the app
@@ -188,6 +197,9 @@ type Companion struct {
 	User         string            `yaml:"user"`
 	// StopGracePeriod is how long a stop waits before killing the companion (default 10s).
 	StopGracePeriod Duration `yaml:"stop_grace_period"`
+	// Mounts are paths inside the data dir of the app itself (from: its id) or of an app it requires
+	// by id, mounted read-only (a UI reading lnd's TLS certificate and macaroons).
+	Mounts []DepMount `yaml:"mounts"`
 }
 
 // Registry holds per-app registry settings.

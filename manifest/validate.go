@@ -367,6 +367,18 @@ func Validate(file string, a *App, roots Roots) Problems {
 		checkVolumes(f+".volumes", comp.Volumes, roots, a.ID, bad)
 		checkNetwork(f+".network", comp.Network, bad)
 		checkCaps(f+".capabilities", comp.Capabilities, bad)
+		for j, dm := range comp.Mounts {
+			mf := fmt.Sprintf("%s.mounts[%d]", f, j)
+			if !deps[dm.From] {
+				bad(mf+".from", "%q is neither this app nor a dependency named in requires", dm.From)
+			}
+			if dm.Path == "" || path.IsAbs(dm.Path) || hasDotDot(dm.Path) {
+				bad(mf+".path", "%q must be a path relative to the app's data directory, without ..", dm.Path)
+			}
+			if !path.IsAbs(dm.Target) {
+				bad(mf+".target", "%q is not an absolute path", dm.Target)
+			}
+		}
 		if comp.User != "" && !userRE.MatchString(comp.User) {
 			bad(f+".user", "%q is not USER or USER:GROUP", comp.User)
 		}
@@ -496,6 +508,7 @@ func validateContainer(f string, c *Container, a *App, roots Roots, bad badFunc)
 	}
 	checkEnv(f+".env", c.Env, bad)
 	checkPorts(f+".ports", c.Ports, bad)
+	checkProbes(f+".probes", c.Probes, c.Ports, bad)
 	checkVolumes(f+".volumes", c.Volumes, roots, a.ID, bad)
 	checkNetwork(f+".network", c.Network, bad)
 	checkCaps(f+".capabilities", c.Capabilities, bad)

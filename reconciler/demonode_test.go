@@ -152,14 +152,14 @@ func TestDemoNode(t *testing.T) {
 	f.names = append(f.names, all...)
 	t.Cleanup(func() {
 		for id := range demoNode {
-			f.pm.CLI("network", "rm", "--force", reconciler.AppNetwork(id))
+			f.pm.CLI("network", "rm", "--force", f.netPrefix()+id)
 		}
 	})
 
 	logs := &syncBuffer{}
 	logger := logrus.New()
 	logger.Out, logger.Level = logs, logrus.DebugLevel
-	rec, err := reconciler.New(reconciler.Config{AppsDir: f.apps, StateDir: filepath.Join(f.dir, "state"), Roots: rootsOf(f), Log: logger}, f.client)
+	rec, err := reconciler.New(reconciler.Config{AppsDir: f.apps, StateDir: filepath.Join(f.dir, "state"), Roots: rootsOf(f), Log: logger, NetworkPrefix: f.netPrefix()}, f.client)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,8 +335,8 @@ func TestDemoNode(t *testing.T) {
 	t.Logf("mempool: %s", mp)
 	if m := regexp.MustCompile(`"database":\{"host":"db","address":"([0-9.]+)"`).FindStringSubmatch(mp); m == nil {
 		t.Errorf("mempool api did not resolve db to an address: %s", mp)
-	} else if ip := f.pm.MustCLI(t, "inspect", "--format", `{{(index .NetworkSettings.Networks "lockstep-mempool").IPAddress}}`, "mempool-db"); ip != m[1] {
-		t.Errorf("db resolved to %s, mempool-db is %s on lockstep-mempool", m[1], ip)
+	} else if ip := f.pm.MustCLI(t, "inspect", "--format", `{{(index .NetworkSettings.Networks "`+f.netPrefix()+`mempool").IPAddress}}`, "mempool-db"); ip != m[1] {
+		t.Errorf("db resolved to %s, mempool-db is %s on mempool's network", m[1], ip)
 	}
 
 	// lnd-ui: uses lnd's certificate and macaroon through a read-only mount and reaches lnd by name.

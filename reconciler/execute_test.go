@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,7 +49,10 @@ func (f *fakePodman) ImageExists(ctx context.Context, ref string) (bool, error) 
 	err := f.call("ImageExists", ref)
 	return f.images[ref], err
 }
-func (f *fakePodman) Pull(ctx context.Context, ref string, tls bool) error {
+func (f *fakePodman) RemoveImage(ctx context.Context, ref string) error {
+	return f.call("RemoveImage", ref)
+}
+func (f *fakePodman) Pull(ctx context.Context, ref string, tls bool, progress io.Writer) error {
 	return f.call("Pull", fmt.Sprintf("%s tls=%v", ref, tls))
 }
 func (f *fakePodman) Build(ctx context.Context, b BuildRequest) error { return f.call("Build", b.Tag) }

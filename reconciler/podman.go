@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/lockstep/lockstep/manifest"
@@ -17,8 +18,12 @@ type Podman interface {
 	// Inspect returns details of one container; ErrNotFound when it does not exist.
 	Inspect(ctx context.Context, nameOrID string) (*Inspected, error)
 	ImageExists(ctx context.Context, ref string) (bool, error)
-	Pull(ctx context.Context, ref string, tlsVerify bool) error
+	// Pull pulls ref, writing the service's progress lines to progress (nil: discarded).
+	Pull(ctx context.Context, ref string, tlsVerify bool, progress io.Writer) error
 	Build(ctx context.Context, b BuildRequest) error
+	// RemoveImage removes the image (or only the tag, when it has others) ref; never a container.
+	// ErrConflict when a container uses it, ErrNotFound when it is not there.
+	RemoveImage(ctx context.Context, ref string) error
 	Create(ctx context.Context, c CreateRequest) (id string, err error)
 	Start(ctx context.Context, id string) error
 	// Stop stops a container, killing it after timeout; 0 means the container's own stop timeout
@@ -55,6 +60,8 @@ type BuildRequest struct {
 	ContextDir    string
 	Containerfile string // absolute
 	Tag           string
+	// Output receives the build's output (nil: discarded).
+	Output io.Writer
 }
 
 // CreateRequest is a container to create, in lockstep's terms.

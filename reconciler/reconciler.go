@@ -39,6 +39,16 @@ type Config struct {
 	ReachGrace time.Duration
 	// Companions configures the companion stage; nil leaves companions alone.
 	Companions *CompanionConfig
+	// NetworkPrefix starts the names of the networks lockstep manages, one per app (default
+	// "lockstep-"). Rootful podman instances share aardvark-dns's per-network state, so tests that run
+	// several private podman services give each its own prefix.
+	NetworkPrefix string
+	// Registries is the operator's policy for pulls (images.go); the zero value allows every registry
+	// and none without TLS verification.
+	Registries RegistryPolicy
+	// RollbackSettle is how long an updated app without a health check must keep running before its
+	// spec is good (default RollbackSettle; negative: at once). See rollback.go.
+	RollbackSettle time.Duration
 }
 
 // Reconciler runs passes. Pass must not be called concurrently; Runner serializes it.
@@ -60,6 +70,9 @@ type Reconciler struct {
 	nextWake      time.Time
 	healthTargets map[string]healthTarget
 	health        map[string]*healthState
+	images        imageRecords // images.go
+
+	rb *rollbacks // rollback: known-good and failed specs (rollback.go)
 }
 
 // New returns a reconciler that starts from the report and adoptions saved in the state dir.
@@ -74,6 +87,9 @@ func New(cfg Config, p Podman) (*Reconciler, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.NetworkPrefix == "" {
+		cfg.NetworkPrefix = NetworkPrefix
 	}
 	if cfg.ReachGrace == 0 {
 		cfg.ReachGrace = ReachGrace
@@ -93,6 +109,10 @@ func New(cfg Config, p Podman) (*Reconciler, error) {
 		cfg.Log.WithError(err).Warn("ignoring unreadable saved report")
 	}
 	r.last = last
+	// rollback: known-good and failed specs survive a restart (rollback.go).
+	if r.rb, err = loadRollbacks(cfg.StateDir, cfg.Log); err != nil {
+		return nil, err
+	}
 	if b, err := os.ReadFile(filepath.Join(cfg.StateDir, adoptedFile)); err == nil {
 		if err := json.Unmarshal(b, &r.adopted); err != nil {
 			return nil, fmt.Errorf("reading %s: %w", adoptedFile, err)
@@ -132,12 +152,14 @@ func (r *Reconciler) Observe(ctx context.Context) (*Observation, error) {
 	if err != nil {
 		return &Observation{Set: set}, fmt.Errorf("listing containers: %w", err)
 	}
-	return &Observation{Set: set, Actions: Plan(r.input(set, cs))}, nil
+	actions := Plan(r.input(set, cs))
+	r.holdRolledBack(actions) // rollback: apps held on their good spec (rollback.go)
+	return &Observation{Set: set, Actions: actions}, nil
 }
 
 func (r *Reconciler) input(set *manifest.Set, cs []Container) Input {
 	in := Input{Invalid: set.Invalid, Containers: cs, Adopted: map[string]Adoption{}}
-	w := &Wiring{Roots: r.cfg.Roots, Set: set, Value: r.exportValue}
+	w := &Wiring{Roots: r.cfg.Roots, Set: set, Value: r.exportValue, NetworkPrefix: r.cfg.NetworkPrefix}
 	for _, a := range set.Apps {
 		in.Desired = append(in.Desired, DesiredsFor(a, w)...)
 	}
@@ -211,6 +233,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	}
 	actions := Plan(r.input(set, cs))
 	now := r.cfg.Now()
+	r.planRollback(ctx, actions, now) // rollback: judge updates on trial, hold rolled-back apps (rollback.go)
 	for i := range actions {
 		a := &actions[i]
 		if a.Desired != nil && a.Desired.Err != nil {
@@ -272,7 +295,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		st := status(a, res)
 		if addr, ok := unreachable[a.Name()]; ok && a.Kind == KindNone {
 			st.State = StateUnreachable
-			fail(a.App, withMember(a, "running but unreachable: "+addr+" does not answer"))
+			fail(a.App, withMember(a, "running but unreachable: "+addr))
 		}
 		if h, _ := r.healthOf(a.Name()); h != "" {
 			st.Health = h
@@ -296,6 +319,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		rep.Apps = append(rep.Apps, *rows[id])
 	}
 	sortApps(rep.Apps)
+	r.finishRollback(actions, results, now, rep) // rollback: start trials, report, save, wake (rollback.go)
 	targets := map[string]healthTarget{}
 	for _, a := range actions {
 		if a.Desired == nil || a.Desired.Health == nil {
@@ -501,6 +525,8 @@ func (r *Reconciler) do(ctx context.Context, a Action) result {
 		return r.install(ctx, a.Desired, a.Container)
 	case KindForceRecreate:
 		return r.install(ctx, a.Desired, a.Container)
+	case KindRollback: // a.Desired is the app's last good spec (rollback.go)
+		return r.install(ctx, a.Desired, a.Container)
 	case KindAdopt:
 		return r.adopt(ctx, a)
 	case KindRemove:
@@ -542,8 +568,8 @@ func (r *Reconciler) install(ctx context.Context, d *Desired, old *Container) re
 		return result{err: err}
 	}
 	for _, n := range append([]string{d.Request.Network}, d.Request.Networks...) {
-		if strings.HasPrefix(n, NetworkPrefix) {
-			if err := r.podman.EnsureNetwork(ctx, n, strings.TrimPrefix(n, NetworkPrefix)); err != nil {
+		if strings.HasPrefix(n, r.cfg.NetworkPrefix) {
+			if err := r.podman.EnsureNetwork(ctx, n, strings.TrimPrefix(n, r.cfg.NetworkPrefix)); err != nil {
 				return result{err: fmt.Errorf("network %s: %w", n, err)}
 			}
 		}
@@ -613,44 +639,6 @@ func (r *Reconciler) prepareData(d *Desired) error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("creating data dir: %w", err)
 		}
-	}
-	return nil
-}
-
-func (r *Reconciler) ensureImage(ctx context.Context, d *Desired) error {
-	ref := d.Request.Image
-	ok, err := r.podman.ImageExists(ctx, ref)
-	if err != nil {
-		return fmt.Errorf("checking image %s: %w", ref, err)
-	}
-	if ok {
-		return nil
-	}
-	if b := d.Build; b != nil {
-		ctxDir := b.Context
-		if !filepath.IsAbs(ctxDir) {
-			ctxDir = filepath.Join(d.App.Dir, ctxDir)
-		}
-		cf := b.Containerfile
-		if cf == "" {
-			cf = "Containerfile"
-		}
-		if err := r.podman.Build(ctx, BuildRequest{ContextDir: ctxDir, Containerfile: filepath.Join(ctxDir, cf), Tag: b.Tag}); err != nil {
-			return fmt.Errorf("building image %s: %w", b.Tag, err)
-		}
-		return nil
-	}
-	tlsVerify := true
-	if named, err := reference.ParseNormalizedNamed(ref); err == nil {
-		domain := reference.Domain(named)
-		for _, ins := range d.App.Registry.Insecure {
-			if ins == domain {
-				tlsVerify = false
-			}
-		}
-	}
-	if err := r.podman.Pull(ctx, ref, tlsVerify); err != nil {
-		return fmt.Errorf("pulling image %s: %w", ref, err)
 	}
 	return nil
 }

@@ -61,6 +61,17 @@ func (s *secretStore) get(app, name string) (string, error) {
 	return v, nil
 }
 
+// forget drops an app's cached secrets (after a purge).
+func (s *secretStore) forget(app string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.cache {
+		if strings.HasPrefix(k, app+"/") {
+			delete(s.cache, k)
+		}
+	}
+}
+
 // rotate replaces the secret with a new random value.
 func (s *secretStore) rotate(app, name string) error {
 	s.mu.Lock()

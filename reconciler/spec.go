@@ -36,6 +36,14 @@ const NetworkPrefix = "lockstep-"
 // AppNetwork is the name of the network lockstep manages for app id.
 func AppNetwork(id string) string { return NetworkPrefix + id }
 
+// network names app id's network under the wiring's prefix.
+func (w *Wiring) network(id string) string {
+	if w.NetworkPrefix != "" {
+		return w.NetworkPrefix + id
+	}
+	return AppNetwork(id)
+}
+
 // Desired is one container an installed app should have.
 type Desired struct {
 	App *manifest.Loaded
@@ -73,6 +81,8 @@ type Wiring struct {
 	Set *manifest.Set
 	// Value returns an app's exported value ("" and an error when it cannot be had).
 	Value func(app *manifest.Loaded, name string) (string, error)
+	// NetworkPrefix starts app network names (default NetworkPrefix).
+	NetworkPrefix string
 }
 
 // DesiredFor computes the one container of a one-container app (tests and tools). roots give ${APP_DATA}.
@@ -151,14 +161,14 @@ func desiredMember(app *manifest.Loaded, m manifest.Member, w *Wiring, deps []st
 	if r.Network == "" {
 		// The app's own network: its containers know each other by name (a stack's by member name),
 		// and its dependents join it to reach it.
-		r.Network = AppNetwork(app.ID)
+		r.Network = w.network(app.ID)
 		if m.Name != "" {
 			r.Aliases = []string{m.Name}
 		}
 		for _, dep := range deps {
 			if w.Set != nil {
 				if da := w.Set.ByID(dep); da != nil && usesAppNetwork(da) {
-					r.Networks = append(r.Networks, AppNetwork(dep))
+					r.Networks = append(r.Networks, w.network(dep))
 				}
 			}
 		}

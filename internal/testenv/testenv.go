@@ -78,8 +78,8 @@ func StartPodman(t TB) *Podman {
 	}
 	p := &Podman{Dir: dir, Socket: filepath.Join(dir, "podman.sock")}
 	conf := filepath.Join(dir, "containers.conf")
-	// Networks of its own: podman keeps network definitions outside --root (/etc/containers/networks
-	// for root), so without this one test's teardown (system reset) removes another's app networks.
+	// Networks go to the instance's own dir: rootful podman keeps them in /etc/containers/networks by
+	// default, shared by every instance, and the teardown's system reset would delete them all.
 	netConf := fmt.Sprintf("[network]\nnetwork_config_dir = %q\n", filepath.Join(dir, "networks"))
 	if err := os.WriteFile(conf, []byte(ContainersConf+netConf), 0o644); err != nil {
 		t.Fatalf("%v", err)
