@@ -72,7 +72,8 @@ echo "== mempool web (127.0.0.1:18350), showing what its api reached:"
 get http://127.0.0.1:18350/ | sed 's/^/   /'
 echo "== lnd-ui (127.0.0.1:18370), with lnd's tls.cert and macaroon mounted read-only:"
 get http://127.0.0.1:18370/ | sed 's/^/   /'
-echo "== its companion lockstep-lnd-ui-status.service (127.0.0.1:18371), serving the UI's status page:"
+echo "== its companion lockstep-lnd-ui-status.service (127.0.0.1:18371), serving the UI's status page"
+echo "   and what it sees itself of lnd's credentials through its own read-only mount:"
 get http://127.0.0.1:18371/ | sed 's/^/   /'
 echo "== systemctl status lockstep-demo-web-ui.service lockstep-lnd-ui-status.service:"
 systemctl --no-pager --lines=0 status lockstep-demo-web-ui.service lockstep-lnd-ui-status.service | grep -E '^(●|   *Active:)'
