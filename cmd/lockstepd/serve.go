@@ -20,6 +20,7 @@ import (
 
 	"github.com/lockstep/lockstep/dbusapi"
 	"github.com/lockstep/lockstep/httpapi"
+	"github.com/lockstep/lockstep/internal/atomicfile"
 	"github.com/lockstep/lockstep/podman"
 	"github.com/lockstep/lockstep/reconciler"
 	"github.com/lockstep/lockstep/systemd"
@@ -162,6 +163,26 @@ func watchUnits(ctx context.Context, scope string, runner *reconciler.Runner, lo
 	})
 }
 
+// removeTemps removes the temporary files of atomic writes that an earlier lockstepd left when it
+// was killed mid-write (SIGKILL, power loss): in the state dir, and lockstep's own in the unit dirs.
+// The old files they were to replace are intact. Called once the bus name shows no other instance
+// runs. Hook outputs in app data dirs are not searched (a data dir can be a blockchain).
+func removeTemps(o *options, log logrus.FieldLogger) {
+	lockstepUnit := func(target string) bool { return strings.HasPrefix(target, "lockstep-") }
+	for _, d := range []struct {
+		dir   string
+		match func(string) bool
+	}{{o.stateDir, nil}, {o.quadletDir, lockstepUnit}, {o.unitDir, lockstepUnit}} {
+		removed, err := atomicfile.RemoveTemps(d.dir, d.match)
+		if err != nil {
+			log.WithError(err).WithField("dir", d.dir).Warn("removing temporary files of interrupted writes")
+		}
+		for _, p := range removed {
+			log.WithField("file", p).Info("removed the temporary file of an interrupted write")
+		}
+	}
+}
+
 // engine is what the daemon needs from podman besides the reconciler's Podman: *podman.Client, or
 // an in-memory stand-in in the soak test.
 type engine interface {
@@ -202,6 +223,7 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 		log.WithError(err).Error("taking the bus name")
 		return 1
 	}
+	removeTemps(o, log)
 	busCtx, stopBus := context.WithCancel(context.Background())
 	defer stopBus() // before the connection is closed, so that closing it is not taken for a loss
 	go keepOnBus(busCtx, o.bus, srv, log)

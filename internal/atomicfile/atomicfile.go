@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // WriteIfChanged makes path hold data with the given mode. When the file already holds exactly data
@@ -72,4 +73,44 @@ func Write(path string, data []byte, mode fs.FileMode) (err error) {
 		}
 	}
 	return nil
+}
+
+// RemoveTemps removes from dir (not below it) the temporary files that Write leaves behind when its
+// process dies between creating one and renaming it over its target (".TARGET.tmp-DIGITS"), for the
+// targets that match accepts (nil: all). Call it only where no other process writes to dir. It
+// returns the paths removed.
+func RemoveTemps(dir string, match func(target string) bool) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var removed []string
+	for _, e := range entries {
+		target, ok := tempTarget(e.Name())
+		if !ok || !e.Type().IsRegular() || (match != nil && !match(target)) {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return removed, err
+		}
+		removed = append(removed, p)
+	}
+	return removed, nil
+}
+
+// tempTarget returns the target of a temporary file name made by Write.
+func tempTarget(name string) (string, bool) {
+	i := strings.LastIndex(name, ".tmp-")
+	if !strings.HasPrefix(name, ".") || i <= 1 {
+		return "", false
+	}
+	digits := name[i+len(".tmp-"):]
+	if digits == "" || strings.Trim(digits, "0123456789") != "" {
+		return "", false
+	}
+	return name[1:i], true
 }
