@@ -78,7 +78,11 @@ func StartPodman(t TB) *Podman {
 	}
 	p := &Podman{Dir: dir, Socket: filepath.Join(dir, "podman.sock")}
 	conf := filepath.Join(dir, "containers.conf")
-	if err := os.WriteFile(conf, []byte(ContainersConf), 0o644); err != nil {
+	// Networks in a dir of this service's own: the default one (/etc/containers/networks) is shared
+	// by every podman on the host, so another test's `system reset` removed networks under this
+	// one's feet (kube play's podman-default-kube-network: "network not found").
+	private := ContainersConf + fmt.Sprintf("[network]\nnetwork_config_dir = %q\n", filepath.Join(dir, "networks"))
+	if err := os.WriteFile(conf, []byte(private), 0o644); err != nil {
 		t.Fatalf("%v", err)
 	}
 	p.env = append(os.Environ(), "CONTAINERS_CONF="+conf, "TMPDIR="+dir)
@@ -205,7 +209,7 @@ func BusyboxRootfs() ([]byte, error) {
 	}
 	tw.WriteHeader(&tar.Header{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(data))})
 	tw.Write(data)
-	for _, a := range []string{"sh", "sleep", "httpd", "echo", "cat", "ls", "kill", "wget", "date", "true", "false", "nc"} {
+	for _, a := range []string{"sh", "sleep", "httpd", "echo", "cat", "ls", "kill", "wget", "date", "true", "false", "nc", "cp", "mkdir", "chmod"} {
 		tw.WriteHeader(&tar.Header{Name: "bin/" + a, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777})
 	}
 	for name, content := range map[string]string{"etc/hostname": "bb\n", "etc/passwd": "root:x:0:0:root:/:/bin/sh\n", "etc/group": "root:x:0:\n", "www/index.html": "hello from busybox\n"} {
