@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	corev1 "github.com/containers/podman/v5/pkg/k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/lockstep/lockstep/internal/testenv"
 	"github.com/lockstep/lockstep/manifest"
 )
 
@@ -367,5 +369,52 @@ func TestBundleGolden(t *testing.T) {
 	}
 	if len(warnings) == 0 {
 		t.Fatal("no warnings for the template hook and requires")
+	}
+}
+
+// TestBundleGeneratorAccepts runs the real Quadlet generator (built from the podman module this
+// project requires) in dry-run mode over exported bundles: every unit is generated, with the app's
+// entrypoint, read-only root and health check on podman's command line.
+func TestBundleGeneratorAccepts(t *testing.T) {
+	bin := testenv.QuadletBinary(t)
+	dir := t.TempDir()
+	apps := load(t, "node", "web")
+	demo, err := manifest.LoadDir("../catalog/demo", goldenRoots)
+	if err != nil || len(demo.Problems) > 0 {
+		t.Fatalf("demo catalog: %v %v", err, demo.Problems)
+	}
+	apps = append(apps, demo.Apps...)
+	var units []string
+	for _, a := range apps {
+		files, _, err := Bundle(a, BundleOptions{Roots: goldenRoots})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n, b := range files {
+			if strings.HasSuffix(n, ".container") {
+				os.WriteFile(filepath.Join(dir, n), b, 0o644)
+				units = append(units, strings.TrimSuffix(n, ".container")+".service")
+			}
+		}
+	}
+	cmd := exec.Command(bin, "-dryrun")
+	cmd.Env = append(os.Environ(), "QUADLET_UNIT_DIRS="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("quadlet -dryrun: %v\n%s", err, out)
+	}
+	if len(units) < 6 {
+		t.Fatalf("only %d units: %v", len(units), units)
+	}
+	for _, u := range units {
+		if !strings.Contains(string(out), "---"+u+"---") {
+			t.Errorf("the generator made no %s:\n%s", u, out)
+		}
+	}
+	for _, want := range []string{`"--entrypoint=[\"/entrypoint.sh\"]"`, "--read-only", `--health-cmd "[\"node-cli\",\"getinfo\"]"`,
+		"--health-start-period 2m0s", "After=lockstep-storage.service", "--network host", "--label io.lockstep.exported-from=node"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("generated units lack %s:\n%s", want, out)
+		}
 	}
 }

@@ -30,6 +30,7 @@ const (
 	AnnStartsAfter    = "io.lockstep.starts-after"
 	AnnDiskGB         = "io.lockstep.disk-gb"
 	AnnNotExported    = "io.lockstep.hooks-not-exported"
+	AnnPodmanInitType = "io.podman.annotations.init.container.type"
 	hooksMount        = "/lockstep/hooks"
 	initContainerName = "lockstep-pre-start"
 )
@@ -583,6 +584,11 @@ func (k *kubeApp) hooks(spec *podSpec, vols *podVolumes, main namedContainer, an
 	init.Command = []string{"sh", "-c", "set -e\n" + strings.Join(script, "\n")}
 	init.VolumeMounts = append([]volumeMount{{Name: "lockstep-hooks", MountPath: hooksMount, ReadOnly: true}}, init.VolumeMounts...)
 	spec.InitContainers = []container{init}
+	// podman removes a "once" init container after it ran, and 4.3.1 may try while it is still
+	// running ("failed to remove once init container ... as it is running"); "always" keeps it and
+	// runs it before every start of the Pod, as lockstep means pre-start hooks to run. Kubernetes
+	// ignores the annotation (its init containers run before every start of a Pod anyway).
+	ann[AnnPodmanInitType] = "always"
 	return nil
 }
 
