@@ -586,8 +586,8 @@ func (k *kubeApp) hooks(spec *podSpec, vols *podVolumes, main namedContainer, an
 	spec.InitContainers = []container{init}
 	// podman removes a "once" init container after it ran, and 4.3.1 may try while it is still
 	// running ("failed to remove once init container ... as it is running"); "always" keeps it and
-	// runs it before every start of the Pod, as lockstep means pre-start hooks to run. Kubernetes
-	// ignores the annotation (its init containers run before every start of a Pod anyway).
+	// runs it before every start of the Pod, closer to what lockstep means by pre-start hooks.
+	// Kubernetes ignores the annotation.
 	ann[AnnPodmanInitType] = "always"
 	return nil
 }
