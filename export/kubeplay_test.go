@@ -66,10 +66,11 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// fetch GETs url until it answers 200 (containers take a moment), or gives up after 15 s.
+// fetch GETs url until it answers 200 (containers take a moment; longer on a loaded machine), or
+// gives up after 60 s.
 func fetch(url string) (string, error) {
 	var last error
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		resp, err := http.Get(url)
 		if err != nil {
 			last = err
