@@ -187,3 +187,101 @@ func TestUserScopeNonRoot(t *testing.T) {
 	j, _ := try("journalctl", "--no-pager", fmt.Sprintf("_UID=%d", userUID), "-t", "lockstep-us-web-ui", "-n", "1", "-o", "cat")
 	t.Logf("cgroup v1 limit, as podman says it: %s", j)
 }
+
+// TestUserScopeRootManager runs the packaged user units in root's own user manager
+// (user@0.service), where cgroups are no limit: lockstepd as a user service installs an app through
+// the user's podman.socket and runs its companion as a unit of the user manager. Root's home is the
+// host's, so a drop-in points lockstepd's dirs into the sandbox: the apps and state under /run, the
+// companions in /etc/containers/systemd/users/0 (which the Quadlet user generator reads for uid 0).
+func TestUserScopeRootManager(t *testing.T) {
+	deb := os.Getenv("LOCKSTEP_DEB")
+	if deb == "" {
+		t.Fatal("LOCKSTEP_DEB names the package to install (make test-sandbox builds it)")
+	}
+	sh(t, "dpkg", "-i", deb)
+	t.Cleanup(func() { exec.Command("dpkg", "--purge", "lockstep").Run() })
+	dir := "/run/lockstep-test-rootuser"
+	quadletDir := "/etc/containers/systemd/users/0"
+	os.MkdirAll(filepath.Join(dir, "apps.d"), 0o755)
+	os.MkdirAll(quadletDir, 0o755)
+	dropin := "/etc/systemd/user/lockstepd.service.d/test-dirs.conf"
+	os.MkdirAll(filepath.Dir(dropin), 0o755)
+	os.WriteFile(dropin, []byte(fmt.Sprintf("[Service]\nExecStart=\nExecStart=/usr/bin/lockstepd --bus session --systemd-scope user --podman-url unix://%%t/podman/podman.sock "+
+		"--apps-dir %[1]s/apps.d --catalog-dir /usr/share/lockstep/catalog --state-dir %[1]s/state --runtime-dir %%t/lockstep --quadlet-dir %[2]s --unit-dir %%t/systemd/user\n", dir, quadletDir)), 0o644)
+	startUserManager(t)
+	env := []string{"XDG_RUNTIME_DIR=/run/user/0", "DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/0/bus"}
+	user := func(name string, args ...string) (string, error) {
+		cmd := exec.Command(name, args...)
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	must := func(name string, args ...string) string {
+		t.Helper()
+		out, err := user(name, args...)
+		if err != nil {
+			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	t.Cleanup(func() {
+		user("systemctl", "--user", "stop", "lockstepd.socket", "lockstepd.service", "lockstep-rm-web-ui.service")
+		exec.Command("podman", "rm", "-f", "-t", "0", "rm-web", "rm-web-ui").Run()
+		os.Remove(filepath.Join(quadletDir, "lockstep-rm-web-ui.container"))
+		os.RemoveAll(filepath.Dir(dropin))
+		os.RemoveAll(dir)
+		user("systemctl", "--user", "daemon-reload")
+	})
+	must("systemctl", "--user", "daemon-reload")
+	// Started, not enabled: enabling writes into root's ~/.config, the host's.
+	must("systemctl", "--user", "start", "podman.socket", "lockstepd.socket")
+	apps := filepath.Join(dir, "apps.d")
+	y := fmt.Sprintf(`app:
+  id: rm-web
+  name: root user-manager web
+  version: "1"
+  container:
+    image: %[1]s
+    command: [httpd, -f, -p, "8080", -h, /www]
+    ports: ["127.0.0.1:18211:8080"]
+    stop_grace_period: 1s
+  companions:
+    - id: rm-web-ui
+      image: %[1]s
+      command: [httpd, -f, -p, "8081", -h, /www]
+      ports: ["127.0.0.1:18212:8081"]
+      stop_grace_period: 1s
+`, image)
+	os.WriteFile(filepath.Join(apps, "rm-web.yaml"), []byte(y), 0o644)
+	out := must("curl", "-sS", "--fail", "--max-time", "120", "--unix-socket", "/run/user/0/lockstep/lockstep.sock", "-X", "POST", "http://lockstep/v1/reconcile")
+	var r report
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("report: %v\n%s", err, out)
+	}
+	if len(r.Failures) > 0 || r.CompanionMode != "quadlet" || len(r.Apps) != 1 || r.Apps[0].State != "running" {
+		t.Fatalf("after the first pass: %s", out)
+	}
+	if _, err := os.Stat(filepath.Join(quadletDir, "lockstep-rm-web-ui.container")); err != nil {
+		t.Fatalf("companion Quadlet file: %v", err)
+	}
+	for _, port := range []int{18211, 18212} {
+		eventually(t, fmt.Sprintf("127.0.0.1:%d serving", port), 30*time.Second, func() bool {
+			body, err := try("curl", "-sS", "--max-time", "2", fmt.Sprintf("http://127.0.0.1:%d/", port))
+			return err == nil && strings.Contains(body, "hello from busybox")
+		})
+	}
+	if s := must("systemctl", "--user", "show", "-p", "ActiveState", "lockstep-rm-web-ui.service"); s != "ActiveState=active" {
+		t.Fatalf("the companion in root's user manager: %s", s)
+	}
+	// A companion stopped by hand in the user manager: lockstepd follows the user manager's signals
+	// and starts it again.
+	must("systemctl", "--user", "stop", "lockstep-rm-web-ui.service")
+	eventually(t, "the stopped companion active again", 20*time.Second, func() bool {
+		s, _ := user("systemctl", "--user", "is-active", "lockstep-rm-web-ui.service")
+		return s == "active"
+	})
+	status, err := user("lockstepctl", "--user", "--color", "never", "status")
+	if err != nil || !strings.Contains(status, "rm-web-ui") {
+		t.Fatalf("lockstepctl --user status: %v\n%s", err, status)
+	}
+}
