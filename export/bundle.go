@@ -6,7 +6,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/lockstep/lockstep/manifest"
@@ -84,6 +83,7 @@ func Bundle(app *manifest.Loaded, opts BundleOptions) (map[string][]byte, []Warn
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", app.ID, err)
 		}
+		b = exportedHeader(b, app.ID)
 		name := quadlet.ContainerFile(c.Name)
 		out[name] = b
 		units = append(units, name)
@@ -98,6 +98,7 @@ func Bundle(app *manifest.Loaded, opts BundleOptions) (map[string][]byte, []Warn
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: companion %s: %w", app.ID, comp.ID, err)
 		}
+		b = exportedHeader(b, app.ID)
 		name := quadlet.ContainerFile(comp.ID)
 		out[name] = b
 		units = append(units, name)
@@ -136,7 +137,6 @@ func Bundle(app *manifest.Loaded, opts BundleOptions) (map[string][]byte, []Warn
 		fmt.Fprintf(&r, "%s\n\n", app.Description)
 	}
 	r.WriteString("Units (Quadlet `.container` files; the generator of podman 4.4 or later makes `<name>.service` of each):\n\n")
-	sort.Strings(units)
 	for _, u := range units {
 		fmt.Fprintf(&r, "- `%s`\n", u)
 	}
@@ -150,6 +150,7 @@ export with --wanted-by default.target):
 		fmt.Fprintf(&r, "    install -D -m %s %s %s\n", f.mode, f.src, f.dst)
 	}
 	r.WriteString("    cp *.container /etc/containers/systemd/\n    systemctl daemon-reload\n")
+	// In start order: the app's containers, then its companions.
 	for _, u := range units {
 		fmt.Fprintf(&r, "    systemctl start %s\n", strings.TrimSuffix(u, ".container")+".service")
 	}
@@ -173,6 +174,15 @@ gates and restarts of dependents. See docs/scale-out.md in lockstep's sources.
 `)
 	out["README.md"] = r.Bytes()
 	return out, warnings, nil
+}
+
+// ExportedHeader is the first line of an exported unit. It is not quadlet.Header on purpose: a
+// lockstepd on the same host deletes lockstep-*.container files that carry its header and that it
+// does not expect.
+const ExportedHeader = "# Exported by lockstepctl export (app %s); lockstep does not manage this file.\n"
+
+func exportedHeader(b []byte, app string) []byte {
+	return append([]byte(fmt.Sprintf(ExportedHeader, app)), bytes.TrimPrefix(b, []byte(quadlet.Header))...)
 }
 
 func normCaps(cs []string) []string {

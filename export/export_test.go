@@ -18,6 +18,7 @@ import (
 
 	"github.com/lockstep/lockstep/internal/testenv"
 	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/quadlet"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -353,6 +354,9 @@ func TestBundleGolden(t *testing.T) {
 		if !strings.Contains(unit, want) {
 			t.Errorf("lockstep-node.container lacks %s:\n%s", want, unit)
 		}
+	}
+	if !strings.HasPrefix(unit, "# Exported by lockstepctl export (app node)") || strings.Contains(unit, quadlet.Header) {
+		t.Errorf("an exported unit carries lockstep's own header: a lockstepd on the host would delete it:\n%s", unit)
 	}
 	if strings.Contains(unit, "io.lockstep.app=") {
 		t.Error("an exported container carries io.lockstep.app: a lockstepd would take it for its own")
