@@ -58,7 +58,7 @@ type failure struct{ App, Error string }
 func statuses(in []reconciler.AppStatus) []map[string]dbus.Variant {
 	out := make([]map[string]dbus.Variant, 0, len(in))
 	for _, a := range in {
-		out = append(out, map[string]dbus.Variant{
+		m := map[string]dbus.Variant{
 			"Id":          dbus.MakeVariant(a.ID),
 			"State":       dbus.MakeVariant(a.State),
 			"Health":      dbus.MakeVariant(a.Health),
@@ -66,7 +66,19 @@ func statuses(in []reconciler.AppStatus) []map[string]dbus.Variant {
 			"ContainerId": dbus.MakeVariant(a.ContainerID),
 			"LastAction":  dbus.MakeVariant(a.LastAction),
 			"NextAttempt": dbus.MakeVariant(a.NextAttempt),
-		})
+		}
+		if len(a.Containers) > 0 {
+			// A stack's containers, aa{sv}: Name, State, Health, Image, ContainerId, LastAction.
+			cs := make([]map[string]dbus.Variant, 0, len(a.Containers))
+			for _, c := range a.Containers {
+				cs = append(cs, map[string]dbus.Variant{
+					"Name": dbus.MakeVariant(c.Name), "State": dbus.MakeVariant(c.State), "Health": dbus.MakeVariant(c.Health),
+					"Image": dbus.MakeVariant(c.Image), "ContainerId": dbus.MakeVariant(c.ContainerID), "LastAction": dbus.MakeVariant(c.LastAction),
+				})
+			}
+			m["Containers"] = dbus.MakeVariant(cs)
+		}
+		out = append(out, m)
 	}
 	return out
 }
@@ -165,6 +177,26 @@ func decodeStatuses(key string, in []map[string]dbus.Variant) ([]reconciler.AppS
 				return nil, fmt.Errorf("report key %s[%d].%s has type %s, want s", key, i, k, v.Signature())
 			}
 			*dst = s
+		}
+		if v, ok := m["Containers"]; ok {
+			var cs []map[string]dbus.Variant
+			if err := v.Store(&cs); err != nil {
+				return nil, fmt.Errorf("report key %s[%d].Containers has type %s, want aa{sv}", key, i, v.Signature())
+			}
+			for j, cm := range cs {
+				var c reconciler.ContainerStatus
+				for k, dst := range map[string]*string{"Name": &c.Name, "State": &c.State, "Health": &c.Health,
+					"Image": &c.Image, "ContainerId": &c.ContainerID, "LastAction": &c.LastAction} {
+					if v, ok := cm[k]; ok {
+						s, ok := v.Value().(string)
+						if !ok {
+							return nil, fmt.Errorf("report key %s[%d].Containers[%d].%s has type %s, want s", key, i, j, k, v.Signature())
+						}
+						*dst = s
+					}
+				}
+				a.Containers = append(a.Containers, c)
+			}
 		}
 		out = append(out, a)
 	}

@@ -38,6 +38,10 @@ var (
 	ErrInvalidManifest = ErrorPrefix + "InvalidManifest"
 	ErrShuttingDown    = ErrorPrefix + "ShuttingDown"
 	ErrFailed          = ErrorPrefix + "Failed"
+	ErrNoSuchSecret    = ErrorPrefix + "NoSuchSecret"
+	ErrNeeded          = ErrorPrefix + "Needed"
+	// ErrMissingDependency: Install of an app whose requirements no installed app answers for.
+	ErrMissingDependency = ErrorPrefix + "MissingDependency"
 )
 
 // Backend is what the API drives: the pass queue and the reconciler.
@@ -47,6 +51,7 @@ type Backend interface {
 	Enable(id string) error
 	Disable(id string) error
 	Purge(id string) error
+	RotateSecret(app, name string) error
 }
 
 // Config tunes the server.
@@ -140,6 +145,8 @@ var argNames = map[string][]string{
 	"Report":    {"report"},
 	"Install":   {"id", "report"},
 	"Remove":    {"id", "purge", "report"},
+	// RotateSecret returns the report of the pass that applied the new value, never the value.
+	"RotateSecret": {"app", "name", "report"},
 }
 
 func methods(obj object) []introspect.Method {
@@ -309,8 +316,30 @@ func (o object) Remove(sender dbus.Sender, id string, purge bool) (map[string]db
 	return rep, nil
 }
 
+// RotateSecret gives app's secret export name a new random value and returns the report of the pass
+// that re-renders and restarts its consumers. The value is in no reply, log or error.
+func (o object) RotateSecret(sender dbus.Sender, app, name string) (map[string]dbus.Variant, *dbus.Error) {
+	if err := o.s.check(sender, "RotateSecret"); err != nil {
+		return nil, err
+	}
+	if !idRE.MatchString(app) {
+		return nil, dbus.NewError(ErrNoSuchApp, []any{fmt.Sprintf("%q is not an app id", app)})
+	}
+	if err := o.s.b.RotateSecret(app, name); err != nil {
+		return nil, mapErr(err)
+	}
+	o.s.cfg.Log.WithFields(logrus.Fields{"app": app, "secret": name}).Info("secret rotated")
+	return o.s.wait("rotate-secret")
+}
+
 func mapErr(err error) *dbus.Error {
 	switch {
+	case errors.Is(err, reconciler.ErrNoSecret):
+		return dbus.NewError(ErrNoSuchSecret, []any{err.Error()})
+	case errors.Is(err, reconciler.ErrNeeded):
+		return dbus.NewError(ErrNeeded, []any{err.Error()})
+	case errors.Is(err, reconciler.ErrMissingDependency):
+		return dbus.NewError(ErrMissingDependency, []any{err.Error()})
 	case errors.Is(err, reconciler.ErrNoSuchApp), errors.Is(err, reconciler.ErrNotInstalled):
 		return dbus.NewError(ErrNoSuchApp, []any{err.Error()})
 	case errors.Is(err, reconciler.ErrInvalidManifest):

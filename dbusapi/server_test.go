@@ -52,6 +52,7 @@ type fakeBackend struct {
 	enabled  []string
 	disabled []string
 	purged   []string
+	rotated  []string
 	mu       sync.Mutex
 }
 
@@ -78,6 +79,15 @@ func (b *fakeBackend) Disable(id string) error {
 	}
 	b.mu.Lock()
 	b.disabled = append(b.disabled, id)
+	b.mu.Unlock()
+	return nil
+}
+func (b *fakeBackend) RotateSecret(app, name string) error {
+	if name != "rpc_password" {
+		return fmt.Errorf("%w: app %s declares no secret %s", reconciler.ErrNoSecret, app, name)
+	}
+	b.mu.Lock()
+	b.rotated = append(b.rotated, app+"/"+name)
 	b.mu.Unlock()
 	return nil
 }
@@ -246,10 +256,13 @@ func TestInstallRemoveAndErrors(t *testing.T) {
 	if err := e.obj().Call(Interface+".Remove", 0, "other", false).Store(&rep); err != nil {
 		t.Fatal(err)
 	}
+	if err := e.obj().Call(Interface+".RotateSecret", 0, "bitcoin", "rpc_password").Store(&rep); err != nil {
+		t.Fatal(err)
+	}
 	e.b.mu.Lock()
-	saw := fmt.Sprint(e.b.enabled, e.b.disabled, e.b.purged)
+	saw := fmt.Sprint(e.b.enabled, e.b.disabled, e.b.purged, e.b.rotated)
 	e.b.mu.Unlock()
-	if saw != "[web] [web other] [web]" {
+	if saw != "[web] [web other] [web] [bitcoin/rpc_password]" {
 		t.Fatalf("backend saw %s", saw)
 	}
 	for _, tt := range []struct {
@@ -261,6 +274,8 @@ func TestInstallRemoveAndErrors(t *testing.T) {
 		{"Install", []any{"../etc"}, ErrNoSuchApp},
 		{"Install", []any{"broken"}, ErrInvalidManifest},
 		{"Remove", []any{"missing", false}, ErrNoSuchApp},
+		{"RotateSecret", []any{"bitcoin", "nope"}, ErrNoSuchSecret},
+		{"RotateSecret", []any{"../x", "rpc_password"}, ErrNoSuchApp},
 	} {
 		err := e.obj().Call(Interface+"."+tt.method, 0, tt.args...).Err
 		if de, ok := err.(dbus.Error); !ok || de.Name != tt.want {
@@ -348,9 +363,13 @@ func TestUnprivilegedCallersAreRefused(t *testing.T) {
 	if err == nil || !strings.Contains(out, "Access denied") {
 		t.Fatalf("shipped policy let nobody call Reconcile: %v %s", err, out)
 	}
+	out, err = e.bus.Run("nobody", "busctl", "--system", "call", BusName, string(ObjectPath), Interface, "RotateSecret", "ss", "bitcoin", "rpc_password")
+	if err == nil || !strings.Contains(out, "Access denied") {
+		t.Fatalf("shipped policy let nobody call RotateSecret: %v %s", err, out)
+	}
 	// With a bus that allows everything, lockstepd's own check refuses, and nothing runs.
 	e2 := start(t, testenv.BusConfig{}, "lockstep")
-	for _, call := range [][]string{{"Reconcile"}, {"Install", "s", "web"}, {"Remove", "sb", "web", "true"}} {
+	for _, call := range [][]string{{"Reconcile"}, {"Install", "s", "web"}, {"Remove", "sb", "web", "true"}, {"RotateSecret", "ss", "bitcoin", "rpc_password"}} {
 		args := append([]string{"--system", "call", BusName, string(ObjectPath), Interface}, call...)
 		out, err = e2.bus.Run("nobody", "busctl", args...)
 		if err == nil || !strings.Contains(out, "needs root or membership of group lockstep") {
@@ -358,7 +377,7 @@ func TestUnprivilegedCallersAreRefused(t *testing.T) {
 		}
 	}
 	e2.b.mu.Lock()
-	changes := len(e2.b.enabled) + len(e2.b.disabled)
+	changes := len(e2.b.enabled) + len(e2.b.disabled) + len(e2.b.rotated)
 	e2.b.mu.Unlock()
 	if n := e2.p.passes.Load(); n != 0 || changes != 0 {
 		t.Fatalf("a refused call changed something: %d passes, %d changes", n, changes)

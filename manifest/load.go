@@ -30,6 +30,44 @@ type Set struct {
 	// Invalid holds the ids whose manifest exists but is not acceptable: the reconciler leaves their
 	// containers as they are rather than treating them as uninstalled.
 	Invalid map[string]bool
+	// Providers maps every app id and capability of the valid apps to the app that answers for it
+	// (see Providers).
+	Providers map[string]string
+}
+
+// Providers maps each name a dependency may use to the installed app that answers for it. The rule: an
+// app whose id is the name answers for it; otherwise, of the apps that list the name in provides, the
+// first by id (so installing bitcoin-core next to bitcoin-knots does not move bitcoin's consumers).
+func Providers(apps []*Loaded) map[string]string {
+	out := map[string]string{}
+	ids := make([]*Loaded, len(apps))
+	copy(ids, apps)
+	sort.Slice(ids, func(i, j int) bool { return ids[i].ID < ids[j].ID })
+	for _, a := range ids {
+		for _, c := range a.Provides {
+			if _, ok := out[c]; !ok {
+				out[c] = a.ID
+			}
+		}
+	}
+	for _, a := range ids {
+		out[a.ID] = a.ID
+	}
+	return out
+}
+
+// Resolve returns the apps that app's dependencies resolve to, required then installed optional, in
+// the order the manifest names them, without duplicates.
+func (s *Set) Resolve(a *App) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, d := range a.Deps() {
+		if id, ok := s.Providers[d]; ok && !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // ByID returns the valid app with the given id.
@@ -173,6 +211,7 @@ func loadFiles(files []string, roots Roots, load func(string, Roots) (*Loaded, P
 		}
 		s.Apps = append(s.Apps, a)
 	}
+	s.Providers = Providers(s.Apps)
 	sort.SliceStable(s.Problems, func(i, j int) bool { return s.Problems[i].File < s.Problems[j].File })
 	return s
 }
@@ -194,6 +233,15 @@ func crossCheck(apps []*Loaded, invalid map[string]bool) []appProblem {
 		names[a.ID] = a.ID
 	}
 	for _, a := range apps {
+		for _, m := range a.Members() {
+			if other, ok := names[m.PodmanName]; ok && other != a.ID {
+				out = append(out, appProblem{Problem{a.File, m.Field + ".name", fmt.Sprintf("podman name %q is already used by app %s (%s)", m.PodmanName, other, byID[other].File)}, a.ID})
+				continue
+			}
+			names[m.PodmanName] = a.ID
+		}
+	}
+	for _, a := range apps {
 		for i, c := range a.Companions {
 			if other, ok := names[c.ID]; ok && other != a.ID {
 				out = append(out, appProblem{Problem{a.File, fmt.Sprintf("app.companions[%d].id", i), fmt.Sprintf("%q is already used by app %s", c.ID, other)}, a.ID})
@@ -202,18 +250,42 @@ func crossCheck(apps []*Loaded, invalid map[string]bool) []appProblem {
 			names[c.ID] = a.ID
 		}
 	}
+	providers := Providers(apps)
 	for _, a := range apps {
 		for i, dep := range a.Requires.Apps {
-			if byID[dep] == nil {
-				reason := fmt.Sprintf("requires app %q, which is not installed", dep)
+			if _, ok := providers[dep]; !ok {
+				reason := fmt.Sprintf("requires app %q, which is not installed and which no installed app provides", dep)
 				if invalid[dep] {
 					reason = fmt.Sprintf("requires app %q, whose manifest is invalid", dep)
 				}
 				out = append(out, appProblem{Problem{a.File, fmt.Sprintf("app.requires.apps[%d]", i), reason}, a.ID})
 			}
 		}
+		for _, m := range a.Members() {
+			check := func(f, v string) {
+				for _, r := range Refs(v) {
+					id, ok := providers[r[0]]
+					if r[0] == a.ID || !ok {
+						continue // own exports are checked by Validate; an absent optional dependency gives ""
+					}
+					if _, ok := byID[id].Exports[r[1]]; !ok {
+						who := id
+						if id != r[0] {
+							who = fmt.Sprintf("%s (which provides %s)", id, r[0])
+						}
+						out = append(out, appProblem{Problem{a.File, f, fmt.Sprintf("${%s.%s}: app %s exports no %s (%s)", r[0], r[1], who, r[1], exportList(byID[id]))}, a.ID})
+					}
+				}
+			}
+			for _, k := range sortedKeys(m.Env) {
+				check(m.Field+".env."+k, m.Env[k])
+			}
+			for i, w := range m.Command {
+				check(fmt.Sprintf("%s.command[%d]", m.Field, i), w)
+			}
+		}
 	}
-	for _, cyc := range cycles(apps, byID) {
+	for _, cyc := range cycles(apps, byID, providers) {
 		for _, id := range cyc {
 			out = append(out, appProblem{Problem{byID[id].File, "app.requires.apps", "dependency cycle: " + strings.Join(append(cyc, cyc[0]), " -> ")}, id})
 		}
@@ -233,7 +305,9 @@ func crossCheck(apps []*Loaded, invalid map[string]bool) []appProblem {
 				}
 			}
 		}
-		add("app.container.ports", a.Container.Ports)
+		for _, m := range a.Members() {
+			add(m.Field+".ports", m.Ports)
+		}
 		for i, c := range a.Companions {
 			add(fmt.Sprintf("app.companions[%d].ports", i), c.Ports)
 		}
@@ -248,14 +322,14 @@ func crossCheck(apps []*Loaded, invalid map[string]bool) []appProblem {
 				x.port.HostIP != "0.0.0.0" && y.port.HostIP != "0.0.0.0" && x.port.HostIP != "::" && y.port.HostIP != "::" {
 				continue
 			}
-			out = append(out, appProblem{Problem{byID[x.id].File, x.field, fmt.Sprintf("host port %d/%s is also published by app %s (%s)", x.port.HostPort, x.port.Protocol, y.id, y.field)}, x.id})
+			out = append(out, appProblem{Problem{byID[x.id].File, x.field, fmt.Sprintf("host port %d/%s is also published by app %s (%s: %s)", x.port.HostPort, x.port.Protocol, y.id, byID[y.id].File, y.field)}, x.id})
 		}
 	}
 	return out
 }
 
 // cycles returns each dependency cycle once, as the ids along it.
-func cycles(apps []*Loaded, byID map[string]*Loaded) [][]string {
+func cycles(apps []*Loaded, byID map[string]*Loaded, providers map[string]string) [][]string {
 	const (
 		white = iota
 		grey
@@ -268,8 +342,9 @@ func cycles(apps []*Loaded, byID map[string]*Loaded) [][]string {
 	visit = func(id string) {
 		color[id] = grey
 		stack = append(stack, id)
-		for _, dep := range byID[id].Requires.Apps {
-			if byID[dep] == nil {
+		for _, name := range byID[id].Deps() {
+			dep, ok := providers[name]
+			if !ok || byID[dep] == nil {
 				continue
 			}
 			switch color[dep] {
@@ -293,4 +368,11 @@ func cycles(apps []*Loaded, byID map[string]*Loaded) [][]string {
 		}
 	}
 	return out
+}
+
+func exportList(a *Loaded) string {
+	if len(a.Exports) == 0 {
+		return "it exports nothing"
+	}
+	return "it exports: " + strings.Join(sortedKeys(a.Exports), ", ")
 }

@@ -27,6 +27,7 @@ const good = `app:
     read_only: true
     restart: unless-stopped
     stop_grace_period: 30s
+    probes: [{port: 80, path: /healthz}]
   health: {command: [wget, -q, http://127.0.0.1/], interval: 30s, timeout: 10s, retries: 3, start_period: 2m}
   requires: {apps: [], disk_gb: 1.5}
   hooks:
@@ -275,5 +276,88 @@ func TestCacheSeesChanges(t *testing.T) {
 	os.Remove(filepath.Join(dir, "a.yaml"))
 	if s5, _ := c.LoadDir(dir, roots); len(s5.Apps)+len(s5.Invalid) != 0 {
 		t.Fatal("removed manifest served from cache")
+	}
+}
+
+// The wiring fields: stacks, exports, provides, optional dependencies, mounts and hooks.
+func TestWiringProblems(t *testing.T) {
+	head := "app:\n  id: web\n  name: Web\n  version: '1'\n"
+	tests := []struct {
+		name string
+		in   string
+		want string
+	}{
+		{"container and containers", "  container: {image: 'a:1'}\n  containers: [{name: db, image: 'a:1'}]\n", `app.container: set either app.container (one container) or app.containers (a stack), not both`},
+		{"unnamed stack member", "  containers: [{image: 'a:1'}]\n", `app.containers[0].name: missing`},
+		{"duplicate member", "  containers: [{name: db, image: 'a:1'}, {name: db, image: 'a:1'}]\n", `app.containers[1].name: "db" is already the name of app.containers[0]`},
+		{"named single container", "  container: {name: x, image: 'a:1'}\n", `app.container.name: only a stack's containers`},
+		{"app health in a stack", "  health: {command: [true]}\n  containers: [{name: db, image: 'a:1'}]\n", `app.health: a stack's containers each declare their own health`},
+		{"member health", "  containers: [{name: db, image: 'a:1', health: {command: []}}]\n", `app.containers[0].health.command: missing`},
+		{"export with two kinds", "  container: {image: 'a:1'}\n  exports: {pw: {value: x, secret: true}}\n", `app.exports.pw: set exactly one of value, host and secret`},
+		{"export host unknown", "  containers: [{name: db, image: 'a:1'}]\n  exports: {h: {host: api}}\n", `app.exports.h.host: "api" is not a container of this app (db)`},
+		{"export bad name", "  container: {image: 'a:1'}\n  exports: {Bad-Name: {value: x}}\n", `app.exports.Bad-Name: "Bad-Name" is not a valid export name`},
+		{"ref to an undeclared app", "  container: {image: 'a:1', env: {X: '${db.host}'}}\n", `app.container.env.X: ${db.host}: db is not named in requires.apps or requires.optional`},
+		{"ref to an own missing export", "  container: {image: 'a:1', command: ['${web.port}']}\n", `app.container.command[0]: ${web.port}: this app exports no port`},
+		{"mount from a non-dependency", "  container: {image: 'a:1', mounts: [{from: lnd, path: tls.cert, target: /tls.cert}]}\n", `app.container.mounts[0].from: "lnd" is not a dependency named in requires`},
+		{"mount escapes", "  requires: {apps: [lnd]}\n  container: {image: 'a:1', mounts: [{from: lnd, path: ../x, target: /x}]}\n", `app.container.mounts[0].path: "../x" must be a path relative to the dependency's data directory`},
+		{"optional twice", "  requires: {apps: [lnd], optional: [lnd]}\n  container: {image: 'a:1'}\n", `app.requires.optional[0]: "lnd" is named twice in requires`},
+		{"provides itself", "  provides: [web]\n  container: {image: 'a:1'}\n", `app.provides[0]: an app is itself already`},
+		{"hook with neither", "  container: {image: 'a:1'}\n  hooks: {pre_start: [{path: x}]}\n", `app.hooks.pre_start[0]: set template (render a file) or owner (fix ownership of path)`},
+		{"hook bad owner", "  container: {image: 'a:1'}\n  hooks: {pre_start: [{path: x, owner: bitcoin}]}\n", `app.hooks.pre_start[0].owner: "bitcoin" is not UID:GID (numbers)`},
+		{"hook unknown container", "  containers: [{name: db, image: 'a:1'}]\n  hooks: {pre_start: [{template: t, path: x, containers: [api]}]}\n", `app.hooks.pre_start[0].containers[0]: "api" is not a container of this app (db)`},
+		{"hook names clash", "  container: {image: 'a:1'}\n  hooks: {pre_start: [{template: t, path: x}, {template: u, path: x}]}\n", `app.hooks.pre_start[1].name: "x" is already the name of app.hooks.pre_start[0]`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, ps := Parse("web.yaml", []byte(head+tt.in))
+			if len(ps) == 0 {
+				ps = Validate("web.yaml", a, roots)
+			}
+			found := false
+			for _, p := range ps {
+				found = found || p.String() == "web.yaml: "+tt.want || strings.HasPrefix(p.String(), "web.yaml: "+tt.want)
+			}
+			if !found {
+				t.Fatalf("want %q, got %v", tt.want, ps)
+			}
+		})
+	}
+	// A valid stack with wiring has no problems, and its members are named APP-NAME.
+	ok := head + `  requires: {apps: [bitcoin], optional: [electrs]}
+  provides: [explorer]
+  exports: {api: {host: api}, db_password: {secret: true}, port: {value: "8999"}}
+  containers:
+    - {name: db, image: 'a:1', env: {PW: '${web.db_password}'}}
+    - {name: api, image: 'a:1', env: {RPC: '${bitcoin.rpc_host}', EL: '${electrs.host}'}, mounts: [{from: bitcoin, path: cookie, target: /cookie}]}
+  hooks: {pre_start: [{name: conf, template: t.tmpl, path: conf/x.conf, mode: "0600", owner: "1000:1000", containers: [api]}, {path: data, owner: "999:999"}]}
+`
+	a, ps := Parse("web.yaml", []byte(ok))
+	if len(ps) == 0 {
+		ps = Validate("web.yaml", a, roots)
+	}
+	if len(ps) > 0 {
+		t.Fatalf("valid stack: %v", ps)
+	}
+	var names []string
+	for _, m := range a.Members() {
+		names = append(names, m.PodmanName)
+	}
+	if strings.Join(names, " ") != "web-db web-api" {
+		t.Fatalf("members %v", names)
+	}
+}
+
+// Providers: an app whose id is the name answers for it; otherwise the first provider by id.
+func TestProviders(t *testing.T) {
+	mk := func(id string, provides ...string) *Loaded {
+		return &Loaded{App: App{ID: id, Provides: provides}}
+	}
+	p := Providers([]*Loaded{mk("bitcoin-knots", "bitcoin"), mk("bitcoin-core", "bitcoin")})
+	if p["bitcoin"] != "bitcoin-core" || p["bitcoin-knots"] != "bitcoin-knots" {
+		t.Fatalf("two providers: %v", p)
+	}
+	p = Providers([]*Loaded{mk("bitcoin-knots", "bitcoin"), mk("bitcoin")})
+	if p["bitcoin"] != "bitcoin" {
+		t.Fatalf("an app named bitcoin: %v", p)
 	}
 }

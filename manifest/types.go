@@ -14,20 +14,46 @@ type File struct {
 
 // App is one app as its manifest declares it.
 type App struct {
-	ID          string      `yaml:"id"`
-	Name        string      `yaml:"name"`
-	Version     string      `yaml:"version"`
-	Description string      `yaml:"description"`
-	Container   Container   `yaml:"container"`
-	Health      *Health     `yaml:"health"`
-	Requires    Requires    `yaml:"requires"`
-	Hooks       Hooks       `yaml:"hooks"`
-	Companions  []Companion `yaml:"companions"`
-	Registry    Registry    `yaml:"registry"`
+	ID          string `yaml:"id"`
+	Name        string `yaml:"name"`
+	Version     string `yaml:"version"`
+	Description string `yaml:"description"`
+	// Container is the app's one container; an app made of several declares Containers instead.
+	Container Container `yaml:"container"`
+	// Containers is a stack: several named containers, created and started in this order (a database
+	// before its API). Each has every field of Container.
+	Containers []Container `yaml:"containers"`
+	// Health is the single container's health check (a stack's containers each declare their own).
+	Health   *Health  `yaml:"health"`
+	Requires Requires `yaml:"requires"`
+	// Provides names capabilities this app stands in for (bitcoin-knots provides bitcoin): consumers
+	// may require the capability instead of the app.
+	Provides []string `yaml:"provides"`
+	// Exports are named values the app's dependents use as ${APP.NAME} in env and command, and through
+	// dep in pre-start templates.
+	Exports    map[string]Export `yaml:"exports"`
+	Hooks      Hooks             `yaml:"hooks"`
+	Companions []Companion       `yaml:"companions"`
+	Registry   Registry          `yaml:"registry"`
 }
 
-// Container is the app's main container.
+// Export is one value an app exports: exactly one of Value, Host or Secret.
+type Export struct {
+	// Value is a fixed value (a port number, a user name).
+	Value string `yaml:"value"`
+	// Host names one of the app's containers ("" or the app id for a one-container app): the value is
+	// its stable hostname on the app's network.
+	Host string `yaml:"host"`
+	// Secret: lockstep generates the value once (32 random bytes, hex) and keeps it in its state dir,
+	// mode 0600. It never appears in a log, report or D-Bus reply.
+	Secret bool `yaml:"secret"`
+}
+
+// Container is one container of an app.
 type Container struct {
+	// Name names a stack's container inside its app (db, api, web); podman names it APP-NAME and the
+	// app's network knows it as NAME. Empty for a one-container app, which podman names APP.
+	Name            string            `yaml:"name"`
 	Image           string            `yaml:"image"`
 	Build           *Build            `yaml:"build"`
 	Command         []string          `yaml:"command"`
@@ -41,6 +67,27 @@ type Container struct {
 	ReadOnly        bool              `yaml:"read_only"`
 	Restart         string            `yaml:"restart"`
 	StopGracePeriod Duration          `yaml:"stop_grace_period"`
+	// Health is a stack container's health check (a one-container app uses app.health).
+	Health *Health `yaml:"health"`
+	// Mounts are paths inside a dependency's data dir, always mounted read-only.
+	Mounts []DepMount `yaml:"mounts"`
+	// Probes names HTTP paths that lockstep's reachability check GETs on published ports.
+	Probes []Probe `yaml:"probes"`
+}
+
+// Probe makes the reachability check of one published TCP port an HTTP GET of Path instead of a TCP
+// connect. Port is the container port of a published mapping in ports.
+type Probe struct {
+	Port int    `yaml:"port"`
+	Path string `yaml:"path"`
+}
+
+// DepMount mounts Path, inside the data dir of the dependency From (an app id or capability the app
+// requires), at Target, read-only.
+type DepMount struct {
+	From   string `yaml:"from"`
+	Path   string `yaml:"path"`
+	Target string `yaml:"target"`
 }
 
 // Build describes a local image build; its tag is the image the container runs.
@@ -67,21 +114,74 @@ type Health struct {
 
 // Requires states what an app needs before it can be installed.
 type Requires struct {
-	Apps   []string `yaml:"apps"`
-	DiskGB float64  `yaml:"disk_gb"`
+	// Apps are dependencies (app ids or capabilities) that must be installed; they start first.
+	Apps []string `yaml:"apps"`
+	// Optional dependencies are used when installed: their values are empty until then.
+	Optional []string `yaml:"optional"`
+	DiskGB   float64  `yaml:"disk_gb"`
 }
 
 // Hooks are actions lockstep performs around an app's lifecycle.
 type Hooks struct {
+	// PreStart hooks run before every start lockstep performs and on every pass; a file they change
+	// restarts the containers that use it.
 	PreStart []TemplateHook `yaml:"pre_start"`
 }
 
 // TemplateHook renders Template (relative to the manifest's directory) to Path (relative to the app's
-// data dir) before the app starts.
+// data dir) with text/template; without Template it is an ownership fix: Path (a file or directory
+// inside the data dir, recursively) is given Owner.
 type TemplateHook struct {
+	// Name names the hook in reports and errors (default: its path).
+	Name     string `yaml:"name"`
 	Template string `yaml:"template"`
 	Path     string `yaml:"path"`
 	Mode     string `yaml:"mode"`
+	// Owner is UID:GID (numbers) for the rendered file, or for Path in an ownership fix.
+	Owner string `yaml:"owner"`
+	// Containers a changed file restarts (names in a stack); default all of the app's.
+	Containers []string `yaml:"containers"`
+}
+
+// HookName is the name a hook is reported by.
+func (h TemplateHook) HookName() string {
+	if h.Name != "" {
+		return h.Name
+	}
+	return h.Path
+}
+
+// Member is one container of an app with the names lockstep gives it.
+type Member struct {
+	*Container
+	// PodmanName is the container's name in podman: the app id, or APP-NAME in a stack.
+	PodmanName string
+	// Health is the check that applies to it (app.health for a one-container app).
+	Health *Health
+	// Field is the manifest path of the container ("app.container" or "app.containers[i]").
+	Field string
+}
+
+// Members returns the app's containers in start order.
+func (a *App) Members() []Member {
+	if len(a.Containers) == 0 {
+		h := a.Health
+		if h == nil {
+			h = a.Container.Health
+		}
+		return []Member{{Container: &a.Container, PodmanName: a.ID, Health: h, Field: "app.container"}}
+	}
+	out := make([]Member, len(a.Containers))
+	for i := range a.Containers {
+		c := &a.Containers[i]
+		out[i] = Member{Container: c, PodmanName: a.ID + "-" + c.Name, Health: c.Health, Field: fmt.Sprintf("app.containers[%d]", i)}
+	}
+	return out
+}
+
+// Deps returns the ids or capabilities the app names as dependencies, required first.
+func (a *App) Deps() []string {
+	return append(append([]string(nil), a.Requires.Apps...), a.Requires.Optional...)
 }
 
 // Companion is a UI container that systemd supervises through a Quadlet unit.
@@ -97,6 +197,9 @@ type Companion struct {
 	User         string            `yaml:"user"`
 	// StopGracePeriod is how long a stop waits before killing the companion (default 10s).
 	StopGracePeriod Duration `yaml:"stop_grace_period"`
+	// Mounts are paths inside the data dir of the app itself (from: its id) or of an app it requires
+	// by id, mounted read-only (a UI reading lnd's TLS certificate and macaroons).
+	Mounts []DepMount `yaml:"mounts"`
 }
 
 // Registry holds per-app registry settings.

@@ -213,70 +213,120 @@ func Validate(file string, a *App, roots Roots) Problems {
 	if strings.TrimSpace(a.Version) == "" {
 		bad("app.version", "missing")
 	}
-	c := &a.Container
-	switch {
-	case c.Build != nil:
-		if c.Build.Context == "" {
-			bad("app.container.build.context", "missing")
-		} else if strings.Contains(c.Build.Context, "..") {
-			bad("app.container.build.context", "%q must not contain ..", c.Build.Context)
+	if len(a.Containers) > 0 {
+		if !reflect.DeepEqual(a.Container, Container{}) {
+			bad("app.container", "set either app.container (one container) or app.containers (a stack), not both")
 		}
-		if c.Build.Containerfile != "" && (path.IsAbs(c.Build.Containerfile) || strings.Contains(c.Build.Containerfile, "..")) {
-			bad("app.container.build.containerfile", "%q must be a path inside the build context", c.Build.Containerfile)
+		if a.Health != nil {
+			bad("app.health", "a stack's containers each declare their own health (app.containers[i].health)")
 		}
-		if c.Build.Tag == "" {
-			bad("app.container.build.tag", "missing: a build names the image it produces")
-		} else if err := checkImage(c.Build.Tag); err != nil {
-			bad("app.container.build.tag", "%v", err)
-		}
-		if c.Image != "" && c.Image != c.Build.Tag {
-			bad("app.container.image", "%q differs from build.tag %q; with a build, leave image empty or equal to the tag", c.Image, c.Build.Tag)
-		}
-	case c.Image == "":
-		bad("app.container.image", "missing: set image or build")
-	default:
-		if err := checkImage(c.Image); err != nil {
-			bad("app.container.image", "%v", err)
-		}
+	} else if a.Health != nil && a.Container.Health != nil {
+		bad("app.container.health", "app.health is already set; declare the health check once")
 	}
-	checkEnv("app.container.env", c.Env, bad)
-	checkPorts("app.container.ports", c.Ports, bad)
-	checkVolumes("app.container.volumes", c.Volumes, roots, a.ID, bad)
-	checkNetwork("app.container.network", c.Network, bad)
-	checkCaps("app.container.capabilities", c.Capabilities, bad)
-	if c.User != "" && !userRE.MatchString(c.User) {
-		bad("app.container.user", "%q is not USER or USER:GROUP", c.User)
-	}
-	if c.Restart != "" && !contains(RestartPolicies, c.Restart) {
-		bad("app.container.restart", "%q is not one of %s", c.Restart, strings.Join(RestartPolicies, ", "))
-	}
-	if h := a.Health; h != nil {
-		if len(h.Command) == 0 {
-			bad("app.health.command", "missing: a health check needs a command")
+	names := map[string]int{}
+	for i, m := range a.Members() {
+		f := m.Field
+		if len(a.Containers) == 0 {
+			if m.Name != "" {
+				bad(f+".name", "only a stack's containers (app.containers) are named; this one is named %s", a.ID)
+			}
+		} else {
+			switch j, dup := names[m.Name]; {
+			case m.Name == "":
+				bad(f+".name", "missing: a stack's containers are named (db, api, web)")
+			case !idRE.MatchString(m.Name) || len(a.ID)+1+len(m.Name) > 63:
+				bad(f+".name", "%q is not a valid name (lowercase letters, digits and -; app id + name at most 62)", m.Name)
+			case dup:
+				bad(f+".name", "%q is already the name of app.containers[%d]", m.Name, j)
+			}
+			names[m.Name] = i
 		}
-		if h.Retries < 0 {
-			bad("app.health.retries", "must not be negative")
-		}
-		if h.Interval != 0 && h.Interval.D().Seconds() < 1 {
-			bad("app.health.interval", "must be at least 1s")
+		validateContainer(f, m.Container, a, roots, bad)
+		if h := m.Health; h != nil {
+			hf := "app.health"
+			if a.Health == nil {
+				hf = f + ".health"
+			}
+			if len(h.Command) == 0 {
+				bad(hf+".command", "missing: a health check needs a command")
+			}
+			if h.Retries < 0 {
+				bad(hf+".retries", "must not be negative")
+			}
+			if h.Interval != 0 && h.Interval.D().Seconds() < 1 {
+				bad(hf+".interval", "must be at least 1s")
+			}
 		}
 	}
 	if a.Requires.DiskGB < 0 {
 		bad("app.requires.disk_gb", "must not be negative")
 	}
-	for i, dep := range a.Requires.Apps {
-		if dep == a.ID {
-			bad(fmt.Sprintf("app.requires.apps[%d]", i), "an app cannot require itself")
-		} else if !idRE.MatchString(dep) {
-			bad(fmt.Sprintf("app.requires.apps[%d]", i), "%q is not a valid app id", dep)
+	deps := map[string]bool{a.ID: true}
+	for _, list := range []struct {
+		field string
+		ids   []string
+	}{{"app.requires.apps", a.Requires.Apps}, {"app.requires.optional", a.Requires.Optional}, {"app.provides", a.Provides}} {
+		for i, dep := range list.ids {
+			f := fmt.Sprintf("%s[%d]", list.field, i)
+			switch {
+			case dep == a.ID && list.field == "app.provides":
+				bad(f, "an app is itself already; provides names other capabilities")
+			case dep == a.ID:
+				bad(f, "an app cannot require itself")
+			case !idRE.MatchString(dep):
+				bad(f, "%q is not a valid app id or capability", dep)
+			case deps[dep] && list.field != "app.provides":
+				bad(f, "%q is named twice in requires", dep)
+			}
+			if list.field != "app.provides" {
+				deps[dep] = true
+			}
 		}
 	}
+	for _, k := range sortedKeys(a.Exports) {
+		e, f := a.Exports[k], "app.exports."+k
+		if !exportRE.MatchString(k) {
+			bad(f, "%q is not a valid export name (lowercase letters, digits and _, starting with a letter)", k)
+		}
+		n := 0
+		for _, set := range []bool{e.Value != "", e.Host != "", e.Secret} {
+			if set {
+				n++
+			}
+		}
+		if n != 1 {
+			bad(f, "set exactly one of value, host and secret")
+		}
+		if e.Host != "" && a.member(e.Host) == nil {
+			bad(f+".host", "%q is not a container of this app (%s)", e.Host, strings.Join(a.memberNames(), ", "))
+		}
+	}
+	for _, m := range a.Members() {
+		checkRefs(m.Field+".env", m.Env, nil, a, deps, bad)
+		checkRefs(m.Field+".command", nil, m.Command, a, deps, bad)
+		for i, dm := range m.Mounts {
+			f := fmt.Sprintf("%s.mounts[%d]", m.Field, i)
+			if dm.From == a.ID || !deps[dm.From] {
+				bad(f+".from", "%q is not a dependency named in requires", dm.From)
+			}
+			if dm.Path == "" || path.IsAbs(dm.Path) || hasDotDot(dm.Path) {
+				bad(f+".path", "%q must be a path relative to the dependency's data directory, without ..", dm.Path)
+			}
+			if !path.IsAbs(dm.Target) {
+				bad(f+".target", "%q is not an absolute path", dm.Target)
+			}
+		}
+	}
+	hookNames := map[string]int{}
 	for i, h := range a.Hooks.PreStart {
 		f := fmt.Sprintf("app.hooks.pre_start[%d]", i)
-		if h.Template == "" || path.IsAbs(h.Template) || strings.Contains(h.Template, "..") {
+		if h.Template == "" && h.Owner == "" {
+			bad(f, "set template (render a file) or owner (fix ownership of path)")
+		}
+		if h.Template != "" && (path.IsAbs(h.Template) || hasDotDot(h.Template)) {
 			bad(f+".template", "%q must be a file path relative to the manifest's directory", h.Template)
 		}
-		if h.Path == "" || path.IsAbs(h.Path) || strings.Contains(h.Path, "..") {
+		if h.Path == "" || path.IsAbs(h.Path) || hasDotDot(h.Path) {
 			bad(f+".path", "%q must be a path relative to the app's data directory", h.Path)
 		}
 		if h.Mode != "" {
@@ -284,6 +334,18 @@ func Validate(file string, a *App, roots Roots) Problems {
 				bad(f+".mode", "%q is not an octal file mode such as 0640", h.Mode)
 			}
 		}
+		if h.Owner != "" && !ownerRE.MatchString(h.Owner) {
+			bad(f+".owner", "%q is not UID:GID (numbers)", h.Owner)
+		}
+		for j, c := range h.Containers {
+			if a.member(c) == nil {
+				bad(fmt.Sprintf("%s.containers[%d]", f, j), "%q is not a container of this app (%s)", c, strings.Join(a.memberNames(), ", "))
+			}
+		}
+		if j, dup := hookNames[h.HookName()]; dup {
+			bad(f+".name", "%q is already the name of app.hooks.pre_start[%d]", h.HookName(), j)
+		}
+		hookNames[h.HookName()] = i
 	}
 	seen := map[string]bool{}
 	for i, comp := range a.Companions {
@@ -305,6 +367,18 @@ func Validate(file string, a *App, roots Roots) Problems {
 		checkVolumes(f+".volumes", comp.Volumes, roots, a.ID, bad)
 		checkNetwork(f+".network", comp.Network, bad)
 		checkCaps(f+".capabilities", comp.Capabilities, bad)
+		for j, dm := range comp.Mounts {
+			mf := fmt.Sprintf("%s.mounts[%d]", f, j)
+			if !deps[dm.From] {
+				bad(mf+".from", "%q is neither this app nor a dependency named in requires", dm.From)
+			}
+			if dm.Path == "" || path.IsAbs(dm.Path) || hasDotDot(dm.Path) {
+				bad(mf+".path", "%q must be a path relative to the app's data directory, without ..", dm.Path)
+			}
+			if !path.IsAbs(dm.Target) {
+				bad(mf+".target", "%q is not an absolute path", dm.Target)
+			}
+		}
 		if comp.User != "" && !userRE.MatchString(comp.User) {
 			bad(f+".user", "%q is not USER or USER:GROUP", comp.User)
 		}
@@ -318,6 +392,133 @@ func Validate(file string, a *App, roots Roots) Problems {
 }
 
 type badFunc func(field, format string, args ...any)
+
+var (
+	exportRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	ownerRE  = regexp.MustCompile(`^[0-9]+:[0-9]+$`)
+	// refRE matches ${APP.NAME}: an export of a dependency (or of the app itself).
+	refRE = regexp.MustCompile(`\$\{([a-z0-9][a-z0-9-]*)\.([a-z][a-z0-9_]*)\}`)
+)
+
+// Refs returns the ${APP.NAME} references in s as [app, name] pairs.
+func Refs(s string) [][2]string {
+	var out [][2]string
+	for _, m := range refRE.FindAllStringSubmatch(s, -1) {
+		out = append(out, [2]string{m[1], m[2]})
+	}
+	return out
+}
+
+// Expand replaces every ${APP.NAME} in s by value(APP, NAME).
+func Expand(s string, value func(app, name string) string) string {
+	if !strings.Contains(s, "${") {
+		return s
+	}
+	return refRE.ReplaceAllStringFunc(s, func(m string) string {
+		sub := refRE.FindStringSubmatch(m)
+		return value(sub[1], sub[2])
+	})
+}
+
+func hasDotDot(p string) bool {
+	for _, el := range strings.Split(p, "/") {
+		if el == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// checkRefs checks that the ${APP.NAME} references in env values or command words name the app's own
+// exports or its dependencies (whose exports are checked against the installed set by LoadDir).
+func checkRefs(field string, env map[string]string, words []string, a *App, deps map[string]bool, bad badFunc) {
+	check := func(f, s string) {
+		for _, r := range Refs(s) {
+			switch {
+			case r[0] == a.ID:
+				if _, ok := a.Exports[r[1]]; !ok {
+					bad(f, "${%s.%s}: this app exports no %s", r[0], r[1], r[1])
+				}
+			case !deps[r[0]]:
+				bad(f, "${%s.%s}: %s is not named in requires.apps or requires.optional", r[0], r[1], r[0])
+			}
+		}
+	}
+	for _, k := range sortedKeys(env) {
+		check(field+"."+k, env[k])
+	}
+	for i, w := range words {
+		check(fmt.Sprintf("%s[%d]", field, i), w)
+	}
+}
+
+// member returns the container with the given name ("" or the app id for a one-container app).
+func (a *App) member(name string) *Container {
+	if len(a.Containers) == 0 {
+		if name == "" || name == a.ID {
+			return &a.Container
+		}
+		return nil
+	}
+	for i := range a.Containers {
+		if a.Containers[i].Name == name {
+			return &a.Containers[i]
+		}
+	}
+	return nil
+}
+
+func (a *App) memberNames() []string {
+	if len(a.Containers) == 0 {
+		return []string{a.ID}
+	}
+	var out []string
+	for _, c := range a.Containers {
+		out = append(out, c.Name)
+	}
+	return out
+}
+
+// validateContainer checks one container's values; f is its field path.
+func validateContainer(f string, c *Container, a *App, roots Roots, bad badFunc) {
+	switch {
+	case c.Build != nil:
+		if c.Build.Context == "" {
+			bad(f+".build.context", "missing")
+		} else if strings.Contains(c.Build.Context, "..") {
+			bad(f+".build.context", "%q must not contain ..", c.Build.Context)
+		}
+		if c.Build.Containerfile != "" && (path.IsAbs(c.Build.Containerfile) || strings.Contains(c.Build.Containerfile, "..")) {
+			bad(f+".build.containerfile", "%q must be a path inside the build context", c.Build.Containerfile)
+		}
+		if c.Build.Tag == "" {
+			bad(f+".build.tag", "missing: a build names the image it produces")
+		} else if err := checkImage(c.Build.Tag); err != nil {
+			bad(f+".build.tag", "%v", err)
+		}
+		if c.Image != "" && c.Image != c.Build.Tag {
+			bad(f+".image", "%q differs from build.tag %q; with a build, leave image empty or equal to the tag", c.Image, c.Build.Tag)
+		}
+	case c.Image == "":
+		bad(f+".image", "missing: set image or build")
+	default:
+		if err := checkImage(c.Image); err != nil {
+			bad(f+".image", "%v", err)
+		}
+	}
+	checkEnv(f+".env", c.Env, bad)
+	checkPorts(f+".ports", c.Ports, bad)
+	checkProbes(f+".probes", c.Probes, c.Ports, bad)
+	checkVolumes(f+".volumes", c.Volumes, roots, a.ID, bad)
+	checkNetwork(f+".network", c.Network, bad)
+	checkCaps(f+".capabilities", c.Capabilities, bad)
+	if c.User != "" && !userRE.MatchString(c.User) {
+		bad(f+".user", "%q is not USER or USER:GROUP", c.User)
+	}
+	if c.Restart != "" && !contains(RestartPolicies, c.Restart) {
+		bad(f+".restart", "%q is not one of %s", c.Restart, strings.Join(RestartPolicies, ", "))
+	}
+}
 
 func checkEnv(field string, env map[string]string, bad badFunc) {
 	for _, k := range sortedKeys(env) {

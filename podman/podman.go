@@ -16,6 +16,7 @@ import (
 	"github.com/containers/podman/v5/pkg/bindings"
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 	"github.com/containers/podman/v5/pkg/bindings/images"
+	"github.com/containers/podman/v5/pkg/bindings/network"
 	"github.com/containers/podman/v5/pkg/domain/entities/types"
 	"github.com/containers/podman/v5/pkg/errorhandling"
 	"github.com/containers/podman/v5/pkg/specgen"
@@ -192,33 +193,74 @@ func (c *Client) ImageExists(ctx context.Context, ref string) (bool, error) {
 	return ok, classify("looking up image "+ref, err)
 }
 
-// Pull pulls ref; tlsVerify false is only passed for allow-listed registries.
-func (c *Client) Pull(ctx context.Context, ref string, tlsVerify bool) error {
+// Pull pulls ref; tlsVerify false is only passed for allow-listed registries. The service's progress
+// lines ("Copying blob ...") go to progress.
+func (c *Client) Pull(ctx context.Context, ref string, tlsVerify bool, progress io.Writer) error {
 	cctx, err := c.ctx(ctx)
 	if err != nil {
 		return err
 	}
-	quiet, skip := true, !tlsVerify
-	_, err = images.Pull(cctx, ref, &images.PullOptions{Quiet: &quiet, SkipTLSVerify: &skip})
+	if progress == nil {
+		progress = io.Discard
+	}
+	quiet, skip := false, !tlsVerify
+	_, err = images.Pull(cctx, ref, &images.PullOptions{Quiet: &quiet, SkipTLSVerify: &skip, ProgressWriter: &progress})
 	return classify("pulling "+ref, err)
 }
 
 // Build builds an image from a local context (sent to the service as a tarball), removing buildah's
-// intermediate containers.
+// intermediate containers. Its output goes to b.Output.
 func (c *Client) Build(ctx context.Context, b reconciler.BuildRequest) error {
 	cctx, err := c.ctx(ctx)
 	if err != nil {
 		return err
 	}
+	out := b.Output
+	if out == nil {
+		out = io.Discard
+	}
 	opts := types.BuildOptions{}
 	opts.ContextDirectory = b.ContextDir
 	opts.Output = b.Tag
 	opts.RemoveIntermediateCtrs = true
-	opts.Out = io.Discard
-	opts.Err = io.Discard
-	opts.ReportWriter = io.Discard
+	opts.Out = out
+	opts.Err = out
+	opts.ReportWriter = out
 	_, err = images.Build(cctx, []string{b.Containerfile}, opts)
 	return classify("building "+b.Tag, err)
+}
+
+// RemoveImage removes image ref without force: an image a container uses is kept (ErrConflict).
+// The batch endpoint answers 200 with an exit code per libpod's image removal: 1 for an unknown
+// image, 2 for one in use.
+func (c *Client) RemoveImage(ctx context.Context, ref string) error {
+	cctx, err := c.ctx(ctx)
+	if err != nil {
+		return err
+	}
+	force := false
+	rep, errs := images.Remove(cctx, []string{ref}, &images.RemoveOptions{Force: &force})
+	op := "removing image " + ref
+	if rep == nil && len(errs) > 0 {
+		return classify(op, errs[0])
+	}
+	if len(errs) == 0 && (rep == nil || rep.ExitCode == 0) {
+		return nil
+	}
+	var msgs []string
+	for _, e := range errs {
+		msgs = append(msgs, e.Error())
+	}
+	e := &reconciler.APIError{Op: op, Status: 200, Message: strings.Join(msgs, "; "), Err: errors.New("image removal failed")}
+	if rep != nil {
+		switch rep.ExitCode {
+		case 1:
+			e.Err = reconciler.ErrNotFound
+		case 2:
+			e.Err = reconciler.ErrConflict
+		}
+	}
+	return e
 }
 
 // Create creates the container without starting it.
@@ -260,7 +302,10 @@ func toSpec(r reconciler.CreateRequest) *specgen.SpecGenerator {
 		s.NetNS = specgen.Namespace{NSMode: specgen.NoNetwork}
 	default:
 		s.NetNS = specgen.Namespace{NSMode: specgen.Bridge}
-		s.Networks = map[string]nettypes.PerNetworkOptions{r.Network: {}}
+		s.Networks = map[string]nettypes.PerNetworkOptions{r.Network: {Aliases: r.Aliases}}
+		for _, n := range r.Networks {
+			s.Networks[n] = nettypes.PerNetworkOptions{}
+		}
 	}
 	for _, p := range r.Ports {
 		s.PortMappings = append(s.PortMappings, nettypes.PortMapping{HostIP: p.HostIP, HostPort: p.HostPort, ContainerPort: p.ContainerPort, Protocol: p.Protocol})
@@ -291,6 +336,30 @@ func toSpec(r reconciler.CreateRequest) *specgen.SpecGenerator {
 		}
 	}
 	return s
+}
+
+// EnsureNetwork creates the named bridge network, with DNS, unless it exists.
+func (c *Client) EnsureNetwork(ctx context.Context, name, app string) error {
+	cctx, err := c.ctx(ctx)
+	if err != nil {
+		return err
+	}
+	ok, err := network.Exists(cctx, name, nil)
+	if err != nil {
+		return classify("checking network "+name, err)
+	}
+	if ok {
+		return nil
+	}
+	_, err = network.Create(cctx, &nettypes.Network{Name: name, Driver: "bridge", DNSEnabled: true,
+		Labels: map[string]string{reconciler.LabelApp: app}})
+	if err != nil {
+		if ok, e2 := network.Exists(cctx, name, nil); e2 == nil && ok {
+			return nil // created meanwhile
+		}
+		return classify("creating network "+name, err)
+	}
+	return nil
 }
 
 // Start starts a container; starting a running one is not an error.

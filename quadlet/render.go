@@ -260,6 +260,11 @@ func serviceTail(b *bytes.Buffer, u *Unit) {
 	// A container whose PID 1 ignores SIGTERM is killed after podman's timeout (137) or, with an
 	// init, exits 143: neither is a failed stop.
 	b.WriteString("SuccessExitStatus=137 143\n")
+	if u.StopTimeout > 0 {
+		// systemd's own stop timeout (90 s by default) must outlast the container's grace period
+		// (bitcoind flushing its database), or systemd kills the stop half-way.
+		fmt.Fprintf(b, "TimeoutStopSec=%d\n", u.StopTimeout+30)
+	}
 	b.WriteString("\n[Install]\n")
 	fmt.Fprintf(b, "WantedBy=%s\n", escapeSpecifiers(u.WantedBy))
 }

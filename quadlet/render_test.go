@@ -114,7 +114,7 @@ func structure(t *testing.T, out []byte, service bool) {
 		"Unit": {"Description": true, "Wants": true, "After": true},
 		"Container": {"ContainerName": true, "Image": true, "Exec": true, "Environment": true, "PublishPort": true, "Volume": true, "Network": true, "DropCapability": true, "AddCapability": true, "User": true, "Group": true, "Label": true, "StopTimeout": true,
 			"Entrypoint": true, "ReadOnly": true, "HealthCmd": true, "HealthInterval": true, "HealthTimeout": true, "HealthStartPeriod": true, "HealthRetries": true},
-		"Service": {"Restart": true, "RestartSec": true, "SuccessExitStatus": true},
+		"Service": {"Restart": true, "RestartSec": true, "SuccessExitStatus": true, "TimeoutStopSec": true},
 		"Install": {"WantedBy": true},
 	}
 	want := []string{"Unit", "Container", "Service", "Install"}

@@ -92,7 +92,7 @@ func restartDependents(actions []Action) {
 			if a.Kind != KindNone || a.Desired == nil {
 				continue
 			}
-			for _, dep := range a.Desired.App.Requires.Apps {
+			for _, dep := range a.Desired.Deps {
 				if restarted[dep] {
 					a.Kind, a.Cause = KindRestart, fmt.Sprintf("dependency %s was restarted", dep)
 					changed = true

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -116,6 +117,10 @@ func CompanionUnit(app *manifest.Loaded, c manifest.Companion, roots manifest.Ro
 		if v, err := manifest.ParseVolume(s, roots.AppData(app.ID)); err == nil {
 			u.Volumes = append(u.Volumes, v)
 		}
+	}
+	for _, dm := range c.Mounts {
+		// from is the app itself or an app id it requires (capabilities are not resolved here).
+		u.Volumes = append(u.Volumes, manifest.Volume{Source: path.Join(roots.AppData(dm.From), dm.Path), Target: path.Clean(dm.Target), Options: []string{"ro"}})
 	}
 	return u
 }

@@ -3,12 +3,14 @@ package reconciler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/systemd"
 )
 
@@ -154,5 +156,28 @@ func noFail(t *testing.T, r *Report) {
 	t.Helper()
 	if len(r.Failures) > 0 {
 		t.Fatalf("failures: %+v", r.Failures)
+	}
+}
+
+// A companion mounts paths of its own app's (or a dependency's) data dir read-only.
+func TestCompanionMountsAreReadOnly(t *testing.T) {
+	app := &manifest.Loaded{App: manifest.App{ID: "lnd", Name: "lnd", Version: "1", Requires: manifest.Requires{Apps: []string{"bitcoin"}},
+		Companions: []manifest.Companion{{ID: "lnd-ui", Image: "ui:1", Mounts: []manifest.DepMount{
+			{From: "lnd", Path: "tls.cert", Target: "/lnd/tls.cert"}, {From: "bitcoin", Path: "cookie/", Target: "/btc/"}}}}}}
+	if ps := manifest.Validate("lnd.yaml", &app.App, testRoots); len(ps) != 1 || ps[0].Field != "app.container.image" {
+		t.Fatalf("problems %v (only the missing app image expected)", ps)
+	}
+	u := CompanionUnit(app, app.Companions[0], testRoots, "multi-user.target")
+	got := fmt.Sprint(u.Volumes)
+	want := "[{/var/lib/lockstep/apps/lnd/tls.cert /lnd/tls.cert [ro]} {/var/lib/lockstep/apps/bitcoin/cookie /btc [ro]}]"
+	if got != want {
+		t.Fatalf("volumes %s, want %s", got, want)
+	}
+	bad := app.Companions[0]
+	bad.Mounts = []manifest.DepMount{{From: "electrs", Path: "x", Target: "/x"}}
+	app.Companions = []manifest.Companion{bad}
+	ps := manifest.Validate("lnd.yaml", &app.App, testRoots)
+	if !strings.Contains(fmt.Sprint(ps), `app.companions[0].mounts[0].from: "electrs" is neither this app nor a dependency`) {
+		t.Fatalf("problems %v", ps)
 	}
 }

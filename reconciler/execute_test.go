@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +26,7 @@ type fakePodman struct {
 	calls      []string
 	listErr    error
 	next       int
+	networks   []string
 }
 
 var _ Podman = (*fakePodman)(nil)
@@ -47,7 +49,10 @@ func (f *fakePodman) ImageExists(ctx context.Context, ref string) (bool, error) 
 	err := f.call("ImageExists", ref)
 	return f.images[ref], err
 }
-func (f *fakePodman) Pull(ctx context.Context, ref string, tls bool) error {
+func (f *fakePodman) RemoveImage(ctx context.Context, ref string) error {
+	return f.call("RemoveImage", ref)
+}
+func (f *fakePodman) Pull(ctx context.Context, ref string, tls bool, progress io.Writer) error {
 	return f.call("Pull", fmt.Sprintf("%s tls=%v", ref, tls))
 }
 func (f *fakePodman) Build(ctx context.Context, b BuildRequest) error { return f.call("Build", b.Tag) }
@@ -62,6 +67,14 @@ func (f *fakePodman) Stop(ctx context.Context, id string, t time.Duration) error
 	return f.call("Stop", id)
 }
 func (f *fakePodman) Remove(ctx context.Context, id string) error { return f.call("Remove", id) }
+
+// EnsureNetwork is not recorded in calls (most tests look at container calls only) but can fail.
+func (f *fakePodman) EnsureNetwork(ctx context.Context, name, app string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.networks = append(f.networks, name)
+	return f.fail["EnsureNetwork "+name]
+}
 
 func newTestReconciler(t *testing.T, p Podman, apps map[string]string) *Reconciler {
 	t.Helper()
@@ -192,15 +205,6 @@ func TestDiskPreflight(t *testing.T) {
 	}
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 func TestRestartBackoff(t *testing.T) {
 	p := &fakePodman{images: map[string]bool{"localhost/a:1": true}}
 	r := newTestReconciler(t, p, map[string]string{"a": ""})
@@ -269,7 +273,8 @@ func TestDependentsRestartAfterTheirDependency(t *testing.T) {
 	r := newTestReconciler(t, p, map[string]string{"a": "", "b": "  requires: {apps: [a]}\n", "c": "  requires: {apps: [b]}\n", "d": ""})
 	set, _ := r.LoadManifests()
 	mk := func(id, state string) Container {
-		return Container{ID: "c-" + id, Name: id, State: state, Labels: DesiredFor(set.ByID(id), r.cfg.Roots).Request.Labels}
+		d := DesiredsFor(set.ByID(id), &Wiring{Roots: r.cfg.Roots, Set: set})[0]
+		return Container{ID: "c-" + id, Name: id, State: state, Labels: d.Request.Labels}
 	}
 	// a died; b (needs a) and c (needs b) still run; d is unrelated.
 	p.containers = []Container{mk("a", "exited"), mk("b", "running"), mk("c", "running"), mk("d", "running")}

@@ -62,14 +62,15 @@ func (r *Reconciler) setHealthTargets(targets map[string]healthTarget) {
 	}
 }
 
-// healthOf returns the app's health as the report shows it ("" when it is not checked) and its failing streak.
-func (r *Reconciler) healthOf(app string) (string, int) {
+// healthOf returns a container's health as the report shows it ("" when it is not checked) and its
+// failing streak.
+func (r *Reconciler) healthOf(name string) (string, int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.healthTargets[app]; !ok {
+	if _, ok := r.healthTargets[name]; !ok {
 		return "", 0
 	}
-	if h, ok := r.health[app]; ok {
+	if h, ok := r.health[name]; ok {
 		return h.status, h.streak
 	}
 	return HealthUnknown, 0
@@ -109,7 +110,7 @@ func (r *Reconciler) RunHealthChecks(ctx context.Context, hc HealthChecker, chan
 			}
 			// podman 4.3 answers with this run's result only: lockstep counts the failing streak.
 			r.mu.Lock()
-			prevState := r.health[t.app]
+			prevState := r.health[t.container]
 			r.mu.Unlock()
 			streak, status := 0, HealthHealthy
 			if result != HealthHealthy {
@@ -133,8 +134,8 @@ func (r *Reconciler) RunHealthChecks(ctx context.Context, hc HealthChecker, chan
 				}
 			}
 			r.mu.Lock()
-			prev := r.health[t.app]
-			r.health[t.app] = &healthState{status: status, streak: streak, lastRun: now}
+			prev := r.health[t.container]
+			r.health[t.container] = &healthState{status: status, streak: streak, lastRun: now}
 			r.mu.Unlock()
 			if prev == nil || prev.status != status {
 				changed(t.app, status)
@@ -147,25 +148,44 @@ func (r *Reconciler) RunHealthChecks(ctx context.Context, hc HealthChecker, chan
 // declares a health check is healthy (bitcoind before lnd). The health monitor asks for a pass when a
 // dependency's health changes, so the dependent follows without waiting for the timer.
 func (r *Reconciler) waitForHealthyDependencies(actions []Action) {
-	byApp := map[string]*Action{}
+	byApp := map[string][]*Action{}
 	for i := range actions {
-		byApp[actions[i].App] = &actions[i]
+		if actions[i].Desired != nil {
+			byApp[actions[i].App] = append(byApp[actions[i].App], &actions[i])
+		}
+	}
+	// unhealthy returns the first container of app (before index before, when >= 0) with a health
+	// check that is not healthy, and its health.
+	unhealthy := func(app string, before int) (string, string) {
+		for _, d := range byApp[app] {
+			if d.Desired.Health == nil || (before >= 0 && d.Desired.Index >= before) {
+				continue
+			}
+			if h, _ := r.healthOf(d.Name()); h != HealthHealthy {
+				if h == "" {
+					h = "not checked yet"
+				}
+				return d.Name(), h
+			}
+		}
+		return "", ""
 	}
 	for i := range actions {
 		a := &actions[i]
 		if a.Desired == nil || (a.Kind != KindInstall && a.Kind != KindStart && a.Kind != KindForceRecreate && a.Kind != KindRecreate) {
 			continue
 		}
-		for _, dep := range a.Desired.App.Requires.Apps {
-			d := byApp[dep]
-			if d == nil || d.Desired == nil || d.Desired.App.Health == nil {
-				continue
-			}
-			if h, _ := r.healthOf(dep); h != HealthHealthy {
-				if h == "" {
-					h = "not checked yet"
+		if name, h := unhealthy(a.App, a.Desired.Index); name != "" {
+			a.Kind, a.Cause, a.waitDep = KindWait, fmt.Sprintf("%s; waiting for %s to be healthy (%s)", a.Cause, name, h), name
+			continue
+		}
+		for _, dep := range a.Desired.Deps {
+			if name, h := unhealthy(dep, -1); name != "" {
+				what := "dependency " + dep
+				if name != dep {
+					what += " (" + name + ")"
 				}
-				a.Kind, a.Cause, a.waitDep = KindWait, fmt.Sprintf("%s; waiting for dependency %s to be healthy (%s)", a.Cause, dep, h), dep
+				a.Kind, a.Cause, a.waitDep = KindWait, fmt.Sprintf("%s; waiting for %s to be healthy (%s)", a.Cause, what, h), dep
 				break
 			}
 		}

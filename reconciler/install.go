@@ -1,11 +1,14 @@
 package reconciler
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/lockstep/lockstep/manifest"
@@ -16,6 +19,10 @@ var (
 	ErrNoSuchApp       = errors.New("no such app")
 	ErrInvalidManifest = errors.New("invalid manifest")
 	ErrNotInstalled    = errors.New("app is not installed")
+	// ErrNeeded: the app provides what other installed apps require.
+	ErrNeeded = errors.New("app is needed by other installed apps")
+	// ErrMissingDependency: the app requires what no installed app provides.
+	ErrMissingDependency = errors.New("missing dependency")
 )
 
 // Enable installs catalog app id: it validates the catalog manifest and links it into the apps dir
@@ -32,8 +39,12 @@ func (r *Reconciler) Enable(id string) error {
 	if _, err := os.Stat(src); err != nil {
 		return fmt.Errorf("%w: %q is not in the catalog %s", ErrNoSuchApp, id, r.cfg.CatalogDir)
 	}
-	if _, ps := manifest.LoadFile(src, r.cfg.Roots); len(ps) > 0 {
+	l, ps := manifest.LoadFile(src, r.cfg.Roots)
+	if len(ps) > 0 {
 		return fmt.Errorf("%w: %v", ErrInvalidManifest, ps)
+	}
+	if err := r.checkDependencies(l); err != nil {
+		return err
 	}
 	dst := filepath.Join(r.cfg.AppsDir, id+".yaml")
 	if target, err := os.Readlink(dst); err == nil && target == src {
@@ -68,6 +79,9 @@ func (r *Reconciler) Disable(id string) error {
 	if err != nil {
 		return fmt.Errorf("removing %s: %w", id, err)
 	}
+	if err := r.checkNotNeeded(id); err != nil {
+		return err
+	}
 	if fi.Mode()&fs.ModeSymlink != 0 {
 		err = os.Remove(dst)
 	} else {
@@ -79,8 +93,77 @@ func (r *Reconciler) Disable(id string) error {
 	return syncDir(r.cfg.AppsDir)
 }
 
-// Purge deletes app id's data dir. It refuses while the app is installed or still has a container in
-// the last report: data goes only after the app is gone.
+// checkDependencies refuses to install an app whose required dependencies no installed app answers
+// for, naming the catalog apps that would.
+func (r *Reconciler) checkDependencies(app *manifest.Loaded) error {
+	set, err := r.LoadManifests()
+	if err != nil {
+		return nil // the pass reports the directory
+	}
+	var missing []string
+	for _, dep := range app.Requires.Apps {
+		if _, ok := set.Providers[dep]; ok {
+			continue
+		}
+		var cands []string
+		if entries, err := os.ReadDir(r.cfg.CatalogDir); err == nil {
+			for _, e := range entries {
+				if !manifest.IsManifestName(e.Name()) {
+					continue
+				}
+				if c, ps := manifest.LoadFile(filepath.Join(r.cfg.CatalogDir, e.Name()), r.cfg.Roots); len(ps) == 0 {
+					if c.ID == dep || slices.Contains(c.Provides, dep) {
+						cands = append(cands, c.ID)
+					}
+				}
+			}
+		}
+		msg := dep
+		if len(cands) > 0 {
+			msg += " (install " + strings.Join(cands, " or ") + ")"
+		} else {
+			msg += " (no catalog app provides it)"
+		}
+		missing = append(missing, msg)
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: %s requires %s, not installed", ErrMissingDependency, app.ID, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// checkNotNeeded refuses to remove an app that answers for a requirement of another installed app
+// (as itself or as a provider), unless another installed app would answer for it instead.
+func (r *Reconciler) checkNotNeeded(id string) error {
+	set, err := r.LoadManifests()
+	if err != nil {
+		return nil // nothing known: the pass reports the directory
+	}
+	var rest []*manifest.Loaded
+	for _, a := range set.Apps {
+		if a.ID != id {
+			rest = append(rest, a)
+		}
+	}
+	after := manifest.Providers(rest)
+	var needers []string
+	for _, a := range rest {
+		for _, dep := range a.Requires.Apps {
+			if set.Providers[dep] == id && after[dep] == "" {
+				needers = append(needers, fmt.Sprintf("%s (requires %s)", a.ID, dep))
+				break
+			}
+		}
+	}
+	if len(needers) > 0 {
+		return fmt.Errorf("%w: %s is needed by %s; remove them first", ErrNeeded, id, strings.Join(needers, ", "))
+	}
+	return nil
+}
+
+// Purge deletes app id's data dir, then the images it used that no installed app names and no container
+// uses (images.go). It refuses while the app is installed or still has a container in the last report:
+// data and images go only after the app is gone. Uninstalling alone never removes an image.
 func (r *Reconciler) Purge(id string) error {
 	if _, err := os.Lstat(filepath.Join(r.cfg.AppsDir, id+".yaml")); err == nil {
 		return fmt.Errorf("purging %s: the app is still installed", id)
@@ -99,7 +182,14 @@ func (r *Reconciler) Purge(id string) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("purging %s: %w", id, err)
 	}
-	return nil
+	// Its secrets go with its data: a reinstall starts with new ones.
+	if err := os.RemoveAll(r.secrets.path(id, "")); err != nil {
+		return fmt.Errorf("purging %s: secrets: %w", id, err)
+	}
+	r.secrets.forget(id)
+	ctx, cancel := context.WithTimeout(context.Background(), PurgeTimeout)
+	defer cancel()
+	return r.purgeImages(ctx, id)
 }
 
 func syncDir(dir string) error {

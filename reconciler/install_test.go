@@ -69,3 +69,32 @@ func TestEnableDisablePurge(t *testing.T) {
 		t.Fatalf("operator's manifest lost: %v", err)
 	}
 }
+
+// Installing an app whose requirement no installed app answers for is refused, naming the catalog
+// apps that would; once a provider is installed it goes ahead.
+func TestEnableNeedsItsDependencies(t *testing.T) {
+	p := &fakePodman{images: map[string]bool{}}
+	r := newTestReconciler(t, p, nil)
+	cat := filepath.Join(t.TempDir(), "catalog")
+	os.MkdirAll(cat, 0o755)
+	r.cfg.CatalogDir = cat
+	write := func(id, body string) {
+		os.WriteFile(filepath.Join(cat, id+".yaml"), []byte("app:\n  id: "+id+"\n  name: x\n  version: '1'\n  container: {image: 'localhost/x:1'}\n"+body), 0o644)
+	}
+	write("lnd", "  requires: {apps: [bitcoin], optional: [tor]}\n")
+	write("bitcoin-knots", "  provides: [bitcoin]\n")
+	write("bitcoin-core", "  provides: [bitcoin]\n")
+	err := r.Enable("lnd")
+	if !errors.Is(err, ErrMissingDependency) || err.Error() != "missing dependency: lnd requires bitcoin (install bitcoin-core or bitcoin-knots), not installed" {
+		t.Fatalf("Enable(lnd) = %v", err)
+	}
+	if err := r.Enable("bitcoin-knots"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Enable("lnd"); err != nil {
+		t.Fatalf("with a provider installed: %v", err)
+	}
+	if err := r.Disable("bitcoin-knots"); !errors.Is(err, ErrNeeded) {
+		t.Fatalf("removing the provider: %v", err)
+	}
+}

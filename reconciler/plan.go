@@ -32,10 +32,28 @@ type Action struct {
 	Desired   *Desired   // nil for remove and hold
 	waitUntil time.Time  // for a restart held back by backoff
 	waitDep   string     // for an install or start held back until a dependency is healthy
+	// configChanged: a pre-start hook rewrote a file this container uses (a restart that is not a
+	// repair: no backoff, and dependents are not restarted for it).
+	configChanged bool
+	// blocked is why the action must not run (a hook failed, a value could not be had); it is reported.
+	blocked error
+}
+
+// Name is the podman name of the container the action is about.
+func (a *Action) Name() string {
+	if a.Desired != nil {
+		return a.Desired.Name()
+	}
+	if a.Container != nil {
+		return a.Container.Name
+	}
+	return a.App
 }
 
 // Adoption records a container that lockstep did not create but took over because it matched.
+// They are keyed by container name.
 type Adoption struct {
+	App         string `json:"app,omitempty"`
 	ContainerID string `json:"container_id"`
 	Scheme      string `json:"hash_scheme"`
 	Hash        string `json:"spec_hash"`
@@ -43,20 +61,25 @@ type Adoption struct {
 
 // Input is everything Plan looks at.
 type Input struct {
-	Desired    []*Desired          // installed, valid apps
+	Desired    []*Desired          // the containers of the installed, valid apps, each app's in start order
 	Invalid    map[string]bool     // installed apps whose manifest is invalid: their containers are held
 	Containers []Container         // every container podman listed
-	Adopted    map[string]Adoption // app id -> adopted container
+	Adopted    map[string]Adoption // container name -> adopted container
 }
 
-// Plan decides, without any I/O, what a pass does for each app. The result has one action per installed
-// app (valid or not) and one per container lockstep owns that no installed app accounts for, sorted by
-// app id; Order gives the execution order.
+// Plan decides, without any I/O, what a pass does for each container. The result has one action per
+// container of an installed app, one per invalid app and one per container lockstep owns that no
+// installed app accounts for, sorted by app id (an app's containers in start order); Order gives the
+// execution order.
 func Plan(in Input) []Action {
 	byName := map[string]*Container{}
 	owned := map[string][]*Container{} // app id -> containers labelled (or adopted) for it
 	adoptedIDs := map[string]string{}
-	for app, a := range in.Adopted {
+	for name, a := range in.Adopted {
+		app := a.App
+		if app == "" {
+			app = name // recorded before stacks: a one-container app, named as its app
+		}
 		adoptedIDs[a.ContainerID] = app
 	}
 	for i := range in.Containers {
@@ -70,19 +93,28 @@ func Plan(in Input) []Action {
 	}
 	var out []Action
 	accounted := map[string]bool{}
+	want := map[string]bool{}
+	for _, d := range in.Desired {
+		want[d.Name()] = true
+	}
 	for _, d := range in.Desired {
 		id := d.App.ID
-		accounted[id] = true
-		var mine *Container
-		for _, c := range owned[id] {
-			if c.Name == id {
-				mine = c
-			} else {
-				out = append(out, Action{App: id, Kind: KindRemove, Container: c,
-					Cause: fmt.Sprintf("stray container %s labelled for this app", c.Name)})
+		if !accounted[id] {
+			accounted[id] = true
+			for _, c := range owned[id] {
+				if !want[c.Name] {
+					out = append(out, Action{App: id, Kind: KindRemove, Container: c,
+						Cause: fmt.Sprintf("stray container %s labelled for this app", c.Name)})
+				}
 			}
 		}
-		out = append(out, planApp(d, mine, byName[id], in.Adopted[id]))
+		var mine *Container
+		for _, c := range owned[id] {
+			if c.Name == d.Name() {
+				mine = c
+			}
+		}
+		out = append(out, planApp(d, mine, byName[d.Name()], in.Adopted[d.Name()]))
 	}
 	for id := range in.Invalid {
 		accounted[id] = true
@@ -155,19 +187,22 @@ func short(h string) string {
 	return h
 }
 
-// Order returns the actions in waves: every action of a wave depends only on apps of earlier waves, so
-// the actions of one wave can run in parallel. Removals come first, in reverse dependency order.
+// Order returns the actions in waves: every action of a wave depends only on containers of earlier
+// waves, so the actions of one wave can run in parallel. An app's containers follow each other in
+// start order, and an app starts after the last container of each dependency. Removals come first.
 func Order(actions []Action) [][]Action {
 	deps := map[string][]string{}
+	size := map[string]int{}
 	for _, a := range actions {
 		if a.Desired != nil {
-			deps[a.App] = a.Desired.App.Requires.Apps
+			deps[a.App] = a.Desired.Deps
+			size[a.App] = max(size[a.App], a.Desired.Index+1)
 		}
 	}
-	level := map[string]int{}
+	start := map[string]int{} // the wave of an app's first container
 	var depth func(id string, seen map[string]bool) int
 	depth = func(id string, seen map[string]bool) int {
-		if l, ok := level[id]; ok {
+		if l, ok := start[id]; ok {
 			return l
 		}
 		if seen[id] {
@@ -177,10 +212,10 @@ func Order(actions []Action) [][]Action {
 		l := 0
 		for _, dep := range deps[id] {
 			if _, ok := deps[dep]; ok {
-				l = max(l, depth(dep, seen)+1)
+				l = max(l, depth(dep, seen)+size[dep])
 			}
 		}
-		level[id] = l
+		start[id] = l
 		return l
 	}
 	var removes []Action
@@ -191,6 +226,9 @@ func Order(actions []Action) [][]Action {
 			continue
 		}
 		l := depth(a.App, map[string]bool{})
+		if a.Desired != nil {
+			l += a.Desired.Index
+		}
 		for len(waves) <= l {
 			waves = append(waves, nil)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/lockstep/lockstep/manifest"
@@ -17,8 +18,12 @@ type Podman interface {
 	// Inspect returns details of one container; ErrNotFound when it does not exist.
 	Inspect(ctx context.Context, nameOrID string) (*Inspected, error)
 	ImageExists(ctx context.Context, ref string) (bool, error)
-	Pull(ctx context.Context, ref string, tlsVerify bool) error
+	// Pull pulls ref, writing the service's progress lines to progress (nil: discarded).
+	Pull(ctx context.Context, ref string, tlsVerify bool, progress io.Writer) error
 	Build(ctx context.Context, b BuildRequest) error
+	// RemoveImage removes the image (or only the tag, when it has others) ref; never a container.
+	// ErrConflict when a container uses it, ErrNotFound when it is not there.
+	RemoveImage(ctx context.Context, ref string) error
 	Create(ctx context.Context, c CreateRequest) (id string, err error)
 	Start(ctx context.Context, id string) error
 	// Stop stops a container, killing it after timeout; 0 means the container's own stop timeout
@@ -26,6 +31,8 @@ type Podman interface {
 	Stop(ctx context.Context, id string, timeout time.Duration) error
 	// Remove removes a stopped or running container; it never removes volumes.
 	Remove(ctx context.Context, id string) error
+	// EnsureNetwork creates the named network (with DNS, labelled for app) unless it exists.
+	EnsureNetwork(ctx context.Context, name, app string) error
 }
 
 // Container is one container as List reports it.
@@ -53,19 +60,25 @@ type BuildRequest struct {
 	ContextDir    string
 	Containerfile string // absolute
 	Tag           string
+	// Output receives the build's output (nil: discarded).
+	Output io.Writer
 }
 
 // CreateRequest is a container to create, in lockstep's terms.
 type CreateRequest struct {
-	Name        string
-	Image       string
-	Command     []string
-	Entrypoint  []string
-	Env         map[string]string
-	Labels      map[string]string
-	Ports       []manifest.Port
-	Volumes     []manifest.Volume
-	Network     string // bridge, host, none or a network name
+	Name       string
+	Image      string
+	Command    []string
+	Entrypoint []string
+	Env        map[string]string
+	Labels     map[string]string
+	Ports      []manifest.Port
+	Volumes    []manifest.Volume
+	Network    string // bridge, host, none or a network name
+	// Aliases are the container's extra names on Network (a stack member's name).
+	Aliases []string
+	// Networks are further networks the container joins (its dependencies' app networks).
+	Networks    []string
 	CapAdd      []string
 	CapDrop     []string
 	User        string

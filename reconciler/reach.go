@@ -12,7 +12,8 @@ import (
 )
 
 // "Running" is not "reachable": firewall reloads and network start-up races leave containers up with
-// dead published ports. Every pass probes the published TCP ports of running apps from the host.
+// dead published ports. Every pass probes the published TCP ports of running apps from the host
+// (probe.go: a TCP connect, or an HTTP GET where the manifest names a path).
 
 // StateUnreachable is a running app whose published port does not answer.
 const StateUnreachable = "unreachable"
@@ -40,28 +41,25 @@ func probeTarget(p manifest.Port) string {
 	return net.JoinHostPort(host, strconv.Itoa(int(p.HostPort)))
 }
 
-// probe dials every published TCP port of d; it returns the first that does not answer, or "".
+// probe checks every published TCP port of d (see probePort); it returns why the first that fails
+// does not answer, or "".
 func probe(ctx context.Context, d *Desired) string {
+	paths := probePaths(d)
 	for _, p := range d.Request.Ports {
 		if p.HostPort == 0 || p.Protocol != "tcp" {
 			continue
 		}
-		addr := probeTarget(p)
-		var dialer net.Dialer
-		cctx, cancel := context.WithTimeout(ctx, probeTimeout)
-		c, err := dialer.DialContext(cctx, "tcp", addr)
-		cancel()
-		if err != nil {
-			return addr
+		if why := probePort(ctx, p, paths[p.ContainerPort]); why != "" {
+			return why
 		}
-		c.Close()
 	}
 	return ""
 }
 
 // checkReach probes the running, unchanged apps in parallel and turns a lasting failure into a
 // repair: first a restart, then recreates, each under restart backoff. It returns the apps found
-// unreachable (by id, with the address that did not answer).
+// unreachable (by container name, with what failed: the address that did not answer, or the HTTP GET
+// and its status).
 func (r *Reconciler) checkReach(ctx context.Context, actions []Action, now time.Time) map[string]string {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -77,9 +75,9 @@ func (r *Reconciler) checkReach(ctx context.Context, actions []Action, now time.
 		go func(a *Action) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if addr := probe(ctx, a.Desired); addr != "" {
+			if why := probe(ctx, a.Desired); why != "" {
 				mu.Lock()
-				dead[a.App] = addr
+				dead[a.Name()] = why
 				mu.Unlock()
 			}
 		}(a)
@@ -87,20 +85,20 @@ func (r *Reconciler) checkReach(ctx context.Context, actions []Action, now time.
 	wg.Wait()
 	for i := range actions {
 		a := &actions[i]
-		addr, bad := dead[a.App]
-		st := r.reach[a.App]
+		why, bad := dead[a.Name()]
+		st := r.reach[a.Name()]
 		if !bad {
 			if a.Kind == KindNone {
-				delete(r.reach, a.App)
+				delete(r.reach, a.Name())
 			}
 			continue
 		}
 		if st == nil {
 			st = &reachState{since: now}
-			r.reach[a.App] = st
+			r.reach[a.Name()] = st
 		}
 		grace := r.cfg.ReachGrace
-		if h := a.Desired.App.Health; h != nil && h.StartPeriod.D() > grace {
+		if h := a.Desired.Health; h != nil && h.StartPeriod.D() > grace {
 			grace = h.StartPeriod.D()
 		}
 		if now.Sub(st.since) < grace {
@@ -112,7 +110,7 @@ func (r *Reconciler) checkReach(ctx context.Context, actions []Action, now time.
 		} else {
 			a.Kind = KindForceRecreate
 		}
-		a.Cause = fmt.Sprintf("running but unreachable: %s does not answer (for %s)", addr, now.Sub(st.since).Round(time.Second))
+		a.Cause = fmt.Sprintf("running but unreachable: %s (for %s)", why, now.Sub(st.since).Round(time.Second))
 	}
 	return dead
 }

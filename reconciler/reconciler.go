@@ -39,6 +39,16 @@ type Config struct {
 	ReachGrace time.Duration
 	// Companions configures the companion stage; nil leaves companions alone.
 	Companions *CompanionConfig
+	// NetworkPrefix starts the names of the networks lockstep manages, one per app (default
+	// "lockstep-"). Rootful podman instances share aardvark-dns's per-network state, so tests that run
+	// several private podman services give each its own prefix.
+	NetworkPrefix string
+	// Registries is the operator's policy for pulls (images.go); the zero value allows every registry
+	// and none without TLS verification.
+	Registries RegistryPolicy
+	// RollbackSettle is how long an updated app without a health check must keep running before its
+	// spec is good (default RollbackSettle; negative: at once). See rollback.go.
+	RollbackSettle time.Duration
 }
 
 // Reconciler runs passes. Pass must not be called concurrently; Runner serializes it.
@@ -47,6 +57,7 @@ type Reconciler struct {
 	podman Podman
 
 	manifests *manifest.Cache
+	secrets   *secretStore
 	// lastCompanionStats counts the last pass's companion file writes, deletes and reloads.
 	lastCompanionStats CompanionStats
 
@@ -59,6 +70,9 @@ type Reconciler struct {
 	nextWake      time.Time
 	healthTargets map[string]healthTarget
 	health        map[string]*healthState
+	images        imageRecords // images.go
+
+	rb *rollbacks // rollback: known-good and failed specs (rollback.go)
 }
 
 // New returns a reconciler that starts from the report and adoptions saved in the state dir.
@@ -74,6 +88,9 @@ func New(cfg Config, p Podman) (*Reconciler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.NetworkPrefix == "" {
+		cfg.NetworkPrefix = NetworkPrefix
+	}
 	if cfg.ReachGrace == 0 {
 		cfg.ReachGrace = ReachGrace
 	} else if cfg.ReachGrace < 0 {
@@ -85,13 +102,17 @@ func New(cfg Config, p Podman) (*Reconciler, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating state dir: %w", err)
 	}
-	r := &Reconciler{cfg: cfg, podman: p, adopted: map[string]Adoption{}, manifests: manifest.NewCache(), backoff: map[string]*backoffState{}, reach: map[string]*reachState{},
+	r := &Reconciler{cfg: cfg, podman: p, adopted: map[string]Adoption{}, manifests: manifest.NewCache(), secrets: newSecretStore(cfg.StateDir), backoff: map[string]*backoffState{}, reach: map[string]*reachState{},
 		healthTargets: map[string]healthTarget{}, health: map[string]*healthState{}}
 	last, err := LoadReport(cfg.StateDir)
 	if err != nil {
 		cfg.Log.WithError(err).Warn("ignoring unreadable saved report")
 	}
 	r.last = last
+	// rollback: known-good and failed specs survive a restart (rollback.go).
+	if r.rb, err = loadRollbacks(cfg.StateDir, cfg.Log); err != nil {
+		return nil, err
+	}
 	if b, err := os.ReadFile(filepath.Join(cfg.StateDir, adoptedFile)); err == nil {
 		if err := json.Unmarshal(b, &r.adopted); err != nil {
 			return nil, fmt.Errorf("reading %s: %w", adoptedFile, err)
@@ -131,13 +152,16 @@ func (r *Reconciler) Observe(ctx context.Context) (*Observation, error) {
 	if err != nil {
 		return &Observation{Set: set}, fmt.Errorf("listing containers: %w", err)
 	}
-	return &Observation{Set: set, Actions: Plan(r.input(set, cs))}, nil
+	actions := Plan(r.input(set, cs))
+	r.holdRolledBack(actions) // rollback: apps held on their good spec (rollback.go)
+	return &Observation{Set: set, Actions: actions}, nil
 }
 
 func (r *Reconciler) input(set *manifest.Set, cs []Container) Input {
 	in := Input{Invalid: set.Invalid, Containers: cs, Adopted: map[string]Adoption{}}
+	w := &Wiring{Roots: r.cfg.Roots, Set: set, Value: r.exportValue, NetworkPrefix: r.cfg.NetworkPrefix}
 	for _, a := range set.Apps {
-		in.Desired = append(in.Desired, DesiredFor(a, r.cfg.Roots))
+		in.Desired = append(in.Desired, DesiredsFor(a, w)...)
 	}
 	r.mu.Lock()
 	for k, v := range r.adopted {
@@ -209,9 +233,14 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	}
 	actions := Plan(r.input(set, cs))
 	now := r.cfg.Now()
+	r.planRollback(ctx, actions, now) // rollback: judge updates on trial, hold rolled-back apps (rollback.go)
 	for i := range actions {
 		a := &actions[i]
-		if h, streak := r.healthOf(a.App); a.Kind == KindNone && h == HealthUnhealthy {
+		if a.Desired != nil && a.Desired.Err != nil {
+			a.blocked = a.Desired.Err
+			continue
+		}
+		if h, streak := r.healthOf(a.Name()); a.Kind == KindNone && h == HealthUnhealthy {
 			a.Kind, a.Cause = KindRestart, fmt.Sprintf("unhealthy (%d failing health checks)", streak)
 		}
 	}
@@ -219,11 +248,14 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	r.applyBackoff(actions, now)
 	restartDependents(actions)
 	r.applyBackoff(actions, now)
+	r.runHooks(log, set, actions)
 	r.waitForHealthyDependencies(actions)
 	results := r.execute(ctx, log, actions)
 	var wake time.Time
+	restarted := map[string]bool{}
 	for _, a := range actions {
-		if isRestart(a.Kind) {
+		if isRestart(a.Kind) && !a.configChanged && !restarted[a.App] && a.blocked == nil {
+			restarted[a.App] = true
 			r.recordRestart(a.App, now)
 		}
 		if !a.waitUntil.IsZero() && (wake.IsZero() || a.waitUntil.Before(wake)) {
@@ -233,36 +265,64 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	r.mu.Lock()
 	r.nextWake = wake
 	r.mu.Unlock()
+	rows := map[string]*AppStatus{}
+	var order []string
+	failed := map[string]bool{}
+	fail := func(app, msg string) {
+		key := app + "\x00" + msg
+		if !failed[key] {
+			failed[key] = true
+			rep.Failures = append(rep.Failures, Failure{App: app, Error: msg})
+		}
+	}
 	for _, a := range actions {
 		res := results[actionKey(a)]
-		if a.Kind != KindNone && a.Kind != KindHold && a.Kind != KindWait {
-			rep.Actions = append(rep.Actions, ActionRec{App: a.App, Action: string(a.Kind), Cause: a.Cause})
+		if a.Kind != KindNone && a.Kind != KindHold && a.Kind != KindWait && a.blocked == nil {
+			rep.Actions = append(rep.Actions, ActionRec{App: a.App, Action: string(a.Kind), Cause: withMember(a, a.Cause)})
 		}
 		if res.err != nil {
-			rep.Failures = append(rep.Failures, Failure{App: a.App, Error: res.err.Error()})
+			fail(a.App, withMember(a, res.err.Error()))
+		}
+		if a.blocked != nil {
+			fail(a.App, withMember(a, a.blocked.Error()))
 		}
 		if !a.waitUntil.IsZero() || a.waitDep != "" {
-			rep.Failures = append(rep.Failures, Failure{App: a.App, Error: a.Cause})
+			fail(a.App, withMember(a, a.Cause))
 		}
 		if a.Kind == KindRemove && a.Desired != nil {
 			continue // a stray container of an installed app; the app's own row follows
 		}
 		st := status(a, res)
-		if addr, ok := unreachable[a.App]; ok && a.Kind == KindNone {
+		if addr, ok := unreachable[a.Name()]; ok && a.Kind == KindNone {
 			st.State = StateUnreachable
-			rep.Failures = append(rep.Failures, Failure{App: a.App, Error: "running but unreachable: " + addr + " does not answer"})
+			fail(a.App, withMember(a, "running but unreachable: "+addr))
 		}
-		if h, _ := r.healthOf(a.App); h != "" {
+		if h, _ := r.healthOf(a.Name()); h != "" {
 			st.Health = h
-		} else if a.Desired != nil && a.Desired.App.Health == nil {
+		} else if a.Desired != nil && a.Desired.Health == nil {
 			st.Health = HealthNone
 		}
-		rep.Apps = append(rep.Apps, st)
+		row := rows[a.App]
+		if row == nil {
+			order = append(order, a.App)
+			row = &st
+			rows[a.App] = row
+		} else {
+			mergeStatus(row, st)
+		}
+		if a.Desired != nil && a.Desired.Member != "" {
+			row.Containers = append(row.Containers, ContainerStatus{Name: a.Desired.Member, State: st.State,
+				Health: st.Health, Image: st.Image, ContainerID: st.ContainerID, LastAction: st.LastAction})
+		}
+	}
+	for _, id := range order {
+		rep.Apps = append(rep.Apps, *rows[id])
 	}
 	sortApps(rep.Apps)
+	r.finishRollback(actions, results, now, rep) // rollback: start trials, report, save, wake (rollback.go)
 	targets := map[string]healthTarget{}
 	for _, a := range actions {
-		if a.Desired == nil || a.Desired.App.Health == nil {
+		if a.Desired == nil || a.Desired.Health == nil {
 			continue
 		}
 		res := results[actionKey(a)]
@@ -270,18 +330,51 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		if !running || res.err != nil {
 			continue
 		}
-		h := a.Desired.App.Health
+		h := a.Desired.Health
 		// fresh: lockstep (re)started it in this pass, so its start period begins now.
-		t := healthTarget{app: a.App, container: a.App, interval: h.Interval.D(), startPeriod: h.StartPeriod.D(),
+		t := healthTarget{app: a.App, container: a.Name(), interval: h.Interval.D(), startPeriod: h.StartPeriod.D(),
 			retries: h.Retries, started: now, fresh: a.Kind != KindNone}
 		if t.interval == 0 {
 			t.interval = DefaultHealthInterval
 		}
-		targets[a.App] = t
+		targets[a.Name()] = t
 	}
 	r.setHealthTargets(targets)
 	if cp != nil {
 		r.lastCompanionStats = r.companionsStage(ctx, log, cp, rep)
+	}
+}
+
+// withMember prefixes a stack container's messages with its name.
+func withMember(a Action, msg string) string {
+	if a.Desired != nil && a.Desired.Member != "" {
+		return a.Desired.Member + ": " + msg
+	}
+	if a.Desired == nil && a.Container != nil && a.Container.Labels[LabelContainer] != "" {
+		return a.Container.Labels[LabelContainer] + ": " + msg
+	}
+	return msg
+}
+
+// stateRank orders container states from good to bad: an app's row shows its worst container.
+var stateRank = map[string]int{StateRunning: 0, StateRemoved: 1, "exited": 2, "stopped": 2, "created": 2,
+	StateMissing: 3, StateUnreachable: 4, StateUnknown: 5, StateForeign: 6, StateInvalid: 7, StateFailed: 8}
+
+var healthRank = map[string]int{HealthNone: 0, HealthHealthy: 1, HealthStarting: 2, HealthUnknown: 3, HealthUnhealthy: 4}
+
+// mergeStatus folds a further container's status into its app's row.
+func mergeStatus(row *AppStatus, st AppStatus) {
+	if stateRank[st.State] > stateRank[row.State] {
+		row.State = st.State
+	}
+	if healthRank[st.Health] > healthRank[row.Health] {
+		row.Health = st.Health
+	}
+	if row.LastAction == "" {
+		row.LastAction = st.LastAction
+	}
+	if row.NextAttempt == "" {
+		row.NextAttempt = st.NextAttempt
 	}
 }
 
@@ -302,7 +395,7 @@ type result struct {
 }
 
 func actionKey(a Action) string {
-	k := a.App + "/" + string(a.Kind)
+	k := a.Name() + "/" + string(a.Kind)
 	if a.Container != nil {
 		k += "/" + a.Container.ID
 	}
@@ -359,13 +452,22 @@ func (r *Reconciler) execute(ctx context.Context, log logrus.FieldLogger, action
 			if a.Kind == KindNone || a.Kind == KindHold || a.Kind == KindWait {
 				continue
 			}
+			if a.blocked != nil {
+				mu.Lock()
+				failed[a.App] = a.blocked
+				mu.Unlock()
+				continue
+			}
 			if a.Desired != nil {
 				var blocked error
 				mu.Lock()
-				for _, dep := range a.Desired.App.Requires.Apps {
+				for _, dep := range a.Desired.Deps {
 					if err := failed[dep]; err != nil {
 						blocked = fmt.Errorf("not started: dependency %s failed in this pass", dep)
 					}
+				}
+				if err := failed[a.App]; err != nil && a.Desired.Index > 0 {
+					blocked = fmt.Errorf("not started: a container before it in the stack failed in this pass")
 				}
 				if blocked != nil {
 					results[actionKey(a)] = result{err: blocked}
@@ -414,7 +516,7 @@ func (r *Reconciler) do(ctx context.Context, a Action) result {
 			return result{err: fmt.Errorf("starting: %w", err)}
 		}
 		r.mu.Lock()
-		delete(r.health, a.App)
+		delete(r.health, a.Name())
 		r.mu.Unlock()
 		return result{state: StateRunning}
 	case KindInstall:
@@ -423,13 +525,15 @@ func (r *Reconciler) do(ctx context.Context, a Action) result {
 		return r.install(ctx, a.Desired, a.Container)
 	case KindForceRecreate:
 		return r.install(ctx, a.Desired, a.Container)
+	case KindRollback: // a.Desired is the app's last good spec (rollback.go)
+		return r.install(ctx, a.Desired, a.Container)
 	case KindAdopt:
 		return r.adopt(ctx, a)
 	case KindRemove:
 		if err := r.remove(ctx, a.Container); err != nil {
 			return result{err: err}
 		}
-		r.forget(a.App)
+		r.forget(a.Container.Name)
 		return result{state: StateRemoved}
 	}
 	return result{err: fmt.Errorf("unknown action %q", a.Kind)}
@@ -452,7 +556,7 @@ func (r *Reconciler) remove(ctx context.Context, c *Container) error {
 // is touched, so a failed pull or build leaves the running container in place.
 func (r *Reconciler) install(ctx context.Context, d *Desired, old *Container) result {
 	app := d.App
-	if old == nil && app.Requires.DiskGB > 0 {
+	if old == nil && app.Requires.DiskGB > 0 && d.Index == 0 {
 		if err := r.checkDisk(app); err != nil {
 			return result{err: err}
 		}
@@ -463,11 +567,18 @@ func (r *Reconciler) install(ctx context.Context, d *Desired, old *Container) re
 	if err := r.ensureImage(ctx, d); err != nil {
 		return result{err: err}
 	}
+	for _, n := range append([]string{d.Request.Network}, d.Request.Networks...) {
+		if strings.HasPrefix(n, r.cfg.NetworkPrefix) {
+			if err := r.podman.EnsureNetwork(ctx, n, strings.TrimPrefix(n, r.cfg.NetworkPrefix)); err != nil {
+				return result{err: fmt.Errorf("network %s: %w", n, err)}
+			}
+		}
+	}
 	if old != nil {
 		if err := r.remove(ctx, old); err != nil {
 			return result{err: err}
 		}
-		r.forget(app.ID)
+		r.forget(d.Name())
 	}
 	id, err := r.podman.Create(ctx, d.Request)
 	if err != nil {
@@ -532,44 +643,6 @@ func (r *Reconciler) prepareData(d *Desired) error {
 	return nil
 }
 
-func (r *Reconciler) ensureImage(ctx context.Context, d *Desired) error {
-	ref := d.Request.Image
-	ok, err := r.podman.ImageExists(ctx, ref)
-	if err != nil {
-		return fmt.Errorf("checking image %s: %w", ref, err)
-	}
-	if ok {
-		return nil
-	}
-	if b := d.App.Container.Build; b != nil {
-		ctxDir := b.Context
-		if !filepath.IsAbs(ctxDir) {
-			ctxDir = filepath.Join(d.App.Dir, ctxDir)
-		}
-		cf := b.Containerfile
-		if cf == "" {
-			cf = "Containerfile"
-		}
-		if err := r.podman.Build(ctx, BuildRequest{ContextDir: ctxDir, Containerfile: filepath.Join(ctxDir, cf), Tag: b.Tag}); err != nil {
-			return fmt.Errorf("building image %s: %w", b.Tag, err)
-		}
-		return nil
-	}
-	tlsVerify := true
-	if named, err := reference.ParseNormalizedNamed(ref); err == nil {
-		domain := reference.Domain(named)
-		for _, ins := range d.App.Registry.Insecure {
-			if ins == domain {
-				tlsVerify = false
-			}
-		}
-	}
-	if err := r.podman.Pull(ctx, ref, tlsVerify); err != nil {
-		return fmt.Errorf("pulling image %s: %w", ref, err)
-	}
-	return nil
-}
-
 // adopt takes over a container with the app's name that lockstep did not create, if it matches the
 // manifest (image, command, published ports and bind mounts); otherwise it is left untouched.
 func (r *Reconciler) adopt(ctx context.Context, a Action) result {
@@ -581,7 +654,7 @@ func (r *Reconciler) adopt(ctx context.Context, a Action) result {
 		return result{err: fmt.Errorf("container %s was not created by lockstep and does not match the manifest (%s); it is left untouched: remove or rename it to let lockstep install the app", a.Container.Name, why)}
 	}
 	r.mu.Lock()
-	r.adopted[a.App] = Adoption{ContainerID: in.ID, Scheme: HashScheme, Hash: a.Desired.Hash()}
+	r.adopted[a.Name()] = Adoption{App: a.App, ContainerID: in.ID, Scheme: HashScheme, Hash: a.Desired.Hash()}
 	err = r.saveAdoptedLocked()
 	r.mu.Unlock()
 	if err != nil {
@@ -637,11 +710,11 @@ func normImage(s string) string {
 	return s
 }
 
-func (r *Reconciler) forget(app string) {
+func (r *Reconciler) forget(name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.adopted[app]; ok {
-		delete(r.adopted, app)
+	if _, ok := r.adopted[name]; ok {
+		delete(r.adopted, name)
 		if err := r.saveAdoptedLocked(); err != nil {
 			r.cfg.Log.WithError(err).Error("saving adoptions")
 		}

@@ -63,6 +63,19 @@ type AppStatus struct {
 	LastAction  string `json:"last_action,omitempty"`
 	// NextAttempt is when a restart held back by backoff is due (RFC 3339), if one is.
 	NextAttempt string `json:"next_attempt,omitempty"`
+	// Containers holds a stack's containers, in start order (absent for a one-container app, whose
+	// row is its container). The app's state and health are its worst container's.
+	Containers []ContainerStatus `json:"containers,omitempty"`
+}
+
+// ContainerStatus is one container of a stack at the end of a pass.
+type ContainerStatus struct {
+	Name        string `json:"name"`
+	State       string `json:"state"`
+	Health      string `json:"health"`
+	Image       string `json:"image"`
+	ContainerID string `json:"container_id"`
+	LastAction  string `json:"last_action,omitempty"`
 }
 
 // SameContent tells whether two reports say the same thing, ignoring pass id, trigger and times, so

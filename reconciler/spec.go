@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -25,39 +27,151 @@ const (
 // sets container.stop_grace_period.
 const DefaultStopTimeout = 10 * time.Second
 
-// Desired is the container an installed app should have.
+// LabelContainer names a stack container inside its app (absent for a one-container app).
+const LabelContainer = "io.lockstep.container"
+
+// NetworkPrefix starts the name of the network lockstep manages for each app: lockstep-APP.
+const NetworkPrefix = "lockstep-"
+
+// AppNetwork is the name of the network lockstep manages for app id.
+func AppNetwork(id string) string { return NetworkPrefix + id }
+
+// network names app id's network under the wiring's prefix.
+func (w *Wiring) network(id string) string {
+	if w.NetworkPrefix != "" {
+		return w.NetworkPrefix + id
+	}
+	return AppNetwork(id)
+}
+
+// Desired is one container an installed app should have.
 type Desired struct {
-	App     *manifest.Loaded
+	App *manifest.Loaded
+	// Member is the container's name inside a stack ("" for a one-container app); Index its place in
+	// the app's start order.
+	Member string
+	Index  int
+	// Deps are the installed apps this app depends on (required, and optional ones installed), with
+	// capabilities resolved to their providers.
+	Deps []string
+	// Health is the container's health check, if any.
+	Health  *manifest.Health
+	Build   *manifest.Build
 	Request CreateRequest
 	// Hashes holds the spec hash under every scheme lockstep knows, so a container labelled with an
 	// older scheme is compared under that scheme and an upgrade of lockstep alone recreates nothing.
 	Hashes map[string]string
+	// Err is a value the spec needs but could not have (a secret that cannot be read): the container
+	// is then left as it is and the app reported, rather than given an empty value.
+	Err  error
+	last bool
 }
 
 // Hash is the hash under the current scheme.
 func (d *Desired) Hash() string { return d.Hashes[HashScheme] }
 
-// DesiredFor computes the container that app should have. roots give ${APP_DATA}.
+// Name is the container's podman name.
+func (d *Desired) Name() string { return d.Request.Name }
+
+// Wiring gives what a container's spec takes from other apps: where their data lives, which app
+// answers for a dependency, and exported values.
+type Wiring struct {
+	Roots manifest.Roots
+	// Set is the installed set (nil: no dependencies resolve).
+	Set *manifest.Set
+	// Value returns an app's exported value ("" and an error when it cannot be had).
+	Value func(app *manifest.Loaded, name string) (string, error)
+	// NetworkPrefix starts app network names (default NetworkPrefix).
+	NetworkPrefix string
+}
+
+// DesiredFor computes the one container of a one-container app (tests and tools). roots give ${APP_DATA}.
 func DesiredFor(app *manifest.Loaded, roots manifest.Roots) *Desired {
-	c := app.Container
+	return DesiredsFor(app, &Wiring{Roots: roots})[0]
+}
+
+// DesiredsFor computes the containers app should have, in start order. An unresolvable value (an
+// optional dependency not installed) is empty.
+func DesiredsFor(app *manifest.Loaded, w *Wiring) []*Desired {
+	var deps []string
+	if w.Set != nil {
+		deps = w.Set.Resolve(&app.App)
+	}
+	var werr error
+	value := func(name, key string) string {
+		target := app
+		if name != app.ID {
+			if w.Set == nil {
+				return ""
+			}
+			id, ok := w.Set.Providers[name]
+			if !ok {
+				return ""
+			}
+			target = w.Set.ByID(id)
+		}
+		if target == nil || w.Value == nil {
+			return ""
+		}
+		v, err := w.Value(target, key)
+		if err != nil {
+			if werr == nil {
+				werr = fmt.Errorf("${%s.%s}: %w", name, key, err)
+			}
+			return ""
+		}
+		return v
+	}
+	members := app.Members()
+	out := make([]*Desired, 0, len(members))
+	for i, m := range members {
+		werr = nil
+		d := desiredMember(app, m, w, deps, value)
+		d.Index, d.last, d.Err = i, i == len(members)-1, werr
+		out = append(out, d)
+	}
+	return out
+}
+
+func desiredMember(app *manifest.Loaded, m manifest.Member, w *Wiring, deps []string, value func(app, key string) string) *Desired {
+	c := m.Container
 	image := c.Image
 	if c.Build != nil {
 		image = c.Build.Tag
 	}
 	r := CreateRequest{
-		Name:       app.ID,
+		Name:       m.PodmanName,
 		Image:      image,
-		Command:    c.Command,
 		Entrypoint: c.Entrypoint,
-		Env:        c.Env,
 		Network:    c.Network,
 		User:       c.User,
 		ReadOnly:   c.ReadOnly,
 		Restart:    c.Restart,
-		Health:     app.Health,
+		Health:     m.Health,
+	}
+	for _, word := range c.Command {
+		r.Command = append(r.Command, manifest.Expand(word, value))
+	}
+	if len(c.Env) > 0 {
+		r.Env = make(map[string]string, len(c.Env))
+		for k, v := range c.Env {
+			r.Env[k] = manifest.Expand(v, value)
+		}
 	}
 	if r.Network == "" {
-		r.Network = "bridge"
+		// The app's own network: its containers know each other by name (a stack's by member name),
+		// and its dependents join it to reach it.
+		r.Network = w.network(app.ID)
+		if m.Name != "" {
+			r.Aliases = []string{m.Name}
+		}
+		for _, dep := range deps {
+			if w.Set != nil {
+				if da := w.Set.ByID(dep); da != nil && usesAppNetwork(da) {
+					r.Networks = append(r.Networks, w.network(dep))
+				}
+			}
+		}
 	}
 	if r.Restart == "" {
 		r.Restart = "no"
@@ -72,20 +186,42 @@ func DesiredFor(app *manifest.Loaded, roots manifest.Roots) *Desired {
 		}
 	}
 	for _, s := range c.Volumes {
-		if v, err := manifest.ParseVolume(s, roots.AppData(app.ID)); err == nil {
+		if v, err := manifest.ParseVolume(s, w.Roots.AppData(app.ID)); err == nil {
 			r.Volumes = append(r.Volumes, v)
 		}
 	}
+	for _, dm := range c.Mounts {
+		id := dm.From
+		if w.Set != nil {
+			if p, ok := w.Set.Providers[dm.From]; ok {
+				id = p
+			}
+		}
+		r.Volumes = append(r.Volumes, manifest.Volume{Source: path.Join(w.Roots.AppData(id), dm.Path), Target: path.Clean(dm.Target), Options: []string{"ro"}})
+	}
 	r.CapAdd = normCaps(c.Capabilities.Add)
 	r.CapDrop = normCaps(c.Capabilities.Drop)
-	d := &Desired{App: app, Request: r, Hashes: map[string]string{"v1": hashV1(&r)}}
+	d := &Desired{App: app, Member: m.Name, Deps: deps, Health: m.Health, Build: c.Build, Hashes: map[string]string{"v1": hashV1(&r)}}
 	r.Labels = map[string]string{
 		LabelApp:        app.ID,
 		LabelSpecHash:   d.Hashes[HashScheme],
 		LabelHashScheme: HashScheme,
 	}
+	if m.Name != "" {
+		r.Labels[LabelContainer] = m.Name
+	}
 	d.Request = r
 	return d
+}
+
+// usesAppNetwork tells whether any of app's containers is on the app's own network.
+func usesAppNetwork(app *manifest.Loaded) bool {
+	for _, m := range app.Members() {
+		if m.Network == "" {
+			return true
+		}
+	}
+	return false
 }
 
 func normCaps(in []string) []string {
@@ -120,6 +256,8 @@ func hashV1(r *CreateRequest) string {
 		Ports       []string      `json:"ports,omitempty"`
 		Volumes     []string      `json:"volumes,omitempty"`
 		Network     string        `json:"network"`
+		Aliases     []string      `json:"aliases,omitempty"`
+		Networks    []string      `json:"networks,omitempty"`
 		CapAdd      []string      `json:"cap_add,omitempty"`
 		CapDrop     []string      `json:"cap_drop,omitempty"`
 		User        string        `json:"user,omitempty"`
@@ -128,7 +266,7 @@ func hashV1(r *CreateRequest) string {
 		StopTimeout time.Duration `json:"stop_timeout,omitempty"`
 		Health      *health       `json:"health,omitempty"`
 	}{
-		Image: r.Image, Command: r.Command, Entrypoint: r.Entrypoint, Network: r.Network,
+		Image: r.Image, Command: r.Command, Entrypoint: r.Entrypoint, Network: r.Network, Aliases: r.Aliases, Networks: r.Networks,
 		CapAdd: r.CapAdd, CapDrop: r.CapDrop, User: r.User, ReadOnly: r.ReadOnly, Restart: r.Restart,
 	}
 	if r.StopTimeout != DefaultStopTimeout {

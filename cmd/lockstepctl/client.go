@@ -132,7 +132,7 @@ func (c *client) callError(method string, err error) error {
 		return fmt.Errorf("%s: no answer from lockstepd in time; it may still be working: see lockstepctl status", method)
 	case dbusapi.ErrAccessDenied, "org.freedesktop.DBus.Error.AccessDenied":
 		return fmt.Errorf("permission denied: run as root or as a member of group lockstep (%s)", msg)
-	case dbusapi.ErrNoSuchApp, dbusapi.ErrInvalidManifest, dbusapi.ErrFailed:
+	case dbusapi.ErrNoSuchApp, dbusapi.ErrInvalidManifest, dbusapi.ErrFailed, dbusapi.ErrNoSuchSecret, dbusapi.ErrNeeded, dbusapi.ErrMissingDependency:
 		return errors.New(msg)
 	case dbusapi.ErrShuttingDown:
 		return fmt.Errorf("%s; try again once it is back (systemctl status lockstepd)", msg)
@@ -177,6 +177,11 @@ func (c *client) Install(ctx context.Context, id string) (*reconciler.Report, er
 
 func (c *client) Remove(ctx context.Context, id string, purge bool) (*reconciler.Report, error) {
 	return c.callReport(ctx, "Remove", id, purge)
+}
+
+// RotateSecret asks for a new value of app's secret export name; the report is the pass's that applied it.
+func (c *client) RotateSecret(ctx context.Context, app, name string) (*reconciler.Report, error) {
+	return c.callReport(ctx, "RotateSecret", app, name)
 }
 
 // State is the State property: idle, reconciling or stopping.

@@ -26,7 +26,8 @@ func degraded(rep *reconciler.Report) []string {
 	}
 	down := 0
 	for _, a := range rep.Apps {
-		if (a.State != reconciler.StateRunning && a.State != reconciler.StateRemoved) || a.Health == "unhealthy" {
+		// A rolled-back app runs (its old spec); its failure entry already counts it.
+		if (a.State != reconciler.StateRunning && a.State != reconciler.StateRemoved && a.State != reconciler.StateRolledBack) || a.Health == "unhealthy" {
 			down++
 		}
 	}
@@ -388,7 +389,8 @@ func newRemoveCmd(g *globals) *cobra.Command {
 		Use:   "remove ID",
 		Short: "Uninstall an app (its data is kept unless --purge)",
 		Long: `Uninstall app ID: lockstepd stops and removes its companions, then its container, and keeps its
-data. With --purge it then deletes the app's data directory, once the container is gone; purge asks
+data and its image. With --purge it then deletes the app's data directory and the images it used
+(except those another installed app names or any container uses), once the container is gone; purge asks
 you to type the app id first unless --yes is given, and refuses without --yes when stdin is not a
 terminal. An operator's own manifest (not a link into the catalog) is kept as .ID.yaml.removed.
 
@@ -435,5 +437,47 @@ Exit status: 0 when removed, 3 when its pass failed for it, 1 on error (not inst
 	cmd.Flags().BoolVar(&purge, "purge", false, "also delete the app's data directory (asks for confirmation)")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "purge without asking")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the pass's whole report as JSON (schema in docs/cli.md)")
+	return cmd
+}
+
+func newSecretCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "secret",
+		Short: "Manage the secrets lockstep generates for apps' exports",
+		Long: `Secrets are exports an app declares with secret: true (an RPC password, say). lockstep generates
+each once (32 random bytes, hex) and keeps it in its state directory, mode 0600; it is never shown.`,
+		Args: cobra.NoArgs,
+	}
+	var asJSON bool
+	rotate := &cobra.Command{
+		Use:   "rotate APP NAME",
+		Short: "Give an app's secret a new value and restart what uses it",
+		Long: `Rotate secret NAME of app APP: lockstepd generates a new value, then a pass re-renders every file
+and container that uses it and restarts each consumer exactly once, the providing app before its
+consumers. Apps that do not use the secret are untouched. The value is never printed.
+
+Exit status: 0 when applied, 3 when the pass failed for an app, 1 on error (no such secret, refused).`,
+		Example: "  lockstepctl secret rotate bitcoin-knots rpc_password",
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Minute)
+			defer cancel()
+			rep, err := c.RotateSecret(ctx, args[0], args[1])
+			if err != nil {
+				return err
+			}
+			if !asJSON {
+				fmt.Fprintf(cmd.ErrOrStderr(), "secret %s of %s rotated\n", args[1], args[0])
+			}
+			return showPass(cmd, g, rep, "", asJSON)
+		},
+	}
+	rotate.Flags().BoolVar(&asJSON, "json", false, "print the pass's whole report as JSON (schema in docs/cli.md)")
+	cmd.AddCommand(rotate)
 	return cmd
 }

@@ -50,7 +50,7 @@ func stateColour(state string) string {
 		return colGreen
 	case reconciler.StateRemoved:
 		return colPlain
-	case "exited", "created", "paused", "stopping", "restarting", reconciler.StateMissing:
+	case "exited", "created", "paused", "stopping", "restarting", reconciler.StateMissing, reconciler.StateRolledBack:
 		return colYellow
 	}
 	return colRed
@@ -218,7 +218,21 @@ func printStatuses(w io.Writer, as []reconciler.AppStatus, p palette, first stri
 		if since != "" {
 			cells = []string{a.ID, cells[1], cells[2], a.Image, a.LastAction, since}
 		}
+		if len(a.Containers) > 0 {
+			cells[3], cells[4] = fmt.Sprintf("(%s)", plural(len(a.Containers), "container")), ""
+			if since != "" {
+				cells[3] = fmt.Sprintf("(%s)", plural(len(a.Containers), "container"))
+			}
+		}
 		t.row(cells...)
+		// A stack's containers follow their app, indented.
+		for _, c := range a.Containers {
+			cc := []string{"  " + c.Name, p.paint(stateColour(c.State), c.State), p.paint(healthColour(c.Health), c.Health), c.Image, shortID(c.ContainerID), c.LastAction}
+			if since != "" {
+				cc = []string{"  " + c.Name, cc[1], cc[2], c.Image, c.LastAction, ""}
+			}
+			t.row(cc...)
+		}
 	}
 	t.flush()
 }

@@ -103,7 +103,11 @@ unreadable).`,
 				return err
 			}
 			for _, a := range obs.Actions {
-				out.Actions = append(out.Actions, reconciler.ActionRec{App: a.App, Action: string(a.Kind), Cause: a.Cause})
+				cause := a.Cause
+				if a.Desired != nil && a.Desired.Member != "" {
+					cause = a.Desired.Member + ": " + cause // a stack's container
+				}
+				out.Actions = append(out.Actions, reconciler.ActionRec{App: a.App, Action: string(a.Kind), Cause: cause})
 			}
 			sort.SliceStable(out.Actions, func(i, j int) bool { return out.Actions[i].App < out.Actions[j].App })
 			w := cmd.OutOrStdout()

@@ -70,7 +70,7 @@ install, remove: a failure or an app not running), 1 error (including lockstepd 
 	root.RegisterFlagCompletionFunc("color", cobra.FixedCompletions([]string{"auto", "always", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	root.AddGroup(&cobra.Group{ID: "daemon", Title: "Commands that talk to lockstepd:"},
 		&cobra.Group{ID: "offline", Title: "Commands that work without lockstepd:"})
-	for _, c := range []*cobra.Command{newStatusCmd(g), newReportCmd(g), newReconcileCmd(g), newWatchCmd(g), newInstallCmd(g), newRemoveCmd(g)} {
+	for _, c := range []*cobra.Command{newStatusCmd(g), newReportCmd(g), newReconcileCmd(g), newWatchCmd(g), newInstallCmd(g), newRemoveCmd(g), newSecretCmd(g)} {
 		c.GroupID = "daemon"
 		root.AddCommand(c)
 	}

@@ -16,11 +16,13 @@ func newValidateCmd() *cobra.Command {
 		Use:   "validate FILE|DIR...",
 		Short: "Check manifests offline: one line per problem as FILE: FIELD: REASON",
 		Long: `Check app manifests without a daemon or podman. A directory is checked as one set of apps
-(duplicate ids, dependencies, cycles and host ports clashing between apps); a file on its own.
-Exit status 0 when every manifest is valid, 1 otherwise.`,
+(duplicate ids, dependencies and providers, references to exports, cycles, host ports and container
+names clashing between apps), and so are several files given together; a single file is checked on
+its own. Exit status 0 when every manifest is valid, 1 otherwise.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var problems manifest.Problems
+			var files []string
 			n := 0
 			for _, arg := range args {
 				fi, err := os.Stat(arg)
@@ -39,9 +41,14 @@ Exit status 0 when every manifest is valid, 1 otherwise.`,
 					continue
 				}
 				n++
-				if _, ps := manifest.LoadFile(filepath.Clean(arg), roots); len(ps) > 0 {
+				files = append(files, filepath.Clean(arg))
+			}
+			if len(files) == 1 {
+				if _, ps := manifest.LoadFile(files[0], roots); len(ps) > 0 {
 					problems = append(problems, ps...)
 				}
+			} else if len(files) > 1 {
+				problems = append(problems, manifest.LoadFiles(files, roots).Problems...)
 			}
 			for _, p := range problems {
 				fmt.Fprintln(cmd.OutOrStdout(), p.String())

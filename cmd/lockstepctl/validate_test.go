@@ -42,3 +42,42 @@ func TestValidate(t *testing.T) {
 		t.Fatal("missing file accepted")
 	}
 }
+
+// Wiring errors between apps: an unknown provider, a cycle through a provided capability, a reference
+// to an export nobody exports, clashing host ports and podman names; each names file, field and reason.
+func TestValidateExplainsWiringErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(id, body string) {
+		y := "app:\n  id: " + id + "\n  name: " + id + "\n  version: '1'\n" + body
+		if err := os.WriteFile(filepath.Join(dir, id+".yaml"), []byte(y), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("lnd", "  requires: {apps: [bitcoin]}\n  container:\n    image: 'x:1'\n    env: {RPC: '${bitcoin.rpc_host}', PW: '${bitcoin.rpc_pass}'}\n    ports: ['8080:8080']\n")
+	write("knots", "  provides: [bitcoin]\n  requires: {apps: [lnd]}\n  exports: {rpc_host: {host: knots}}\n  container: {image: 'x:1'}\n")
+	write("web", "  requires: {apps: [chain]}\n  container: {image: 'x:1', ports: ['8080:80']}\n")
+	write("shop", "  containers:\n    - {name: ui, image: 'x:1'}\n")
+	write("shop-ui", "  container: {image: 'x:1'}\n")
+	code, out, _ := runCtl("validate", dir)
+	if code != 1 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	f := func(id string) string { return filepath.Join(dir, id+".yaml") }
+	for _, w := range []string{
+		f("lnd") + `: app.container.env.PW: ${bitcoin.rpc_pass}: app knots (which provides bitcoin) exports no rpc_pass (it exports: rpc_host)`,
+		f("lnd") + `: app.requires.apps: dependency cycle: `,
+		f("knots") + `: app.requires.apps: dependency cycle: `,
+		f("web") + `: app.requires.apps[0]: requires app "chain", which is not installed and which no installed app provides`,
+		f("web") + `: app.container.ports[0]: host port 8080/tcp is also published by app lnd (` + f("lnd") + `: app.container.ports[0])`,
+		`: podman name "shop-ui" is already used by app `,
+	} {
+		if !strings.Contains(out, w) {
+			t.Errorf("missing %q in:\n%s", w, out)
+		}
+	}
+	// The same files given one by one on the command line are checked as one set too.
+	code, out2, _ := runCtl("validate", f("lnd"), f("knots"), f("web"), f("shop"), f("shop-ui"))
+	if code != 1 || out2 != out {
+		t.Fatalf("files as a set: exit %d\n%s\nwant\n%s", code, out2, out)
+	}
+}

@@ -311,7 +311,11 @@ func TestInstallAndRemoveOverDBus(t *testing.T) {
 	apps, catalog, state := filepath.Join(dir, "apps.d"), filepath.Join(dir, "catalog"), filepath.Join(dir, "state")
 	os.MkdirAll(apps, 0o755)
 	os.MkdirAll(catalog, 0o755)
-	writeApp(t, catalog, "inst-a", fmt.Sprintf("  container:\n    image: %s\n    command: [sh, -c, 'echo hi > /data/hello; exec sleep 1000']\n    volumes: ['${APP_DATA}/data:/data']\n    stop_grace_period: 1s\n", image))
+	// inst-a's image is a tag of its own: a purge removes it (the tag only, as the shared image has others).
+	instImage := fmt.Sprintf("localhost/lockstep-test/inst-a:%d", time.Now().UnixNano())
+	pm.MustCLI(t, "tag", image, instImage)
+	t.Cleanup(func() { pm.CLI("rmi", "--ignore", instImage) })
+	writeApp(t, catalog, "inst-a", fmt.Sprintf("  container:\n    image: %s\n    command: [sh, -c, 'echo hi > /data/hello; exec sleep 1000']\n    volumes: ['${APP_DATA}/data:/data']\n    stop_grace_period: 1s\n", instImage))
 	writeApp(t, catalog, "inst-bad", "  container:\n    image: 'NOT VALID'\n")
 	t.Cleanup(func() { pm.CLI("rm", "-f", "-t", "0", "inst-a") })
 	ns := newNotifySocket(t, dir)
@@ -355,6 +359,9 @@ func TestInstallAndRemoveOverDBus(t *testing.T) {
 	if _, err := os.Stat(dataFile); err != nil {
 		t.Fatalf("Remove without purge lost data: %v", err)
 	}
+	if _, err := pm.CLI("image", "exists", instImage); err != nil {
+		t.Fatalf("Remove without purge removed the image: %v", err)
+	}
 	if out, err := call("Install", "s", "inst-a"); err != nil {
 		t.Fatalf("reinstall: %v %s", err, out)
 	}
@@ -363,6 +370,12 @@ func TestInstallAndRemoveOverDBus(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(state, "apps", "inst-a")); !os.IsNotExist(err) {
 		t.Fatalf("purge left the data dir: %v", err)
+	}
+	if _, err := pm.CLI("image", "exists", instImage); err == nil {
+		t.Fatal("purge left the app's image")
+	}
+	if _, err := pm.CLI("image", "exists", image); err != nil {
+		t.Fatalf("purge removed another tag of the image: %v", err)
 	}
 	out, err = call("Remove", "sb", "inst-a", "false")
 	if err == nil || !strings.Contains(out, "not installed") {

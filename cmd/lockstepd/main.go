@@ -27,27 +27,42 @@ type stringList []string
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
+// commaList is a flag of comma-separated values; repeating the flag adds more.
+type commaList []string
+
+func (s *commaList) String() string { return strings.Join(*s, ",") }
+func (s *commaList) Set(v string) error {
+	for _, e := range strings.Split(v, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			*s = append(*s, e)
+		}
+	}
+	return nil
+}
+
 type options struct {
-	podmanURL   string
-	catalogDir  string
-	appsDir     string
-	stateDir    string
-	runtimeDir  string
-	dataRoot    string
-	volumeRoots stringList
-	logLevel    string
-	once        bool
-	interval    time.Duration
-	parallel    int
-	bus         string
-	adminGroup  string
-	stopTimeout time.Duration
-	scope       string
-	mode        string
-	quadletDir  string
-	unitDir     string
-	socket      string
-	events      bool
+	podmanURL     string
+	catalogDir    string
+	appsDir       string
+	stateDir      string
+	runtimeDir    string
+	dataRoot      string
+	volumeRoots   stringList
+	logLevel      string
+	once          bool
+	interval      time.Duration
+	parallel      int
+	bus           string
+	adminGroup    string
+	stopTimeout   time.Duration
+	scope         string
+	mode          string
+	quadletDir    string
+	unitDir       string
+	socket        string
+	networkPrefix string
+	events        bool
+	registries    reconciler.RegistryPolicy
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -72,8 +87,14 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.quadletDir, "quadlet-dir", "", "where .container files go (default /etc/containers/systemd, or ~/.config/containers/systemd for --systemd-scope user)")
 	fs.StringVar(&o.unitDir, "unit-dir", "", "where plain .service units go in service mode (default /etc/systemd/system, or ~/.config/systemd/user)")
 	fs.BoolVar(&o.events, "events", true, "run a pass when podman reports an app container dying or turning unhealthy, or a manifest changes (inotify), within about a second")
+	fs.StringVar(&o.networkPrefix, "network-prefix", "lockstep-", "prefix of the podman network lockstep manages for each app (PREFIX+APP)")
 	fs.StringVar(&o.socket, "socket", "", "HTTP API socket to open when not socket-activated (default RUNTIME-DIR/lockstep.sock)")
+	fs.Var((*commaList)(&o.registries.Allowed), "allowed-registries", "registries (HOST or HOST:PORT, comma-separated, repeatable) that app images may be pulled from; none given: every registry")
+	fs.Var((*commaList)(&o.registries.Insecure), "insecure-registries", "registries that may be used without TLS verification by apps whose manifest lists them in registry.insecure (comma-separated, repeatable); they are allowed too")
 	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if err := o.registries.Validate(); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
@@ -176,13 +197,15 @@ func run(args []string, stdout io.Writer) int {
 		log.WithFields(logrus.Fields{"mode": companions.Mode, "dir": companions.Dir, "generator": companions.Generator}).Info("companions")
 	}
 	rec, err := reconciler.New(reconciler.Config{
-		Companions: companions,
-		AppsDir:    o.appsDir,
-		CatalogDir: o.catalogDir,
-		StateDir:   o.stateDir,
-		Roots:      manifest.Roots{DataRoot: o.dataRoot, Extra: o.volumeRoots},
-		Parallel:   o.parallel,
-		Log:        log,
+		Companions:    companions,
+		AppsDir:       o.appsDir,
+		CatalogDir:    o.catalogDir,
+		StateDir:      o.stateDir,
+		Roots:         manifest.Roots{DataRoot: o.dataRoot, Extra: o.volumeRoots},
+		Parallel:      o.parallel,
+		Log:           log,
+		NetworkPrefix: o.networkPrefix,
+		Registries:    o.registries,
 	}, pm)
 	if err != nil {
 		log.WithError(err).Error("starting")

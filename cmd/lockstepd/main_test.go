@@ -90,4 +90,37 @@ func TestFlags(t *testing.T) {
 	if err != nil || o.dataRoot != "/s/apps" {
 		t.Fatalf("data root default: %+v %v", o, err)
 	}
+	o, err = parseFlags([]string{"--allowed-registries", "docker.io, quay.io", "--allowed-registries", "ghcr.io", "--insecure-registries", "10.0.0.5:5000"})
+	if err != nil || strings.Join(o.registries.Allowed, " ") != "docker.io quay.io ghcr.io" || strings.Join(o.registries.Insecure, " ") != "10.0.0.5:5000" {
+		t.Fatalf("registries: %+v %v", o.registries, err)
+	}
+	if o, err := parseFlags(nil); err != nil || o.registries.Allowed != nil || o.registries.Insecure != nil {
+		t.Fatalf("registries default: %+v %v", o.registries, err)
+	}
+	if _, err := parseFlags([]string{"--insecure-registries", "http://10.0.0.5:5000"}); err == nil || !strings.Contains(err.Error(), `--insecure-registries: "http://10.0.0.5:5000" is not a registry`) {
+		t.Fatalf("bad registry: %v", err)
+	}
+	if code := run([]string{"--allowed-registries", "a b"}, &bytes.Buffer{}); code != 2 {
+		t.Fatalf("bad registry: exit %d", code)
+	}
+}
+
+// TestOnceRegistryPolicy: --allowed-registries reaches the reconciler; a pull from another registry
+// fails with the setting named, before any request to that registry.
+func TestOnceRegistryPolicy(t *testing.T) {
+	pm := realPodman(t)
+	dir := t.TempDir()
+	apps := filepath.Join(dir, "apps.d")
+	os.MkdirAll(apps, 0o755)
+	y := "app:\n  id: once-reg\n  name: r\n  version: '1'\n  container:\n    image: registry.invalid/x:1\n"
+	os.WriteFile(filepath.Join(apps, "once-reg.yaml"), []byte(y), 0o644)
+	var out bytes.Buffer
+	code := run([]string{"--once", "--podman-url", pm.URL(), "--apps-dir", apps, "--state-dir", filepath.Join(dir, "state"),
+		"--log-level", "error", "--allowed-registries", "docker.io,quay.io"}, &out)
+	var rep reconciler.Report
+	json.Unmarshal(out.Bytes(), &rep)
+	want := "pulling image registry.invalid/x:1: registry not allowed: image registry.invalid/x:1 is from registry registry.invalid, which lockstepd's --allowed-registries (docker.io,quay.io) does not list"
+	if code != 1 || len(rep.Failures) != 1 || rep.Failures[0].Error != want {
+		t.Fatalf("exit %d, failures %+v", code, rep.Failures)
+	}
 }

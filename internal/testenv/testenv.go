@@ -78,11 +78,10 @@ func StartPodman(t TB) *Podman {
 	}
 	p := &Podman{Dir: dir, Socket: filepath.Join(dir, "podman.sock")}
 	conf := filepath.Join(dir, "containers.conf")
-	// Networks in a dir of this service's own: the default one (/etc/containers/networks) is shared
-	// by every podman on the host, so another test's `system reset` removed networks under this
-	// one's feet (kube play's podman-default-kube-network: "network not found").
-	private := ContainersConf + fmt.Sprintf("[network]\nnetwork_config_dir = %q\n", filepath.Join(dir, "networks"))
-	if err := os.WriteFile(conf, []byte(private), 0o644); err != nil {
+	// Networks go to the instance's own dir: rootful podman keeps them in /etc/containers/networks by
+	// default, shared by every instance, and the teardown's system reset would delete them all.
+	netConf := fmt.Sprintf("[network]\nnetwork_config_dir = %q\n", filepath.Join(dir, "networks"))
+	if err := os.WriteFile(conf, []byte(ContainersConf+netConf), 0o644); err != nil {
 		t.Fatalf("%v", err)
 	}
 	p.env = append(os.Environ(), "CONTAINERS_CONF="+conf, "TMPDIR="+dir)

@@ -1,0 +1,524 @@
+package reconciler
+
+// Update with rollback (issue 7 point 8).
+//
+// lockstep keeps, per container (an app's one container, or each container of a stack, by podman
+// name), the last known-good CreateRequest: the request of a container it saw healthy (or, without a
+// health check, running past the settle window and answering on its published ports). When a manifest
+// change recreates a container (KindRecreate) and a known-good spec with another hash exists, the new
+// container is on trial. In a stack each container is judged, rolled back and held on its own. A trial fails when, before it is judged good:
+//   - the app has a health check and its health turns unhealthy (failing retries times after the start
+//     period), or is still not healthy at the trial's deadline (start period + (retries+1) checks with
+//     their timeout: a check that never completes is caught here);
+//   - the container is not running (exited, crashed, left created by a failed start, gone);
+//   - the app has no health check and a published port still does not answer once both the settle
+//     window and the reachability grace have passed.
+//
+// A failed trial makes the pass roll back (KindRollback): the container is recreated from the saved
+// good request, labels included, so it carries the good spec's hash. The failed hash is remembered, and
+// while the manifest still asks for it the app is held "rolled-back": it is planned against the good
+// spec (started if it dies, restarted if unhealthy, as any app) instead of being recreated again.
+// A manifest change to any other hash is a new attempt; a change back to the good spec is a no-op.
+//
+// Everything is persisted in STATE-DIR/rollback.json (mode 0600: env may hold secrets), written
+// atomically and only when it changed, so a restart of lockstepd neither forgets a good spec nor
+// retries a failed one, and a no-op pass writes nothing.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/lockstep/lockstep/internal/atomicfile"
+)
+
+// KindRollback recreates an app's container from its last known-good spec after an update failed.
+const KindRollback Kind = "rollback"
+
+// StateRolledBack is an app whose manifest asks for a spec that failed and was rolled back: it runs
+// its last known-good spec until the manifest changes.
+const StateRolledBack = "rolled-back"
+
+// RollbackSettle is how long a new container of an app without a health check must keep running
+// (and answering on its published ports) before its spec counts as good; Config.RollbackSettle
+// overrides it.
+const RollbackSettle = 30 * time.Second
+
+// defaultHealthTimeout is podman's default health check timeout, used for trial deadlines.
+const defaultHealthTimeout = 30 * time.Second
+
+const rollbackFile = "rollback.json"
+
+// goodSpec is the last known-good container of an app.
+type goodSpec struct {
+	Hash    string        `json:"spec_hash"`
+	Scheme  string        `json:"hash_scheme"`
+	Request CreateRequest `json:"request"`
+}
+
+// failedSpec is a spec that was rolled back; it is not applied again until the manifest changes.
+type failedSpec struct {
+	Hash   string    `json:"spec_hash"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// trialSpec is a recreated container not yet judged.
+type trialSpec struct {
+	Hash    string    `json:"spec_hash"`
+	From    string    `json:"from_hash"` // the good spec it falls back to
+	Started time.Time `json:"started"`
+	Error   string    `json:"error,omitempty"` // the recreate's error, when it failed
+}
+
+// rollbackRecord is kept per container (by podman name: an app's id for a one-container app).
+type rollbackRecord struct {
+	App    string      `json:"app"`
+	Good   *goodSpec   `json:"good,omitempty"`
+	Failed *failedSpec `json:"failed,omitempty"`
+	Trial  *trialSpec  `json:"trial,omitempty"`
+}
+
+type runningSince struct {
+	id    string
+	since time.Time
+}
+
+// rollbacks is the persisted rollback book plus per-pass scratch state.
+type rollbacks struct {
+	mu       sync.Mutex
+	path     string
+	readOnly bool                       // the file could not be read (not root): never overwrite it
+	apps     map[string]*rollbackRecord // by container name
+	dirty    bool
+	writes   int // files written, for tests
+
+	running map[string]runningSince // pass goroutine only: containers without a health check
+	held    map[string]bool         // pass goroutine only: containers held or rolled back in this pass
+}
+
+// loadRollbacks reads STATE-DIR/rollback.json. A file lockstep may not read (a plan run by a user)
+// leaves the book empty and read-only; a corrupt one is an error, as for adoptions.
+func loadRollbacks(dir string, log interface{ Warnf(string, ...any) }) (*rollbacks, error) {
+	rb := &rollbacks{path: filepath.Join(dir, rollbackFile), apps: map[string]*rollbackRecord{},
+		running: map[string]runningSince{}, held: map[string]bool{}}
+	b, err := os.ReadFile(rb.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return rb, nil
+	case errors.Is(err, fs.ErrPermission):
+		log.Warnf("rollback records %s are not readable; rollback is off in this process: %v", rb.path, err)
+		rb.readOnly = true
+		return rb, nil
+	case err != nil:
+		return nil, fmt.Errorf("reading rollback records: %w", err)
+	}
+	if err := json.Unmarshal(b, &rb.apps); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", rb.path, err)
+	}
+	if rb.apps == nil {
+		rb.apps = map[string]*rollbackRecord{}
+	}
+	return rb, nil
+}
+
+// saveLocked writes the book if it changed since the last write.
+func (rb *rollbacks) saveLocked() error {
+	if !rb.dirty || rb.readOnly {
+		return nil
+	}
+	b, err := json.MarshalIndent(rb.apps, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(rb.path, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("saving rollback records: %w", err)
+	}
+	rb.dirty = false
+	rb.writes++
+	return nil
+}
+
+func (rb *rollbacks) record(name, app string) *rollbackRecord {
+	rec := rb.apps[name]
+	if rec == nil {
+		rec = &rollbackRecord{}
+		rb.apps[name] = rec
+	}
+	rec.App = app
+	return rec
+}
+
+func (r *Reconciler) rollbackSettle() time.Duration {
+	switch {
+	case r.cfg.RollbackSettle < 0:
+		return 0
+	case r.cfg.RollbackSettle == 0:
+		return RollbackSettle
+	}
+	return r.cfg.RollbackSettle
+}
+
+func specHashOf(c *Container) string {
+	if c == nil {
+		return ""
+	}
+	return c.Labels[LabelSpecHash]
+}
+
+// goodDesired is d with its container replaced by the saved good one: same app, member, place and
+// dependencies, the good request and its hash, the good request's health check, and no build (the
+// manifest's build makes the new spec's image, not the good one's).
+func goodDesired(d *Desired, g *goodSpec) *Desired {
+	gd := *d
+	scheme := g.Scheme
+	if scheme == "" {
+		scheme = HashScheme
+	}
+	gd.Request, gd.Health, gd.Build, gd.Err = g.Request, g.Request.Health, nil, nil
+	gd.Hashes = map[string]string{scheme: g.Hash}
+	return &gd
+}
+
+// holdLocked re-plans an app whose manifest asks for a spec that was rolled back: against its good
+// spec, so a dead container is started, a missing one installed, a running one left alone.
+func (r *Reconciler) holdLocked(a *Action, rec *rollbackRecord) {
+	gd := goodDesired(a.Desired, rec.Good)
+	if a.Kind == KindAdopt {
+		return // a container lockstep did not create holds the name: adoption decides
+	}
+	r.mu.Lock()
+	ad := r.adopted[a.Name()]
+	r.mu.Unlock()
+	na := planApp(gd, a.Container, nil, ad)
+	if na.Kind == KindNone {
+		na.Cause = fmt.Sprintf("rolled back: the manifest's spec %s failed (%s); running %s until the manifest changes",
+			short(rec.Failed.Hash), rec.Failed.Reason, short(rec.Good.Hash))
+	}
+	*a = na
+}
+
+// holdRolledBack applies holds to a dry run's plan (no trial is judged and nothing is changed).
+func (r *Reconciler) holdRolledBack(actions []Action) {
+	rb := r.rb
+	rb.mu.Lock()
+	defer rb.mu.Unlock()
+	for i := range actions {
+		a := &actions[i]
+		if a.Desired == nil || a.Kind == KindRemove {
+			continue
+		}
+		if rec := rb.apps[a.Name()]; rec != nil && rec.Good != nil && rec.Failed != nil && rec.Failed.Hash == a.Desired.Hash() {
+			r.holdLocked(a, rec)
+		}
+	}
+}
+
+// planRollback runs right after Plan in a pass: it judges the containers on trial (turning a failed
+// one's action into KindRollback), holds apps whose manifest asks for a rolled-back spec, forgets a
+// failed spec once the manifest asks for another, and records good specs.
+func (r *Reconciler) planRollback(ctx context.Context, actions []Action, now time.Time) {
+	rb := r.rb
+	rb.mu.Lock()
+	defer rb.mu.Unlock()
+	rb.held = map[string]bool{}
+	for i := range actions {
+		a := &actions[i]
+		if a.Desired == nil || a.Kind == KindRemove {
+			continue
+		}
+		rec := rb.apps[a.Name()]
+		want := a.Desired.Hash()
+		if rec != nil && rec.Trial != nil {
+			if r.judgeTrialLocked(ctx, a, rec, now) {
+				continue
+			}
+		}
+		if rec != nil && rec.Failed != nil {
+			if rec.Failed.Hash == want && rec.Good != nil {
+				r.holdLocked(a, rec)
+				rb.held[a.Name()] = true
+				continue
+			}
+			// The manifest changed: a new attempt (or back to the good spec).
+			rec.Failed = nil
+			rb.dirty = true
+		}
+		r.noteGoodLocked(a, rec, now)
+	}
+}
+
+// noteGoodLocked records the running container of an unchanged app as good once it is healthy, or,
+// without a health check, once lockstep has seen it running for the settle window.
+func (r *Reconciler) noteGoodLocked(a *Action, rec *rollbackRecord, now time.Time) {
+	rb := r.rb
+	c, want := a.Container, a.Desired.Hash()
+	if a.Kind != KindNone || c == nil || c.State != "running" || specHashOf(c) != want {
+		delete(rb.running, a.Name())
+		return
+	}
+	if rec != nil && rec.Good != nil && rec.Good.Hash == want {
+		return
+	}
+	if a.Desired.Health != nil {
+		if h, _ := r.healthOf(a.Name()); h != HealthHealthy {
+			return
+		}
+	} else {
+		rs, ok := rb.running[a.Name()]
+		if !ok || rs.id != c.ID {
+			rb.running[a.Name()] = runningSince{id: c.ID, since: now}
+			return
+		}
+		if now.Sub(rs.since) < r.rollbackSettle() {
+			return
+		}
+	}
+	r.setGoodLocked(a)
+}
+
+func (r *Reconciler) setGoodLocked(a *Action) {
+	rb := r.rb
+	rec := rb.record(a.Name(), a.App)
+	rec.Good = &goodSpec{Hash: a.Desired.Hash(), Scheme: HashScheme, Request: a.Desired.Request}
+	rec.Trial = nil
+	rb.dirty = true
+	delete(rb.running, a.Name())
+	r.cfg.Log.WithField("app", a.App).WithField("container", a.Name()).WithField("spec", short(rec.Good.Hash)).Debug("spec recorded as good")
+}
+
+// trialDeadline is when a container on trial must have been judged good. With a health check it
+// counts from when this process began checking the container (after a restart of lockstepd, health
+// is judged afresh; with no check target yet, this pass makes one starting now), never before the
+// trial started.
+func (r *Reconciler) trialDeadline(d *Desired, t *trialSpec, now time.Time) time.Time {
+	if h := d.Health; h != nil {
+		base := t.Started
+		r.mu.Lock()
+		ht, ok := r.healthTargets[d.Name()]
+		r.mu.Unlock()
+		if !ok {
+			ht.started = now
+		}
+		if ht.started.After(base) {
+			base = ht.started
+		}
+		interval, timeout, retries := h.Interval.D(), h.Timeout.D(), h.Retries
+		if interval == 0 {
+			interval = DefaultHealthInterval
+		}
+		if timeout == 0 {
+			timeout = defaultHealthTimeout
+		}
+		if retries == 0 {
+			retries = 3
+		}
+		return base.Add(h.StartPeriod.D() + time.Duration(retries+1)*(interval+timeout))
+	}
+	grace := r.rollbackSettle()
+	if len(d.Request.Ports) > 0 {
+		grace = max(grace, r.cfg.ReachGrace)
+	}
+	return t.Started.Add(grace)
+}
+
+// judgeTrialLocked judges the container on trial of a's app. It returns true when a's action is
+// settled (a rollback, or a trial still pending on a running container), false to plan on.
+func (r *Reconciler) judgeTrialLocked(ctx context.Context, a *Action, rec *rollbackRecord, now time.Time) bool {
+	rb := r.rb
+	t := rec.Trial
+	c := a.Container
+	drop := func() bool {
+		rec.Trial = nil
+		rb.dirty = true
+		return false
+	}
+	switch {
+	case a.Desired.Hash() != t.Hash:
+		return drop() // the manifest changed again: a recreate follows, maybe with a trial of its own
+	case rec.Good == nil || rec.Good.Hash != t.From:
+		return drop()
+	case a.Kind == KindAdopt:
+		return drop()
+	case c != nil && specHashOf(c) == t.From:
+		return drop() // the recreate failed before replacing the good container (image, dependency)
+	case a.Kind == KindWait:
+		return true // stopping or removing: judged later
+	}
+	reason := ""
+	switch {
+	case c == nil:
+		reason = "no container"
+	case c.State != "running":
+		reason = "container is " + c.State
+	}
+	if reason != "" && t.Error != "" {
+		reason += " (" + t.Error + ")"
+	}
+	if reason == "" {
+		if a.Desired.Health != nil {
+			h, streak := r.healthOf(a.Name())
+			switch {
+			case h == HealthHealthy:
+				r.setGoodLocked(a)
+				r.cfg.Log.WithField("app", a.App).Info("updated spec is healthy: kept")
+				return false
+			case h == HealthUnhealthy:
+				reason = fmt.Sprintf("health check failing (%d in a row)", streak)
+			case h == "":
+				return true // not checked by this process yet (lockstepd restarted): the monitor's pass judges
+			case !now.Before(r.trialDeadline(a.Desired, t, now)):
+				reason = fmt.Sprintf("health still %s after the start period and retries", h)
+			default:
+				return true
+			}
+		} else {
+			if now.Sub(t.Started) < r.rollbackSettle() {
+				return true
+			}
+			addr := probe(ctx, a.Desired)
+			switch {
+			case addr == "":
+				r.setGoodLocked(a)
+				r.cfg.Log.WithField("app", a.App).Info("updated spec kept running: kept")
+				return false
+			case !now.Before(r.trialDeadline(a.Desired, t, now)):
+				reason = addr
+			default:
+				return true
+			}
+		}
+	}
+	cause := fmt.Sprintf("new spec %s not healthy after %s: %s; back to %s", short(t.Hash),
+		now.Sub(t.Started).Round(time.Second), reason, short(rec.Good.Hash))
+	failedHash := t.Hash
+	rec.Failed = &failedSpec{Hash: failedHash, Reason: cause, At: now.UTC()}
+	rec.Trial = nil
+	rb.dirty = true
+	rb.held[a.Name()] = true
+	delete(r.reach, a.Name()) // the good container gets its own reachability grace
+	a.Desired = goodDesired(a.Desired, rec.Good)
+	a.Kind, a.Cause = KindRollback, cause
+	r.cfg.Log.WithField("app", a.App).Warn(cause)
+	return true
+}
+
+// finishRollback runs after a pass's report rows are made: it puts the recreated containers that have
+// a good spec to fall back to on trial, marks held ones rolled-back in the report (the app's row and
+// its stack container's; with a failure saying the manifest's spec is not applied), forgets
+// uninstalled apps, saves the book if it changed and makes sure lockstepd wakes for the next trial
+// deadline.
+func (r *Reconciler) finishRollback(actions []Action, results map[string]result, now time.Time, rep *Report) {
+	rb := r.rb
+	rb.mu.Lock()
+	defer rb.mu.Unlock()
+	// Containers of installed apps; an app whose manifest is invalid keeps its records.
+	byName := map[string]*Action{}
+	keepApp := map[string]bool{}
+	for i := range actions {
+		a := &actions[i]
+		switch {
+		case a.Kind == KindHold:
+			keepApp[a.App] = true
+		case a.Desired != nil && a.Kind != KindRemove:
+			byName[a.Name()] = a
+		}
+	}
+	for name, rec := range rb.apps {
+		if byName[name] == nil && !keepApp[rec.App] {
+			delete(rb.apps, name)
+			rb.dirty = true
+		}
+	}
+	for name := range rb.running {
+		if byName[name] == nil {
+			delete(rb.running, name)
+		}
+	}
+	var wake time.Time
+	soon := func(t time.Time) {
+		if wake.IsZero() || t.Before(wake) {
+			wake = t
+		}
+	}
+	unconfirmed := map[string]bool{}
+	for _, a := range actions {
+		if a.Kind != KindRecreate || a.Desired == nil {
+			continue
+		}
+		res, done := results[actionKey(a)]
+		rec := rb.apps[a.Name()]
+		want := a.Desired.Hash()
+		if !done || rec == nil || rec.Good == nil || rec.Good.Hash == want {
+			continue
+		}
+		t := &trialSpec{Hash: want, From: rec.Good.Hash, Started: now.UTC()}
+		if res.err != nil {
+			t.Error = res.err.Error()
+			if res.containerID != "" {
+				soon(now) // created but not started: judge at once
+			} else {
+				// The recreate failed before creating anything: the good container may be untouched
+				// (image, data dir) or gone (create failed). The next pass tells: it drops the trial
+				// or rolls back. No wake of its own: podman's events and the timer bring that pass.
+				unconfirmed[a.Name()] = true
+			}
+		}
+		rec.Trial = t
+		rb.dirty = true
+	}
+	for name, rec := range rb.apps {
+		a := byName[name]
+		if rec.Trial == nil || a == nil || unconfirmed[name] {
+			continue
+		}
+		if a.Desired.Health == nil {
+			if s := rec.Trial.Started.Add(r.rollbackSettle()); s.After(now) {
+				soon(s)
+			}
+		}
+		if d := r.trialDeadline(a.Desired, rec.Trial, now); d.After(now) {
+			soon(d)
+		}
+	}
+	rows := map[string]*AppStatus{}
+	for i := range rep.Apps {
+		rows[rep.Apps[i].ID] = &rep.Apps[i]
+	}
+	for name, a := range byName {
+		rec, row := rb.apps[name], rows[a.App]
+		if !rb.held[name] || rec == nil || rec.Failed == nil || row == nil {
+			continue
+		}
+		if member := a.Desired.Member; member != "" {
+			for k := range row.Containers {
+				if c := &row.Containers[k]; c.Name == member && c.State == StateRunning {
+					c.State = StateRolledBack
+				}
+			}
+		}
+		if row.State == StateRunning {
+			row.State = StateRolledBack
+		}
+		rep.Failures = append(rep.Failures, Failure{App: a.App, Error: withMember(*a, fmt.Sprintf(
+			"the manifest's spec %s is not applied until the manifest changes: %s", short(rec.Failed.Hash), rec.Failed.Reason))})
+	}
+	sort.SliceStable(rep.Failures, func(i, j int) bool { return rep.Failures[i].App < rep.Failures[j].App })
+	if err := rb.saveLocked(); err != nil {
+		r.cfg.Log.WithError(err).Error("saving rollback records")
+	}
+	if !wake.IsZero() {
+		r.mu.Lock()
+		if r.nextWake.IsZero() || wake.Before(r.nextWake) {
+			r.nextWake = wake
+		}
+		r.mu.Unlock()
+	}
+}
