@@ -46,14 +46,14 @@ func Bundle(app *manifest.Loaded, opts BundleOptions) (map[string][]byte, []Warn
 	var units []string
 	ctrs := appContainers(&app.App)
 	for i, c := range ctrs {
-		u := quadlet.Unit{ID: c.Name, App: app.ID, Description: fmt.Sprintf("%s: %s (exported by lockstep)", app.Name, c.Name),
+		u := quadlet.Unit{ID: c.PodmanName, App: app.ID, Description: fmt.Sprintf("%s: %s (exported by lockstep)", app.Name, c.PodmanName),
 			Image: c.image(), Entrypoint: c.Entrypoint, Exec: c.Command, Env: c.Env, Network: c.Network, User: c.User,
 			ReadOnly: c.ReadOnly, WantedBy: opts.WantedBy, After: after,
 			StopTimeout: seconds(c.StopGracePeriod.D()),
 			CapAdd:      normCaps(c.Capabilities.Add), CapDrop: normCaps(c.Capabilities.Drop),
 			Labels: map[string]string{LabelExportedFrom: app.ID}}
 		if i > 0 { // a stack: each container after the one before it
-			u.After = append(append([]string{}, after...), quadlet.ServiceFile(ctrs[i-1].Name))
+			u.After = append(append([]string{}, after...), quadlet.ServiceFile(ctrs[i-1].PodmanName))
 		}
 		if h := c.Health; h != nil {
 			u.Health = &quadlet.Health{Cmd: h.Command, Interval: h.Interval.D(), Timeout: h.Timeout.D(), StartPeriod: h.StartPeriod.D(), Retries: h.Retries}
@@ -73,8 +73,15 @@ func Bundle(app *manifest.Loaded, opts BundleOptions) (map[string][]byte, []Warn
 			u.Volumes = append(u.Volumes, v)
 			dirs[v.Source] = true
 		}
+		for _, dm := range c.Mounts {
+			src := path.Join(opts.Roots.AppData(dm.From), dm.Path)
+			u.Volumes = append(u.Volumes, manifest.Volume{Source: src, Target: dm.Target, Options: []string{"ro"}})
+		}
 		if c.Build != nil {
 			warn("container %s: image %s is built locally by lockstep: build it on the host or push it to a registry the host pulls from", c.Name, c.image())
+		}
+		if refersToValues(c) {
+			warn("container %s: env or command refer to values lockstep resolves at run time (${APP.NAME}): written as is, set them by hand", c.Name)
 		}
 		if c.Restart != "" && c.Restart != "no" {
 			warn("container %s: restart %q is left to systemd (Restart=always)", c.Name, c.Restart)
@@ -84,13 +91,13 @@ func Bundle(app *manifest.Loaded, opts BundleOptions) (map[string][]byte, []Warn
 			return nil, nil, fmt.Errorf("%s: %w", app.ID, err)
 		}
 		b = exportedHeader(b, app.ID)
-		name := quadlet.ContainerFile(c.Name)
+		name := quadlet.ContainerFile(c.PodmanName)
 		out[name] = b
 		units = append(units, name)
 	}
 	for _, comp := range app.Companions {
 		u := reconciler.CompanionUnit(app, comp, opts.Roots, opts.WantedBy)
-		u.After = []string{quadlet.ServiceFile(ctrs[len(ctrs)-1].Name)}
+		u.After = []string{quadlet.ServiceFile(ctrs[len(ctrs)-1].PodmanName)}
 		for _, v := range u.Volumes {
 			dirs[v.Source] = true
 		}
@@ -103,10 +110,15 @@ func Bundle(app *manifest.Loaded, opts BundleOptions) (map[string][]byte, []Warn
 		out[name] = b
 		units = append(units, name)
 	}
-	type file struct{ src, dst, mode string }
+	type file struct{ src, dst, mode, owner string }
 	var files []file
 	var notExported []string
+	var chowns []string
 	for _, h := range app.Hooks.PreStart {
+		if h.Template == "" { // an ownership fix
+			chowns = append(chowns, fmt.Sprintf("chown -R %s %s", h.Owner, path.Join(appData, h.Path)))
+			continue
+		}
 		b, err := os.ReadFile(filepath.Join(app.Dir, h.Template))
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: pre-start hook %s: %w", app.ID, h.Template, err)
@@ -122,7 +134,10 @@ func Bundle(app *manifest.Loaded, opts BundleOptions) (map[string][]byte, []Warn
 		}
 		src := path.Join("files", h.Path)
 		out[src] = b
-		files = append(files, file{src, path.Join(appData, h.Path), mode})
+		files = append(files, file{src, path.Join(appData, h.Path), mode, h.Owner})
+	}
+	if isStack(&app.App) {
+		warn("stack: lockstep runs its containers on the network lockstep-%s, where they know each other by their names (%s); the units use podman's default network and the podman names", app.ID, memberNames(ctrs))
 	}
 	if len(app.Requires.Apps) > 0 {
 		warn("requires %s: the units start after theirs (After=), which only orders them when those bundles are on the same host", strings.Join(app.Requires.Apps, ", "))
@@ -148,6 +163,12 @@ export with --wanted-by default.target):
 `, strings.Join(sortedKeys(dirs), " "))
 	for _, f := range files {
 		fmt.Fprintf(&r, "    install -D -m %s %s %s\n", f.mode, f.src, f.dst)
+		if f.owner != "" {
+			fmt.Fprintf(&r, "    chown %s %s\n", f.owner, f.dst)
+		}
+	}
+	for _, c := range chowns {
+		fmt.Fprintf(&r, "    %s\n", c)
 	}
 	r.WriteString("    cp *.container /etc/containers/systemd/\n    systemctl daemon-reload\n")
 	// In start order: the app's containers, then its companions.
@@ -174,6 +195,29 @@ gates and restarts of dependents. See docs/scale-out.md in lockstep's sources.
 `)
 	out["README.md"] = r.Bytes()
 	return out, warnings, nil
+}
+
+func memberNames(ctrs []namedContainer) string {
+	var names []string
+	for _, c := range ctrs {
+		names = append(names, c.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// refersToValues tells whether a container's env or command use ${APP.NAME} references.
+func refersToValues(c namedContainer) bool {
+	for _, v := range c.Env {
+		if strings.Contains(v, "${") {
+			return true
+		}
+	}
+	for _, w := range append(append([]string{}, c.Entrypoint...), c.Command...) {
+		if strings.Contains(w, "${") {
+			return true
+		}
+	}
+	return false
 }
 
 // ExportedHeader is the first line of an exported unit. It is not quadlet.Header on purpose: a

@@ -18,21 +18,36 @@ import (
 
 // namedContainer is one container of an app, with the name it has inside the app's Pod or bundle.
 type namedContainer struct {
-	// Name is the container's name: unique within the app, a DNS label.
+	// Name is the container's name inside the app's Pod: the app id for a one-container app, the
+	// member's name (db, api, web) in a stack. A DNS label.
 	Name string
+	// PodmanName is the name lockstep gives it in podman: the app id, or APP-NAME in a stack.
+	PodmanName string
 	manifest.Container
 	// Health is the container's health check (nil: none).
 	Health *manifest.Health
 	// SecretEnv names the env keys whose values are secrets: they go into a Secret, not a ConfigMap.
-	// Manifests cannot mark env values secret yet, so it is empty today.
+	// Manifests cannot give a secret's value offline (lockstep generates and keeps secrets in its
+	// state dir, and env refers to them as ${APP.NAME}), so it is empty today.
 	SecretEnv map[string]bool
 }
 
-// appContainers lists an app's containers in start order. Today an app has one, named after the app;
-// when the manifest gains several (a stack), this is the one function to change.
+// appContainers lists an app's containers in start order: the one container named after the app,
+// or a stack's members under their names. It is the one place the export learns an app's shape.
 func appContainers(a *manifest.App) []namedContainer {
-	return []namedContainer{{Name: a.ID, Container: a.Container, Health: a.Health}}
+	var out []namedContainer
+	for _, m := range a.Members() {
+		name := m.Name
+		if name == "" {
+			name = a.ID
+		}
+		out = append(out, namedContainer{Name: name, PodmanName: m.PodmanName, Container: *m.Container, Health: m.Health})
+	}
+	return out
 }
+
+// isStack tells whether the app declares several named containers.
+func isStack(a *manifest.App) bool { return len(a.Containers) > 0 }
 
 // image is the image a container runs: the build's tag when it is built locally.
 func (c namedContainer) image() string {

@@ -382,7 +382,7 @@ func TestBundleGolden(t *testing.T) {
 func TestBundleGeneratorAccepts(t *testing.T) {
 	bin := testenv.QuadletBinary(t)
 	dir := t.TempDir()
-	apps := load(t, "node", "web")
+	apps := load(t, "node", "web", "pool")
 	demo, err := manifest.LoadDir("../catalog/demo", goldenRoots)
 	if err != nil || len(demo.Problems) > 0 {
 		t.Fatalf("demo catalog: %v %v", err, demo.Problems)
@@ -407,7 +407,7 @@ func TestBundleGeneratorAccepts(t *testing.T) {
 	if err != nil {
 		t.Fatalf("quadlet -dryrun: %v\n%s", err, out)
 	}
-	if len(units) < 6 {
+	if len(units) < 9 {
 		t.Fatalf("only %d units: %v", len(units), units)
 	}
 	for _, u := range units {
@@ -420,5 +420,59 @@ func TestBundleGeneratorAccepts(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("generated units lack %s:\n%s", want, out)
 		}
+	}
+}
+
+// TestKubeStack: a stack is one Pod with a container per member, under the members' names, which
+// the Pod knows as hostnames; an ownership fix is a chown in the init container; ${APP.NAME}
+// references and a dependency's data are reported.
+func TestKubeStack(t *testing.T) {
+	out, warnings, err := Kube(load(t, "pool"), Options{Roots: goldenRoots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "kube-stack.golden", out)
+	objs := strict(t, out)
+	pod := objs["Pod/pool"].(*corev1.Pod)
+	var names []string
+	for _, c := range pod.Spec.Containers {
+		names = append(names, c.Name)
+	}
+	if strings.Join(names, " ") != "db api web" || len(pod.Spec.HostAliases) != 1 || strings.Join(pod.Spec.HostAliases[0].Hostnames, " ") != "db api web" {
+		t.Fatalf("containers %v, host aliases %+v", names, pod.Spec.HostAliases)
+	}
+	if pod.Spec.Containers[0].LivenessProbe == nil || pod.Spec.Containers[1].LivenessProbe != nil {
+		t.Fatal("each member's own health check")
+	}
+	if objs["ConfigMap/pool-db-env"] == nil || objs["ConfigMap/pool-api-env"] == nil {
+		t.Fatalf("env ConfigMaps per member: %v", keys(objs))
+	}
+	if init := pod.Spec.InitContainers; len(init) != 1 || !strings.Contains(init[0].Command[2], "chown -R '999:999' '/lockstep/vol-0'") {
+		t.Fatalf("ownership fix: %+v", init)
+	}
+	if m := pod.Spec.Containers[1].VolumeMounts; len(m) != 1 || m[0].MountPath != "/node/.cookie" || !m[0].ReadOnly {
+		t.Fatalf("dependency mount: %+v", m)
+	}
+	var msgs []string
+	for _, w := range warnings {
+		msgs = append(msgs, w.String())
+	}
+	for _, want := range []string{"container db: env MARIADB_PASSWORD use values lockstep resolves at run time", "container api: mounts data/.cookie of node's data"} {
+		if !strings.Contains(strings.Join(msgs, "\n"), want) {
+			t.Errorf("no warning %q in:\n%s", want, strings.Join(msgs, "\n"))
+		}
+	}
+	// The bundle: a unit per member under its podman name, each after the one before.
+	files, _, err := Bundle(load(t, "pool")[0], BundleOptions{Roots: goldenRoots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := string(files["lockstep-pool-api.container"])
+	if !strings.Contains(api, "ContainerName=pool-api") || !strings.Contains(api, "After=lockstep-node.service lockstep-pool-db.service") ||
+		!strings.Contains(api, "Volume=/srv/lockstep-golden/apps/node/data/.cookie:/node/.cookie:ro") {
+		t.Fatalf("lockstep-pool-api.container:\n%s", api)
+	}
+	if readme := string(files["README.md"]); !strings.Contains(readme, "chown -R 999:999 /srv/lockstep-golden/apps/pool/db") {
+		t.Fatalf("README:\n%s", readme)
 	}
 }

@@ -60,6 +60,7 @@ type (
 	}
 	podSpec struct {
 		HostNetwork                   bool        `yaml:"hostNetwork,omitempty"`
+		HostAliases                   []hostAlias `yaml:"hostAliases,omitempty"`
 		RestartPolicy                 string      `yaml:"restartPolicy"`
 		TerminationGracePeriodSeconds *int64      `yaml:"terminationGracePeriodSeconds,omitempty"`
 		InitContainers                []container `yaml:"initContainers,omitempty"`
@@ -77,6 +78,10 @@ type (
 		SecurityContext *securityContext `yaml:"securityContext,omitempty"`
 		LivenessProbe   *probe           `yaml:"livenessProbe,omitempty"`
 		StartupProbe    *probe           `yaml:"startupProbe,omitempty"`
+	}
+	hostAlias struct {
+		IP        string   `yaml:"ip"`
+		Hostnames []string `yaml:"hostnames"`
 	}
 	envVar struct {
 		Name      string `yaml:"name"`
@@ -267,6 +272,16 @@ func (k *kubeApp) build() error {
 		}
 	}
 	spec.TerminationGracePeriodSeconds = ptr(int64(seconds(grace)))
+	if isStack(&a.App) {
+		// lockstep's app network knows a stack's containers by their names; in a Pod they share one
+		// network namespace, so each name is the Pod itself.
+		var names []string
+		for _, c := range ctrs {
+			names = append(names, c.Name)
+		}
+		spec.HostAliases = []hostAlias{{IP: "127.0.0.1", Hostnames: names}}
+		k.warn("stack: its containers share the Pod's network (each name is an alias of 127.0.0.1), so two of them cannot listen on one port")
+	}
 	if err := k.hooks(&spec, vols, ctrs[0], ann); err != nil {
 		return err
 	}
@@ -290,7 +305,7 @@ func (k *kubeApp) companion(comp manifest.Companion) error {
 	vols := &podVolumes{k: k, spec: &spec, bySource: map[string]string{}}
 	c := namedContainer{Name: comp.ID, Container: manifest.Container{Image: comp.Image, Command: comp.Command, Env: comp.Env,
 		Ports: comp.Ports, Volumes: comp.Volumes, Network: comp.Network, Capabilities: comp.Capabilities, User: comp.User,
-		StopGracePeriod: comp.StopGracePeriod}}
+		StopGracePeriod: comp.StopGracePeriod, Mounts: comp.Mounts}}
 	kc, err := k.container(c, comp.ID, vols, nil)
 	if err != nil {
 		return err
@@ -346,6 +361,7 @@ func (k *kubeApp) network(spec *podSpec, name, network string, ports []string) {
 func (k *kubeApp) container(c namedContainer, base string, vols *podVolumes, secretEnv map[string]bool) (container, error) {
 	kc := container{Name: c.Name, Image: c.image(), Command: c.Entrypoint, Args: c.Command}
 	cm, sec := map[string]string{}, map[string]string{}
+	k.references(c)
 	for _, key := range sortedKeys(c.Env) {
 		var e envVar
 		e.Name = key
@@ -384,6 +400,14 @@ func (k *kubeApp) container(c namedContainer, base string, vols *podVolumes, sec
 			}
 		}
 	}
+	for _, dm := range c.Mounts {
+		src := path.Join(k.opts.Roots.AppData(dm.From), dm.Path)
+		name := vols.add(src)
+		kc.VolumeMounts = append(kc.VolumeMounts, volumeMount{Name: name, MountPath: dm.Target, ReadOnly: true})
+		if dm.From != k.app.ID {
+			k.warn("container %s: mounts %s of %s's data (read-only; %s taken as an app id): the Pods must share the data (one node, or ReadWriteMany storage)", c.Name, dm.Path, dm.From, dm.From)
+		}
+	}
 	var sc securityContext
 	if c.User != "" {
 		user, group, hasGroup := strings.Cut(c.User, ":")
@@ -413,6 +437,26 @@ func (k *kubeApp) container(c namedContainer, base string, vols *podVolumes, sec
 		kc.SecurityContext = &sc
 	}
 	return kc, nil
+}
+
+// references warns about ${APP.NAME} in env and command: lockstep resolves them at run time from
+// the values apps export (secrets among them, kept in its state dir); the export writes them as is.
+func (k *kubeApp) references(c namedContainer) {
+	var refs []string
+	for _, key := range sortedKeys(c.Env) {
+		if strings.Contains(c.Env[key], "${") {
+			refs = append(refs, "env "+key)
+		}
+	}
+	for _, w := range append(append([]string{}, c.Entrypoint...), c.Command...) {
+		if strings.Contains(w, "${") {
+			refs = append(refs, "command")
+			break
+		}
+	}
+	if len(refs) > 0 {
+		k.warn("container %s: %s use values lockstep resolves at run time (${APP.NAME}): written as is, set them by hand", c.Name, strings.Join(refs, ", "))
+	}
 }
 
 // probes maps a health check: the liveness probe is the check itself; the startup probe gives the
@@ -521,7 +565,8 @@ func dashed(p string) string {
 }
 
 // hooks exports the pre-start template hooks that need no rendering (no template actions) as an
-// init container that copies them from a ConfigMap into the volume that holds their path.
+// init container that copies them from a ConfigMap into the volume that holds their path, and
+// ownership fixes as a chown in it.
 func (k *kubeApp) hooks(spec *podSpec, vols *podVolumes, main namedContainer, ann map[string]string) error {
 	var script []string
 	data := map[string]string{}
@@ -530,14 +575,19 @@ func (k *kubeApp) hooks(spec *podSpec, vols *podVolumes, main namedContainer, an
 	var skipped []string
 	for i, h := range k.app.Hooks.PreStart {
 		desc := h.Template + " -> " + h.Path
-		b, err := os.ReadFile(filepath.Join(k.app.Dir, h.Template))
-		if err != nil {
-			return fmt.Errorf("pre-start hook %s: %w", h.Template, err)
-		}
-		if bytes.Contains(b, []byte("{{")) || !utf8.Valid(b) {
-			k.warn("pre-start hook %s is a template lockstep renders on the host: not exported", desc)
-			skipped = append(skipped, desc)
-			continue
+		var b []byte
+		if h.Template == "" {
+			desc = "owner " + h.Owner + " of " + h.Path
+		} else {
+			var err error
+			if b, err = os.ReadFile(filepath.Join(k.app.Dir, h.Template)); err != nil {
+				return fmt.Errorf("pre-start hook %s: %w", h.Template, err)
+			}
+			if bytes.Contains(b, []byte("{{")) || !utf8.Valid(b) {
+				k.warn("pre-start hook %s is a template lockstep renders on the host: not exported", desc)
+				skipped = append(skipped, desc)
+				continue
+			}
 		}
 		dst := path.Join(k.appData, h.Path)
 		// The volume whose source holds the file, longest source first.
@@ -555,18 +605,26 @@ func (k *kubeApp) hooks(spec *podSpec, vols *podVolumes, main namedContainer, an
 		vname := vols.bySource[vols.sources[best]]
 		mountAt := "/lockstep/" + vname
 		target := mountAt + strings.TrimPrefix(dst, vols.sources[best])
+		if !mounts[vname] {
+			mounts[vname] = true
+			init.VolumeMounts = append(init.VolumeMounts, volumeMount{Name: vname, MountPath: mountAt})
+		}
+		if h.Template == "" { // an ownership fix
+			script = append(script, fmt.Sprintf("chown -R %s %s", shellQuote(h.Owner), shellQuote(target)))
+			continue
+		}
 		key := fmt.Sprintf("hook-%d", i)
 		data[key] = string(b)
 		mode := h.Mode
 		if mode == "" {
 			mode = "0644"
 		}
-		if !mounts[vname] {
-			mounts[vname] = true
-			init.VolumeMounts = append(init.VolumeMounts, volumeMount{Name: vname, MountPath: mountAt})
+		line := fmt.Sprintf("mkdir -p %s && cp %s %s && chmod %s %s",
+			shellQuote(path.Dir(target)), shellQuote(hooksMount+"/"+key), shellQuote(target), mode, shellQuote(target))
+		if h.Owner != "" {
+			line += fmt.Sprintf(" && chown %s %s", shellQuote(h.Owner), shellQuote(target))
 		}
-		script = append(script, fmt.Sprintf("mkdir -p %s && cp %s %s && chmod %s %s",
-			shellQuote(path.Dir(target)), shellQuote(hooksMount+"/"+key), shellQuote(target), mode, shellQuote(target)))
+		script = append(script, line)
 	}
 	if len(skipped) > 0 {
 		ann[AnnNotExported] = strings.Join(skipped, ", ")
@@ -574,15 +632,17 @@ func (k *kubeApp) hooks(spec *podSpec, vols *podVolumes, main namedContainer, an
 	if len(script) == 0 {
 		return nil
 	}
-	cmName := k.app.ID + "-hooks"
-	k.objects = append(k.objects, object{APIVersion: "v1", Kind: "ConfigMap", Metadata: meta{Name: cmName, Labels: map[string]string{LabelApp: k.app.ID}}, Data: data})
-	spec.Volumes = append(spec.Volumes, volume{Name: "lockstep-hooks", ConfigMap: &struct {
-		Name string `yaml:"name"`
-	}{cmName}})
+	if len(data) > 0 {
+		cmName := k.app.ID + "-hooks"
+		k.objects = append(k.objects, object{APIVersion: "v1", Kind: "ConfigMap", Metadata: meta{Name: cmName, Labels: map[string]string{LabelApp: k.app.ID}}, Data: data})
+		spec.Volumes = append(spec.Volumes, volume{Name: "lockstep-hooks", ConfigMap: &struct {
+			Name string `yaml:"name"`
+		}{cmName}})
+		init.VolumeMounts = append([]volumeMount{{Name: "lockstep-hooks", MountPath: hooksMount, ReadOnly: true}}, init.VolumeMounts...)
+	}
 	init.Name = initContainerName
 	init.Image = main.image()
 	init.Command = []string{"sh", "-c", "set -e\n" + strings.Join(script, "\n")}
-	init.VolumeMounts = append([]volumeMount{{Name: "lockstep-hooks", MountPath: hooksMount, ReadOnly: true}}, init.VolumeMounts...)
 	spec.InitContainers = []container{init}
 	// podman removes a "once" init container after it ran, and 4.3.1 may try while it is still
 	// running ("failed to remove once init container ... as it is running"); "always" keeps it and

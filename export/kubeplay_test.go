@@ -211,3 +211,57 @@ func TestKubePlayDeploymentWithClaims(t *testing.T) {
 		t.Fatalf("the companion shares the claim: %q %v", body, err)
 	}
 }
+
+// TestKubePlayStack: a stack played as one Pod on the real podman service: the web member serves on
+// its hostPort and reaches the api member by its name (a host alias of the Pod), as lockstep's app
+// network would let it.
+func TestKubePlayStack(t *testing.T) {
+	p := startPodman(t)
+	port := freePort(t)
+	dir := t.TempDir()
+	roots := manifest.Roots{DataRoot: filepath.Join(dir, "data")}
+	y := fmt.Sprintf(`app:
+  id: kp-stack
+  name: stack round trip
+  version: "1"
+  containers:
+    - name: api
+      image: %[1]s
+      command: [httpd, -f, -p, "8080", -h, /www]
+      volumes: ["${APP_DATA}/api:/www:ro"]
+      stop_grace_period: 1s
+    - name: web
+      image: %[1]s
+      command: [httpd, -f, -p, "8081", -h, /www]
+      ports: ["127.0.0.1:%[2]d:8081"]
+      stop_grace_period: 1s
+      health: {command: [wget, -q, -O, /dev/null, "http://api:8080/"], interval: 5s}
+`, playImage, port)
+	os.WriteFile(filepath.Join(dir, "kp-stack.yaml"), []byte(y), 0o644)
+	app, ps := manifest.LoadFile(filepath.Join(dir, "kp-stack.yaml"), roots)
+	if len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	os.MkdirAll(filepath.Join(roots.AppData("kp-stack"), "api"), 0o755)
+	os.WriteFile(filepath.Join(roots.AppData("kp-stack"), "api", "index.html"), []byte("page from the api member\n"), 0o644)
+	out, _, err := Kube([]*manifest.Loaded{app}, Options{Roots: roots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "kp-stack.yaml")
+	os.WriteFile(file, out, 0o644)
+	if msg, err := remote(p, "kube", "play", file); err != nil {
+		t.Fatalf("podman kube play: %v\n%s\n%s", err, msg, out)
+	}
+	t.Cleanup(func() { remote(p, "kube", "down", file) })
+	if body, err := fetch(fmt.Sprintf("http://127.0.0.1:%d/", port)); err != nil || body != "hello from busybox\n" {
+		t.Fatalf("the web member on its hostPort: %q %v", body, err)
+	}
+	// podman names the members as lockstep does: APP-NAME.
+	if body, err := remote(p, "exec", "kp-stack-web", "wget", "-q", "-O", "-", "http://api:8080/"); err != nil || body != "page from the api member" {
+		t.Fatalf("web reaching api by name: %q %v", body, err)
+	}
+	if msg, err := remote(p, "healthcheck", "run", "kp-stack-web"); err != nil {
+		t.Fatalf("the web member's health check (api by name): %v %s", err, msg)
+	}
+}
