@@ -200,6 +200,7 @@ func (b *build) expected(t *testing.T) map[string]entry {
 		"/usr/share/lockstep/catalog":                  {"drwxr-xr-x", ""},
 		"/usr/share/lockstep/examples/demo":            {"drwxr-xr-x", ""},
 		"/usr/share/lockstep/examples/demo/demo-built": {"drwxr-xr-x", ""},
+		"/usr/share/lockstep/examples/demo/node":       {"drwxr-xr-x", ""},
 		"/usr/share/doc/lockstep/README.md":            {"-rw-r--r--", filepath.Join(b.top, "README.md")},
 	}
 	for name, dst := range unitFiles {
@@ -217,6 +218,7 @@ func (b *build) expected(t *testing.T) map[string]entry {
 	add("docs/*.md", "/usr/share/doc/lockstep")
 	add("catalog/demo/*.yaml", "/usr/share/lockstep/examples/demo")
 	add("catalog/demo/demo-built/*", "/usr/share/lockstep/examples/demo/demo-built")
+	add("catalog/demo/node/*", "/usr/share/lockstep/examples/demo/node")
 	mans, _ := filepath.Glob(filepath.Join(b.manDir, "*.1"))
 	for _, m := range mans {
 		// Gzipped; the content is compared after gunzip.

@@ -67,7 +67,7 @@ func newFixture(t *testing.T) *fixture {
 		}
 		// This test's app networks (tests may run in parallel: never another's).
 		for _, n := range f.names {
-			pm.CLI("network", "rm", "--force", f.netPrefix()+n)
+			pm.CLI("network", "rm", "--force", f.netPrefix()+n, f.netPrefix()+n+reconciler.ExportsSuffix)
 		}
 	})
 	return f

@@ -569,7 +569,7 @@ func (r *Reconciler) install(ctx context.Context, d *Desired, old *Container) re
 	}
 	for _, n := range append([]string{d.Request.Network}, d.Request.Networks...) {
 		if strings.HasPrefix(n, r.cfg.NetworkPrefix) {
-			if err := r.podman.EnsureNetwork(ctx, n, strings.TrimPrefix(n, r.cfg.NetworkPrefix)); err != nil {
+			if err := r.podman.EnsureNetwork(ctx, n, strings.TrimSuffix(strings.TrimPrefix(n, r.cfg.NetworkPrefix), ExportsSuffix)); err != nil {
 				return result{err: fmt.Errorf("network %s: %w", n, err)}
 			}
 		}

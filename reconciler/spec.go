@@ -36,6 +36,12 @@ const NetworkPrefix = "lockstep-"
 // AppNetwork is the name of the network lockstep manages for app id.
 func AppNetwork(id string) string { return NetworkPrefix + id }
 
+// ExportsSuffix ends the name of an app's exports network (PREFIX+APP+ExportsSuffix); app ids cannot
+// contain "_", so it never clashes with another app's network.
+const ExportsSuffix = "_exports"
+
+func (w *Wiring) exportsNetwork(id string) string { return w.network(id) + ExportsSuffix }
+
 // network names app id's network under the wiring's prefix.
 func (w *Wiring) network(id string) string {
 	if w.NetworkPrefix != "" {
@@ -159,16 +165,22 @@ func desiredMember(app *manifest.Loaded, m manifest.Member, w *Wiring, deps []st
 		}
 	}
 	if r.Network == "" {
-		// The app's own network: its containers know each other by name (a stack's by member name),
-		// and its dependents join it to reach it.
+		// The app's own network, private to it: its containers know each other by name (a stack's
+		// by member name). A container that an export names as a host also joins the app's exports
+		// network, known there by its podman name only; dependents join their dependencies' exports
+		// networks. So a dependent reaches exactly the exported containers of its dependencies, and
+		// its own "db" is never confused with a dependency's.
 		r.Network = w.network(app.ID)
 		if m.Name != "" {
 			r.Aliases = []string{m.Name}
 		}
+		if exportedHost(&app.App, m) {
+			r.Networks = append(r.Networks, w.exportsNetwork(app.ID))
+		}
 		for _, dep := range deps {
 			if w.Set != nil {
-				if da := w.Set.ByID(dep); da != nil && usesAppNetwork(da) {
-					r.Networks = append(r.Networks, w.network(dep))
+				if da := w.Set.ByID(dep); da != nil && hasHostExport(da) {
+					r.Networks = append(r.Networks, w.exportsNetwork(dep))
 				}
 			}
 		}
@@ -214,10 +226,23 @@ func desiredMember(app *manifest.Loaded, m manifest.Member, w *Wiring, deps []st
 	return d
 }
 
-// usesAppNetwork tells whether any of app's containers is on the app's own network.
-func usesAppNetwork(app *manifest.Loaded) bool {
+// exportedHost tells whether an export of app names m as a host and m is on the app's network.
+func exportedHost(app *manifest.App, m manifest.Member) bool {
+	if m.Network != "" {
+		return false
+	}
+	for _, e := range app.Exports {
+		if e.Host != "" && (e.Host == m.Name || (m.Name == "" && e.Host == app.ID)) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasHostExport tells whether any container of app is an exported host on its exports network.
+func hasHostExport(app *manifest.Loaded) bool {
 	for _, m := range app.Members() {
-		if m.Network == "" {
+		if exportedHost(&app.App, m) {
 			return true
 		}
 	}

@@ -163,27 +163,35 @@ func TestStackInstallsInOrderAndRecreatesOnlyTheChangedContainer(t *testing.T) {
 }
 
 // Two apps may both have a container called db: each app's containers reach their own db by name,
-// and never the other's.
+// and never the other's, even when one depends on the other: a dependent reaches only the containers
+// its dependency exports as hosts, by their podman names.
 func TestTwoAppsDbContainersNeverSeeEachOther(t *testing.T) {
 	f := newFixture(t)
 	for _, app := range []string{"na", "nb"} {
+		extra := "  exports: {api: {host: api}}\n"
+		if app == "nb" {
+			extra = "  requires: {apps: [na]}\n"
+		}
 		f.app(app, fmt.Sprintf(`  containers:
     - name: db
       image: %[1]s
       command: [sh, -c, 'echo %[2]s > /www/index.html; exec httpd -f -p 8080 -h /www']
       stop_grace_period: 1s
-    - name: client
+    - name: api
       image: %[1]s
-      command: %[3]s
+      command: [sh, -c, 'echo api of %[4]s > /www/index.html; exec httpd -f -p 8080 -h /www']
       stop_grace_period: 1s
-`, bbImage, "db of "+app, sleeper))
-		f.names2(app+"-db", app+"-client")
+%[3]s`, bbImage, "db of "+app, extra, app))
+		f.names2(app+"-db", app+"-api")
 	}
 	noFailures(t, f.pass())
 	// busybox-static's wget crashes in static glibc's resolver, so names are resolved with busybox's
 	// own nslookup, which asks the network's DNS server (aardvark-dns) itself, and nc fetches the page.
+	// The name is asked as is ("db."), as glibc and musl do once the search domain (dns.podman) gives
+	// nothing: aardvark-dns 1.4 answers NAME.dns.podman only from the network whose server is asked,
+	// but a bare name from every network the asking container is on.
 	resolve := func(from, name string) (string, error) {
-		out, err := f.pm.CLI("exec", from, "busybox", "nslookup", name)
+		out, err := f.pm.CLI("exec", from, "busybox", "nslookup", name+".")
 		if err != nil {
 			return "", fmt.Errorf("%v: %s", err, out)
 		}
@@ -191,12 +199,16 @@ func TestTwoAppsDbContainersNeverSeeEachOther(t *testing.T) {
 		if !found {
 			return "", fmt.Errorf("no answer: %s", out)
 		}
+		var addrs []string
 		for _, line := range strings.Split(after, "\n") {
 			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Address:"); ok {
-				return strings.TrimSpace(v), nil
+				addrs = append(addrs, strings.TrimSpace(v))
 			}
 		}
-		return "", fmt.Errorf("no address: %s", out)
+		if len(addrs) != 1 {
+			return "", fmt.Errorf("want one address, got %v: %s", addrs, out)
+		}
+		return addrs[0], nil
 	}
 	get := func(from, name string) (string, error) {
 		var out string
@@ -206,27 +218,44 @@ func TestTwoAppsDbContainersNeverSeeEachOther(t *testing.T) {
 			if ip, err = resolve(from, name); err == nil {
 				out, err = f.pm.CLI("exec", from, "sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 "+ip+" 8080")
 				if _, body, ok := strings.Cut(out, "\r\n\r\n"); err == nil && ok {
-					return body, nil
+					return strings.TrimSpace(body), nil
 				}
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
 		return out, err
 	}
-	for _, app := range []string{"na", "nb"} {
-		out, err := get(app+"-client", "db")
-		if err != nil || strings.TrimSpace(out) != "db of "+app {
-			t.Fatalf("%s-client reading http://db:8080/: %q, %v", app, out, err)
+	for _, tc := range []struct{ from, name, want string }{
+		{"na-api", "db", "db of na"},
+		{"nb-api", "db", "db of nb"}, // nb depends on na, and still its own db
+		{"nb-db", "db", "db of nb"},
+		{"nb-api", "na-api", "api of na"}, // na's exported host
+	} {
+		if out, err := get(tc.from, tc.name); err != nil || out != tc.want {
+			t.Fatalf("%s reading http://%s:8080/: %q, %v; want %q", tc.from, tc.name, out, err, tc.want)
 		}
 	}
-	if ip, err := resolve("na-client", "nb-db"); err == nil {
-		t.Fatalf("na-client resolved nb's db: %s", ip)
+	for _, tc := range []struct{ from, name string }{
+		{"na-db", "nb-db"}, {"nb-db", "na-db"}, // the two dbs
+		{"na-db", "nb-api"}, // na does not depend on nb
+		{"nb-api", "na-db"}, // na's db is not exported
+	} {
+		if ip, err := resolve(tc.from, tc.name); err == nil {
+			t.Fatalf("%s resolved %s: %s", tc.from, tc.name, ip)
+		}
 	}
-	if ip, err := resolve("nb-client", "na-db"); err == nil {
-		t.Fatalf("nb-client resolved na's db: %s", ip)
+	net := func(name string) string {
+		return strings.TrimSpace(f.pm.MustCLI(t, "inspect", "--format", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", name))
 	}
-	if nets := f.pm.MustCLI(t, "inspect", "--format", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", "na-db"); strings.TrimSpace(nets) != f.netPrefix()+"na" {
-		t.Fatalf("na-db is on networks %q", nets)
+	p := f.netPrefix()
+	if got := net("na-db"); got != p+"na" {
+		t.Fatalf("na-db is on networks %q", got)
+	}
+	if got := net("na-api"); got != p+"na "+p+"na_exports" {
+		t.Fatalf("na-api is on networks %q", got)
+	}
+	if got := net("nb-db"); got != p+"na_exports "+p+"nb" {
+		t.Fatalf("nb-db is on networks %q", got)
 	}
 }
 

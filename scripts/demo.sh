@@ -23,15 +23,19 @@ deb=$1 top=$2
 echo "== installing $(basename "$deb")"
 dpkg -i "$deb" >/dev/null
 systemctl enable --now podman.socket >/dev/null 2>&1 || true
-if ! podman image exists localhost/lockstep/busybox:demo; then
+# The image's label says which applet list made it: an older demo image is made again.
+img=localhost/lockstep/busybox:demo imgv=2
+if [ "$(podman image inspect --format '{{index .Labels "io.lockstep.demo-image"}}' $img 2>/dev/null)" != $imgv ]; then
   echo "== making the demo image from busybox-static (there is no registry to pull from)"
   root=$(mktemp -d)
   mkdir -p "$root/bin" "$root/etc" "$root/tmp" "$root/www" "$root/data"
+  chmod 1777 "$root/tmp"
   cp /bin/busybox "$root/bin/busybox"
-  for a in sh sleep httpd echo cat ls kill wget date; do ln -s busybox "$root/bin/$a"; done
+  for a in sh sleep httpd echo cat ls kill wget date true false nc sed grep head tail cut wc mkdir \
+    chmod mv rm touch test [ dirname base64 xxd sha256sum nslookup timeout; do ln -s busybox "$root/bin/$a"; done
   echo 'root:x:0:0:root:/:/bin/sh' > "$root/etc/passwd"
   tar -C "$root" -cf "$root.tar" .
-  podman import -q --change 'CMD=["sh"]' "$root.tar" localhost/lockstep/busybox:demo >/dev/null
+  podman import -q --change 'CMD=["sh"]' --change "LABEL=io.lockstep.demo-image=$imgv" "$root.tar" $img >/dev/null
   rm -rf "$root" "$root.tar"
 fi
 echo "== the demo catalog: /usr/share/lockstep/catalog"
@@ -39,19 +43,40 @@ cp -r /usr/share/lockstep/examples/demo/. /usr/share/lockstep/catalog/
 mkdir -p /var/lib/lockstep/apps/demo-web/www
 [ -f /var/lib/lockstep/apps/demo-web/www/index.html ] ||
   echo '<h1>served by demo-web, kept in lockstep</h1>' > /var/lib/lockstep/apps/demo-web/www/index.html
-for app in demo-web demo-worker demo-built; do
+# The first three show the basics; the rest are the node: bitcoin-knots (provides bitcoin), lnd and
+# electrs on it, the mempool stack (db, api, web) and lnd-ui with its companion.
+for app in demo-web demo-worker demo-built bitcoin-knots lnd electrs mempool lnd-ui; do
   echo "== lockstepctl install $app"
-  # exit 3 (degraded) is expected on the way: demo-worker waits until demo-web is healthy
+  # exit 3 (degraded) is expected on the way: dependents wait until what they need is healthy
   lockstepctl install "$app" >/dev/null || [ $? = 3 ]
 done
-for _ in $(seq 30); do lockstepctl status >/dev/null 2>&1 && break; sleep 1; done
+echo "== waiting for the node to come up (each app starts once its dependencies are healthy)"
+for _ in $(seq 90); do lockstepctl status >/dev/null 2>&1 && break; sleep 1; done
 echo
 lockstepctl status || true
+get() { curl -fsS --max-time 8 "$@" 2>&1 || echo unreachable; }
+# Served pages come up a moment after their containers (lnd writes its credentials late).
+for _ in $(seq 20); do get http://127.0.0.1:18370/ | grep -q 'macaroon present' && break; sleep 1; done
+rpcpass=$(cat /var/lib/lockstep/secrets/bitcoin-knots/rpc_password)
 echo
-echo "== demo-web:        $(curl -fsS --max-time 5 http://127.0.0.1:18080/ || echo unreachable)"
-echo "== its companion:   $(curl -fsS --max-time 5 http://127.0.0.1:18081/ || echo unreachable)"
-echo "== systemctl status lockstep-demo-web-ui.service:"
-systemctl --no-pager --lines=0 status lockstep-demo-web-ui.service | head -4
+echo "== demo-web:        $(get http://127.0.0.1:18080/)"
+echo "== its companion:   $(get http://127.0.0.1:18081/)"
+echo "== bitcoin-knots RPC without credentials: $(curl -s -o /dev/null -w 'HTTP %{http_code}' --max-time 5 http://127.0.0.1:18332/)"
+echo "== bitcoin-knots RPC with the generated ones (kept in /var/lib/lockstep/secrets, mode 0600):"
+echo "   $(get -u "lockstep:$rpcpass" --data-binary '{"jsonrpc":"1.0","id":"demo","method":"getblockchaininfo","params":[]}' http://127.0.0.1:18332/)"
+echo "== lnd getinfo (REST, 127.0.0.1:18380): $(get http://127.0.0.1:18380/)"
+echo "== lnd.conf, rendered from bitcoin's exports (password hidden here):"
+grep '^bitcoind\.' /var/lib/lockstep/apps/lnd/lnd.conf | sed 's/^\(bitcoind.rpcpass=\).*/\1<the generated secret>/; s/^/   /'
+echo "== electrs (Electrum RPC, 127.0.0.1:18301): $( { echo '{"id":1,"method":"blockchain.headers.subscribe","params":[]}'; sleep 1; } | timeout 5 busybox nc 127.0.0.1 18301 || echo unreachable)"
+echo "== mempool web (127.0.0.1:18350), showing what its api reached:"
+get http://127.0.0.1:18350/ | sed 's/^/   /'
+echo "== lnd-ui (127.0.0.1:18370), with lnd's tls.cert and macaroon mounted read-only:"
+get http://127.0.0.1:18370/ | sed 's/^/   /'
+echo "== its companion lockstep-lnd-ui-status.service (127.0.0.1:18371), serving the UI's status page"
+echo "   and what it sees itself of lnd's credentials through its own read-only mount:"
+get http://127.0.0.1:18371/ | sed 's/^/   /'
+echo "== systemctl status lockstep-demo-web-ui.service lockstep-lnd-ui-status.service:"
+systemctl --no-pager --lines=0 status lockstep-demo-web-ui.service lockstep-lnd-ui-status.service | grep -E '^(●|   *Active:)'
 INSIDE
 chmod +x bin/demo-inside.sh
 

@@ -168,6 +168,17 @@ func TestPackageEndToEnd(t *testing.T) {
 	})
 	os.Remove("/run/lockstep/test-hang-watchdog")
 	eventually(t, "the daemon back", 30*time.Second, func() bool { return unitState(t, "lockstepd.service").ActiveState == "active" })
+	// A pre-start ownership hook works under the unit's hardening (chown is a privileged syscall).
+	os.WriteFile("/usr/share/lockstep/catalog/owned-app.yaml", []byte("app:\n  id: owned-app\n  name: owned\n  version: '1'\n  container:\n    image: "+image+
+		"\n    command: [sleep, '100000']\n    user: '1000:1000'\n    volumes: ['${APP_DATA}/state:/state']\n    stop_grace_period: 1s\n  hooks:\n    pre_start:\n      - {path: state, owner: '1000:1000'}\n"), 0o644)
+	t.Cleanup(func() { exec.Command("podman", "rm", "-f", "-t", "0", "owned-app").Run() })
+	sh(t, "busctl", "--system", "--timeout=120", "call", "org.lockstep.Reconciler1", "/org/lockstep/Reconciler1", "org.lockstep.Reconciler1", "Install", "s", "owned-app")
+	if out := sh(t, "stat", "-c", "%u:%g", "/var/lib/lockstep/apps/owned-app/state"); out != "1000:1000" {
+		t.Fatalf("the ownership hook left state owned by %s; report: %+v", out, getReport(t))
+	}
+	if out, err := try("podman", "exec", "owned-app", "touch", "/state/written"); err != nil {
+		t.Fatalf("the app's user cannot write its state dir: %v %s", err, out)
+	}
 	// systemctl stop during a pass: the pass (a slow image build) finishes and its report is kept.
 	os.MkdirAll("/usr/share/lockstep/catalog/slow", 0o755)
 	os.WriteFile("/usr/share/lockstep/catalog/slow/Containerfile", []byte("FROM "+image+"\nRUN sleep 4\n"), 0o644)
