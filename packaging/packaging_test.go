@@ -1,6 +1,6 @@
 package packaging
 
-// The package test builds the .deb and the .rpm for amd64 exactly as make package does
+// The package test builds the .deb and the .rpm for amd64 and arm64 exactly as make package does
 // (scripts/package.sh, into a temp dir), then checks what they hold: every file at its path with
 // its mode, owner and content, nothing else, the conffile, the dependencies, the maintainer scripts;
 // and runs the maintainer scripts in a chroot over a private mount namespace (the host's /usr as an
@@ -76,8 +76,10 @@ type build struct {
 	version  string
 	deb, rpm string
 	binDir   string
-	unitsDir string
-	manDir   string
+	// The arm64 packages, built in the same run as make package does.
+	debArm, rpmArm string
+	unitsDir       string
+	manDir         string
 }
 
 var (
@@ -95,7 +97,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// packages builds the packages once (about a minute on two cores), or skips in -short mode.
+// packages builds the packages once (a minute or two on two cores), or skips in -short mode.
 func packages(t *testing.T) *build {
 	t.Helper()
 	if testing.Short() {
@@ -161,7 +163,7 @@ func makePackages() (*build, error) {
 
 	cmd := exec.Command(filepath.Join(top, "scripts", "package.sh"))
 	cmd.Env = append(os.Environ(),
-		"PKG_ARCHES=amd64", "PKG_FORMATS=deb rpm",
+		"PKG_ARCHES=amd64 arm64", "PKG_FORMATS=deb rpm",
 		"DIST="+filepath.Join(tmpRoot, "dist"), "BIN_ROOT="+filepath.Join(tmpRoot, "bin"),
 		"UNITS_DIR="+b.unitsDir, "MAN_DIR="+b.manDir, "VERSION=",
 		fmt.Sprintf("SOURCE_DATE_EPOCH=%d", epoch))
@@ -171,7 +173,9 @@ func makePackages() (*build, error) {
 	b.binDir = filepath.Join(tmpRoot, "bin", "linux-amd64")
 	b.deb = filepath.Join(tmpRoot, "dist", "lockstep_"+b.version+"_amd64.deb")
 	b.rpm = filepath.Join(tmpRoot, "dist", "lockstep-"+b.version+"-1.x86_64.rpm")
-	for _, p := range []string{b.deb, b.rpm} {
+	b.debArm = filepath.Join(tmpRoot, "dist", "lockstep_"+b.version+"_arm64.deb")
+	b.rpmArm = filepath.Join(tmpRoot, "dist", "lockstep-"+b.version+"-1.aarch64.rpm")
+	for _, p := range []string{b.deb, b.rpm, b.debArm, b.rpmArm} {
 		if _, err := os.Stat(p); err != nil {
 			return nil, fmt.Errorf("package.sh did not make %s: %v", filepath.Base(p), err)
 		}
@@ -449,5 +453,48 @@ func TestRPM(t *testing.T) {
 	}
 	if pre := q("%{PREIN}"); pre != "(none)" {
 		t.Errorf("unexpected %%pre: %q", pre)
+	}
+}
+
+// TestArm64 checks the arm64 packages of the same build: their architecture fields, the same file
+// list as the amd64 .deb, and static aarch64 programs (cross-compiled without cgo). They are not
+// run: this machine has no arm64 CPU or emulator.
+func TestArm64(t *testing.T) {
+	b := packages(t)
+	if got := strings.TrimSpace(run(t, "dpkg-deb", "-f", b.debArm, "Architecture")); got != "arm64" {
+		t.Errorf("deb Architecture %q, want arm64", got)
+	}
+	if got := strings.TrimSpace(run(t, "rpm", "-qp", "--qf", "%{ARCH}", b.rpmArm)); got != "aarch64" {
+		t.Errorf("rpm arch %q, want aarch64", got)
+	}
+	paths := func(deb string) string {
+		var out []string
+		for _, line := range strings.Split(strings.TrimSpace(run(t, "dpkg-deb", "--contents", deb)), "\n") {
+			if f := strings.Fields(line); len(f) == 6 {
+				out = append(out, f[0]+" "+f[5])
+			}
+		}
+		sort.Strings(out)
+		return strings.Join(out, "\n")
+	}
+	if a, r := paths(b.deb), paths(b.debArm); a != r {
+		t.Errorf("the arm64 .deb holds other paths than the amd64 one:\n%s\n---\n%s", r, a)
+	}
+	root := t.TempDir()
+	run(t, "dpkg-deb", "-x", b.debArm, root)
+	for _, p := range []string{"/usr/bin/lockstepd", "/usr/bin/lockstepctl"} {
+		f, err := elf.Open(filepath.Join(root, p))
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if f.Machine != elf.EM_AARCH64 {
+			t.Errorf("%s: machine %v, want aarch64", p, f.Machine)
+		}
+		for _, prog := range f.Progs {
+			if prog.Type == elf.PT_INTERP {
+				t.Errorf("%s is dynamically linked (built with cgo?)", p)
+			}
+		}
+		f.Close()
 	}
 }

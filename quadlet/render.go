@@ -2,9 +2,11 @@ package quadlet
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/lockstep/lockstep/manifest"
@@ -31,6 +33,30 @@ type Unit struct {
 	RestartSec  int      // seconds; default 2
 	StopTimeout int      // seconds a stop waits before killing; 0: podman's default (10)
 	Podman      string   // podman binary for the plain-service fallback; default /usr/bin/podman
+	// Used by exported bundles (an app's own container); companions leave them empty.
+	Entrypoint []string // the image's entrypoint replaced
+	ReadOnly   bool     // read-only root filesystem
+	Health     *Health  // health check run by podman (through systemd timers)
+}
+
+// Health is a container health check as podman runs it; zero durations and retries leave podman's
+// defaults.
+type Health struct {
+	Cmd         []string
+	Interval    time.Duration
+	Timeout     time.Duration
+	StartPeriod time.Duration
+	Retries     int
+}
+
+// jsonWords is a command as the JSON array podman's --entrypoint and --health-cmd take, so words keep
+// their boundaries (a plain string is split or run by sh -c).
+func jsonWords(words []string) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(words)
+	return strings.TrimSpace(b.String())
 }
 
 // Header is the first line of every rendered file.
@@ -124,6 +150,21 @@ func (u *Unit) check() error {
 		}
 		if w == "" {
 			return &ErrUnrepresentable{"command", w, "Quadlet drops empty arguments"}
+		}
+	}
+	for _, w := range u.Entrypoint {
+		if err := checkValue("entrypoint", w, false); err != nil {
+			return err
+		}
+	}
+	if u.Health != nil {
+		if len(u.Health.Cmd) == 0 {
+			return &ErrUnrepresentable{"health command", "", "empty"}
+		}
+		for _, w := range u.Health.Cmd {
+			if err := checkValue("health command", w, false); err != nil {
+				return err
+			}
 		}
 	}
 	for _, k := range sortedKeys(u.Env) {
@@ -275,6 +316,26 @@ func RenderContainer(u Unit) ([]byte, error) {
 	if u.StopTimeout > 0 {
 		fmt.Fprintf(&b, "StopTimeout=%d\n", u.StopTimeout)
 	}
+	if len(u.Entrypoint) > 0 {
+		fmt.Fprintf(&b, "Entrypoint=%s\n", escapeSpecifiers(jsonWords(u.Entrypoint)))
+	}
+	if u.ReadOnly {
+		b.WriteString("ReadOnly=true\n")
+	}
+	if h := u.Health; h != nil {
+		fmt.Fprintf(&b, "HealthCmd=%s\n", escapeSpecifiers(jsonWords(h.Cmd)))
+		for _, d := range []struct {
+			key string
+			v   time.Duration
+		}{{"HealthInterval", h.Interval}, {"HealthTimeout", h.Timeout}, {"HealthStartPeriod", h.StartPeriod}} {
+			if d.v > 0 {
+				fmt.Fprintf(&b, "%s=%s\n", d.key, d.v)
+			}
+		}
+		if h.Retries > 0 {
+			fmt.Fprintf(&b, "HealthRetries=%d\n", h.Retries)
+		}
+	}
 	b.WriteString("\n[Service]\n")
 	serviceTail(&b, &u)
 	return b.Bytes(), nil
@@ -300,6 +361,27 @@ func RunArgs(u Unit) []string {
 	}
 	if u.StopTimeout > 0 {
 		args = append(args, "--stop-timeout", fmt.Sprint(u.StopTimeout))
+	}
+	if len(u.Entrypoint) > 0 {
+		args = append(args, "--entrypoint", jsonWords(u.Entrypoint))
+	}
+	if u.ReadOnly {
+		args = append(args, "--read-only")
+	}
+	if h := u.Health; h != nil {
+		args = append(args, "--health-cmd", jsonWords(h.Cmd))
+		if h.Interval > 0 {
+			args = append(args, "--health-interval", h.Interval.String())
+		}
+		if h.Timeout > 0 {
+			args = append(args, "--health-timeout", h.Timeout.String())
+		}
+		if h.StartPeriod > 0 {
+			args = append(args, "--health-start-period", h.StartPeriod.String())
+		}
+		if h.Retries > 0 {
+			args = append(args, "--health-retries", fmt.Sprint(h.Retries))
+		}
 	}
 	for _, v := range u.Volumes {
 		args = append(args, "-v", volumeString(v))

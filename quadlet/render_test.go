@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lockstep/lockstep/internal/testenv"
 	"github.com/lockstep/lockstep/manifest"
@@ -31,6 +32,12 @@ var cases = map[string]Unit{
 		Labels:      map[string]string{"io.lockstep.app": "bitcoin-knots", "io.lockstep.companion": "bitcoin-ui"},
 		After:       []string{"lockstep-bitcoin-knots.service"},
 		StopTimeout: 30,
+	},
+	"app-container": {
+		ID: "bitcoin-knots", App: "bitcoin-knots", Image: "docker.io/bitcoinknots/bitcoin:28.1",
+		Entrypoint: []string{"/entrypoint.sh", "--log level"}, Exec: []string{"bitcoind", "-conf=/data/bitcoin.conf"},
+		ReadOnly: true,
+		Health:   &Health{Cmd: []string{"bitcoin-cli", "-rpcwait", "getblockchaininfo", "100%"}, Interval: 30 * time.Second, Timeout: 10 * time.Second, StartPeriod: 2 * time.Minute, Retries: 3},
 	},
 	"host-network": {ID: "lnd-ui", App: "lnd", Image: "localhost/lnd-ui:2", Network: "host", User: "1000", WantedBy: "default.target"},
 	"escaping": {
@@ -84,6 +91,9 @@ func TestUnrepresentableValuesAreRejected(t *testing.T) {
 		"empty id":           func(u *Unit) { u.ID = "" },
 		"space in network":   func(u *Unit) { u.Network = "a b" },
 		"newline in after":   func(u *Unit) { u.After = []string{"a.service\nExecStart=x"} },
+		"newline in health":  func(u *Unit) { u.Health = &Health{Cmd: []string{"a\nExecStart=x"}} },
+		"empty health":       func(u *Unit) { u.Health = &Health{} },
+		"newline in entry":   func(u *Unit) { u.Entrypoint = []string{"a\n[Service]"} },
 	} {
 		u := cases["minimal"]
 		mut(&u)
@@ -101,10 +111,11 @@ func TestUnrepresentableValuesAreRejected(t *testing.T) {
 func structure(t *testing.T, out []byte, service bool) {
 	t.Helper()
 	allowed := map[string]map[string]bool{
-		"Unit":      {"Description": true, "Wants": true, "After": true},
-		"Container": {"ContainerName": true, "Image": true, "Exec": true, "Environment": true, "PublishPort": true, "Volume": true, "Network": true, "DropCapability": true, "AddCapability": true, "User": true, "Group": true, "Label": true, "StopTimeout": true},
-		"Service":   {"Restart": true, "RestartSec": true, "SuccessExitStatus": true, "TimeoutStopSec": true},
-		"Install":   {"WantedBy": true},
+		"Unit": {"Description": true, "Wants": true, "After": true},
+		"Container": {"ContainerName": true, "Image": true, "Exec": true, "Environment": true, "PublishPort": true, "Volume": true, "Network": true, "DropCapability": true, "AddCapability": true, "User": true, "Group": true, "Label": true, "StopTimeout": true,
+			"Entrypoint": true, "ReadOnly": true, "HealthCmd": true, "HealthInterval": true, "HealthTimeout": true, "HealthStartPeriod": true, "HealthRetries": true},
+		"Service": {"Restart": true, "RestartSec": true, "SuccessExitStatus": true, "TimeoutStopSec": true},
+		"Install": {"WantedBy": true},
 	}
 	want := []string{"Unit", "Container", "Service", "Install"}
 	if service {
@@ -196,7 +207,10 @@ func TestGeneratorAcceptsGoldens(t *testing.T) {
 		}
 	}
 	// The escaping survives into ExecStart as systemd will read it.
-	for _, want := range []string{`$$HOME`, `100%%`, `\"hi\"`, `--env PCT=50%%`, `--env DOLLAR=$$PATH`} {
+	for _, want := range []string{`$$HOME`, `100%%`, `\"hi\"`, `--env PCT=50%%`, `--env DOLLAR=$$PATH`,
+		// An exported app's entrypoint and health check keep their word boundaries (JSON arrays).
+		`"--entrypoint=[\"/entrypoint.sh\",\"--log\x20level\"]"`, `--read-only`, `--health-cmd "[\"bitcoin-cli\",\"-rpcwait\",\"getblockchaininfo\",\"100%%\"]"`,
+		`--health-start-period 2m0s`, `--health-retries 3`} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("generated service lacks %s:\n%s", want, out)
 		}

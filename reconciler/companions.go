@@ -246,7 +246,19 @@ func (r *Reconciler) companionsStage(ctx context.Context, log logrus.FieldLogger
 		rep.Actions = append(rep.Actions, ActionRec{App: id, Action: "remove-companion", Cause: "its app is no longer installed"})
 		rep.Companions = append(rep.Companions, AppStatus{ID: id, State: StateRemoved, LastAction: "remove"})
 	}
-	// 2. Write what is missing or changed.
+	// 2. Write what is missing or changed. A companion whose bind-mount source does not exist yet
+	// (lnd's TLS certificate before lnd wrote it) waits: podman would refuse to start it, and systemd
+	// would count the restarts.
+	ready := want[:0:0]
+	for _, c := range want {
+		if missing := missingSource(c.unit); missing != "" {
+			rep.Failures = append(rep.Failures, Failure{App: c.unit.ID, Error: fmt.Sprintf("waiting for %s (a mount source) to exist", missing)})
+			rep.Companions = append(rep.Companions, AppStatus{ID: c.unit.ID, State: "waiting"})
+			continue
+		}
+		ready = append(ready, c)
+	}
+	want = ready
 	changed := map[string]bool{}
 	for _, c := range want {
 		data, err := cc.render(c.unit)
@@ -365,3 +377,13 @@ func (r *Reconciler) companionApp(file string) string {
 
 // CompanionStats returns the counts of the last pass's companion stage.
 func (r *Reconciler) CompanionStats() CompanionStats { return r.lastCompanionStats }
+
+// missingSource returns the first bind-mount source of u that does not exist, or "".
+func missingSource(u quadlet.Unit) string {
+	for _, v := range u.Volumes {
+		if _, err := os.Stat(v.Source); errors.Is(err, fs.ErrNotExist) {
+			return v.Source
+		}
+	}
+	return ""
+}

@@ -181,3 +181,29 @@ func TestCompanionMountsAreReadOnly(t *testing.T) {
 		t.Fatalf("problems %v", ps)
 	}
 }
+
+// A companion whose mount source does not exist yet waits, unwritten and unstarted, and starts on the
+// first pass after the source appears.
+func TestCompanionWaitsForItsMountSource(t *testing.T) {
+	p := &fakePodman{images: map[string]bool{"localhost/a:1": true}}
+	r := newTestReconciler(t, p, map[string]string{"a": companionYAML("a-ui", "      mounts: [{from: a, path: public/tls.cert, target: /tls.cert}]\n")})
+	dir := filepath.Join(t.TempDir(), "quadlet")
+	sd := &fakeSystemd{dir: dir, suffix: ".container", active: map[string]string{}}
+	r.cfg.Companions = &CompanionConfig{Mode: ModeQuadlet, Dir: dir, WantedBy: "multi-user.target", Systemd: sd}
+	ctx := context.Background()
+	rep := r.Pass(ctx, "test")
+	cert := filepath.Join(r.cfg.Roots.AppData("a"), "public", "tls.cert")
+	if len(rep.Failures) != 1 || rep.Failures[0].Error != "waiting for "+cert+" (a mount source) to exist" || rep.Companions[0].State != "waiting" {
+		t.Fatalf("failures %+v companions %+v", rep.Failures, rep.Companions)
+	}
+	if got := sd.take(); len(got) != 0 {
+		t.Fatalf("systemd was asked to %v", got)
+	}
+	os.MkdirAll(filepath.Dir(cert), 0o755)
+	os.WriteFile(cert, []byte("CERT"), 0o644)
+	rep = r.Pass(ctx, "test")
+	noFail(t, rep)
+	if got := strings.Join(sd.take(), ","); got != "reload,start lockstep-a-ui.service" {
+		t.Fatalf("after the source appeared: %s", got)
+	}
+}

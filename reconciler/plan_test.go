@@ -1,6 +1,8 @@
 package reconciler
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -170,4 +172,33 @@ const frozenV1 = "3499116c70027f24ac090fd426720835"
 
 func testRootsIn(dir string) manifest.Roots {
 	return manifest.Roots{DataRoot: dir + "/data"}
+}
+
+// Networks: a container is on its app's network (a stack member aliased by its name), an exported
+// host also on the app's exports network, a dependent on its dependencies' exports networks; with a
+// default network, none of that.
+func TestNetworks(t *testing.T) {
+	btc := app("btc")
+	btc.Exports = map[string]manifest.Export{"rpc_host": {Host: "btc"}}
+	mp := app("mp", "btc")
+	mp.Container = manifest.Container{}
+	mp.Containers = []manifest.Container{{Name: "db", Image: "db:1"}, {Name: "api", Image: "api:1"}}
+	mp.Exports = map[string]manifest.Export{"api": {Host: "api"}}
+	set := &manifest.Set{Apps: []*manifest.Loaded{btc, mp}, Providers: manifest.Providers([]*manifest.Loaded{btc, mp})}
+	nets := func(w *Wiring) string {
+		var out []string
+		for _, a := range set.Apps {
+			for _, d := range DesiredsFor(a, w) {
+				out = append(out, fmt.Sprintf("%s:%s%v%v", d.Name(), d.Request.Network, d.Request.Aliases, d.Request.Networks))
+			}
+		}
+		return strings.Join(out, " ")
+	}
+	want := "btc:lockstep-btc[][lockstep-btc_exports] mp-db:lockstep-mp[db][lockstep-btc_exports] mp-api:lockstep-mp[api][lockstep-mp_exports lockstep-btc_exports]"
+	if got := nets(&Wiring{Roots: testRoots, Set: set}); got != want {
+		t.Fatalf("networks\n got %s\nwant %s", got, want)
+	}
+	if got := nets(&Wiring{Roots: testRoots, Set: set, DefaultNetwork: "bridge"}); got != "btc:bridge[][] mp-db:bridge[][] mp-api:bridge[][]" {
+		t.Fatalf("with a default network: %s", got)
+	}
 }

@@ -43,6 +43,10 @@ type Config struct {
 	// "lockstep-"). Rootful podman instances share aardvark-dns's per-network state, so tests that run
 	// several private podman services give each its own prefix.
 	NetworkPrefix string
+	// DefaultNetwork, when set (bridge), is the network of containers whose manifest names none,
+	// instead of the app networks: for rootless podman 4.3, which cannot start containers on networks
+	// it created (docs/compatibility.md). Names between containers and apps then do not resolve.
+	DefaultNetwork string
 	// Registries is the operator's policy for pulls (images.go); the zero value allows every registry
 	// and none without TLS verification.
 	Registries RegistryPolicy
@@ -161,7 +165,7 @@ func (r *Reconciler) Observe(ctx context.Context) (*Observation, error) {
 
 func (r *Reconciler) input(set *manifest.Set, cs []Container) Input {
 	in := Input{Invalid: set.Invalid, Containers: cs, Adopted: map[string]Adoption{}}
-	w := &Wiring{Roots: r.cfg.Roots, Set: set, Value: r.exportValue, NetworkPrefix: r.cfg.NetworkPrefix}
+	w := &Wiring{Roots: r.cfg.Roots, Set: set, Value: r.exportValue, NetworkPrefix: r.cfg.NetworkPrefix, DefaultNetwork: r.cfg.DefaultNetwork}
 	for _, a := range set.Apps {
 		in.Desired = append(in.Desired, DesiredsFor(a, w)...)
 	}

@@ -89,6 +89,9 @@ type Wiring struct {
 	Value func(app *manifest.Loaded, name string) (string, error)
 	// NetworkPrefix starts app network names (default NetworkPrefix).
 	NetworkPrefix string
+	// DefaultNetwork, when set, is the network of containers that name none, instead of their app's
+	// own network (and its exports network, and their dependencies').
+	DefaultNetwork string
 }
 
 // DesiredFor computes the one container of a one-container app (tests and tools). roots give ${APP_DATA}.
@@ -163,6 +166,9 @@ func desiredMember(app *manifest.Loaded, m manifest.Member, w *Wiring, deps []st
 		for k, v := range c.Env {
 			r.Env[k] = manifest.Expand(v, value)
 		}
+	}
+	if r.Network == "" && w.DefaultNetwork != "" {
+		r.Network = w.DefaultNetwork // no app networks (rootless podman 4.3: see docs/compatibility.md)
 	}
 	if r.Network == "" {
 		// The app's own network, private to it: its containers know each other by name (a stack's

@@ -45,8 +45,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "lockstepctl",
 		Short: "See and steer lockstep, which keeps this host's apps in lockstep with their manifests",
 		Long: `lockstepctl is the operator's command line for lockstep. It talks to lockstepd over D-Bus
-(org.lockstep.Reconciler1 on the system bus, or --user, or --bus ADDRESS); validate, plan and render
-work without the daemon.
+(org.lockstep.Reconciler1 on the system bus, or --user, or --bus ADDRESS); validate, plan, render
+and export work without the daemon.
 
 Exit status: 0 success (for status: every app running, no failures), 3 degraded (status, reconcile,
 install, remove: a failure or an app not running), 1 error (including lockstepd not running).`,
@@ -74,7 +74,7 @@ install, remove: a failure or an app not running), 1 error (including lockstepd 
 		c.GroupID = "daemon"
 		root.AddCommand(c)
 	}
-	for _, c := range []*cobra.Command{newValidateCmd(), newPlanCmd(g), newRenderCmd()} {
+	for _, c := range []*cobra.Command{newValidateCmd(), newPlanCmd(g), newRenderCmd(), newExportCmd()} {
 		c.GroupID = "offline"
 		root.AddCommand(c)
 	}

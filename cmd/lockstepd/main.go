@@ -41,28 +41,29 @@ func (s *commaList) Set(v string) error {
 }
 
 type options struct {
-	podmanURL     string
-	catalogDir    string
-	appsDir       string
-	stateDir      string
-	runtimeDir    string
-	dataRoot      string
-	volumeRoots   stringList
-	logLevel      string
-	once          bool
-	interval      time.Duration
-	parallel      int
-	bus           string
-	adminGroup    string
-	stopTimeout   time.Duration
-	scope         string
-	mode          string
-	quadletDir    string
-	unitDir       string
-	socket        string
-	networkPrefix string
-	events        bool
-	registries    reconciler.RegistryPolicy
+	podmanURL      string
+	catalogDir     string
+	appsDir        string
+	stateDir       string
+	runtimeDir     string
+	dataRoot       string
+	volumeRoots    stringList
+	logLevel       string
+	once           bool
+	interval       time.Duration
+	parallel       int
+	bus            string
+	adminGroup     string
+	stopTimeout    time.Duration
+	scope          string
+	mode           string
+	quadletDir     string
+	unitDir        string
+	socket         string
+	networkPrefix  string
+	defaultNetwork string
+	events         bool
+	registries     reconciler.RegistryPolicy
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -88,6 +89,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.unitDir, "unit-dir", "", "where plain .service units go in service mode (default /etc/systemd/system, or ~/.config/systemd/user)")
 	fs.BoolVar(&o.events, "events", true, "run a pass when podman reports an app container dying or turning unhealthy, or a manifest changes (inotify), within about a second")
 	fs.StringVar(&o.networkPrefix, "network-prefix", "lockstep-", "prefix of the podman network lockstep manages for each app (PREFIX+APP)")
+	fs.StringVar(&o.defaultNetwork, "default-network", "", "network for containers whose manifest names none (e.g. bridge), instead of each app's own network; for rootless podman 4.3, which cannot use networks it created")
 	fs.StringVar(&o.socket, "socket", "", "HTTP API socket to open when not socket-activated (default RUNTIME-DIR/lockstep.sock)")
 	fs.Var((*commaList)(&o.registries.Allowed), "allowed-registries", "registries (HOST or HOST:PORT, comma-separated, repeatable) that app images may be pulled from; none given: every registry")
 	fs.Var((*commaList)(&o.registries.Insecure), "insecure-registries", "registries that may be used without TLS verification by apps whose manifest lists them in registry.insecure (comma-separated, repeatable); they are allowed too")
@@ -197,15 +199,16 @@ func run(args []string, stdout io.Writer) int {
 		log.WithFields(logrus.Fields{"mode": companions.Mode, "dir": companions.Dir, "generator": companions.Generator}).Info("companions")
 	}
 	rec, err := reconciler.New(reconciler.Config{
-		Companions:    companions,
-		AppsDir:       o.appsDir,
-		CatalogDir:    o.catalogDir,
-		StateDir:      o.stateDir,
-		Roots:         manifest.Roots{DataRoot: o.dataRoot, Extra: o.volumeRoots},
-		Parallel:      o.parallel,
-		Log:           log,
-		NetworkPrefix: o.networkPrefix,
-		Registries:    o.registries,
+		Companions:     companions,
+		AppsDir:        o.appsDir,
+		CatalogDir:     o.catalogDir,
+		StateDir:       o.stateDir,
+		Roots:          manifest.Roots{DataRoot: o.dataRoot, Extra: o.volumeRoots},
+		Parallel:       o.parallel,
+		Log:            log,
+		NetworkPrefix:  o.networkPrefix,
+		DefaultNetwork: o.defaultNetwork,
+		Registries:     o.registries,
 	}, pm)
 	if err != nil {
 		log.WithError(err).Error("starting")

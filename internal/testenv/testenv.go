@@ -211,7 +211,9 @@ func BusyboxRootfs() ([]byte, error) {
 	for _, a := range []string{"sh", "sleep", "httpd", "echo", "cat", "ls", "kill", "wget", "date", "true", "false", "nc",
 		// what the demo node's stand-ins (catalog/demo/node) use
 		"sed", "grep", "head", "tail", "cut", "wc", "mkdir", "chmod", "mv", "rm", "touch", "test", "[",
-		"dirname", "base64", "xxd", "sha256sum", "nslookup", "timeout"} {
+		"dirname", "base64", "xxd", "sha256sum", "nslookup", "timeout",
+		// what exported init containers use (export's kube play tests)
+		"cp"} {
 		tw.WriteHeader(&tar.Header{Name: "bin/" + a, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777})
 	}
 	for name, content := range map[string]string{"etc/hostname": "bb\n", "etc/passwd": "root:x:0:0:root:/:/bin/sh\n", "etc/group": "root:x:0:\n", "www/index.html": "hello from busybox\n"} {

@@ -125,7 +125,7 @@ func TestPackageEndToEnd(t *testing.T) {
 	if s := unitState(t, "lockstepd.service"); s.ActiveState != "active" {
 		t.Fatalf("D-Bus activation: %+v", s)
 	}
-	t.Cleanup(func() { exec.Command("podman", "rm", "-f", "-t", "0", "demo-web", "demo-web-ui").Run() })
+	t.Cleanup(func() { stopLockstep(); exec.Command("podman", "rm", "-f", "-t", "0", "demo-web", "demo-web-ui").Run() })
 	r := getReport(t)
 	if r.CompanionMode != "quadlet" || len(r.Apps) != 1 || r.Apps[0].State != "running" {
 		t.Fatalf("after install: %+v", r)
@@ -171,7 +171,7 @@ func TestPackageEndToEnd(t *testing.T) {
 	// A pre-start ownership hook works under the unit's hardening (chown is a privileged syscall).
 	os.WriteFile("/usr/share/lockstep/catalog/owned-app.yaml", []byte("app:\n  id: owned-app\n  name: owned\n  version: '1'\n  container:\n    image: "+image+
 		"\n    command: [sleep, '100000']\n    user: '1000:1000'\n    volumes: ['${APP_DATA}/state:/state']\n    stop_grace_period: 1s\n  hooks:\n    pre_start:\n      - {path: state, owner: '1000:1000'}\n"), 0o644)
-	t.Cleanup(func() { exec.Command("podman", "rm", "-f", "-t", "0", "owned-app").Run() })
+	t.Cleanup(func() { stopLockstep(); exec.Command("podman", "rm", "-f", "-t", "0", "owned-app").Run() })
 	sh(t, "busctl", "--system", "--timeout=120", "call", "org.lockstep.Reconciler1", "/org/lockstep/Reconciler1", "org.lockstep.Reconciler1", "Install", "s", "owned-app")
 	if out := sh(t, "stat", "-c", "%u:%g", "/var/lib/lockstep/apps/owned-app/state"); out != "1000:1000" {
 		t.Fatalf("the ownership hook left state owned by %s; report: %+v", out, getReport(t))
@@ -183,7 +183,7 @@ func TestPackageEndToEnd(t *testing.T) {
 	os.MkdirAll("/usr/share/lockstep/catalog/slow", 0o755)
 	os.WriteFile("/usr/share/lockstep/catalog/slow/Containerfile", []byte("FROM "+image+"\nRUN sleep 4\n"), 0o644)
 	os.WriteFile("/usr/share/lockstep/catalog/slow-app.yaml", []byte("app:\n  id: slow-app\n  name: slow\n  version: '1'\n  container:\n    build: {context: slow, tag: 'localhost/slow:1'}\n    command: [sleep, '100000']\n    stop_grace_period: 1s\n"), 0o644)
-	t.Cleanup(func() { exec.Command("podman", "rm", "-f", "-t", "0", "slow-app").Run() })
+	t.Cleanup(func() { stopLockstep(); exec.Command("podman", "rm", "-f", "-t", "0", "slow-app").Run() })
 	install := exec.Command("busctl", "--system", "--timeout=120", "call", "org.lockstep.Reconciler1", "/org/lockstep/Reconciler1", "org.lockstep.Reconciler1", "Install", "s", "slow-app")
 	if err := install.Start(); err != nil {
 		t.Fatal(err)
@@ -218,4 +218,9 @@ func TestPackageEndToEnd(t *testing.T) {
 		t.Fatal("purge left the binary")
 	}
 	fmt.Println("end to end: ok")
+}
+
+// stopLockstep stops everything that would start lockstepd and recreate a container a cleanup removes.
+func stopLockstep() {
+	exec.Command("systemctl", "stop", "lockstep-reconcile.timer", "lockstepd.socket", "lockstepd.service").Run()
 }
