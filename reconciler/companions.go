@@ -254,6 +254,8 @@ func (r *Reconciler) companionsStage(ctx context.Context, log logrus.FieldLogger
 		if missing := missingSource(c.unit); missing != "" {
 			rep.Failures = append(rep.Failures, Failure{App: c.unit.ID, Error: fmt.Sprintf("waiting for %s (a mount source) to exist", missing)})
 			rep.Companions = append(rep.Companions, AppStatus{ID: c.unit.ID, State: "waiting"})
+			// Data dirs are not watched: look again soon (lnd writes its certificate seconds after start).
+			r.wakeBy(r.cfg.Now().Add(CompanionSourceRecheck))
 			continue
 		}
 		ready = append(ready, c)
@@ -377,6 +379,18 @@ func (r *Reconciler) companionApp(file string) string {
 
 // CompanionStats returns the counts of the last pass's companion stage.
 func (r *Reconciler) CompanionStats() CompanionStats { return r.lastCompanionStats }
+
+// CompanionSourceRecheck is how soon a pass comes again while a companion waits for a mount source.
+const CompanionSourceRecheck = 5 * time.Second
+
+// wakeBy asks lockstepd for a pass at t at the latest (see NextWake).
+func (r *Reconciler) wakeBy(t time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.nextWake.IsZero() || t.Before(r.nextWake) {
+		r.nextWake = t
+	}
+}
 
 // missingSource returns the first bind-mount source of u that does not exist, or "".
 func missingSource(u quadlet.Unit) string {

@@ -199,11 +199,17 @@ func TestCompanionWaitsForItsMountSource(t *testing.T) {
 	if got := sd.take(); len(got) != 0 {
 		t.Fatalf("systemd was asked to %v", got)
 	}
+	if w := r.NextWake(); w.IsZero() || w.Sub(r.cfg.Now()) > CompanionSourceRecheck {
+		t.Fatalf("no pass asked for soon: next wake %v", w)
+	}
 	os.MkdirAll(filepath.Dir(cert), 0o755)
 	os.WriteFile(cert, []byte("CERT"), 0o644)
 	rep = r.Pass(ctx, "test")
 	noFail(t, rep)
 	if got := strings.Join(sd.take(), ","); got != "reload,start lockstep-a-ui.service" {
 		t.Fatalf("after the source appeared: %s", got)
+	}
+	if !r.NextWake().IsZero() {
+		t.Fatalf("still asking for a pass: %v", r.NextWake())
 	}
 }
