@@ -112,8 +112,12 @@ func FuzzDecodeReport(f *testing.F) {
 		if err != nil {
 			return
 		}
-		var m map[string]dbus.Variant
-		if dbus.Store(back.Body, &m) != nil {
+		// As lockstepctl takes a reply: the body's a{sv} as godbus decoded it (no Store).
+		if len(back.Body) != 1 {
+			return
+		}
+		m, ok := back.Body[0].(map[string]dbus.Variant)
+		if !ok {
 			return
 		}
 		DecodeReport(m)

@@ -144,7 +144,7 @@ func DecodeReport(m map[string]dbus.Variant) (*reconciler.Report, error) {
 				return nil
 			}
 		}
-		if err := v.Store(dst); err != nil {
+		if err := storeVariant(v, dst); err != nil {
 			return fmt.Errorf("report key %s (%s): %w", key, v.Signature(), err)
 		}
 		return nil
@@ -235,7 +235,7 @@ func decodeStatuses(key string, in []map[string]dbus.Variant) ([]reconciler.AppS
 		}
 		if v, ok := m["Containers"]; ok {
 			var cs []map[string]dbus.Variant
-			if err := v.Store(&cs); err != nil {
+			if err := storeVariant(v, &cs); err != nil {
 				return nil, fmt.Errorf("report key %s[%d].Containers has type %s, want aa{sv}", key, i, v.Signature())
 			}
 			for j, cm := range cs {
@@ -256,4 +256,16 @@ func decodeStatuses(key string, in []map[string]dbus.Variant) ([]reconciler.AppS
 		out = append(out, a)
 	}
 	return out, nil
+}
+
+// storeVariant is v.Store(dst) that turns a panic of godbus's into an error: it panics on some valid
+// but unexpected types (a variant holding a map with signature keys, found by fuzzing), and a
+// malformed reply must not crash a client.
+func storeVariant(v dbus.Variant, dst any) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("cannot decode %s: %v", v.Signature(), p)
+		}
+	}()
+	return v.Store(dst)
 }

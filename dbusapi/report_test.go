@@ -95,3 +95,26 @@ func marshalled(t *testing.T, m map[string]dbus.Variant) map[string]dbus.Variant
 	}
 	return out
 }
+
+// Reply values of unexpected types, including a variant holding a map keyed by signatures (which
+// makes godbus's Store panic in some paths; found by fuzzing), are errors, not a crash of the client.
+func TestDecodeReportSurvivesGodbusStorePanics(t *testing.T) {
+	odd := dbus.MakeVariantWithSignature(map[dbus.Signature]dbus.Variant{dbus.ParseSignatureMust("s"): dbus.MakeVariant("x")}, dbus.ParseSignatureMust("a{gv}"))
+	for _, key := range []string{"Actions", "Apps"} {
+		v := dbus.MakeVariantWithSignature([]any{odd}, dbus.ParseSignatureMust("av"))
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Fatalf("%s: DecodeReport panicked: %v", key, p)
+				}
+			}()
+			if _, err := DecodeReport(map[string]dbus.Variant{key: v}); err == nil {
+				t.Fatalf("%s of type av decoded without an error", key)
+			}
+		}()
+	}
+	apps := dbus.MakeVariantWithSignature([]map[string]dbus.Variant{{"Id": dbus.MakeVariant("a"), "Containers": dbus.MakeVariantWithSignature([]any{odd}, dbus.ParseSignatureMust("av"))}}, dbus.ParseSignatureMust("aa{sv}"))
+	if _, err := DecodeReport(map[string]dbus.Variant{"Apps": apps}); err == nil {
+		t.Fatal("odd Containers decoded without an error")
+	}
+}
