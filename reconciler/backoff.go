@@ -74,6 +74,16 @@ func (r *Reconciler) NextWake() time.Time {
 	return r.nextWake
 }
 
+// wakeBy asks lockstepd for a pass at t at the latest (see NextWake); the stages of a pass that
+// need to look again later (held-back restarts, rollback trials, companions waiting) each call it.
+func (r *Reconciler) wakeBy(t time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.nextWake.IsZero() || t.Before(r.nextWake) {
+		r.nextWake = t
+	}
+}
+
 // restartDependents restarts the running dependents of an app that this pass restarts after a
 // failure (lnd after bitcoind came back: lnd may have stopped working, or exited 0, when its chain
 // backend went away). Waves run dependencies first, so a dependent restarts after its dependency; if

@@ -383,15 +383,6 @@ func (r *Reconciler) CompanionStats() CompanionStats { return r.lastCompanionSta
 // CompanionSourceRecheck is how soon a pass comes again while a companion waits for a mount source.
 const CompanionSourceRecheck = 5 * time.Second
 
-// wakeBy asks lockstepd for a pass at t at the latest (see NextWake).
-func (r *Reconciler) wakeBy(t time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.nextWake.IsZero() || t.Before(r.nextWake) {
-		r.nextWake = t
-	}
-}
-
 // missingSource returns the first bind-mount source of u that does not exist, or "".
 func missingSource(u quadlet.Unit) string {
 	for _, v := range u.Volumes {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -126,7 +127,7 @@ func TestCompanionStage(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "lockstep-b-ui.container")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal("file of a removed companion left")
 	}
-	if !contains(p.calls, "Stop cb") {
+	if !slices.Contains(p.calls, "Stop cb") {
 		t.Fatalf("app container not stopped: %v", p.calls)
 	}
 	// A file that is not ours is never touched.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -157,7 +158,7 @@ func TestInsecurePullOnlyForAllowListedRegistry(t *testing.T) {
 	})
 	// a's image is localhost/a:1, whose registry (localhost) is not allow-listed.
 	r.Pass(context.Background(), "test")
-	if !contains(p.calls, "Pull localhost/a:1 tls=true") {
+	if !slices.Contains(p.calls, "Pull localhost/a:1 tls=true") {
 		t.Fatalf("calls %v", p.calls)
 	}
 }
@@ -200,7 +201,7 @@ func TestDiskPreflight(t *testing.T) {
 	if !strings.Contains(f["a"], "not enough disk space: requires.disk_gb is 2 GB") {
 		t.Fatalf("failures %v", f)
 	}
-	if contains(p.calls, "Create a") {
+	if slices.Contains(p.calls, "Create a") {
 		t.Fatal("created despite failed preflight")
 	}
 }
@@ -329,7 +330,7 @@ func TestDependentWaitsForHealthyDependency(t *testing.T) {
 	p.containers = []Container{{ID: "new-db", Name: "db", State: "running", Labels: DesiredFor(set.ByID("db"), r.cfg.Roots).Request.Labels}}
 	p.calls = nil
 	r.Pass(context.Background(), "test")
-	if !contains(p.calls, "Create api") {
+	if !slices.Contains(p.calls, "Create api") {
 		t.Fatalf("api not installed once db was healthy: %v", p.calls)
 	}
 }

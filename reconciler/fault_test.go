@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -179,7 +180,7 @@ func TestFullDiskKeepsOldHookOutput(t *testing.T) {
 	if f := failures(rep); !strings.Contains(f["h"], "pre-start hook conf") || !strings.Contains(f["h"], "no space left on device") {
 		t.Fatalf("failures on a full disk: %v", f)
 	}
-	if contains(p.calls, "Create h") || contains(p.calls, "Start new-h") {
+	if slices.Contains(p.calls, "Create h") || slices.Contains(p.calls, "Start new-h") {
 		t.Fatalf("the app was started on a stale config: %v", p.calls)
 	}
 	if got, _ := os.ReadFile(out); string(got) != string(old) {
@@ -198,7 +199,7 @@ func TestFullDiskKeepsOldHookOutput(t *testing.T) {
 	if got, _ := os.ReadFile(out); !strings.Contains(string(got), "# padding") {
 		t.Fatal("hook output not rewritten after space was freed")
 	}
-	if !contains(p.calls, "Create h") {
+	if !slices.Contains(p.calls, "Create h") {
 		t.Fatalf("not installed after recovery: %v", p.calls)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -63,7 +64,7 @@ func (r *Reconciler) runHooks(log logrus.FieldLogger, set *manifest.Set, actions
 			}
 			log.WithFields(logrus.Fields{"app": app.ID, "hook": h.HookName()}).Info("pre-start hook changed " + h.Path)
 			for _, a := range acts {
-				if len(h.Containers) > 0 && !contains(h.Containers, a.Desired.Member) && !contains(h.Containers, a.Name()) {
+				if len(h.Containers) > 0 && !slices.Contains(h.Containers, a.Desired.Member) && !slices.Contains(h.Containers, a.Name()) {
 					continue
 				}
 				if a.Kind == KindNone && a.Container != nil && a.Container.State == "running" {
@@ -72,15 +73,6 @@ func (r *Reconciler) runHooks(log logrus.FieldLogger, set *manifest.Set, actions
 			}
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // runHook runs one hook; changed tells whether it rewrote a file's content.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,7 +64,7 @@ func TestPullPolicyInPass(t *testing.T) {
 		t.Fatal(rep.Failures)
 	}
 	for _, want := range []string{"Pull localhost/a:1 tls=false", "Pull localhost/b:1 tls=true", "Pull localhost/c:1 tls=false"} {
-		if !contains(p.calls, want) {
+		if !slices.Contains(p.calls, want) {
 			t.Fatalf("no %q in %v", want, p.calls)
 		}
 	}
@@ -89,7 +90,7 @@ func TestBuildIsPreferredToPull(t *testing.T) {
 	os.WriteFile(filepath.Join(r.cfg.AppsDir, "b.yaml"), []byte(y), 0o644)
 	r.cfg.Registries = RegistryPolicy{Allowed: []string{"quay.io"}} // a build pulls nothing: not refused
 	rep := r.Pass(context.Background(), "test")
-	if len(rep.Failures) != 0 || !contains(p.calls, "Build localhost/b:2") {
+	if len(rep.Failures) != 0 || !slices.Contains(p.calls, "Build localhost/b:2") {
 		t.Fatalf("failures %v calls %v", rep.Failures, p.calls)
 	}
 	for _, c := range p.calls {

@@ -101,21 +101,18 @@ func (r *Reconciler) checkDependencies(app *manifest.Loaded) error {
 		return nil // the pass reports the directory
 	}
 	var missing []string
+	var catalog []*manifest.Loaded // read once, when a dependency is missing
 	for _, dep := range app.Requires.Apps {
 		if _, ok := set.Providers[dep]; ok {
 			continue
 		}
+		if catalog == nil {
+			catalog = r.catalogApps()
+		}
 		var cands []string
-		if entries, err := os.ReadDir(r.cfg.CatalogDir); err == nil {
-			for _, e := range entries {
-				if !manifest.IsManifestName(e.Name()) {
-					continue
-				}
-				if c, ps := manifest.LoadFile(filepath.Join(r.cfg.CatalogDir, e.Name()), r.cfg.Roots); len(ps) == 0 {
-					if c.ID == dep || slices.Contains(c.Provides, dep) {
-						cands = append(cands, c.ID)
-					}
-				}
+		for _, c := range catalog {
+			if c.ID == dep || slices.Contains(c.Provides, dep) {
+				cands = append(cands, c.ID)
 			}
 		}
 		msg := dep
@@ -130,6 +127,22 @@ func (r *Reconciler) checkDependencies(app *manifest.Loaded) error {
 		return fmt.Errorf("%w: %s requires %s, not installed", ErrMissingDependency, app.ID, strings.Join(missing, ", "))
 	}
 	return nil
+}
+
+// catalogApps returns the catalog's valid manifests, each checked on its own: alternatives such as
+// two bitcoin nodes may well clash with each other (ports), which a set check would refuse.
+func (r *Reconciler) catalogApps() []*manifest.Loaded {
+	out := []*manifest.Loaded{}
+	entries, _ := os.ReadDir(r.cfg.CatalogDir)
+	for _, e := range entries {
+		if !manifest.IsManifestName(e.Name()) {
+			continue
+		}
+		if c, ps := manifest.LoadFile(filepath.Join(r.cfg.CatalogDir, e.Name()), r.cfg.Roots); len(ps) == 0 {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // checkNotNeeded refuses to remove an app that answers for a requirement of another installed app

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -148,7 +149,7 @@ func TestPassReportsHTTPStatusAndRepairs(t *testing.T) {
 	if len(rep.Actions) != 0 || len(rep.Failures) != 1 || rep.Failures[0].Error != want || rep.Apps[0].State != StateUnreachable {
 		t.Fatalf("after 404, within grace: %+v %+v %+v", rep.Actions, rep.Failures, rep.Apps)
 	}
-	if contains(p.calls, "Stop c1") {
+	if slices.Contains(p.calls, "Stop c1") {
 		t.Fatalf("repaired within grace: %v", p.calls)
 	}
 	r.cfg.ReachGrace = 0
@@ -156,7 +157,7 @@ func TestPassReportsHTTPStatusAndRepairs(t *testing.T) {
 	if len(rep.Actions) != 1 || rep.Actions[0].Action != string(KindRestart) || !strings.HasPrefix(rep.Actions[0].Cause, want+" (for ") {
 		t.Fatalf("past grace: %+v", rep.Actions)
 	}
-	if !contains(p.calls, "Stop c1") || !contains(p.calls, "Start c1") {
+	if !slices.Contains(p.calls, "Stop c1") || !slices.Contains(p.calls, "Start c1") {
 		t.Fatalf("calls %v", p.calls)
 	}
 	status.Store(200)

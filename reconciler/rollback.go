@@ -515,10 +515,6 @@ func (r *Reconciler) finishRollback(actions []Action, results map[string]result,
 		r.cfg.Log.WithError(err).Error("saving rollback records")
 	}
 	if !wake.IsZero() {
-		r.mu.Lock()
-		if r.nextWake.IsZero() || wake.Before(r.nextWake) {
-			r.nextWake = wake
-		}
-		r.mu.Unlock()
+		r.wakeBy(wake)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -177,7 +178,7 @@ func TestRollbackWhenUpdateTurnsUnhealthy(t *testing.T) {
 	if len(c) != 1 || c[0].Image != "localhost/a:1" || c[0].Labels[LabelSpecHash] != good.Hash() || c[0].Labels[LabelHashScheme] != HashScheme {
 		t.Fatalf("rollback created %+v", c)
 	}
-	if !contains(e.p.calls, "Remove new-a") {
+	if !slices.Contains(e.p.calls, "Remove new-a") {
 		t.Fatalf("the failed container was not removed: %v", e.p.calls)
 	}
 	st := appState(rep, "a")

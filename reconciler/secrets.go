@@ -8,7 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 
@@ -144,12 +144,8 @@ func (r *Reconciler) RotateSecret(app, name string) error {
 				names = append(names, k)
 			}
 		}
-		return fmt.Errorf("%w: app %s declares no secret %s (its secrets: %s)", ErrNoSecret, app, name, strings.Join(sorted(names), ", "))
+		slices.Sort(names)
+		return fmt.Errorf("%w: app %s declares no secret %s (its secrets: %s)", ErrNoSecret, app, name, strings.Join(names, ", "))
 	}
 	return r.secrets.rotate(app, name)
-}
-
-func sorted(s []string) []string {
-	sort.Strings(s)
-	return s
 }

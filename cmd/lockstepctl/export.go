@@ -140,23 +140,9 @@ func loadForExport(d *dirs, ids []string, all bool) ([]*manifest.Loaded, error) 
 	}
 	var apps []*manifest.Loaded
 	for _, id := range ids {
-		var tried []string
-		var app *manifest.Loaded
-		for _, dir := range []string{d.appsDir, d.catalogDir} {
-			file := filepath.Join(dir, id+".yaml")
-			tried = append(tried, file)
-			if _, err := os.Stat(file); err != nil {
-				continue
-			}
-			a, problems := manifest.LoadFile(file, d.roots())
-			if len(problems) > 0 {
-				return nil, fmt.Errorf("%s is not valid:\n%s", file, problems.Error())
-			}
-			app = a
-			break
-		}
-		if app == nil {
-			return nil, fmt.Errorf("no manifest for %q: none of %v exists (see --apps-dir, --catalog-dir)", id, tried)
+		app, err := d.loadApp(id)
+		if err != nil {
+			return nil, err
 		}
 		apps = append(apps, app)
 	}

@@ -34,6 +34,24 @@ func (d *dirs) roots() manifest.Roots {
 	return manifest.Roots{DataRoot: dr, Extra: d.volumeRoots}
 }
 
+// loadApp loads app id's manifest from the apps dir if it is installed, else from the catalog.
+func (d *dirs) loadApp(id string) (*manifest.Loaded, error) {
+	var tried []string
+	for _, dir := range []string{d.appsDir, d.catalogDir} {
+		file := filepath.Join(dir, id+".yaml")
+		tried = append(tried, file)
+		if _, err := os.Stat(file); err != nil {
+			continue
+		}
+		a, problems := manifest.LoadFile(file, d.roots())
+		if len(problems) > 0 {
+			return nil, fmt.Errorf("%s is not valid:\n%s", file, problems.Error())
+		}
+		return a, nil
+	}
+	return nil, fmt.Errorf("no manifest for %q: none of %v exists (see --apps-dir, --catalog-dir)", id, tried)
+}
+
 func (d *dirs) addManifestFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&d.appsDir, "apps-dir", "/etc/lockstep/apps.d", "installed apps, as lockstepd's --apps-dir")
@@ -174,32 +192,17 @@ unit files its companions render to, each after a "# FILE" line. Works without l
 		Example: "  lockstepctl render demo-web\n  lockstepctl render demo-web --mode service",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id := args[0]
-			var app *manifest.Loaded
-			var tried []string
-			for _, dir := range []string{d.appsDir, d.catalogDir} {
-				file := filepath.Join(dir, id+".yaml")
-				tried = append(tried, file)
-				if _, err := os.Stat(file); err != nil {
-					continue
-				}
-				a, problems := manifest.LoadFile(file, d.roots())
-				if len(problems) > 0 {
-					return fmt.Errorf("%s is not valid:\n%s", file, problems.Error())
-				}
-				app = a
-				break
-			}
-			if app == nil {
-				return fmt.Errorf("no manifest for %q: none of %v exists (see --apps-dir, --catalog-dir)", id, tried)
+			app, err := d.loadApp(args[0])
+			if err != nil {
+				return err
 			}
 			if len(app.Companions) == 0 {
-				fmt.Fprintf(cmd.ErrOrStderr(), "%s has no companions: nothing to render\n", id)
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s has no companions: nothing to render\n", app.ID)
 				return nil
 			}
 			units, err := renderCompanions(app, d.roots())
 			if err != nil {
-				return fmt.Errorf("rendering the companions of %s: %w", id, err)
+				return fmt.Errorf("rendering the companions of %s: %w", app.ID, err)
 			}
 			names := make([]string, 0, len(units))
 			for n := range units {
