@@ -537,3 +537,34 @@ func TestStopGracePeriodPerContainerIsHonoured(t *testing.T) {
 		t.Fatalf("on removal: slow flushed %v (want true), quick flushed %v (want false)", exists("slow-two"), exists("quick-two"))
 	}
 }
+
+// A dependency that died and is started again by a pass brings a restart of its running dependents
+// after it (lnd after bitcoind), on the real service; an unrelated app is untouched.
+func TestDependentsRestartAfterTheirDependencyRecovers(t *testing.T) {
+	f := newFixture(t)
+	rc := f.record(nil)
+	body := fmt.Sprintf("  container:\n    image: %s\n    command: %s\n    stop_grace_period: 1s\n", bbImage, sleeper)
+	f.app("dr-chain", body)
+	f.app("dr-node", body+"  requires: {apps: [dr-chain]}\n")
+	f.app("dr-other", body)
+	noFailures(t, f.pass())
+	started := func(n string) string { return f.pm.MustCLI(t, "inspect", "--format", "{{.State.StartedAt}}", n) }
+	nodeStart, otherStart := started("dr-node"), started("dr-other")
+	rc.take()
+	f.pm.MustCLI(t, "kill", "dr-chain")
+	f.pm.MustCLI(t, "wait", "dr-chain")
+	r := f.pass()
+	noFailures(t, r)
+	if got := actions(r); got != "dr-chain:start dr-node:restart" {
+		t.Fatalf("actions %q", got)
+	}
+	if got, want := rc.take(), "start dr-chain, stop dr-node, start dr-node"; got != want {
+		t.Fatalf("calls %q, want %q", got, want)
+	}
+	if started("dr-node") == nodeStart || started("dr-other") != otherStart {
+		t.Fatal("the dependent was not restarted, or the unrelated app was")
+	}
+	if f.state("dr-node") != "running" || f.state("dr-chain") != "running" {
+		t.Fatal("not running after the repair")
+	}
+}

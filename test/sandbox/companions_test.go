@@ -278,3 +278,47 @@ func TestGeneratorMessageIsReported(t *testing.T) {
 	os.Remove(filepath.Join(e.apps, "sb-bad.yaml"))
 	e.pass()
 }
+
+// A companion's mounts: it waits while the source is missing, then mounts it read-only; its unit's
+// TimeoutStopSec outlasts its stop_grace_period (Quadlet, system scope).
+func TestCompanionMountsAndStopGrace(t *testing.T) {
+	e := newEnv(t, reconciler.ModeQuadlet, systemd.System)
+	id, appID, port := "sb-mnt-ui", "sb-mnt", 18099
+	unit := "lockstep-" + id + ".service"
+	e.app(appID, fmt.Sprintf(`  companions:
+    - id: %s
+      image: %s
+      command: [sh, -c, 'trap "exit 0" TERM; httpd -f -p %d -h /www & wait']
+      network: host
+      stop_grace_period: 100s
+      mounts: [{from: %s, path: public, target: /www}]
+`, id, image, port, appID))
+	t.Cleanup(func() { exec.Command("podman", "rm", "-f", "-t", "0", appID, id).Run() })
+	r := e.pass()
+	public := filepath.Join(e.dir, "data", appID, "public")
+	if len(r.Failures) != 1 || r.Failures[0].Error != "waiting for "+public+" (a mount source) to exist" {
+		t.Fatalf("failures while the source is missing: %+v", r.Failures)
+	}
+	if _, err := os.Stat(filepath.Join(e.cc.Dir, "lockstep-"+id+".container")); !os.IsNotExist(err) {
+		t.Fatalf("unit written before its mount source exists: %v", err)
+	}
+	os.MkdirAll(public, 0o755)
+	os.WriteFile(filepath.Join(public, "index.html"), []byte("from the app's data\n"), 0o644)
+	noFailures(t, e.pass())
+	if s := e.state(unit); s.ActiveState != "active" {
+		t.Fatalf("unit %+v", s)
+	}
+	if body := get(fmt.Sprintf("http://127.0.0.1:%d/", port)); body != "from the app's data\n" {
+		t.Fatalf("companion serves %q", body)
+	}
+	if out, err := exec.Command("podman", "exec", id, "sh", "-c", "echo evil > /www/index.html").CombinedOutput(); err == nil {
+		t.Fatalf("the companion wrote into the mount: %s", out)
+	}
+	out, err := exec.Command("systemctl", "show", "-p", "TimeoutStopUSec", unit).Output()
+	if err != nil || strings.TrimSpace(string(out)) != "TimeoutStopUSec=2min 10s" {
+		t.Fatalf("TimeoutStopUSec: %q %v (want the 100 s grace + 30 s)", out, err)
+	}
+	// Uninstall: the companion goes first, its app after.
+	os.Remove(filepath.Join(e.apps, appID+".yaml"))
+	noFailures(t, e.pass())
+}
