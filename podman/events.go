@@ -16,31 +16,40 @@ type Event struct {
 	Health    string // for health_status: healthy, unhealthy, starting
 }
 
+// Backoff between attempts to open the event stream: 0.5 s doubling to WatchMaxBackoff. It is short
+// because a stream that opens after podman was away must bring a pass soon (the start-up pass
+// failed, or events were missed); a failed attempt against a local socket costs next to nothing.
+const (
+	watchMinBackoff = 500 * time.Millisecond
+	WatchMaxBackoff = time.Second
+)
+
 // Watch follows podman's container events until ctx ends, calling on for each. The stream can end at
-// any time (podman restarted, socket gone): Watch reconnects with backoff (0.5 s doubling to 30 s) and
-// calls reconnected after every new stream, since events may have been missed meanwhile and the
-// caller must look at everything again. podman delivers events up to about 250 ms late.
+// any time (podman restarted, socket gone): Watch reconnects with backoff and calls reconnected
+// whenever a stream opens after an attempt that failed or a stream that ended, since events may have
+// been missed meanwhile (or, podman being down at start-up, every pass so far failed) and the caller
+// must look at everything again. podman delivers events up to about 250 ms late.
 func (c *Client) Watch(ctx context.Context, on func(Event), reconnected func()) {
-	backoff := 500 * time.Millisecond
-	first := true
+	backoff := watchMinBackoff
+	missed := false // a stream that opens now follows a failure or an ended stream
 	for ctx.Err() == nil {
 		ok := c.stream(ctx, on, func() {
-			if !first {
+			if missed {
 				reconnected()
 			}
-			first = false
-			backoff = 500 * time.Millisecond
+			backoff = watchMinBackoff
 		})
 		if ctx.Err() != nil {
 			return
 		}
+		missed = true
 		if !ok {
 			select {
 			case <-ctx.Done():
 				return
 			case <-time.After(backoff):
 			}
-			backoff = min(backoff*2, 30*time.Second)
+			backoff = min(backoff*2, WatchMaxBackoff)
 		}
 	}
 }
@@ -54,7 +63,11 @@ func (c *Client) stream(ctx context.Context, on func(Event), opened func()) bool
 		return false
 	}
 	events := make(chan types.Event, 64)
-	stop := make(chan bool, 1)
+	// The bindings start a goroutine that closes the response body when stop yields; closing stop
+	// on every return ends it, also when the stream ended by itself (it used to wait forever then,
+	// one goroutine leaked per reconnect).
+	stop := make(chan bool)
+	defer close(stop)
 	stream := true
 	opts := &system.EventsOptions{Stream: &stream, Filters: map[string][]string{"type": {"container"}}}
 	if err := system.Events(cctx, events, stop, opts); err != nil {
