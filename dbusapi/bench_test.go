@@ -142,7 +142,7 @@ func BenchmarkReportChangedDelay(b *testing.B) {
 	var delays []time.Duration
 	for i := 0; i < b.N; i++ {
 		e.p.set(fmt.Sprintf("change %d", i)) // every pass says something new
-		rep := <-e.b.Request("bench")
+		rep, _ := e.b.Request("bench").Wait(context.Background())
 		s := <-sigs
 		got := time.Now()
 		if s.Body[0].(map[string]dbus.Variant)["PassId"].Value().(uint64) != rep.PassID {

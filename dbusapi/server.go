@@ -44,14 +44,11 @@ var (
 	ErrMissingDependency = ErrorPrefix + "MissingDependency"
 )
 
-// Backend is what the API drives: the pass queue and the reconciler.
+// Backend is what the API drives: the runner's queue (passes and operations) and the last report.
 type Backend interface {
-	Request(trigger string) <-chan *reconciler.Report
+	Request(trigger string) *reconciler.Ticket
+	Submit(op reconciler.Op) *reconciler.Ticket
 	Last() *reconciler.Report
-	Enable(id string) error
-	Disable(id string) error
-	Purge(id string) error
-	RotateSecret(app, name string) error
 }
 
 // Config tunes the server.
@@ -62,7 +59,8 @@ type Config struct {
 }
 
 // Server is the exported object. Every D-Bus call runs in its own goroutine (godbus); the methods only
-// enqueue and wait, so passes never race.
+// queue a ticket to the runner and wait for it: operations are checked and applied by the runner, so
+// neither they nor passes race.
 type Server struct {
 	conn  *dbus.Conn
 	b     Backend
@@ -314,10 +312,12 @@ func (s *Server) check(sender dbus.Sender, method string) *dbus.Error {
 	return nil
 }
 
-func (s *Server) wait(trigger string) (map[string]dbus.Variant, *dbus.Error) {
-	r := <-s.b.Request(trigger)
-	if r == nil {
-		return nil, dbus.NewError(ErrShuttingDown, []any{"lockstepd is shutting down; the pass did not run"})
+// wait waits for a ticket: the report of its pass, or its operation's error as a D-Bus error.
+func (s *Server) wait(t *reconciler.Ticket) (map[string]dbus.Variant, *dbus.Error) {
+	<-t.Done()
+	r, err := t.Result()
+	if err != nil {
+		return nil, mapErr(err)
 	}
 	return s.encode(r), nil
 }
@@ -329,7 +329,7 @@ func (o object) Reconcile(sender dbus.Sender) (map[string]dbus.Variant, *dbus.Er
 	if err := o.s.check(sender, "Reconcile"); err != nil {
 		return nil, err
 	}
-	return o.s.wait("dbus")
+	return o.s.wait(o.s.b.Request("dbus"))
 }
 
 // Report returns the last completed report.
@@ -345,10 +345,7 @@ func (o object) Install(sender dbus.Sender, id string) (map[string]dbus.Variant,
 	if !idRE.MatchString(id) {
 		return nil, dbus.NewError(ErrNoSuchApp, []any{fmt.Sprintf("%q is not an app id", id)})
 	}
-	if err := o.s.b.Enable(id); err != nil {
-		return nil, mapErr(err)
-	}
-	return o.s.wait("install")
+	return o.s.wait(o.s.b.Submit(reconciler.Op{Kind: reconciler.OpInstall, App: id}))
 }
 
 // Remove disables app id (companions first, then the container) and, with purge, deletes its data
@@ -360,14 +357,18 @@ func (o object) Remove(sender dbus.Sender, id string, purge bool) (map[string]db
 	if !idRE.MatchString(id) {
 		return nil, dbus.NewError(ErrNoSuchApp, []any{fmt.Sprintf("%q is not an app id", id)})
 	}
-	if err := o.s.b.Disable(id); err != nil {
-		return nil, mapErr(err)
-	}
-	rep, derr := o.s.wait("remove")
+	rep, derr := o.s.wait(o.s.b.Submit(reconciler.Op{Kind: reconciler.OpRemove, App: id}))
 	if derr != nil || !purge {
 		return rep, derr
 	}
-	if err := o.s.b.Purge(id); err != nil {
+	// The purge is an operation of its own, applied once the remove's pass is over: it checks that
+	// no container of the app is left, and an Install queued meanwhile is applied after it.
+	// The reply is still the report of the pass that removed the app.
+	t := o.s.b.Submit(reconciler.Op{Kind: reconciler.OpPurge, App: id})
+	<-t.Done()
+	if _, err := t.Result(); errors.Is(err, reconciler.ErrStopped) {
+		return nil, mapErr(err)
+	} else if err != nil {
 		return nil, dbus.NewError(ErrFailed, []any{err.Error()})
 	}
 	return rep, nil
@@ -382,15 +383,17 @@ func (o object) RotateSecret(sender dbus.Sender, app, name string) (map[string]d
 	if !idRE.MatchString(app) {
 		return nil, dbus.NewError(ErrNoSuchApp, []any{fmt.Sprintf("%q is not an app id", app)})
 	}
-	if err := o.s.b.RotateSecret(app, name); err != nil {
-		return nil, mapErr(err)
+	rep, derr := o.s.wait(o.s.b.Submit(reconciler.Op{Kind: reconciler.OpRotateSecret, App: app, Name: name}))
+	if derr == nil {
+		o.s.cfg.Log.WithFields(logrus.Fields{"app": app, "secret": name}).Info("secret rotated")
 	}
-	o.s.cfg.Log.WithFields(logrus.Fields{"app": app, "secret": name}).Info("secret rotated")
-	return o.s.wait("rotate-secret")
+	return rep, derr
 }
 
 func mapErr(err error) *dbus.Error {
 	switch {
+	case errors.Is(err, reconciler.ErrStopped):
+		return dbus.NewError(ErrShuttingDown, []any{err.Error()})
 	case errors.Is(err, reconciler.ErrNoSecret):
 		return dbus.NewError(ErrNoSuchSecret, []any{err.Error()})
 	case errors.Is(err, reconciler.ErrNeeded):

@@ -18,11 +18,16 @@ import (
 
 // fakePasser produces reports; content changes only when its content field changes.
 type fakePasser struct {
-	mu      sync.Mutex
-	passes  atomic.Int64
-	delay   atomic.Int64 // nanoseconds
-	content string
-	last    *reconciler.Report
+	enabled  []string
+	disabled []string
+	purged   []string
+	rotated  []string
+	opMu     sync.Mutex
+	mu       sync.Mutex
+	passes   atomic.Int64
+	delay    atomic.Int64 // nanoseconds
+	content  string
+	last     *reconciler.Report
 }
 
 func (f *fakePasser) Pass(ctx context.Context, trigger string) *reconciler.Report {
@@ -48,12 +53,7 @@ func (f *fakePasser) set(content string) {
 
 type fakeBackend struct {
 	*reconciler.Runner
-	p        *fakePasser
-	enabled  []string
-	disabled []string
-	purged   []string
-	rotated  []string
-	mu       sync.Mutex
+	p *fakePasser
 }
 
 func (b *fakeBackend) Last() *reconciler.Report {
@@ -61,40 +61,56 @@ func (b *fakeBackend) Last() *reconciler.Report {
 	defer b.p.mu.Unlock()
 	return b.p.last
 }
-func (b *fakeBackend) Enable(id string) error {
+
+// Apply is the runner's: operations reach the backend only through it.
+func (b *fakePasser) Apply(ctx context.Context, op reconciler.Op) error {
+	switch op.Kind {
+	case reconciler.OpInstall:
+		return b.Enable(op.App)
+	case reconciler.OpRemove:
+		return b.Disable(op.App)
+	case reconciler.OpPurge:
+		return b.Purge(op.App)
+	case reconciler.OpRotateSecret:
+		return b.RotateSecret(op.App, op.Name)
+	}
+	return fmt.Errorf("unknown op %s", op)
+}
+
+func (b *fakePasser) Enable(id string) error {
 	if id == "missing" {
 		return fmt.Errorf("%w: %q", reconciler.ErrNoSuchApp, id)
 	}
 	if id == "broken" {
 		return fmt.Errorf("%w: broken.yaml: app.x: unknown key", reconciler.ErrInvalidManifest)
 	}
-	b.mu.Lock()
+	b.opMu.Lock()
 	b.enabled = append(b.enabled, id)
-	b.mu.Unlock()
+	b.opMu.Unlock()
 	return nil
 }
-func (b *fakeBackend) Disable(id string) error {
+func (b *fakePasser) Disable(id string) error {
 	if id == "missing" {
 		return fmt.Errorf("%w: %q", reconciler.ErrNotInstalled, id)
 	}
-	b.mu.Lock()
+	b.opMu.Lock()
 	b.disabled = append(b.disabled, id)
-	b.mu.Unlock()
+	b.opMu.Unlock()
 	return nil
 }
-func (b *fakeBackend) RotateSecret(app, name string) error {
+func (b *fakePasser) RotateSecret(app, name string) error {
 	if name != "rpc_password" {
 		return fmt.Errorf("%w: app %s declares no secret %s", reconciler.ErrNoSecret, app, name)
 	}
-	b.mu.Lock()
+	b.opMu.Lock()
 	b.rotated = append(b.rotated, app+"/"+name)
-	b.mu.Unlock()
+	b.opMu.Unlock()
 	return nil
 }
-func (b *fakeBackend) Purge(id string) error {
-	b.mu.Lock()
+func (b *fakePasser) Purge(id string) error {
+	b.opMu.Lock()
 	b.purged = append(b.purged, id)
-	b.mu.Unlock()
+	b.opMu.Unlock()
 	return nil
 }
 
@@ -259,9 +275,9 @@ func TestInstallRemoveAndErrors(t *testing.T) {
 	if err := e.obj().Call(Interface+".RotateSecret", 0, "bitcoin", "rpc_password").Store(&rep); err != nil {
 		t.Fatal(err)
 	}
-	e.b.mu.Lock()
-	saw := fmt.Sprint(e.b.enabled, e.b.disabled, e.b.purged, e.b.rotated)
-	e.b.mu.Unlock()
+	e.p.opMu.Lock()
+	saw := fmt.Sprint(e.p.enabled, e.p.disabled, e.p.purged, e.p.rotated)
+	e.p.opMu.Unlock()
 	if saw != "[web] [web other] [web] [bitcoin/rpc_password]" {
 		t.Fatalf("backend saw %s", saw)
 	}
@@ -376,9 +392,9 @@ func TestUnprivilegedCallersAreRefused(t *testing.T) {
 			t.Fatalf("%s as nobody: %v %s", call[0], err, out)
 		}
 	}
-	e2.b.mu.Lock()
-	changes := len(e2.b.enabled) + len(e2.b.disabled) + len(e2.b.rotated)
-	e2.b.mu.Unlock()
+	e2.p.opMu.Lock()
+	changes := len(e2.p.enabled) + len(e2.p.disabled) + len(e2.p.rotated)
+	e2.p.opMu.Unlock()
 	if n := e2.p.passes.Load(); n != 0 || changes != 0 {
 		t.Fatalf("a refused call changed something: %d passes, %d changes", n, changes)
 	}

@@ -39,7 +39,7 @@ func TestSplicedReportIsTheEncodedReport(t *testing.T) {
 	}
 	// A new report replaces the cached body.
 	e.p.set("changed")
-	<-e.b.Request("test")
+	<-e.b.Request("test").Done()
 	var got map[string]dbus.Variant
 	if err := e.obj().Call(Interface+".Report", 0).Store(&got); err != nil {
 		t.Fatal(err)

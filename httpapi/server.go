@@ -18,9 +18,9 @@ import (
 	"github.com/lockstep/lockstep/reconciler"
 )
 
-// Backend is what the HTTP API drives: the pass queue and the last report.
+// Backend is what the HTTP API drives: the runner's queue and the last report.
 type Backend interface {
-	Request(trigger string) <-chan *reconciler.Report
+	Request(trigger string) *reconciler.Ticket
 	Last() *reconciler.Report
 }
 
@@ -137,10 +137,12 @@ func (s *Server) reconcile(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusForbidden, apiError{"reconcile needs root or membership of group " + s.adminGroup})
 		return
 	}
+	t := s.b.Request("socket")
 	select {
-	case rep := <-s.b.Request("socket"):
-		if rep == nil {
-			writeJSON(w, http.StatusServiceUnavailable, apiError{"lockstepd is shutting down; the pass did not run"})
+	case <-t.Done():
+		rep, err := t.Result()
+		if err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, apiError{err.Error()})
 			return
 		}
 		writeJSON(w, http.StatusOK, rep)

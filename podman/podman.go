@@ -34,6 +34,7 @@ import (
 type Client struct {
 	url string
 
+	lock chan struct{} // held while connecting; taken with the caller's ctx, so a hung connect never outlives it
 	mu   sync.Mutex
 	conn context.Context // carries the bindings connection
 }
@@ -42,7 +43,7 @@ var _ reconciler.Podman = (*Client)(nil)
 
 // New returns a client for the podman service at url (e.g. unix:///run/podman/podman.sock). It does
 // not connect yet.
-func New(url string) *Client { return &Client{url: url} }
+func New(url string) *Client { return &Client{url: url, lock: make(chan struct{}, 1)} }
 
 // Connect establishes the connection now (one ping of the service).
 func (c *Client) Connect(ctx context.Context) error {
@@ -51,18 +52,41 @@ func (c *Client) Connect(ctx context.Context) error {
 }
 
 // ctx returns a context that carries the bindings connection and ctx's deadline and cancellation.
+// Connecting pings the service under ctx's deadline (at most ConnectTimeout): a podman that accepts
+// and never answers fails the call instead of hanging it, and every other caller with it.
 func (c *Client) ctx(ctx context.Context) (context.Context, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.conn == nil {
-		conn, err := bindings.NewConnection(context.WithoutCancel(ctx), c.url)
-		if err != nil {
+	conn := c.conn
+	c.mu.Unlock()
+	if conn != nil {
+		return merged{Context: ctx, values: conn}, nil
+	}
+	select {
+	case c.lock <- struct{}{}:
+		defer func() { <-c.lock }()
+	case <-ctx.Done():
+		return nil, classify("connecting to podman at "+c.url, ctx.Err())
+	}
+	c.mu.Lock()
+	conn = c.conn
+	c.mu.Unlock()
+	if conn == nil {
+		pctx, cancel := context.WithTimeout(ctx, ConnectTimeout)
+		defer cancel()
+		// The connection keeps only the values of the context it was made with; calls use their own.
+		var err error
+		if conn, err = bindings.NewConnection(pctx, c.url); err != nil {
 			return nil, classify("connecting to podman at "+c.url, err)
 		}
+		c.mu.Lock()
 		c.conn = conn
+		c.mu.Unlock()
 	}
-	return merged{Context: ctx, values: c.conn}, nil
+	return merged{Context: ctx, values: conn}, nil
 }
+
+// ConnectTimeout bounds the ping that opens the connection.
+const ConnectTimeout = 10 * time.Second
 
 // merged is ctx for cancellation and deadline, with the connection's values.
 type merged struct {

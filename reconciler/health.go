@@ -33,6 +33,10 @@ type healthTarget struct {
 	retries        int
 	started        time.Time // when lockstep first saw the container running
 	fresh          bool      // (re)started by the pass that set it
+	// gen changes whenever the container is (re)started by a pass or first checked: a result of a
+	// check that began under an older gen belongs to a container (or a run) that is gone, and is
+	// dropped instead of written over the new one's health.
+	gen uint64
 }
 
 type healthState struct {
@@ -46,8 +50,12 @@ func (r *Reconciler) setHealthTargets(targets map[string]healthTarget) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for app, t := range targets {
-		if old, ok := r.healthTargets[app]; ok && !t.fresh {
-			t.started = old.started
+		old, ok := r.healthTargets[app]
+		if ok && !t.fresh {
+			t.started, t.gen = old.started, old.gen
+		} else {
+			r.healthGen++
+			t.gen = r.healthGen
 		}
 		if t.fresh {
 			delete(r.health, app)
@@ -59,6 +67,19 @@ func (r *Reconciler) setHealthTargets(targets map[string]healthTarget) {
 		if _, ok := targets[app]; !ok {
 			delete(r.health, app)
 		}
+	}
+}
+
+// restartedHealth forgets a container's health when a pass restarts it, and gives its target a new
+// generation: a check that ran against the old process must not be written after it.
+func (r *Reconciler) restartedHealth(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.health, name)
+	if t, ok := r.healthTargets[name]; ok {
+		r.healthGen++
+		t.gen = r.healthGen
+		r.healthTargets[name] = t
 	}
 }
 
@@ -80,6 +101,7 @@ func (r *Reconciler) healthOf(name string) (string, int) {
 // health changes (lockstepd then asks for a pass: an unhealthy app is restarted, under backoff, and
 // the report shows the new health).
 func (r *Reconciler) RunHealthChecks(ctx context.Context, hc HealthChecker, changed func(app, status string)) {
+	hc = timedHealth{hc, r.cfg.Timeouts.Call}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -111,7 +133,11 @@ func (r *Reconciler) RunHealthChecks(ctx context.Context, hc HealthChecker, chan
 			// podman 4.3 answers with this run's result only: lockstep counts the failing streak.
 			r.mu.Lock()
 			prevState := r.health[t.container]
+			cur, ok := r.healthTargets[t.container]
 			r.mu.Unlock()
+			if !ok || cur.gen != t.gen {
+				continue // a pass restarted or dropped the container while the check ran: stale
+			}
 			streak, status := 0, HealthHealthy
 			if result != HealthHealthy {
 				if prevState != nil {
@@ -134,6 +160,10 @@ func (r *Reconciler) RunHealthChecks(ctx context.Context, hc HealthChecker, chan
 				}
 			}
 			r.mu.Lock()
+			if cur, ok := r.healthTargets[t.container]; !ok || cur.gen != t.gen {
+				r.mu.Unlock()
+				continue
+			}
 			prev := r.health[t.container]
 			r.health[t.container] = &healthState{status: status, streak: streak, lastRun: now}
 			r.mu.Unlock()

@@ -161,7 +161,7 @@ func TestPurgeRemovesImagesUninstallDoesNot(t *testing.T) {
 	noFailures(t, f.pass())
 
 	for _, id := range []string{"it-purge-own", "it-purge-shared", "it-purge-foreign"} {
-		if err := f.rec.Disable(id); err != nil {
+		if err := f.rec.Apply(context.Background(), reconciler.Op{Kind: reconciler.OpRemove, App: id}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -177,7 +177,7 @@ func TestPurgeRemovesImagesUninstallDoesNot(t *testing.T) {
 		}
 	}
 	for _, id := range []string{"it-purge-own", "it-purge-shared", "it-purge-foreign"} {
-		if err := f.rec.Purge(id); err != nil {
+		if err := f.rec.Apply(context.Background(), reconciler.Op{Kind: reconciler.OpPurge, App: id}); err != nil {
 			t.Fatalf("purge %s: %v", id, err)
 		}
 	}
@@ -195,7 +195,7 @@ func TestPurgeRemovesImagesUninstallDoesNot(t *testing.T) {
 	}
 	// Once the other container is gone, purging again removes the image it held.
 	f.pm.MustCLI(t, "rm", "--force", other)
-	if err := f.rec.Purge("it-purge-foreign"); err != nil {
+	if err := f.rec.Apply(context.Background(), reconciler.Op{Kind: reconciler.OpPurge, App: "it-purge-foreign"}); err != nil {
 		t.Fatal(err)
 	}
 	if f.imageExists(foreign) {

@@ -141,7 +141,7 @@ func TestPurgeImagesWithFake(t *testing.T) {
 	}
 	p.fail = map[string]error{"RemoveImage localhost/b:1": &APIError{Op: "removing image", Status: 200, Message: "in use", Err: ErrConflict}}
 	for _, id := range []string{"a", "b"} {
-		if err := r.Disable(id); err != nil {
+		if err := r.disable(id); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -154,25 +154,25 @@ func TestPurgeImagesWithFake(t *testing.T) {
 		}
 	}
 	p.calls = nil
-	if err := r.Purge("a"); err != nil {
+	if err := r.purge(context.Background(), "a"); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Purge("b"); err != nil { // in use: kept, not an error
+	if err := r.purge(context.Background(), "b"); err != nil { // in use: kept, not an error
 		t.Fatal(err)
 	}
-	if got := strings.Join(p.calls, ","); got != "RemoveImage localhost/a:1,RemoveImage localhost/b:1" {
+	if got := strings.Join(p.calls, ","); got != "List ,RemoveImage localhost/a:1,List ,RemoveImage localhost/b:1" {
 		t.Fatalf("calls %s", got)
 	}
 	// A failure other than in-use or missing is an error, and the image stays recorded for a retry.
 	r.recordImage("c", "localhost/c:1")
 	p.fail["RemoveImage localhost/c:1"] = &APIError{Op: "removing image", Err: ErrUnavailable}
-	if err := r.Purge("c"); err == nil || !strings.Contains(err.Error(), "purging images of c") {
+	if err := r.purge(context.Background(), "c"); err == nil || !strings.Contains(err.Error(), "purging images of c") {
 		t.Fatalf("purge c: %v", err)
 	}
 	delete(p.fail, "RemoveImage localhost/c:1")
 	r2, _ := New(r.cfg, p) // records survive a restart
 	p.calls = nil
-	if err := r2.Purge("c"); err != nil || strings.Join(p.calls, ",") != "RemoveImage localhost/c:1" {
+	if err := r2.purge(context.Background(), "c"); err != nil || strings.Join(p.calls, ",") != "List ,RemoveImage localhost/c:1" {
 		t.Fatalf("retry: %v %v", err, p.calls)
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/lockstep/lockstep/manifest"
 )
 
-// Errors of Enable, Disable and Purge, for callers to map to their own (D-Bus errors, exit codes).
+// Errors of the install, remove and purge operations, for callers to map to their own (D-Bus errors, exit codes).
 var (
 	ErrNoSuchApp       = errors.New("no such app")
 	ErrInvalidManifest = errors.New("invalid manifest")
@@ -25,10 +25,10 @@ var (
 	ErrMissingDependency = errors.New("missing dependency")
 )
 
-// Enable installs catalog app id: it validates the catalog manifest and links it into the apps dir
+// enable installs catalog app id (OpInstall): it validates the catalog manifest and links it into the apps dir
 // (atomically: a symlink made under a temporary name, then renamed). The next pass installs it.
 // Enabling an app that is already installed is not an error.
-func (r *Reconciler) Enable(id string) error {
+func (r *Reconciler) enable(id string) error {
 	if r.cfg.CatalogDir == "" {
 		return fmt.Errorf("%w: no catalog dir configured", ErrNoSuchApp)
 	}
@@ -64,10 +64,10 @@ func (r *Reconciler) Enable(id string) error {
 	return syncDir(r.cfg.AppsDir)
 }
 
-// Disable uninstalls app id: a symlink into the catalog is removed; an operator's own manifest file is
+// disable uninstalls app id (OpRemove): a symlink into the catalog is removed; an operator's own manifest file is
 // kept as a hidden file (.<id>.yaml.removed) so that nothing they wrote is lost. The next pass stops
 // and removes the container; data is kept.
-func (r *Reconciler) Disable(id string) error {
+func (r *Reconciler) disable(id string) error {
 	dst := filepath.Join(r.cfg.AppsDir, id+".yaml")
 	if filepath.Base(dst) != id+".yaml" {
 		return fmt.Errorf("%w: %q", ErrNotInstalled, id)
@@ -174,18 +174,39 @@ func (r *Reconciler) checkNotNeeded(id string) error {
 	return nil
 }
 
-// Purge deletes app id's data dir, then the images it used that no installed app names and no container
-// uses (images.go). It refuses while the app is installed or still has a container in the last report:
-// data and images go only after the app is gone. Uninstalling alone never removes an image.
-func (r *Reconciler) Purge(id string) error {
+// Apply is the runner's: it checks and applies one operation (runner.go), in the runner's goroutine
+// before a pass, so that the check still holds when the change is made.
+func (r *Reconciler) Apply(ctx context.Context, op Op) error {
+	switch op.Kind {
+	case OpInstall:
+		return r.enable(op.App)
+	case OpRemove:
+		return r.disable(op.App)
+	case OpPurge:
+		return r.purge(ctx, op.App)
+	case OpRotateSecret:
+		return r.rotateSecret(op.App, op.Name)
+	case OpReload:
+		return nil // the pass reads the apps dir again; nothing to change before it
+	}
+	return fmt.Errorf("unknown operation %q", op.Kind)
+}
+
+// purge deletes app id's data dir, then the images it used that no installed app names and no container
+// uses (images.go). It refuses while the app is installed or podman shows a container of it (or cannot
+// be asked): data and images go only after the app is gone. Uninstalling alone never removes an image.
+// Only the runner calls it (OpPurge): a reinstall queued meanwhile is applied after it.
+func (r *Reconciler) purge(ctx context.Context, id string) error {
 	if _, err := os.Lstat(filepath.Join(r.cfg.AppsDir, id+".yaml")); err == nil {
 		return fmt.Errorf("purging %s: the app is still installed", id)
 	}
-	if last := r.Last(); last != nil {
-		for _, a := range last.Apps {
-			if a.ID == id && a.State != StateRemoved && a.State != StateMissing {
-				return fmt.Errorf("purging %s: its container is still there (%s)", id, a.State)
-			}
+	cs, err := r.podman.List(ctx)
+	if err != nil {
+		return fmt.Errorf("purging %s: cannot tell whether a container of it is left: %w", id, err)
+	}
+	for _, c := range cs {
+		if c.Labels[LabelApp] == id {
+			return fmt.Errorf("purging %s: its container %s is still there (%s)", id, c.Name, c.State)
 		}
 	}
 	dir := r.cfg.Roots.AppData(id)
@@ -200,7 +221,7 @@ func (r *Reconciler) Purge(id string) error {
 		return fmt.Errorf("purging %s: secrets: %w", id, err)
 	}
 	r.secrets.forget(id)
-	ctx, cancel := context.WithTimeout(context.Background(), PurgeTimeout)
+	ctx, cancel := context.WithTimeout(ctx, PurgeTimeout)
 	defer cancel()
 	return r.purgeImages(ctx, id)
 }

@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -16,53 +17,53 @@ func TestEnableDisablePurge(t *testing.T) {
 	os.WriteFile(filepath.Join(cat, "web.yaml"), []byte("app:\n  id: web\n  name: Web\n  version: '1'\n  container:\n    image: localhost/web:1\n"), 0o644)
 	os.WriteFile(filepath.Join(cat, "bad.yaml"), []byte("app:\n  id: bad\n  nme: x\n"), 0o644)
 
-	if err := r.Enable("web"); err != nil {
+	if err := r.enable("web"); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Enable("web"); err != nil {
+	if err := r.enable("web"); err != nil {
 		t.Fatalf("enabling twice: %v", err)
 	}
 	link := filepath.Join(r.cfg.AppsDir, "web.yaml")
 	if target, err := os.Readlink(link); err != nil || target != filepath.Join(cat, "web.yaml") {
 		t.Fatalf("link %q %v", target, err)
 	}
-	if err := r.Enable("bad"); !errors.Is(err, ErrInvalidManifest) {
+	if err := r.enable("bad"); !errors.Is(err, ErrInvalidManifest) {
 		t.Fatalf("bad: %v", err)
 	}
-	if err := r.Enable("none"); !errors.Is(err, ErrNoSuchApp) {
+	if err := r.enable("none"); !errors.Is(err, ErrNoSuchApp) {
 		t.Fatalf("none: %v", err)
 	}
-	if err := r.Enable("../x"); !errors.Is(err, ErrNoSuchApp) {
+	if err := r.enable("../x"); !errors.Is(err, ErrNoSuchApp) {
 		t.Fatalf("../x: %v", err)
 	}
 	data := r.cfg.Roots.AppData("web")
 	os.MkdirAll(data, 0o755)
 	os.WriteFile(filepath.Join(data, "keep"), []byte("x"), 0o644)
-	if err := r.Purge("web"); err == nil {
+	if err := r.purge(context.Background(), "web"); err == nil {
 		t.Fatal("purged an installed app's data")
 	}
-	if err := r.Disable("web"); err != nil {
+	if err := r.disable("web"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Lstat(link); !os.IsNotExist(err) {
 		t.Fatal("link left behind")
 	}
-	if err := r.Disable("web"); !errors.Is(err, ErrNotInstalled) {
+	if err := r.disable("web"); !errors.Is(err, ErrNotInstalled) {
 		t.Fatalf("disabling twice: %v", err)
 	}
-	if err := r.Purge("web"); err != nil {
+	if err := r.purge(context.Background(), "web"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(data); !os.IsNotExist(err) {
 		t.Fatal("data left after purge")
 	}
-	if err := r.Purge(".."); err == nil {
+	if err := r.purge(context.Background(), ".."); err == nil {
 		t.Fatal("purged outside the data root")
 	}
 	// An operator's own manifest is kept, hidden, when the app is removed.
 	own := filepath.Join(r.cfg.AppsDir, "mine.yaml")
 	os.WriteFile(own, []byte("app: {}\n"), 0o644)
-	if err := r.Disable("mine"); err != nil {
+	if err := r.disable("mine"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(r.cfg.AppsDir, ".mine.yaml.removed")); err != nil {
@@ -84,17 +85,17 @@ func TestEnableNeedsItsDependencies(t *testing.T) {
 	write("lnd", "  requires: {apps: [bitcoin], optional: [tor]}\n")
 	write("bitcoin-knots", "  provides: [bitcoin]\n")
 	write("bitcoin-core", "  provides: [bitcoin]\n")
-	err := r.Enable("lnd")
+	err := r.enable("lnd")
 	if !errors.Is(err, ErrMissingDependency) || err.Error() != "missing dependency: lnd requires bitcoin (install bitcoin-core or bitcoin-knots), not installed" {
 		t.Fatalf("Enable(lnd) = %v", err)
 	}
-	if err := r.Enable("bitcoin-knots"); err != nil {
+	if err := r.enable("bitcoin-knots"); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Enable("lnd"); err != nil {
+	if err := r.enable("lnd"); err != nil {
 		t.Fatalf("with a provider installed: %v", err)
 	}
-	if err := r.Disable("bitcoin-knots"); !errors.Is(err, ErrNeeded) {
+	if err := r.disable("bitcoin-knots"); !errors.Is(err, ErrNeeded) {
 		t.Fatalf("removing the provider: %v", err)
 	}
 }

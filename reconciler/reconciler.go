@@ -24,7 +24,7 @@ import (
 // Config says where the reconciler finds desired state and keeps its own.
 type Config struct {
 	AppsDir string // installed apps: one manifest (or symlink to a catalog manifest) per app
-	// CatalogDir holds the available apps that Enable links into AppsDir.
+	// CatalogDir holds the available apps that OpInstall links into AppsDir.
 	CatalogDir string
 	StateDir   string // report and adoption records
 	Roots      manifest.Roots
@@ -53,6 +53,8 @@ type Config struct {
 	// RollbackSettle is how long an updated app without a health check must keep running before its
 	// spec is good (default RollbackSettle; negative: at once). See rollback.go.
 	RollbackSettle time.Duration
+	// Timeouts bound each podman call of a pass (deadline.go).
+	Timeouts Timeouts
 }
 
 // Reconciler runs passes. Pass must not be called concurrently; Runner serializes it.
@@ -76,6 +78,7 @@ type Reconciler struct {
 	nextWake      time.Time
 	healthTargets map[string]healthTarget
 	health        map[string]*healthState
+	healthGen     uint64       // the last health target generation given (health.go)
 	images        imageRecords // images.go
 
 	rb *rollbacks // rollback: known-good and failed specs (rollback.go)
@@ -108,7 +111,8 @@ func New(cfg Config, p Podman) (*Reconciler, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating state dir: %w", err)
 	}
-	r := &Reconciler{cfg: cfg, podman: p, adopted: map[string]Adoption{}, manifests: manifest.NewCache(), secrets: newSecretStore(cfg.StateDir), backoff: map[string]*backoffState{}, reach: map[string]*reachState{},
+	cfg.Timeouts = cfg.Timeouts.withDefaults()
+	r := &Reconciler{cfg: cfg, podman: timed{p, cfg.Timeouts}, adopted: map[string]Adoption{}, manifests: manifest.NewCache(), secrets: newSecretStore(cfg.StateDir), backoff: map[string]*backoffState{}, reach: map[string]*reachState{},
 		healthTargets: map[string]healthTarget{}, health: map[string]*healthState{}}
 	last, err := LoadReport(cfg.StateDir)
 	if err != nil {
@@ -210,7 +214,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	set, err := r.manifests.LoadDir(r.cfg.AppsDir, r.cfg.Roots)
 	if err != nil {
 		// Nothing is known about the installed set: touch nothing.
-		rep.Failures = append(rep.Failures, Failure{App: "", Error: err.Error()})
+		rep.Failures = append(rep.Failures, Failure{App: "", Error: err.Error(), Class: classOf(err)})
 		log.WithError(err).Error("loading installed apps")
 		return
 	}
@@ -223,7 +227,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		err = fmt.Errorf("listing containers: %w", err)
 		log.WithError(err).Error("observing podman")
 		for _, a := range set.Apps {
-			rep.Failures = append(rep.Failures, Failure{App: a.ID, Error: err.Error()})
+			rep.Failures = append(rep.Failures, Failure{App: a.ID, Error: err.Error(), Class: classOf(err)})
 			rep.Apps = append(rep.Apps, AppStatus{ID: a.ID, State: StateUnknown})
 		}
 		for id := range set.Invalid {
@@ -274,11 +278,11 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	rows := map[string]*AppStatus{}
 	var order []string
 	failed := map[string]bool{}
-	fail := func(app, msg string) {
+	fail := func(app, msg string, err error) {
 		key := app + "\x00" + msg
 		if !failed[key] {
 			failed[key] = true
-			rep.Failures = append(rep.Failures, Failure{App: app, Error: msg})
+			rep.Failures = append(rep.Failures, Failure{App: app, Error: msg, Class: classOf(err)})
 		}
 	}
 	for _, a := range actions {
@@ -287,13 +291,13 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 			rep.Actions = append(rep.Actions, ActionRec{App: a.App, Action: string(a.Kind), Cause: withMember(a, a.Cause)})
 		}
 		if res.err != nil {
-			fail(a.App, withMember(a, res.err.Error()))
+			fail(a.App, withMember(a, res.err.Error()), res.err)
 		}
 		if a.blocked != nil {
-			fail(a.App, withMember(a, a.blocked.Error()))
+			fail(a.App, withMember(a, a.blocked.Error()), a.blocked)
 		}
 		if !a.waitUntil.IsZero() || a.waitDep != "" {
-			fail(a.App, withMember(a, a.Cause))
+			fail(a.App, withMember(a, a.Cause), nil)
 		}
 		if a.Kind == KindRemove && a.Desired != nil {
 			continue // a stray container of an installed app; the app's own row follows
@@ -301,7 +305,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		st := status(a, res)
 		if addr, ok := unreachable[a.Name()]; ok && a.Kind == KindNone {
 			st.State = StateUnreachable
-			fail(a.App, withMember(a, "running but unreachable: "+addr))
+			fail(a.App, withMember(a, "running but unreachable: "+addr), nil)
 		}
 		if h, _ := r.healthOf(a.Name()); h != "" {
 			st.Health = h
@@ -515,15 +519,13 @@ func (r *Reconciler) do(ctx context.Context, a Action) result {
 		}
 		return result{state: StateRunning}
 	case KindRestart:
-		if err := r.podman.Stop(ctx, a.Container.ID, 0); err != nil && !errors.Is(err, ErrNotFound) {
+		if err := r.podman.Stop(withGrace(ctx, graceOf(a.Desired)), a.Container.ID, 0); err != nil && !errors.Is(err, ErrNotFound) {
 			return result{err: fmt.Errorf("stopping: %w", err)}
 		}
 		if err := r.podman.Start(ctx, a.Container.ID); err != nil {
 			return result{err: fmt.Errorf("starting: %w", err)}
 		}
-		r.mu.Lock()
-		delete(r.health, a.Name())
-		r.mu.Unlock()
+		r.restartedHealth(a.Name())
 		return result{state: StateRunning}
 	case KindInstall:
 		return r.install(ctx, a.Desired, nil)
@@ -536,13 +538,21 @@ func (r *Reconciler) do(ctx context.Context, a Action) result {
 	case KindAdopt:
 		return r.adopt(ctx, a)
 	case KindRemove:
-		if err := r.remove(ctx, a.Container); err != nil {
+		if err := r.remove(withGrace(ctx, graceOf(a.Desired)), a.Container); err != nil {
 			return result{err: err}
 		}
 		r.forget(a.Container.Name)
 		return result{state: StateRemoved}
 	}
 	return result{err: fmt.Errorf("unknown action %q", a.Kind)}
+}
+
+// graceOf is the stop grace of d's container (unknown without a manifest: 0).
+func graceOf(d *Desired) time.Duration {
+	if d == nil {
+		return 0
+	}
+	return d.Request.StopTimeout
 }
 
 // remove stops c (giving it the grace period it was created with) and removes it, never its volumes.
@@ -581,7 +591,7 @@ func (r *Reconciler) install(ctx context.Context, d *Desired, old *Container) re
 		}
 	}
 	if old != nil {
-		if err := r.remove(ctx, old); err != nil {
+		if err := r.remove(withGrace(ctx, graceOf(d)), old); err != nil {
 			return result{err: err}
 		}
 		r.forget(d.Name())

@@ -40,6 +40,9 @@ type ActionRec struct {
 type Failure struct {
 	App   string `json:"app"`
 	Error string `json:"error"`
+	// Class classifies the failure where it is known: timeout or cancelled (deadline.go). It is in the
+	// JSON report only; D-Bus's Failures stay (ss), and the message says the same.
+	Class string `json:"class,omitempty"`
 }
 
 // App states in a report.

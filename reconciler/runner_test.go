@@ -2,6 +2,9 @@ package reconciler
 
 import (
 	"context"
+	"errors"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,8 +13,11 @@ import (
 type slowPasser struct {
 	mu       sync.Mutex
 	triggers []string
+	applied  []string
+	refuse   map[string]error
 	started  chan struct{}
 	release  chan struct{}
+	ctxErr   error // the pass context's error when the last pass was released
 }
 
 func (s *slowPasser) Pass(ctx context.Context, trigger string) *Report {
@@ -20,8 +26,32 @@ func (s *slowPasser) Pass(ctx context.Context, trigger string) *Report {
 	n := uint64(len(s.triggers))
 	s.mu.Unlock()
 	s.started <- struct{}{}
-	<-s.release
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	s.ctxErr = ctx.Err()
+	s.mu.Unlock()
 	return &Report{PassID: n, Trigger: trigger}
+}
+
+func (s *slowPasser) Apply(ctx context.Context, op Op) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.applied = append(s.applied, op.String())
+	return s.refuse[op.String()]
+}
+
+func wait(t *testing.T, tk *Ticket) (*Report, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rep, err := tk.Wait(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		t.Fatal("ticket not answered within 10 s")
+	}
+	return rep, err
 }
 
 func TestRunnerCoalescesTriggersIntoTheNextPass(t *testing.T) {
@@ -39,14 +69,14 @@ func TestRunnerCoalescesTriggersIntoTheNextPass(t *testing.T) {
 		t.Fatal("not busy during a pass")
 	}
 	sp.release <- struct{}{}
-	if rep := <-first; rep.PassID != 1 {
+	if rep, _ := wait(t, first); rep.PassID != 1 {
 		t.Fatalf("first got pass %d", rep.PassID)
 	}
 	<-sp.started
 	sp.release <- struct{}{}
-	for _, ch := range []<-chan *Report{a, b, c} {
-		if rep := <-ch; rep.PassID != 2 || rep.Trigger != "dbus,timer" {
-			t.Fatalf("got %+v, want pass 2 with triggers dbus,timer", rep)
+	for _, tk := range []*Ticket{a, b, c} {
+		if rep, err := wait(t, tk); err != nil || rep.PassID != 2 || rep.Trigger != "dbus,timer" {
+			t.Fatalf("got %+v %v, want pass 2 with triggers dbus,timer", rep, err)
 		}
 	}
 	select {
@@ -54,20 +84,144 @@ func TestRunnerCoalescesTriggersIntoTheNextPass(t *testing.T) {
 		t.Fatal("an extra pass ran")
 	case <-time.After(50 * time.Millisecond):
 	}
-	// A request while a pass runs at shutdown: the running pass finishes, the queued one gets nil.
+	// A request while a pass runs at shutdown: the running pass finishes, the queued one is answered
+	// with ErrStopped.
 	last := r.Request("late")
 	<-sp.started
 	queued := r.Request("queued")
 	cancel()
 	sp.release <- struct{}{}
-	if rep := <-last; rep == nil || rep.PassID != 3 {
-		t.Fatalf("in-flight pass at shutdown: %+v", rep)
+	if rep, err := wait(t, last); err != nil || rep == nil || rep.PassID != 3 {
+		t.Fatalf("in-flight pass at shutdown: %+v %v", rep, err)
 	}
 	<-done
-	if rep := <-queued; rep != nil {
-		t.Fatalf("queued pass after shutdown ran: %+v", rep)
+	if rep, err := wait(t, queued); rep != nil || !errors.Is(err, ErrStopped) {
+		t.Fatalf("queued pass after shutdown: %+v %v", rep, err)
 	}
-	if rep := <-r.Request("after"); rep != nil {
-		t.Fatal("request after shutdown answered with a report")
+	if rep, err := wait(t, r.Request("after")); rep != nil || !errors.Is(err, ErrStopped) {
+		t.Fatalf("request after shutdown: %+v %v", rep, err)
+	}
+}
+
+// Operations are applied in the order they were submitted, in the runner's goroutine, before the
+// pass they join; a refused one is answered with its error and, alone, runs no pass.
+func TestRunnerAppliesOpsInOrderBeforeThePass(t *testing.T) {
+	refused := errors.New("needed by lnd")
+	sp := &slowPasser{started: make(chan struct{}, 10), release: make(chan struct{}, 10),
+		refuse: map[string]error{"remove b": refused}}
+	r := NewRunner(sp)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Run(ctx)
+	r.Request("startup")
+	<-sp.started
+	tks := []*Ticket{r.Submit(Op{Kind: OpRemove, App: "a"}), r.Submit(Op{Kind: OpRemove, App: "b"}),
+		r.Submit(Op{Kind: OpRotateSecret, App: "c", Name: "pw"})}
+	sp.mu.Lock()
+	if len(sp.applied) != 0 {
+		t.Fatalf("applied during the running pass: %v", sp.applied)
+	}
+	sp.mu.Unlock()
+	sp.release <- struct{}{}
+	<-sp.started
+	sp.release <- struct{}{}
+	if _, err := wait(t, tks[1]); err != refused {
+		t.Fatalf("refused op answered %v", err)
+	}
+	for _, i := range []int{0, 2} {
+		if rep, err := wait(t, tks[i]); err != nil || rep.PassID != 2 || rep.Trigger != "remove,rotate-secret" {
+			t.Fatalf("op %d: %+v %v", i, rep, err)
+		}
+	}
+	if got := strings.Join(sp.applied, ", "); got != "remove a, remove b, rotate-secret c pw" {
+		t.Fatalf("applied %s", got)
+	}
+	// A refused op alone runs no pass.
+	if _, err := wait(t, r.Submit(Op{Kind: OpRemove, App: "b"})); err != refused {
+		t.Fatal(err)
+	}
+	select {
+	case <-sp.started:
+		t.Fatal("a refused op ran a pass")
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+// Waiting tickets cost no goroutine (before issue 15, each Request started one).
+func TestTicketsCostNoGoroutine(t *testing.T) {
+	sp := &slowPasser{started: make(chan struct{}, 10), release: make(chan struct{}, 10)}
+	r := NewRunner(sp)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Run(ctx)
+	r.Request("startup")
+	<-sp.started
+	before := runtime.NumGoroutine()
+	var tks []*Ticket
+	for i := 0; i < 1000; i++ {
+		tks = append(tks, r.Request("dbus"))
+	}
+	if n := runtime.NumGoroutine(); n > before+5 {
+		t.Fatalf("1000 queued tickets: %d goroutines, %d before", n, before)
+	}
+	sp.release <- struct{}{}
+	<-sp.started
+	sp.release <- struct{}{}
+	for _, tk := range tks {
+		wait(t, tk)
+	}
+}
+
+// The stop: a pass in progress goes on for the stop grace, then its context is cancelled; a pass
+// that ignores its cancellation makes the runner stop progressing (the watchdog is not fed).
+func TestRunnerCancelsAfterTheStopGraceAndTellsProgress(t *testing.T) {
+	sp := &slowPasser{started: make(chan struct{}, 10), release: make(chan struct{})}
+	r := NewRunner(sp)
+	r.StopGrace = 300 * time.Millisecond
+	r.PassTimeout = time.Hour
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	tk := r.Request("startup")
+	<-sp.started
+	if !r.Progressing(time.Now()) {
+		t.Fatal("a pass that just started is not progressing")
+	}
+	if r.Progressing(time.Now().Add(time.Hour + time.Second)) {
+		t.Fatal("a pass past its deadline and grace still counts as progressing")
+	}
+	t0 := time.Now()
+	cancel()
+	rep, err := wait(t, tk)
+	if err != nil || rep == nil {
+		t.Fatalf("cancelled pass: %v %v", rep, err)
+	}
+	if d := time.Since(t0); d < 250*time.Millisecond || d > 5*time.Second {
+		t.Fatalf("pass cancelled %s after the stop, want the 300 ms grace", d)
+	}
+	sp.mu.Lock()
+	if !errors.Is(sp.ctxErr, context.Canceled) {
+		t.Fatalf("pass context: %v", sp.ctxErr)
+	}
+	sp.mu.Unlock()
+	<-done
+	if !r.Progressing(time.Now()) {
+		t.Fatal("an idle runner is not progressing")
+	}
+
+	// The pass deadline.
+	sp2 := &slowPasser{started: make(chan struct{}, 10), release: make(chan struct{})}
+	r2 := NewRunner(sp2)
+	r2.PassTimeout = 200 * time.Millisecond
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	go r2.Run(ctx2)
+	if _, err := wait(t, r2.Request("startup")); err != nil {
+		t.Fatal(err)
+	}
+	sp2.mu.Lock()
+	defer sp2.mu.Unlock()
+	if !errors.Is(sp2.ctxErr, context.DeadlineExceeded) {
+		t.Fatalf("pass past its deadline: %v", sp2.ctxErr)
 	}
 }

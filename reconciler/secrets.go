@@ -29,7 +29,7 @@ func newSecretStore(stateDir string) *secretStore {
 	return &secretStore{dir: filepath.Join(stateDir, "secrets"), cache: map[string]string{}}
 }
 
-// ErrNoSecret is returned by RotateSecret for an app or name that declares no secret.
+// ErrNoSecret is returned by OpRotateSecret for an app or name that declares no secret.
 var ErrNoSecret = errors.New("no such secret")
 
 func (s *secretStore) path(app, name string) string { return filepath.Join(s.dir, app, name) }
@@ -126,9 +126,9 @@ func (r *Reconciler) exportValue(app *manifest.Loaded, name string) (string, err
 	return e.Value, nil
 }
 
-// RotateSecret gives an app's secret a new value. The pass it asks for re-renders what uses the secret
+// rotateSecret (OpRotateSecret) gives an app's secret a new value. The pass it asks for re-renders what uses the secret
 // and restarts every consumer once, providers first; the value itself is never returned.
-func (r *Reconciler) RotateSecret(app, name string) error {
+func (r *Reconciler) rotateSecret(app, name string) error {
 	set, err := r.LoadManifests()
 	if err != nil {
 		return err

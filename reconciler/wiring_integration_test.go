@@ -346,7 +346,7 @@ func TestSecretRotationRestartsExactlyTheConsumersOnceInOrderAndLeaksNowhere(t *
 	}
 	rc.take()
 
-	if err := f.rec.RotateSecret("prov", "rpc_password"); err != nil {
+	if err := f.rec.Apply(context.Background(), reconciler.Op{Kind: reconciler.OpRotateSecret, App: "prov", Name: "rpc_password"}); err != nil {
 		t.Fatal(err)
 	}
 	r = f.pass()
@@ -371,7 +371,7 @@ func TestSecretRotationRestartsExactlyTheConsumersOnceInOrderAndLeaksNowhere(t *
 	// The values are nowhere else: not in the log, the report or its file, nor a rotate error.
 	rep, _ := json.Marshal(f.rec.Last())
 	saved, _ := os.ReadFile(filepath.Join(f.dir, "state", "report.json"))
-	err = f.rec.RotateSecret("prov", "nope")
+	err = f.rec.Apply(context.Background(), reconciler.Op{Kind: reconciler.OpRotateSecret, App: "prov", Name: "nope"})
 	if !errors.Is(err, reconciler.ErrNoSecret) {
 		t.Fatalf("rotating an undeclared secret: %v", err)
 	}
@@ -439,7 +439,7 @@ func TestInstallingAnOptionalDependencyLaterChangesItsConsumersOnce(t *testing.T
 func TestRemovingANeededProviderIsRefused(t *testing.T) {
 	f := newFixture(t)
 	wireApps(f)
-	err := f.rec.Disable("prov")
+	err := f.rec.Apply(context.Background(), reconciler.Op{Kind: reconciler.OpRemove, App: "prov"})
 	if !errors.Is(err, reconciler.ErrNeeded) || !strings.Contains(err.Error(), "bystander (requires chain)") || !strings.Contains(err.Error(), "cons (requires chain)") {
 		t.Fatalf("Disable(prov) = %v", err)
 	}
@@ -448,7 +448,7 @@ func TestRemovingANeededProviderIsRefused(t *testing.T) {
 	}
 	// A second provider takes over: removing the first is then allowed.
 	f.app("prov2", fmt.Sprintf("  provides: [chain]\n  container: {image: %s}\n  exports: {rpc_host: {host: prov2}, rpc_password: {secret: true}}\n", bbImage))
-	if err := f.rec.Disable("prov"); err != nil {
+	if err := f.rec.Apply(context.Background(), reconciler.Op{Kind: reconciler.OpRemove, App: "prov"}); err != nil {
 		t.Fatalf("with another provider installed: %v", err)
 	}
 }

@@ -55,6 +55,10 @@ type options struct {
 	bus            string
 	adminGroup     string
 	stopTimeout    time.Duration
+	stopGrace      time.Duration
+	passTimeout    time.Duration
+	callTimeout    time.Duration
+	pullTimeout    time.Duration
 	scope          string
 	mode           string
 	quadletDir     string
@@ -83,6 +87,10 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.bus, "bus", "system", "D-Bus bus to serve on: system, session or a bus address")
 	fs.StringVar(&o.adminGroup, "admin-group", "lockstep", "group whose members may call Reconcile, Install and Remove (besides root)")
 	fs.DurationVar(&o.stopTimeout, "stop-timeout", 10*time.Minute, "on SIGTERM, how long to wait for the pass in progress before exiting anyway")
+	fs.DurationVar(&o.stopGrace, "stop-grace", 0, "on SIGTERM, how long the pass in progress may go on before it is cancelled (default: --stop-timeout less 30 s, at most; less than --stop-timeout)")
+	fs.DurationVar(&o.passTimeout, "pass-timeout", reconciler.PassTimeout, "deadline of one pass; its unfinished actions fail as timed out")
+	fs.DurationVar(&o.callTimeout, "podman-timeout", reconciler.CallTimeout, "deadline of one podman call (list, create, start, remove, ...); a stop gets this plus the container's stop grace")
+	fs.DurationVar(&o.pullTimeout, "pull-timeout", reconciler.PullTimeout, "deadline of one image pull or build")
 	fs.StringVar(&o.scope, "systemd-scope", "system", "systemd instance that runs companions: system, user or none (no companion stage)")
 	fs.StringVar(&o.mode, "companion-mode", "auto", "how companions run: quadlet (.container files), service (plain units running podman) or auto (quadlet when podman's generator is installed)")
 	fs.StringVar(&o.quadletDir, "quadlet-dir", "", "where .container files go (default /etc/containers/systemd, or ~/.config/containers/systemd for --systemd-scope user)")
@@ -104,6 +112,17 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.dataRoot == "" {
 		o.dataRoot = filepath.Join(o.stateDir, "apps")
+	}
+	if o.stopGrace == 0 {
+		o.stopGrace = o.stopTimeout - min(30*time.Second, o.stopTimeout/2)
+	}
+	if o.stopGrace <= 0 || o.stopGrace >= o.stopTimeout {
+		return nil, fmt.Errorf("--stop-grace %s: must be more than 0 and less than --stop-timeout %s", o.stopGrace, o.stopTimeout)
+	}
+	for name, d := range map[string]time.Duration{"--pass-timeout": o.passTimeout, "--podman-timeout": o.callTimeout, "--pull-timeout": o.pullTimeout} {
+		if d <= 0 {
+			return nil, fmt.Errorf("%s %s: must be more than 0", name, d)
+		}
 	}
 	if o.socket == "" {
 		o.socket = filepath.Join(o.runtimeDir, "lockstep.sock")
@@ -209,6 +228,7 @@ func run(args []string, stdout io.Writer) int {
 		NetworkPrefix:  o.networkPrefix,
 		DefaultNetwork: o.defaultNetwork,
 		Registries:     o.registries,
+		Timeouts:       reconciler.Timeouts{Call: o.callTimeout, Pull: o.pullTimeout},
 	}, pm)
 	if err != nil {
 		log.WithError(err).Error("starting")
@@ -218,7 +238,9 @@ func run(args []string, stdout io.Writer) int {
 		if err := pm.Connect(ctx); err != nil {
 			log.WithError(err).Warn("podman is not reachable")
 		}
-		rep := rec.Pass(ctx, "once")
+		pctx, cancel := context.WithTimeout(ctx, o.passTimeout)
+		rep := rec.Pass(pctx, "once")
+		cancel()
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(rep); err != nil {

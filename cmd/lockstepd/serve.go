@@ -212,6 +212,7 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 		return 1
 	}
 	runner := reconciler.NewRunner(rec)
+	runner.PassTimeout, runner.StopGrace = o.passTimeout, o.stopGrace
 	srv, err := dbusapi.Export(conn, backend{runner, rec}, dbusapi.Config{AdminGroup: o.adminGroup, Log: log})
 	if err != nil {
 		conn.Close()
@@ -239,7 +240,7 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 	} else {
 		apps.Store(int64(len(set.Apps) + len(set.Invalid)))
 	}
-	probeCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	probeCtx, cancel := context.WithTimeout(ctx, min(10*time.Second, o.callTimeout))
 	degraded := ""
 	if err := pm.Connect(probeCtx); err != nil {
 		degraded = " (degraded: podman unreachable)"
@@ -301,6 +302,7 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 	})
 
 	var watchdog <-chan time.Time
+	stalled := false
 	if d, err := daemon.SdWatchdogEnabled(false); err == nil && d > 0 {
 		t := time.NewTicker(d / 2)
 		defer t.Stop()
@@ -326,6 +328,16 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 			if _, err := os.Stat(filepath.Join(o.runtimeDir, "test-hang-watchdog")); err == nil {
 				continue
 			}
+			// Fed only while passes make progress: a pass past its deadline and the stop grace
+			// ignores its cancellation, and systemd should restart lockstepd.
+			if !runner.Progressing(time.Now()) {
+				if !stalled {
+					stalled = true
+					log.Error("the pass in progress is past its deadline and does not end; no longer feeding the watchdog")
+				}
+				continue
+			}
+			stalled = false
 			notify(log, daemon.SdNotifyWatchdog)
 		case <-interval:
 			runner.Request("interval")
@@ -343,10 +355,10 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 			} else {
 				apps.Store(int64(len(set.Apps) + len(set.Invalid)))
 			}
-			runner.Request("reload")
+			runner.Submit(reconciler.Op{Kind: reconciler.OpReload})
 			notify(log, daemon.SdNotifyReady+"\nSTATUS="+summary(rec.Last(), apps.Load()))
 		case <-ctx.Done():
-			log.Info("stopping: the pass in progress, if any, finishes first")
+			log.WithField("stop_grace", o.stopGrace.String()).Info("stopping: the pass in progress, if any, may finish within the stop grace; then it is cancelled")
 			notify(log, daemon.SdNotifyStopping+"\nSTATUS=stopping")
 			srv.ShutDown()
 			web.ShutDown()
