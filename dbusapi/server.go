@@ -14,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/report"
 )
 
 // Names of the API; see docs/dbus-api.md.
@@ -46,8 +47,8 @@ var (
 
 // Backend is what the API drives: the pass queue and the reconciler.
 type Backend interface {
-	Request(trigger string) <-chan *reconciler.Report
-	Last() *reconciler.Report
+	Request(trigger string) <-chan *report.Report
+	Last() *report.Report
 	Enable(id string) error
 	Disable(id string) error
 	Purge(id string) error
@@ -72,8 +73,8 @@ type Server struct {
 	mu       sync.Mutex
 	spliced  bool // conn was made by Dial
 	stopping bool
-	emitted  *reconciler.Report // the last report whose content was announced
-	encoded  *reconciler.Report // the report whose encoding is cached in enc
+	emitted  *report.Report // the last report whose content was announced
+	encoded  *report.Report // the report whose encoding is cached in enc
 	enc      map[string]dbus.Variant
 	token    uint64 // enc's entry in the cache of encoded bodies (wire.go)
 }
@@ -82,7 +83,7 @@ type Server struct {
 // far more often than passes end. The map is never modified after it is made, so concurrent replies
 // may share it. On a connection made by Dial the reply is a placeholder that the connection replaces
 // with the bytes encoded once for this report (wire.go).
-func (s *Server) encode(r *reconciler.Report) map[string]dbus.Variant {
+func (s *Server) encode(r *report.Report) map[string]dbus.Variant {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.enc == nil || s.encoded != r {
@@ -246,13 +247,13 @@ func (s *Server) PassStarted(string) {
 
 // PassFinished is the runner's Finished hook: it updates the properties and emits ReportChanged when
 // the report's content differs from the last one announced.
-func (s *Server) PassFinished(r *reconciler.Report) {
+func (s *Server) PassFinished(r *report.Report) {
 	if r == nil {
 		return
 	}
 	s.mu.Lock()
 	stopping, conn, props := s.stopping, s.conn, s.props
-	changed := !reconciler.SameContent(s.emitted, r)
+	changed := !report.SameContent(s.emitted, r)
 	if changed {
 		s.emitted = r
 	}
@@ -280,7 +281,7 @@ func (s *Server) ShutDown() {
 	s.setProp(props, "State", StateStopping)
 }
 
-func failing(r *reconciler.Report) []string {
+func failing(r *report.Report) []string {
 	out := []string{}
 	if r == nil {
 		return out

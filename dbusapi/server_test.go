@@ -14,6 +14,7 @@ import (
 
 	"github.com/lockstep/lockstep/internal/testenv"
 	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/report"
 )
 
 // fakePasser produces reports; content changes only when its content field changes.
@@ -22,19 +23,19 @@ type fakePasser struct {
 	passes  atomic.Int64
 	delay   atomic.Int64 // nanoseconds
 	content string
-	last    *reconciler.Report
+	last    *report.Report
 }
 
-func (f *fakePasser) Pass(ctx context.Context, trigger string) *reconciler.Report {
+func (f *fakePasser) Pass(ctx context.Context, trigger string) *report.Report {
 	n := f.passes.Add(1)
 	time.Sleep(time.Duration(f.delay.Load()))
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	r := &reconciler.Report{PassID: uint64(n), Trigger: trigger, StartedAt: time.Now(), FinishedAt: time.Now(),
-		Apps: []reconciler.AppStatus{{ID: "web", State: "running", Health: "healthy", Image: "x:1", ContainerID: "abc"}}}
+	r := &report.Report{PassID: uint64(n), Trigger: trigger, StartedAt: time.Now(), FinishedAt: time.Now(),
+		Apps: []report.AppStatus{{ID: "web", State: "running", Health: "healthy", Image: "x:1", ContainerID: "abc"}}}
 	if f.content != "" {
-		r.Failures = []reconciler.Failure{{App: "web", Error: f.content}}
-		r.Actions = []reconciler.ActionRec{{App: "web", Action: "start", Cause: "container is exited"}}
+		r.Failures = []report.Failure{{App: "web", Error: f.content}}
+		r.Actions = []report.ActionRec{{App: "web", Action: "start", Cause: "container is exited"}}
 	}
 	f.last = r
 	return r
@@ -56,7 +57,7 @@ type fakeBackend struct {
 	mu       sync.Mutex
 }
 
-func (b *fakeBackend) Last() *reconciler.Report {
+func (b *fakeBackend) Last() *report.Report {
 	b.p.mu.Lock()
 	defer b.p.mu.Unlock()
 	return b.p.last

@@ -15,13 +15,13 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/lockstep/lockstep/dbusapi"
-	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/report"
 )
 
 // Backend is what the HTTP API drives: the pass queue and the last report.
 type Backend interface {
-	Request(trigger string) <-chan *reconciler.Report
-	Last() *reconciler.Report
+	Request(trigger string) <-chan *report.Report
+	Last() *report.Report
 }
 
 // Server is the HTTP API on a unix socket. Reading is open to whoever can reach the socket (its mode
@@ -97,7 +97,7 @@ type apiError struct {
 func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 	rep := s.b.Last()
 	if rep == nil {
-		rep = &reconciler.Report{}
+		rep = &report.Report{}
 	}
 	writeJSON(w, http.StatusOK, rep)
 }
@@ -204,7 +204,7 @@ func NewMetrics() *Metrics {
 }
 
 // Observe records a finished pass.
-func (m *Metrics) Observe(r *reconciler.Report) {
+func (m *Metrics) Observe(r *report.Report) {
 	if r == nil {
 		return
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/lockstep/lockstep/podman"
 	"github.com/lockstep/lockstep/quadlet"
 	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/report"
 )
 
 // dirs are lockstepd's directory flags, with the same defaults, for the commands that read its
@@ -65,8 +66,8 @@ func (d *dirs) addManifestFlags(cmd *cobra.Command) {
 
 // planJSON is plan's --json output (docs/cli.md).
 type planJSON struct {
-	Actions  []reconciler.ActionRec `json:"actions"`
-	Problems []problemJSON          `json:"problems"`
+	Actions  []report.ActionRec `json:"actions"`
+	Problems []problemJSON      `json:"problems"`
 }
 
 type problemJSON struct {
@@ -110,7 +111,7 @@ unreadable).`,
 			if obs == nil {
 				return fmt.Errorf("reading the installed apps in %s: %w", d.appsDir, err)
 			}
-			out := planJSON{Actions: []reconciler.ActionRec{}, Problems: []problemJSON{}}
+			out := planJSON{Actions: []report.ActionRec{}, Problems: []problemJSON{}}
 			for _, p := range obs.Set.Problems {
 				out.Problems = append(out.Problems, problemJSON{p.File, p.Field, p.Reason})
 			}
@@ -125,7 +126,7 @@ unreadable).`,
 				if a.Desired != nil && a.Desired.Member != "" {
 					cause = a.Desired.Member + ": " + cause // a stack's container
 				}
-				out.Actions = append(out.Actions, reconciler.ActionRec{App: a.App, Action: string(a.Kind), Cause: cause})
+				out.Actions = append(out.Actions, report.ActionRec{App: a.App, Action: string(a.Kind), Cause: cause})
 			}
 			sort.SliceStable(out.Actions, func(i, j int) bool { return out.Actions[i].App < out.Actions[j].App })
 			w := cmd.OutOrStdout()

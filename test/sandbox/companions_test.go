@@ -18,6 +18,7 @@ import (
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/podman"
 	"github.com/lockstep/lockstep/reconciler"
+	lsreport "github.com/lockstep/lockstep/report"
 	"github.com/lockstep/lockstep/systemd"
 )
 
@@ -84,7 +85,7 @@ func (e *env) app(id, body string) {
 	}
 }
 
-func (e *env) pass() *reconciler.Report {
+func (e *env) pass() *lsreport.Report {
 	e.t.Helper()
 	return e.rec.Pass(context.Background(), "test")
 }
@@ -111,7 +112,7 @@ func get(url string) string {
 	return ""
 }
 
-func noFailures(t *testing.T, r *reconciler.Report) {
+func noFailures(t *testing.T, r *lsreport.Report) {
 	t.Helper()
 	if len(r.Failures) > 0 {
 		t.Fatalf("failures: %+v", r.Failures)
