@@ -13,7 +13,8 @@ import (
 	"github.com/godbus/dbus/v5/prop"
 	"github.com/sirupsen/logrus"
 
-	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/internal/peer"
+	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/report"
 )
 
@@ -308,7 +309,7 @@ func (s *Server) check(sender dbus.Sender, method string) *dbus.Error {
 	if err != nil {
 		return dbus.NewError(ErrAccessDenied, []any{err.Error()})
 	}
-	if !Privileged(c, s.cfg.AdminGroup) {
+	if !peer.Privileged(c, s.cfg.AdminGroup) {
 		s.cfg.Log.WithFields(logrus.Fields{"uid": c.UID, "method": method}).Warn("refused an unprivileged call")
 		return dbus.NewError(ErrAccessDenied, []any{fmt.Sprintf("%s needs root or membership of group %s (caller uid %d)", method, s.cfg.AdminGroup, c.UID)})
 	}
@@ -392,15 +393,15 @@ func (o object) RotateSecret(sender dbus.Sender, app, name string) (map[string]d
 
 func mapErr(err error) *dbus.Error {
 	switch {
-	case errors.Is(err, reconciler.ErrNoSecret):
+	case errors.Is(err, outcome.ErrNoSecret):
 		return dbus.NewError(ErrNoSuchSecret, []any{err.Error()})
-	case errors.Is(err, reconciler.ErrNeeded):
+	case errors.Is(err, outcome.ErrNeeded):
 		return dbus.NewError(ErrNeeded, []any{err.Error()})
-	case errors.Is(err, reconciler.ErrMissingDependency):
+	case errors.Is(err, outcome.ErrMissingDependency):
 		return dbus.NewError(ErrMissingDependency, []any{err.Error()})
-	case errors.Is(err, reconciler.ErrNoSuchApp), errors.Is(err, reconciler.ErrNotInstalled):
+	case errors.Is(err, outcome.ErrNoSuchApp), errors.Is(err, outcome.ErrNotInstalled):
 		return dbus.NewError(ErrNoSuchApp, []any{err.Error()})
-	case errors.Is(err, reconciler.ErrInvalidManifest):
+	case errors.Is(err, outcome.ErrInvalidManifest):
 		return dbus.NewError(ErrInvalidManifest, []any{err.Error()})
 	}
 	return dbus.NewError(ErrFailed, []any{err.Error()})

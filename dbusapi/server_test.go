@@ -13,6 +13,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/lockstep/lockstep/internal/testenv"
+	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/reconciler"
 	"github.com/lockstep/lockstep/report"
 )
@@ -64,10 +65,10 @@ func (b *fakeBackend) Last() *report.Report {
 }
 func (b *fakeBackend) Enable(id string) error {
 	if id == "missing" {
-		return fmt.Errorf("%w: %q", reconciler.ErrNoSuchApp, id)
+		return fmt.Errorf("%w: %q", outcome.ErrNoSuchApp, id)
 	}
 	if id == "broken" {
-		return fmt.Errorf("%w: broken.yaml: app.x: unknown key", reconciler.ErrInvalidManifest)
+		return fmt.Errorf("%w: broken.yaml: app.x: unknown key", outcome.ErrInvalidManifest)
 	}
 	b.mu.Lock()
 	b.enabled = append(b.enabled, id)
@@ -76,7 +77,7 @@ func (b *fakeBackend) Enable(id string) error {
 }
 func (b *fakeBackend) Disable(id string) error {
 	if id == "missing" {
-		return fmt.Errorf("%w: %q", reconciler.ErrNotInstalled, id)
+		return fmt.Errorf("%w: %q", outcome.ErrNotInstalled, id)
 	}
 	b.mu.Lock()
 	b.disabled = append(b.disabled, id)
@@ -85,7 +86,7 @@ func (b *fakeBackend) Disable(id string) error {
 }
 func (b *fakeBackend) RotateSecret(app, name string) error {
 	if name != "rpc_password" {
-		return fmt.Errorf("%w: app %s declares no secret %s", reconciler.ErrNoSecret, app, name)
+		return fmt.Errorf("%w: app %s declares no secret %s", outcome.ErrNoSecret, app, name)
 	}
 	b.mu.Lock()
 	b.rotated = append(b.rotated, app+"/"+name)

@@ -1,6 +1,10 @@
 package reconciler
 
-import "github.com/lockstep/lockstep/report"
+import (
+	"github.com/lockstep/lockstep/engine"
+	"github.com/lockstep/lockstep/report"
+	"github.com/lockstep/lockstep/spec"
+)
 
 // The report's types and values, under the names the executor (reconciler.go), the Runner and
 // install.go have always used. They live in package report; code outside this package uses them
@@ -36,4 +40,48 @@ const (
 var (
 	LoadReport = report.LoadReport
 	SaveReport = report.SaveReport
+)
+
+// What the reconciler needs of podman and systemd (package engine), under the names the executor
+// uses.
+type (
+	Podman       = engine.Podman
+	Systemd      = engine.Systemd
+	Container    = engine.Container
+	Inspected    = engine.Inspected
+	BuildRequest = engine.BuildRequest
+	APIError     = engine.APIError
+)
+
+// podman's classified errors (package engine).
+var (
+	ErrNotFound      = engine.ErrNotFound
+	ErrConflict      = engine.ErrConflict
+	ErrUnavailable   = engine.ErrUnavailable
+	ErrImageNotFound = engine.ErrImageNotFound
+)
+
+// The desired containers and their create requests (package spec).
+type (
+	CreateRequest = spec.CreateRequest
+	Desired       = spec.Desired
+	Wiring        = spec.Wiring
+)
+
+// Labels, hash scheme and network names (package spec).
+const (
+	LabelApp           = spec.LabelApp
+	LabelSpecHash      = spec.LabelSpecHash
+	LabelHashScheme    = spec.LabelHashScheme
+	LabelContainer     = spec.LabelContainer
+	HashScheme         = spec.HashScheme
+	NetworkPrefix      = spec.NetworkPrefix
+	ExportsSuffix      = spec.ExportsSuffix
+	DefaultStopTimeout = spec.DefaultStopTimeout
+)
+
+// DesiredFor and DesiredsFor compute an app's containers (package spec).
+var (
+	DesiredFor  = spec.DesiredFor
+	DesiredsFor = spec.DesiredsFor
 )

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lockstep/lockstep/internal/atomicfile"
 	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/outcome"
 )
 
 // Secrets are exported values lockstep generates: 32 random bytes, hex, made once and kept in
@@ -30,7 +31,7 @@ func newSecretStore(stateDir string) *secretStore {
 }
 
 // ErrNoSecret is returned by RotateSecret for an app or name that declares no secret.
-var ErrNoSecret = errors.New("no such secret")
+var ErrNoSecret = outcome.ErrNoSecret
 
 func (s *secretStore) path(app, name string) string { return filepath.Join(s.dir, app, name) }
 

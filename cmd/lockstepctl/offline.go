@@ -165,7 +165,7 @@ var renderMode = reconciler.ModeQuadlet
 var renderCompanions = func(app *manifest.Loaded, roots manifest.Roots) (map[string][]byte, error) {
 	out := map[string][]byte{}
 	for _, c := range app.Companions {
-		u := reconciler.CompanionUnit(app, c, roots, "multi-user.target")
+		u := quadlet.CompanionUnit(app, c, roots, "multi-user.target")
 		var b []byte
 		var err error
 		name := quadlet.ContainerFile(c.ID)
