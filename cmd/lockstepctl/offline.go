@@ -93,17 +93,8 @@ unreadable).`,
 		Example: "  lockstepctl plan\n  lockstepctl plan --json | jq -r '.actions[] | select(.action != \"none\") | .app'",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			stateDir := d.stateDir
-			if _, err := os.Stat(stateDir); errors.Is(err, os.ErrNotExist) {
-				// No adoptions yet; reconciler.New would create the state dir, and plan changes nothing.
-				tmp, err := os.MkdirTemp("", "lockstepctl-plan-")
-				if err != nil {
-					return err
-				}
-				defer os.RemoveAll(tmp)
-				stateDir = tmp
-			}
-			rec, err := reconciler.New(reconciler.Config{AppsDir: d.appsDir, StateDir: stateDir, Roots: d.roots()}, podman.New(d.podmanURL))
+			// ReadOnly: no state dir is made, no secret generated (tested with the real binary).
+			rec, err := reconciler.New(reconciler.Config{AppsDir: d.appsDir, StateDir: d.stateDir, Roots: d.roots(), ReadOnly: true}, podman.New(d.podmanURL))
 			if err != nil {
 				return err
 			}
