@@ -13,7 +13,10 @@ import (
 	"github.com/godbus/dbus/v5/prop"
 	"github.com/sirupsen/logrus"
 
-	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/internal/peer"
+	"github.com/lockstep/lockstep/ops"
+	"github.com/lockstep/lockstep/outcome"
+	"github.com/lockstep/lockstep/report"
 )
 
 // Names of the API; see docs/dbus-api.md.
@@ -46,9 +49,9 @@ var (
 
 // Backend is what the API drives: the runner's queue (passes and operations) and the last report.
 type Backend interface {
-	Request(trigger string) *reconciler.Ticket
-	Submit(op reconciler.Op) *reconciler.Ticket
-	Last() *reconciler.Report
+	Request(trigger string) *ops.Ticket
+	Submit(op ops.Op) *ops.Ticket
+	Last() *report.Report
 }
 
 // Config tunes the server.
@@ -70,8 +73,8 @@ type Server struct {
 	mu       sync.Mutex
 	spliced  bool // conn was made by Dial
 	stopping bool
-	emitted  *reconciler.Report // the last report whose content was announced
-	encoded  *reconciler.Report // the report whose encoding is cached in enc
+	emitted  *report.Report // the last report whose content was announced
+	encoded  *report.Report // the report whose encoding is cached in enc
 	enc      map[string]dbus.Variant
 	token    uint64 // enc's entry in the cache of encoded bodies (wire.go)
 }
@@ -80,7 +83,7 @@ type Server struct {
 // far more often than passes end. The map is never modified after it is made, so concurrent replies
 // may share it. On a connection made by Dial the reply is a placeholder that the connection replaces
 // with the bytes encoded once for this report (wire.go).
-func (s *Server) encode(r *reconciler.Report) map[string]dbus.Variant {
+func (s *Server) encode(r *report.Report) map[string]dbus.Variant {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.enc == nil || s.encoded != r {
@@ -244,13 +247,13 @@ func (s *Server) PassStarted(string) {
 
 // PassFinished is the runner's Finished hook: it updates the properties and emits ReportChanged when
 // the report's content differs from the last one announced.
-func (s *Server) PassFinished(r *reconciler.Report) {
+func (s *Server) PassFinished(r *report.Report) {
 	if r == nil {
 		return
 	}
 	s.mu.Lock()
 	stopping, conn, props := s.stopping, s.conn, s.props
-	changed := !reconciler.SameContent(s.emitted, r)
+	changed := !report.SameContent(s.emitted, r)
 	if changed {
 		s.emitted = r
 	}
@@ -278,7 +281,7 @@ func (s *Server) ShutDown() {
 	s.setProp(props, "State", StateStopping)
 }
 
-func failing(r *reconciler.Report) []string {
+func failing(r *report.Report) []string {
 	out := []string{}
 	if r == nil {
 		return out
@@ -305,7 +308,7 @@ func (s *Server) check(sender dbus.Sender, method string) *dbus.Error {
 	if err != nil {
 		return dbus.NewError(ErrAccessDenied, []any{err.Error()})
 	}
-	if !Privileged(c, s.cfg.AdminGroup) {
+	if !peer.Privileged(c, s.cfg.AdminGroup) {
 		s.cfg.Log.WithFields(logrus.Fields{"uid": c.UID, "method": method}).Warn("refused an unprivileged call")
 		return dbus.NewError(ErrAccessDenied, []any{fmt.Sprintf("%s needs root or membership of group %s (caller uid %d)", method, s.cfg.AdminGroup, c.UID)})
 	}
@@ -313,7 +316,7 @@ func (s *Server) check(sender dbus.Sender, method string) *dbus.Error {
 }
 
 // wait waits for a ticket: the report of its pass, or its operation's error as a D-Bus error.
-func (s *Server) wait(t *reconciler.Ticket) (map[string]dbus.Variant, *dbus.Error) {
+func (s *Server) wait(t *ops.Ticket) (map[string]dbus.Variant, *dbus.Error) {
 	<-t.Done()
 	r, err := t.Result()
 	if err != nil {
@@ -345,7 +348,7 @@ func (o object) Install(sender dbus.Sender, id string) (map[string]dbus.Variant,
 	if !idRE.MatchString(id) {
 		return nil, dbus.NewError(ErrNoSuchApp, []any{fmt.Sprintf("%q is not an app id", id)})
 	}
-	return o.s.wait(o.s.b.Submit(reconciler.Op{Kind: reconciler.OpInstall, App: id}))
+	return o.s.wait(o.s.b.Submit(ops.Op{Kind: ops.Install, App: id}))
 }
 
 // Remove disables app id (companions first, then the container) and, with purge, deletes its data
@@ -357,16 +360,16 @@ func (o object) Remove(sender dbus.Sender, id string, purge bool) (map[string]db
 	if !idRE.MatchString(id) {
 		return nil, dbus.NewError(ErrNoSuchApp, []any{fmt.Sprintf("%q is not an app id", id)})
 	}
-	rep, derr := o.s.wait(o.s.b.Submit(reconciler.Op{Kind: reconciler.OpRemove, App: id}))
+	rep, derr := o.s.wait(o.s.b.Submit(ops.Op{Kind: ops.Remove, App: id}))
 	if derr != nil || !purge {
 		return rep, derr
 	}
 	// The purge is an operation of its own, applied once the remove's pass is over: it checks that
 	// no container of the app is left, and an Install queued meanwhile is applied after it.
 	// The reply is still the report of the pass that removed the app.
-	t := o.s.b.Submit(reconciler.Op{Kind: reconciler.OpPurge, App: id})
+	t := o.s.b.Submit(ops.Op{Kind: ops.Purge, App: id})
 	<-t.Done()
-	if _, err := t.Result(); errors.Is(err, reconciler.ErrStopped) {
+	if _, err := t.Result(); errors.Is(err, ops.ErrStopped) {
 		return nil, mapErr(err)
 	} else if err != nil {
 		return nil, dbus.NewError(ErrFailed, []any{err.Error()})
@@ -383,7 +386,7 @@ func (o object) RotateSecret(sender dbus.Sender, app, name string) (map[string]d
 	if !idRE.MatchString(app) {
 		return nil, dbus.NewError(ErrNoSuchApp, []any{fmt.Sprintf("%q is not an app id", app)})
 	}
-	rep, derr := o.s.wait(o.s.b.Submit(reconciler.Op{Kind: reconciler.OpRotateSecret, App: app, Name: name}))
+	rep, derr := o.s.wait(o.s.b.Submit(ops.Op{Kind: ops.RotateSecret, App: app, Name: name}))
 	if derr == nil {
 		o.s.cfg.Log.WithFields(logrus.Fields{"app": app, "secret": name}).Info("secret rotated")
 	}
@@ -392,17 +395,17 @@ func (o object) RotateSecret(sender dbus.Sender, app, name string) (map[string]d
 
 func mapErr(err error) *dbus.Error {
 	switch {
-	case errors.Is(err, reconciler.ErrStopped):
+	case errors.Is(err, ops.ErrStopped):
 		return dbus.NewError(ErrShuttingDown, []any{err.Error()})
-	case errors.Is(err, reconciler.ErrNoSecret):
+	case errors.Is(err, outcome.ErrNoSecret):
 		return dbus.NewError(ErrNoSuchSecret, []any{err.Error()})
-	case errors.Is(err, reconciler.ErrNeeded):
+	case errors.Is(err, outcome.ErrNeeded):
 		return dbus.NewError(ErrNeeded, []any{err.Error()})
-	case errors.Is(err, reconciler.ErrMissingDependency):
+	case errors.Is(err, outcome.ErrMissingDependency):
 		return dbus.NewError(ErrMissingDependency, []any{err.Error()})
-	case errors.Is(err, reconciler.ErrNoSuchApp), errors.Is(err, reconciler.ErrNotInstalled):
+	case errors.Is(err, outcome.ErrNoSuchApp), errors.Is(err, outcome.ErrNotInstalled):
 		return dbus.NewError(ErrNoSuchApp, []any{err.Error()})
-	case errors.Is(err, reconciler.ErrInvalidManifest):
+	case errors.Is(err, outcome.ErrInvalidManifest):
 		return dbus.NewError(ErrInvalidManifest, []any{err.Error()})
 	}
 	return dbus.NewError(ErrFailed, []any{err.Error()})

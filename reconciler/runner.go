@@ -2,12 +2,13 @@ package reconciler
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/lockstep/lockstep/ops"
 )
 
 // Passer runs passes and applies operations; *Reconciler is one. The runner calls both from its one
@@ -19,71 +20,24 @@ type Passer interface {
 	Apply(ctx context.Context, op Op) error
 }
 
-// OpKind names an operation on the installed set.
-type OpKind string
-
-// Operations. Each is applied by the runner at the start of a pass, check and effect in its goroutine,
-// so no two of them, nor one and a pass, ever interleave. Stop and start of an app (issue 16) are to
-// be kinds of their own, applied the same way.
-const (
-	OpInstall      OpKind = "install"       // App: link catalog app App into the apps dir
-	OpRemove       OpKind = "remove"        // App: unlink it; the pass removes its containers
-	OpPurge        OpKind = "purge"         // App: delete its data, secrets and unused images
-	OpRotateSecret OpKind = "rotate-secret" // App, Name: give the secret a new value
-	OpReload       OpKind = "reload"        // read every manifest again (SIGHUP)
+// The operations and tickets are package ops's; these names keep the engine's code short.
+type (
+	Op     = ops.Op
+	OpKind = ops.Kind
+	Ticket = ops.Ticket
 )
 
-// Op is one operation queued to the runner.
-type Op struct {
-	Kind OpKind
-	App  string // the app it is about ("" for reload)
-	Name string // the secret, for OpRotateSecret
-}
+// Operation kinds (package ops).
+const (
+	OpInstall      = ops.Install
+	OpRemove       = ops.Remove
+	OpPurge        = ops.Purge
+	OpRotateSecret = ops.RotateSecret
+	OpReload       = ops.Reload
+)
 
-func (o Op) String() string {
-	s := string(o.Kind)
-	if o.App != "" {
-		s += " " + o.App
-	}
-	if o.Name != "" {
-		s += " " + o.Name
-	}
-	return s
-}
-
-// ErrStopped answers a ticket whose pass never ran: the runner stopped first.
-var ErrStopped = errors.New("lockstepd is shutting down; the pass did not run")
-
-// Ticket is a queued request for a pass, carrying an operation or not. It is answered once: with the
-// op's error (the pass is not waited for), or with the report of the pass that followed the op, or
-// with ErrStopped. Waiting on a ticket costs no goroutine.
-type Ticket struct {
-	op     *Op
-	done   chan struct{}
-	report *Report
-	err    error
-}
-
-// Done is closed when the ticket is answered.
-func (t *Ticket) Done() <-chan struct{} { return t.done }
-
-// Result returns the report and error; call it after Done is closed.
-func (t *Ticket) Result() (*Report, error) { return t.report, t.err }
-
-// Wait waits for the answer, or for ctx (then it returns ctx's error; the ticket stays queued).
-func (t *Ticket) Wait(ctx context.Context) (*Report, error) {
-	select {
-	case <-t.done:
-		return t.report, t.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-func (t *Ticket) answer(rep *Report, err error) {
-	t.report, t.err = rep, err
-	close(t.done)
-}
+// ErrStopped answers a ticket whose pass never ran.
+var ErrStopped = ops.ErrStopped
 
 // Runner is the one goroutine that changes the world: it applies queued operations and runs passes.
 // D-Bus and HTTP calls, timers, start-up and events only queue tickets; tickets that arrive while a
@@ -134,11 +88,11 @@ func (r *Runner) Submit(op Op) *Ticket { return r.queue(string(op.Kind), &op) }
 func (r *Runner) Do(ctx context.Context, op Op) (*Report, error) { return r.Submit(op).Wait(ctx) }
 
 func (r *Runner) queue(trigger string, op *Op) *Ticket {
-	t := &Ticket{op: op, done: make(chan struct{})}
+	t := ops.NewTicket(op)
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		t.answer(nil, ErrStopped)
+		t.Answer(nil, ErrStopped)
 		return t
 	}
 	if r.next == nil {
@@ -230,22 +184,23 @@ func (r *Runner) run(base context.Context, b *batch) {
 	var waiting []*Ticket
 	triggers := map[string]bool{}
 	for _, t := range b.tickets {
-		if t.op == nil {
+		op := t.Op()
+		if op == nil {
 			waiting = append(waiting, t)
 			continue
 		}
-		if err := r.apply(ctx, *t.op); err != nil {
-			t.answer(nil, err)
+		if err := r.apply(ctx, *op); err != nil {
+			t.Answer(nil, err)
 			continue
 		}
-		triggers[string(t.op.Kind)] = true
+		triggers[string(op.Kind)] = true
 		waiting = append(waiting, t)
 	}
 	if len(waiting) == 0 {
 		return
 	}
 	for tr := range b.triggers {
-		if !isOpKind(tr) || triggers[tr] {
+		if !ops.Known(ops.Kind(tr)) {
 			triggers[tr] = true
 		}
 	}
@@ -258,7 +213,7 @@ func (r *Runner) run(base context.Context, b *batch) {
 		r.Finished(rep)
 	}
 	for _, t := range waiting {
-		t.answer(rep, nil)
+		t.Answer(rep, nil)
 	}
 }
 
@@ -272,21 +227,13 @@ func (r *Runner) apply(ctx context.Context, op Op) (err error) {
 	return r.p.Apply(ctx, op)
 }
 
-func isOpKind(s string) bool {
-	switch OpKind(s) {
-	case OpInstall, OpRemove, OpPurge, OpRotateSecret, OpReload:
-		return true
-	}
-	return false
-}
-
 func (r *Runner) close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.closed = true
 	if r.next != nil {
 		for _, t := range r.next.tickets {
-			t.answer(nil, ErrStopped)
+			t.Answer(nil, ErrStopped)
 		}
 		r.next = nil
 	}

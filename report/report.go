@@ -1,4 +1,4 @@
-package reconciler
+package report
 
 import (
 	"encoding/json"
@@ -40,7 +40,7 @@ type ActionRec struct {
 type Failure struct {
 	App   string `json:"app"`
 	Error string `json:"error"`
-	// Class classifies the failure where it is known: timeout or cancelled (deadline.go). It is in the
+	// Class classifies the failure where it is known: timeout or cancelled (reconciler/deadline.go). It is in the
 	// JSON report only; D-Bus's Failures stay (ss), and the message says the same.
 	Class string `json:"class,omitempty"`
 }
@@ -54,6 +54,20 @@ const (
 	StateFailed  = "failed"  // the pass's action for it failed
 	StateUnknown = "unknown" // podman could not be asked
 	StateRemoved = "removed" // uninstalled this pass
+	// StateUnreachable is a running app whose published port does not answer.
+	StateUnreachable = "unreachable"
+	// StateRolledBack is an app whose manifest asks for a spec that failed and was rolled back: it
+	// runs its last known-good spec until the manifest changes.
+	StateRolledBack = "rolled-back"
+)
+
+// Health states in a report.
+const (
+	HealthUnknown   = "unknown" // never evaluated: not "healthy"
+	HealthStarting  = "starting"
+	HealthHealthy   = "healthy"
+	HealthUnhealthy = "unhealthy"
+	HealthNone      = "none" // the manifest declares no health check
 )
 
 // AppStatus is one app's state at the end of a pass.
