@@ -143,7 +143,7 @@ func (r *Reconciler) stopGoneCompanions(ctx context.Context, p *companionPlan, r
 	for _, f := range p.gone {
 		unit, id := unitOf(f, p.suffix)
 		if err := r.cfg.Companions.Systemd.Stop(ctx, unit); err != nil {
-			rep.Failures = append(rep.Failures, Failure{App: id, Error: fmt.Sprintf("stopping %s: %v", unit, err)})
+			rep.Failures = append(rep.Failures, Failure{App: id, Error: fmt.Sprintf("stopping %s: %v", unit, err), Class: classOf(err)})
 		}
 	}
 }
@@ -156,7 +156,7 @@ func (r *Reconciler) companionsStage(ctx context.Context, log logrus.FieldLogger
 	cc := r.cfg.Companions
 	var st CompanionStats
 	fail := func(id string, state string, err error) {
-		rep.Failures = append(rep.Failures, Failure{App: id, Error: err.Error()})
+		rep.Failures = append(rep.Failures, Failure{App: id, Error: err.Error(), Class: classOf(err)})
 		rep.Companions = append(rep.Companions, AppStatus{ID: id, State: state})
 		log.WithField("companion", id).WithError(err).Warn("companion")
 	}

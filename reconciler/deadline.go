@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/lockstep/lockstep/engine"
 )
 
-// Timeouts bound how long a pass waits for each podman call (issue 15). The pass as a whole has the
+// Timeouts bound how long a pass waits for each podman call and each companion systemd call (issue 15). The pass as a whole has the
 // runner's deadline (Runner.PassTimeout); a call is also cut short by it.
 type Timeouts struct {
 	// Call bounds one short call: list, inspect, create, start, remove, a network or an image check
@@ -78,8 +80,13 @@ type timed struct {
 
 var _ Podman = timed{}
 
-// call runs f under a deadline of d.
+// call runs the podman call f under a deadline of d.
 func (t timed) call(ctx context.Context, what string, d time.Duration, f func(context.Context) error) error {
+	return t.callAs(ctx, "podman "+what, d, f)
+}
+
+// callAs runs f under a deadline of d; what names the call in an error.
+func (timed) callAs(ctx context.Context, what string, d time.Duration, f func(context.Context) error) error {
 	cctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	err := f(cctx)
@@ -88,11 +95,11 @@ func (t timed) call(ctx context.Context, what string, d time.Duration, f func(co
 	}
 	switch {
 	case errors.Is(ctx.Err(), context.Canceled):
-		return fmt.Errorf("%w (podman %s)", ErrCancelled, what)
+		return fmt.Errorf("%w (%s)", ErrCancelled, what)
 	case ctx.Err() != nil:
-		return fmt.Errorf("%w: podman %s: the pass ran past its deadline", ErrTimeout, what)
+		return fmt.Errorf("%w: %s: the pass ran past its deadline", ErrTimeout, what)
 	case cctx.Err() != nil:
-		return fmt.Errorf("%w: podman %s gave no answer within %s", ErrTimeout, what, d)
+		return fmt.Errorf("%w: %s gave no answer within %s", ErrTimeout, what, d)
 	}
 	return err
 }
@@ -167,4 +174,43 @@ func (t timedHealth) RunHealthCheck(ctx context.Context, nameOrID string) (strin
 		err = fmt.Errorf("%w: %w: podman health check gave no answer within %s", ErrUnavailable, ErrTimeout, t.d)
 	}
 	return s, n, err
+}
+
+// timedSystemd bounds the companion stage's systemd calls: a start or restart may pull the image
+// (Quadlet units pull before they start) and gets the pull deadline; a stop gets the call deadline
+// plus the longest stop grace assumed for a unit; the rest the call deadline.
+type timedSystemd struct {
+	s engine.Systemd
+	t Timeouts
+}
+
+var _ engine.Systemd = timedSystemd{}
+
+func (t timedSystemd) call(ctx context.Context, what string, d time.Duration, f func(context.Context) error) error {
+	return timed{t: t.t}.callAs(ctx, "systemd "+what, d, f)
+}
+
+func (t timedSystemd) Reload(ctx context.Context) error {
+	return t.call(ctx, "daemon-reload", t.t.Call, t.s.Reload)
+}
+
+func (t timedSystemd) Start(ctx context.Context, unit string) error {
+	return t.call(ctx, "start "+unit, t.t.Pull, func(ctx context.Context) error { return t.s.Start(ctx, unit) })
+}
+
+func (t timedSystemd) Restart(ctx context.Context, unit string) error {
+	return t.call(ctx, "restart "+unit, t.t.Pull, func(ctx context.Context) error { return t.s.Restart(ctx, unit) })
+}
+
+func (t timedSystemd) Stop(ctx context.Context, unit string) error {
+	return t.call(ctx, "stop "+unit, t.t.Call+unknownGrace, func(ctx context.Context) error { return t.s.Stop(ctx, unit) })
+}
+
+func (t timedSystemd) ResetFailed(ctx context.Context, unit string) error {
+	return t.call(ctx, "reset-failed "+unit, t.t.Call, func(ctx context.Context) error { return t.s.ResetFailed(ctx, unit) })
+}
+
+func (t timedSystemd) State(ctx context.Context, unit string) (st engine.UnitState, err error) {
+	err = t.call(ctx, "state of "+unit, t.t.Call, func(ctx context.Context) error { st, err = t.s.State(ctx, unit); return err })
+	return st, err
 }

@@ -117,6 +117,11 @@ func New(cfg Config, p Podman) (*Reconciler, error) {
 		}
 	}
 	cfg.Timeouts = cfg.Timeouts.withDefaults()
+	if cfg.Companions != nil && cfg.Companions.Systemd != nil {
+		cc := *cfg.Companions
+		cc.Systemd = timedSystemd{cc.Systemd, cfg.Timeouts}
+		cfg.Companions = &cc
+	}
 	r := &Reconciler{cfg: cfg, podman: timed{p, cfg.Timeouts}, adopted: map[string]Adoption{}, manifests: manifest.NewCache(), secrets: newSecretStore(cfg.StateDir), backoff: map[string]*backoffState{}, reach: map[string]*reachState{},
 		healthTargets: map[string]healthTarget{}, health: map[string]*healthState{}}
 	last, err := LoadReport(cfg.StateDir)
