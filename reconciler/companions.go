@@ -46,6 +46,7 @@ type companion struct {
 	unit quadlet.Unit
 	file string // base name of the unit file
 	name string // systemd unit name
+	err  error  // the companion's entry did not resolve: reported, its unit left as it is
 }
 
 func (cc *CompanionConfig) fileName(id string) string {
@@ -111,9 +112,12 @@ func (r *Reconciler) planCompanions(set *manifest.Set) *companionPlan {
 	}
 	wanted := map[string]bool{}
 	for _, app := range set.Apps {
-		for _, c := range app.Companions {
-			u := quadlet.CompanionUnit(app, c, r.cfg.Roots, cc.WantedBy)
-			cp := companion{app: app.ID, unit: u, file: cc.fileName(c.ID), name: quadlet.ServiceFile(c.ID)}
+		for i, c := range app.Companions {
+			u, err := quadlet.CompanionUnit(app, i, r.cfg.Roots, set.Providers, cc.WantedBy)
+			if err != nil {
+				u = quadlet.Unit{ID: c.ID, App: app.ID}
+			}
+			cp := companion{app: app.ID, unit: u, file: cc.fileName(c.ID), name: quadlet.ServiceFile(c.ID), err: err}
 			p.want = append(p.want, cp)
 			wanted[cp.file] = true
 		}
@@ -188,6 +192,10 @@ func (r *Reconciler) companionsStage(ctx context.Context, log logrus.FieldLogger
 	// would count the restarts.
 	ready := want[:0:0]
 	for _, c := range want {
+		if c.err != nil {
+			fail(c.unit.ID, StateInvalid, c.err)
+			continue
+		}
 		if missing := missingSource(c.unit); missing != "" {
 			rep.Failures = append(rep.Failures, Failure{App: c.unit.ID, Error: fmt.Sprintf("waiting for %s (a mount source) to exist", missing)})
 			rep.Companions = append(rep.Companions, AppStatus{ID: c.unit.ID, State: "waiting"})

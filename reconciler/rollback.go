@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/lockstep/lockstep/internal/atomicfile"
+	"github.com/lockstep/lockstep/spec"
 )
 
 // KindRollback recreates an app's container from its last known-good spec after an update failed.
@@ -46,9 +47,6 @@ const KindRollback Kind = "rollback"
 // (and answering on its published ports) before its spec counts as good; Config.RollbackSettle
 // overrides it.
 const RollbackSettle = 30 * time.Second
-
-// defaultHealthTimeout is podman's default health check timeout, used for trial deadlines.
-const defaultHealthTimeout = 30 * time.Second
 
 const rollbackFile = "rollback.json"
 
@@ -306,17 +304,8 @@ func (r *Reconciler) trialDeadline(d *Desired, t *trialSpec, now time.Time) time
 		if ht.started.After(base) {
 			base = ht.started
 		}
-		interval, timeout, retries := h.Interval.D(), h.Timeout.D(), h.Retries
-		if interval == 0 {
-			interval = DefaultHealthInterval
-		}
-		if timeout == 0 {
-			timeout = defaultHealthTimeout
-		}
-		if retries == 0 {
-			retries = 3
-		}
-		return base.Add(h.StartPeriod.D() + time.Duration(retries+1)*(interval+timeout))
+		e := spec.Effective(h)
+		return base.Add(e.StartPeriod + time.Duration(e.Retries+1)*(e.Interval+e.Timeout))
 	}
 	grace := r.rollbackSettle()
 	if len(d.Request.Ports) > 0 {
