@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/lockstep/lockstep/internal/atomicfile"
+	"github.com/lockstep/lockstep/reconciler/probe"
 	"github.com/lockstep/lockstep/spec"
 )
 
@@ -368,7 +369,7 @@ func (r *Reconciler) judgeTrialLocked(ctx context.Context, a *Action, rec *rollb
 			if now.Sub(t.Started) < r.rollbackSettle() {
 				return true
 			}
-			addr := probe(ctx, a.Desired)
+			addr := probe.Container(ctx, a.Desired)
 			switch {
 			case addr == "":
 				r.setGoodLocked(a)
