@@ -37,8 +37,8 @@ func (r *Reconciler) runHooks(log logrus.FieldLogger, set *manifest.Set, actions
 				err = fmt.Errorf("pre-start hook %s: %w", h.HookName(), err)
 				log.WithField("app", app.ID).Warn(err.Error())
 				for _, a := range acts {
-					if a.blocked == nil {
-						a.blocked = err
+					if a.Blocked == nil {
+						a.Blocked = err
 					}
 				}
 				break
@@ -52,7 +52,7 @@ func (r *Reconciler) runHooks(log logrus.FieldLogger, set *manifest.Set, actions
 					continue
 				}
 				if a.Kind == KindNone && a.Container != nil && a.Container.State == "running" {
-					a.Kind, a.Cause, a.configChanged = KindRestart, fmt.Sprintf("pre-start hook %s changed %s", h.HookName(), h.Path), true
+					a.Kind, a.Cause, a.ConfigChanged = KindRestart, fmt.Sprintf("pre-start hook %s changed %s", h.HookName(), h.Path), true
 				}
 			}
 		}
