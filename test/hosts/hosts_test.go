@@ -1,0 +1,433 @@
+//go:build hosts
+
+package hosts
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lockstep/lockstep/internal/testenv"
+)
+
+// The demo catalog's image name: the shipped examples are used as they are.
+const demoImage = "localhost/lockstep/busybox:demo"
+
+// Where tests keep what a later step (after the reboot) compares with: on the host's disk.
+const stateDir = "/var/lib/lockstep-hosts-test"
+
+func TestMain(m *testing.M) {
+	if _, err := os.Stat("/mnt/share"); err != nil || os.Getpid() == 1 {
+		fmt.Fprintln(os.Stderr, "these tests run inside a fresh test host: make test-hosts")
+		os.Exit(1)
+	}
+	os.Setenv("PODMAN_IGNORE_CGROUPSV1_WARNING", "1")
+	os.MkdirAll(stateDir, 0o755)
+	os.Exit(m.Run())
+}
+
+func sh(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func try(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+// eventually polls f until it returns "" (done), failing with f's last word after timeout.
+func eventually(t *testing.T, what string, timeout time.Duration, f func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		why := f()
+		if why == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s: %s", timeout, what, why)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+type report struct {
+	PassID    uint64    `json:"pass_id"`
+	Trigger   string    `json:"trigger"`
+	StartedAt time.Time `json:"started_at"`
+	Failures  []struct {
+		App, Error string
+	} `json:"failures"`
+	Apps []struct {
+		ID    string `json:"id"`
+		State string `json:"state"`
+	} `json:"apps"`
+	Companions []struct {
+		ID    string `json:"id"`
+		State string `json:"state"`
+	} `json:"companions"`
+	CompanionMode string `json:"companion_mode"`
+}
+
+// unixGet asks lockstepd's API on a unix socket (a request on it socket-activates the daemon).
+func unixDo(sock, method, path string, timeout time.Duration) (int, string, error) {
+	c := http.Client{Timeout: timeout, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}}
+	req, _ := http.NewRequest(method, "http://lockstep"+path, nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+func getReport(t *testing.T, sock string) (report, string) {
+	t.Helper()
+	code, body, err := unixDo(sock, "GET", "/v1/report", 30*time.Second)
+	if err != nil || code != 200 {
+		t.Fatalf("GET /v1/report on %s: HTTP %d %v %s", sock, code, err, body)
+	}
+	var r report
+	if err := json.Unmarshal([]byte(body), &r); err != nil {
+		t.Fatalf("report: %v\n%s", err, body)
+	}
+	return r, body
+}
+
+func httpGet(url string) (int, string, error) {
+	c := http.Client{Timeout: 8 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// page waits until url answers 200 with every one of subs in its body.
+func page(t *testing.T, what, url string, subs ...string) string {
+	t.Helper()
+	var body string
+	eventually(t, what+" at "+url, 90*time.Second, func() string {
+		code, b, err := httpGet(url)
+		body = b
+		if err != nil || code != 200 {
+			return fmt.Sprintf("HTTP %d %v %.300s", code, err, b)
+		}
+		for _, s := range subs {
+			if !strings.Contains(b, s) {
+				return fmt.Sprintf("no %q in %.500s", s, b)
+			}
+		}
+		return ""
+	})
+	return body
+}
+
+// importDemoImage makes the demo catalog's image from the host's busybox-static (no registry here).
+func importDemoImage(t *testing.T, asUser func(string, ...string) (string, error)) {
+	t.Helper()
+	data, err := testenv.BusyboxRootfs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tar := "/tmp/lockstep-demo-busybox.tar"
+	if err := os.WriteFile(tar, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := asUser
+	if run == nil {
+		run = try
+	}
+	if out, err := run("podman", "import", "-q", "--change", `CMD=["sh"]`, tar, demoImage); err != nil {
+		t.Fatalf("podman import: %v %s", err, out)
+	}
+}
+
+// The demo node's apps, in the order scripts/demo.sh installs them.
+var nodeApps = []string{"demo-web", "demo-worker", "demo-built", "bitcoin-knots", "lnd", "electrs", "mempool", "lnd-ui"}
+
+func appsFromEnv() []string {
+	if s := os.Getenv("HOSTS_APPS"); s != "" {
+		return strings.Fields(s)
+	}
+	return nodeApps
+}
+
+// installDemo installs apps from the package's example catalog with lockstepctl, as the README says.
+func installDemo(t *testing.T, apps []string) {
+	t.Helper()
+	importDemoImage(t, nil)
+	sh(t, "sh", "-c", "mkdir -p /usr/share/lockstep/catalog && cp -r /usr/share/lockstep/examples/demo/. /usr/share/lockstep/catalog/")
+	os.MkdirAll("/var/lib/lockstep/apps/demo-web/www", 0o755)
+	os.WriteFile("/var/lib/lockstep/apps/demo-web/www/index.html", []byte("served by demo-web on a fresh host\n"), 0o644)
+	for _, app := range apps {
+		out, err := try("lockstepctl", "--color", "never", "install", app)
+		if ee, ok := err.(*exec.ExitError); err != nil && !(ok && ee.ExitCode() == 3) {
+			t.Fatalf("lockstepctl install %s: %v\n%s", app, err, out)
+		}
+	}
+}
+
+// waitHealthy waits until lockstepctl status says every installed app is healthy (exit 0) and the
+// report of a pass started after since has each of apps running, and returns that report.
+func waitHealthy(t *testing.T, apps []string, since time.Time, timeout time.Duration) report {
+	t.Helper()
+	var r report
+	eventually(t, "every app healthy", timeout, func() string {
+		out, err := try("lockstepctl", "--color", "never", "status")
+		if err != nil {
+			return fmt.Sprintf("lockstepctl status: %v\n%s", err, out)
+		}
+		var body string
+		r, body = getReport(t, "/run/lockstep/lockstep.sock")
+		if r.StartedAt.Before(since) {
+			return fmt.Sprintf("the report is of pass %d, started %s, before %s", r.PassID, r.StartedAt, since)
+		}
+		states := map[string]string{}
+		for _, a := range r.Apps {
+			states[a.ID] = a.State
+		}
+		for _, a := range apps {
+			if states[a] != "running" {
+				return fmt.Sprintf("%s is %q: %.2000s", a, states[a], body)
+			}
+		}
+		return ""
+	})
+	return r
+}
+
+func unitProp(t *testing.T, unit, prop string) string {
+	t.Helper()
+	return sh(t, "systemctl", "show", "-P", prop, unit)
+}
+
+// TestNode: the package's units are enabled and running after the install, the demo node installs
+// from the shipped examples and becomes healthy, its pages are served, stack members and dependents
+// reach each other by name, and the companions run in the mode this host supports
+// (HOSTS_COMPANION_MODE: quadlet or service).
+func TestNode(t *testing.T) {
+	mode := os.Getenv("HOSTS_COMPANION_MODE")
+	if mode == "" {
+		t.Fatal("HOSTS_COMPANION_MODE: quadlet or service")
+	}
+	for _, u := range []string{"lockstepd.socket", "lockstep-reconcile.timer", "dbus.service"} {
+		if s := unitProp(t, u, "ActiveState"); s != "active" {
+			t.Fatalf("%s after boot: %s", u, s)
+		}
+	}
+	if out, _ := try("systemctl", "list-units", "--failed", "--plain", "--no-legend"); out != "" {
+		t.Errorf("failed units on the fresh host: %s", out)
+	}
+	apps := appsFromEnv()
+	t0 := time.Now()
+	installDemo(t, apps)
+	r := waitHealthy(t, apps, t0, 5*time.Minute)
+	t.Logf("%d apps healthy %s after the first install", len(apps), time.Since(t0).Round(time.Second))
+	if r.CompanionMode != mode {
+		t.Errorf("companion mode %q, want %q", r.CompanionMode, mode)
+	}
+	has := map[string]bool{}
+	for _, a := range apps {
+		has[a] = true
+	}
+	// Companions: units of the host's systemd, from the file the mode says.
+	var comps []string
+	if has["demo-web"] {
+		comps = append(comps, "demo-web-ui")
+	}
+	if has["lnd-ui"] {
+		comps = append(comps, "lnd-ui-status")
+	}
+	for _, c := range comps {
+		unit := "lockstep-" + c + ".service"
+		file := map[string]string{"quadlet": "/etc/containers/systemd/lockstep-" + c + ".container", "service": "/etc/systemd/system/" + unit}[mode]
+		if _, err := os.Stat(file); err != nil {
+			t.Errorf("companion %s in %s mode: %v", c, mode, err)
+		}
+		eventually(t, unit+" active", 60*time.Second, func() string {
+			if s := unitProp(t, unit, "ActiveState"); s != "active" {
+				return s
+			}
+			return ""
+		})
+	}
+	if has["demo-web"] {
+		page(t, "demo-web", "http://127.0.0.1:18080/", "served by demo-web on a fresh host")
+		page(t, "demo-web's companion", "http://127.0.0.1:18081/", "served by demo-web on a fresh host")
+		// A companion stopped by hand: lockstepd sees systemd's signal and starts it again.
+		sh(t, "systemctl", "stop", "lockstep-demo-web-ui.service")
+		eventually(t, "the stopped companion active again", 30*time.Second, func() string {
+			return strings.TrimPrefix(unitProp(t, "lockstep-demo-web-ui.service", "ActiveState"), "active")
+		})
+	}
+	if has["bitcoin-knots"] {
+		if code, _, err := httpGet("http://127.0.0.1:18332/"); err != nil || code != 401 {
+			t.Errorf("bitcoin RPC without credentials: HTTP %d %v (want 401)", code, err)
+		}
+		pass, err := os.ReadFile("/var/lib/lockstep/secrets/bitcoin-knots/rpc_password")
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest("POST", "http://127.0.0.1:18332/", strings.NewReader(`{"jsonrpc":"1.0","id":"t","method":"getblockchaininfo","params":[]}`))
+		req.SetBasicAuth("lockstep", strings.TrimSpace(string(pass)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), `"chain":"regtest"`) {
+			t.Errorf("bitcoin RPC with the generated credentials: HTTP %d %s", resp.StatusCode, b)
+		}
+	}
+	if has["lnd"] {
+		page(t, "lnd getinfo", "http://127.0.0.1:18380/", `"state":"active"`, `"rpchost":"bitcoin-knots:8332"`)
+	}
+	if has["electrs"] {
+		eventually(t, "electrs answering Electrum RPC", 60*time.Second, func() string {
+			conn, err := net.DialTimeout("tcp", "127.0.0.1:18301", 3*time.Second)
+			if err != nil {
+				return err.Error()
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(5 * time.Second))
+			fmt.Fprintln(conn, `{"id":7,"method":"blockchain.headers.subscribe","params":[]}`)
+			line, err := bufio.NewReader(conn).ReadString('\n')
+			if !regexp.MustCompile(`"height":\d+.*"id":7`).MatchString(line) {
+				return fmt.Sprintf("%q %v", line, err)
+			}
+			return ""
+		})
+	}
+	if has["mempool"] {
+		// Names resolve: the api reached bitcoin-knots, electrs and its stack's db by name (netavark's
+		// aardvark-dns on the app's network).
+		mp := page(t, "mempool web", "http://127.0.0.1:18350/", `"core_rpc":{"host":"bitcoin-knots","port":"8332","user":"lockstep","status":"ok"`,
+			`"electrum":{"host":"electrs","port":"50001","height":`, `"database":{"host":"db","address":"`)
+		m := regexp.MustCompile(`"database":\{"host":"db","address":"([0-9.]+)"`).FindStringSubmatch(mp)
+		if m == nil {
+			t.Errorf("mempool api did not resolve db: %s", mp)
+		} else if ip := sh(t, "podman", "inspect", "--format", `{{(index .NetworkSettings.Networks "lockstep-mempool").IPAddress}}`, "mempool-db"); ip != m[1] {
+			t.Errorf("db resolved to %s, mempool-db is %s", m[1], ip)
+		}
+	}
+	if has["lnd-ui"] {
+		page(t, "lnd-ui", "http://127.0.0.1:18370/", "admin.macaroon present", "mounted read-only: yes")
+		page(t, "lnd-ui's companion", "http://127.0.0.1:18371/", "admin.macaroon present")
+	}
+	if has["demo-built"] {
+		if s := sh(t, "podman", "inspect", "--format", "{{.State.Status}}", "demo-built"); s != "running" {
+			t.Errorf("demo-built (an image built on the host): %s", s)
+		}
+	}
+	// What the reboot step compares with.
+	b, _ := json.Marshal(map[string]any{"apps": apps, "mode": mode, "lockstepd_pid": unitProp(t, "lockstepd.service", "MainPID")})
+	os.WriteFile(filepath.Join(stateDir, "node.json"), b, 0o644)
+}
+
+// hostBoot is when this host's systemd started (the machine's boot time plus PID 1's start).
+func hostBoot(t *testing.T) time.Time {
+	t.Helper()
+	st, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var btime int64
+	for _, l := range strings.Split(string(st), "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[0] == "btime" {
+			btime, _ = strconv.ParseInt(f[1], 10, 64)
+		}
+	}
+	p1, err := os.ReadFile("/proc/1/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(p1[strings.LastIndexByte(string(p1), ')')+1:]))
+	ticks, _ := strconv.ParseInt(f[19], 10, 64) // field 22, starttime, in clock ticks (100/s)
+	return time.Unix(btime, 0).Add(time.Duration(ticks) * 10 * time.Millisecond)
+}
+
+// TestAfterReboot runs after the host was killed (as by a power cut) and booted again on the same
+// disk: every container of the node had exited with it; lockstepd, started again by the package's
+// timer and socket, brings every app back to healthy, each container started after the boot, the
+// apps' data kept.
+func TestAfterReboot(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(stateDir, "node.json"))
+	if err != nil {
+		t.Fatalf("no record of the node before the reboot: %v", err)
+	}
+	var before struct {
+		Apps []string
+		Mode string
+	}
+	json.Unmarshal(b, &before)
+	boot := hostBoot(t)
+	t.Logf("host booted at %s", boot.Format(time.RFC3339))
+	// What lockstep says first (the report may still be the one saved before the reboot).
+	if r, _ := getReport(t, "/run/lockstep/lockstep.sock"); r.StartedAt.Before(boot) {
+		t.Logf("the first report after the boot is of pass %d, started %s, before the boot", r.PassID, r.StartedAt.Format(time.RFC3339))
+	}
+	t0 := time.Now()
+	waitHealthy(t, before.Apps, boot, 5*time.Minute)
+	// Every container runs again, started after the boot (none survived it: the host's kernel
+	// namespace died with every process in it).
+	eventually(t, "every container running, started after the boot", 2*time.Minute, func() string {
+		names := strings.Fields(sh(t, "podman", "ps", "-a", "--format", "{{.Names}}"))
+		if len(names) < len(before.Apps) {
+			return fmt.Sprintf("containers: %v", names)
+		}
+		for _, n := range names {
+			out, err := try("podman", "inspect", "--format", "{{.State.Status}} {{.State.StartedAt.Unix}}", n)
+			f := strings.Fields(out)
+			if err != nil || len(f) != 2 {
+				return fmt.Sprintf("%s: %s %v", n, out, err)
+			}
+			sec, _ := strconv.ParseInt(f[1], 10, 64)
+			if f[0] != "running" || time.Unix(sec, 0).Before(boot.Add(-time.Second)) {
+				return fmt.Sprintf("container %s: %s (host booted %d)", n, out, boot.Unix())
+			}
+		}
+		return ""
+	})
+	t.Logf("every app healthy and every container running %s after the test started, %s after the boot", time.Since(t0).Round(time.Second), time.Since(boot).Round(time.Second))
+	if ts := unitProp(t, "lockstepd.service", "ActiveState"); ts != "active" {
+		t.Errorf("lockstepd.service: %s", ts)
+	}
+	waitHealthy(t, before.Apps, boot, time.Minute)
+	for _, a := range before.Apps {
+		if a == "demo-web" {
+			page(t, "demo-web after the reboot", "http://127.0.0.1:18080/", "served by demo-web on a fresh host")
+			page(t, "its companion after the reboot", "http://127.0.0.1:18081/", "served by demo-web on a fresh host")
+		}
+		if a == "mempool" {
+			page(t, "mempool after the reboot", "http://127.0.0.1:18350/", `"database":{"host":"db","address":"`, `"electrum":{"host":"electrs"`)
+		}
+		if a == "lnd-ui" {
+			page(t, "lnd-ui's companion after the reboot", "http://127.0.0.1:18371/", "admin.macaroon present")
+		}
+	}
+}
