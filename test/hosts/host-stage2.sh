@@ -70,6 +70,11 @@ mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$R/tmp"
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$R/var/tmp"
 mount -t tmpfs -o mode=755,nosuid,nodev  tmpfs "$R/run"
 mkdir -p "$R/run/lock" "$R/run/fresh"
+#    a second, fully visible proc (no read-only overmounts), root-only: the kernel lets a user
+#    namespace mount a proc (rootless podman's containers do) only where such a one exists; without
+#    it rootless crun fails with "mount `proc` to `proc`: Operation not permitted", unlike on a machine
+mkdir -m 700 "$R/run/fresh/proc"
+mount -t proc -o nosuid,nodev,noexec proc "$R/run/fresh/proc"
 [ -d "$R/var/log/journal" ] && mount -t tmpfs -o mode=2755 tmpfs "$R/var/log/journal"
 
 # 6. units: in bind mode keep the rootfs untouched (tmpfs); in overlay mode writes go to upper

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/lockstep/lockstep/internal/testenv"
 )
 
@@ -430,4 +432,169 @@ func TestAfterReboot(t *testing.T) {
 			page(t, "lnd-ui's companion after the reboot", "http://127.0.0.1:18371/", "admin.macaroon present")
 		}
 	}
+}
+
+const (
+	userName = "lsuser"
+	userUID  = 4711
+)
+
+// asUser runs a command as the test user, with the environment its systemd --user session has.
+func asUser(name string, args ...string) (string, error) {
+	full := append([]string{fmt.Sprintf("--reuid=%d", userUID), fmt.Sprintf("--regid=%d", userUID), "--init-groups", "--",
+		"env", "HOME=/home/" + userName, "USER=" + userName, fmt.Sprintf("XDG_RUNTIME_DIR=/run/user/%d", userUID),
+		fmt.Sprintf("DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/%d/bus", userUID), "PODMAN_IGNORE_CGROUPSV1_WARNING=1", name}, args...)
+	cmd := exec.Command("setpriv", full...)
+	cmd.Dir = "/"
+	out, err := cmd.CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+func mustUser(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := asUser(name, args...)
+	if err != nil {
+		t.Fatalf("as %s: %s %s: %v\n%s", userName, name, strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// TestUserScope follows docs/compatibility.md's user scope on the fresh host: a real non-root user
+// with lingering (logind runs here), the packaged user units enabled by the user, rootless podman
+// from the root's packages (newuidmap from uidmap, the user's subordinate ids from useradd), an app
+// installed by the user's lockstepd and served on its published port, lockstepctl --user over the
+// session bus.
+func TestUserScope(t *testing.T) {
+	home := "/home/" + userName
+	sh(t, "useradd", "--create-home", "--uid", fmt.Sprint(userUID), "--user-group", "--shell", "/bin/sh", userName)
+	if b, _ := os.ReadFile("/etc/subuid"); !strings.Contains(string(b), userName+":") {
+		t.Logf("useradd gave %s no subordinate ids: adding them", userName)
+		os.WriteFile("/etc/subuid", append(b, []byte(userName+":200000:65536\n")...), 0o644)
+		b, _ = os.ReadFile("/etc/subgid")
+		os.WriteFile("/etc/subgid", append(b, []byte(userName+":200000:65536\n")...), 0o644)
+	}
+	sh(t, "loginctl", "enable-linger", userName)
+	eventually(t, "the user's manager running", 60*time.Second, func() string {
+		out, _ := asUser("systemctl", "--user", "is-system-running")
+		return strings.TrimPrefix(out, "running")
+	})
+	importDemoImage(t, asUser)
+	mustUser(t, "systemctl", "--user", "enable", "--now", "podman.socket", "lockstepd.socket", "lockstep-reconcile.timer")
+	apps := filepath.Join(home, ".config", "lockstep", "apps.d")
+	mustUser(t, "mkdir", "-p", apps)
+	y := fmt.Sprintf(`app:
+  id: us-web
+  name: user-scope web
+  version: "1"
+  container:
+    image: %[1]s
+    command: [httpd, -f, -p, "8080", -h, /www]
+    ports: ["127.0.0.1:18202:8080"]
+    volumes: ["${APP_DATA}/www:/www:ro"]
+    network: bridge
+    stop_grace_period: 1s
+  companions:
+    - id: us-web-ui
+      image: %[1]s
+      command: [httpd, -f, -p, "8081", -h, /www]
+      ports: ["127.0.0.1:18203:8081"]
+      volumes: ["${APP_DATA}/www:/www:ro"]
+      stop_grace_period: 1s
+`, demoImage)
+	os.WriteFile(filepath.Join(apps, "us-web.yaml"), []byte(y), 0o644)
+	// An app on its own network (lockstep-APP, the default): docs/compatibility.md says what rootless
+	// podman does with it.
+	os.WriteFile(filepath.Join(apps, "us-net.yaml"), []byte(fmt.Sprintf("app:\n  id: us-net\n  name: own network\n  version: '1'\n  container:\n    image: %s\n    command: [sleep, '100000']\n    stop_grace_period: 1s\n", demoImage)), 0o644)
+	sh(t, "chown", "-R", fmt.Sprintf("%d:%d", userUID, userUID), home)
+
+	// The user asks their lockstepd for a pass over the session bus (the socket or the timer starts
+	// it). Root cannot: on systemd 257 the user unit's PrivateTmp= puts lockstepd in a user namespace
+	// where root is nobody, and reconcile answers 403.
+	reconcile := func() string {
+		out, err := asUser("lockstepctl", "--user", "--color", "never", "reconcile")
+		if ee, ok := err.(*exec.ExitError); err != nil && !(ok && ee.ExitCode() == 3) {
+			return fmt.Sprintf("lockstepctl --user reconcile: %v %s", err, out)
+		}
+		return ""
+	}
+	sock := fmt.Sprintf("/run/user/%d/lockstep/lockstep.sock", userUID)
+	if _, _, err := unixDo(sock, "GET", "/v1/healthz", 2*time.Minute); err != nil {
+		t.Fatalf("the user's lockstepd socket: %v", err)
+	}
+	if why := reconcile(); why != "" {
+		t.Fatal(why)
+	}
+	var r report
+	eventually(t, "us-web running in the user's lockstepd", 2*time.Minute, func() string {
+		var body string
+		r, body = getReport(t, sock)
+		for _, a := range r.Apps {
+			if a.ID == "us-web" && a.State == "running" {
+				return ""
+			}
+		}
+		if why := reconcile(); why != "" {
+			return why
+		}
+		return body
+	})
+	// The app's data dir is under the user lockstepd's --state-dir %S/lockstep: ~/.config on
+	// systemd 252, ~/.local/state on 257. The page goes where the container's mount says.
+	www := mustUser(t, "podman", "inspect", "--format", "{{range .Mounts}}{{if eq .Destination \"/www\"}}{{.Source}}{{end}}{{end}}", "us-web")
+	t.Logf("user scope: the app's data is in %s", www)
+	if !strings.HasPrefix(www, home+"/") {
+		t.Fatalf("the rootless app's data dir %q is not in the user's home", www)
+	}
+	mustUser(t, "sh", "-c", "echo served rootless > "+www+"/index.html")
+	page(t, "the rootless app on its published port", "http://127.0.0.1:18202/", "served rootless")
+	if ps := mustUser(t, "podman", "ps", "--format", "{{.Names}}"); !strings.Contains(" "+strings.Join(strings.Fields(ps), " ")+" ", " us-web ") {
+		t.Errorf("the user's podman lists %q", ps)
+	}
+	if ps, _ := try("podman", "ps", "-a", "--format", "{{.Names}}"); strings.Contains(ps, "us-web") {
+		t.Errorf("root's podman has the user's container: %q", ps)
+	}
+	if status, err := asUser("lockstepctl", "--user", "--color", "never", "status"); !strings.Contains(status, "us-web") || !strings.Contains(status, "running") {
+		t.Errorf("lockstepctl --user status: %v\n%s", err, status)
+	}
+	if _, err := os.Stat(filepath.Join(home, ".config", "containers", "systemd", "lockstep-us-web-ui.container")); r.CompanionMode == "quadlet" && err != nil {
+		t.Errorf("companion Quadlet file: %v", err)
+	}
+	// An app on its own network runs rootless on a fresh host (the shared-/usr sandbox could not).
+	var netState, netErr string
+	for _, a := range r.Apps {
+		if a.ID == "us-net" {
+			netState = a.State
+		}
+	}
+	for _, f := range r.Failures {
+		if f.App == "us-net" {
+			netErr = f.Error
+		}
+	}
+	if netState != "running" {
+		t.Errorf("the rootless app on its own network: state %q, error %q", netState, netErr)
+	}
+	if ip := mustUser(t, "podman", "inspect", "--format", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", "us-net"); !strings.Contains(ip, "lockstep-us-net") {
+		t.Errorf("us-net's networks: %q", ip)
+	}
+	// Companions: on cgroup v2 the companion serves; on cgroup v1 (this machine's hybrid mode) systemd
+	// delegates no v1 controller to a user and podman says so in the unit's journal.
+	var fs unix.Statfs_t
+	unix.Statfs("/sys/fs/cgroup", &fs)
+	if fs.Type == unix.CGROUP2_SUPER_MAGIC {
+		page(t, "the rootless companion", "http://127.0.0.1:18203/", "served rootless")
+		return
+	}
+	want := fmt.Sprintf("mkdir /sys/fs/cgroup/pids/user.slice/user-%d.slice/user@%d.service/", userUID, userUID)
+	eventually(t, "podman's cgroup v1 error in the companion's journal", 30*time.Second, func() string {
+		j, _ := try("journalctl", "--no-pager", fmt.Sprintf("_UID=%d", userUID), "-t", "lockstep-us-web-ui")
+		if strings.Contains(j, want) && strings.Contains(j, "permission denied") {
+			return ""
+		}
+		return j
+	})
+	if s, _ := asUser("systemctl", "--user", "is-active", "lockstep-us-web-ui.service"); s == "active" {
+		t.Error("the rootless companion is active on a cgroup v1 host: update docs/compatibility.md and this test")
+	}
+	t.Logf("user scope: companion mode %s; the companion stays down on cgroup v1, as docs/compatibility.md says", r.CompanionMode)
 }
