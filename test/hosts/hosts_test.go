@@ -598,3 +598,93 @@ func TestUserScope(t *testing.T) {
 	}
 	t.Logf("user scope: companion mode %s; the companion stays down on cgroup v1, as docs/compatibility.md says", r.CompanionMode)
 }
+
+func pkgVersion(t *testing.T) string {
+	t.Helper()
+	out, _ := try("dpkg-query", "-W", "-f", "${db:Status-Abbrev} ${Version}", "lockstep")
+	return out
+}
+
+// TestPackageLifecycle runs on a host where the previous build (HOSTS_OLD_VERSION) was installed by
+// apt: an app installed with it keeps running through the upgrade to HOSTS_NEW_DEB (apt-get install
+// of the file, as a user upgrades; its dependencies are already there), which restarts lockstepd on
+// the new binary and keeps the admin's edit of the conffile; remove keeps lockstep's state, the
+// conffile and the apps' containers and data; purge removes lockstep's own state and conffile and
+// still keeps the apps' data.
+func TestPackageLifecycle(t *testing.T) {
+	oldV, newDeb := os.Getenv("HOSTS_OLD_VERSION"), os.Getenv("HOSTS_NEW_DEB")
+	if oldV == "" || newDeb == "" {
+		t.Fatal("HOSTS_OLD_VERSION and HOSTS_NEW_DEB: the installed build and the one to upgrade to")
+	}
+	if v := pkgVersion(t); v != "ii  "+oldV {
+		t.Fatalf("installed: %q, want %s", v, oldV)
+	}
+	installDemo(t, []string{"demo-web"})
+	waitHealthy(t, []string{"demo-web"}, time.Now().Add(-time.Minute), 2*time.Minute)
+	page(t, "demo-web", "http://127.0.0.1:18080/", "served by demo-web on a fresh host")
+	ctrID := sh(t, "podman", "inspect", "--format", "{{.Id}}", "demo-web")
+	pid := unitProp(t, "lockstepd.service", "MainPID")
+	sh(t, "sh", "-c", "echo '# kept by the upgrade' >> /etc/lockstep/lockstepd.env")
+
+	// Upgrade.
+	out := sh(t, "apt-get", "install", "-y", "-q", newDeb)
+	t.Logf("upgrade: %s", out[max(0, len(out)-300):])
+	newV := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(newDeb), "lockstep_"), "_amd64.deb")
+	if v := pkgVersion(t); v != "ii  "+newV {
+		t.Fatalf("after the upgrade: %q, want %s", v, newV)
+	}
+	if p := unitProp(t, "lockstepd.service", "MainPID"); p == pid || p == "0" {
+		t.Errorf("lockstepd after the upgrade: MainPID %s (was %s): not restarted on the new binary", p, pid)
+	}
+	if exe, err := os.Readlink("/proc/" + unitProp(t, "lockstepd.service", "MainPID") + "/exe"); err != nil || exe != "/usr/bin/lockstepd" {
+		t.Errorf("lockstepd runs %q (%v), not the upgraded /usr/bin/lockstepd", exe, err)
+	}
+	for _, u := range []string{"lockstepd.socket", "lockstep-reconcile.timer"} {
+		if s := unitProp(t, u, "ActiveState"); s != "active" {
+			t.Errorf("%s after the upgrade: %s", u, s)
+		}
+	}
+	if b, _ := os.ReadFile("/etc/lockstep/lockstepd.env"); !strings.Contains(string(b), "# kept by the upgrade") {
+		t.Errorf("the upgrade replaced the admin's lockstepd.env:\n%s", b)
+	}
+	waitHealthy(t, []string{"demo-web"}, time.Now(), 2*time.Minute)
+	if id := sh(t, "podman", "inspect", "--format", "{{.Id}}", "demo-web"); id != ctrID {
+		t.Errorf("the upgrade recreated demo-web: %s, was %s", id, ctrID)
+	}
+
+	// Remove: lockstep goes, its state, the conffile and the apps stay.
+	sh(t, "apt-get", "remove", "-y", "-q", "lockstep")
+	if v := pkgVersion(t); !strings.HasPrefix(v, "rc ") {
+		t.Errorf("after remove: %q, want rc (config files kept)", v)
+	}
+	if _, err := os.Stat("/usr/bin/lockstepd"); err == nil {
+		t.Error("remove left /usr/bin/lockstepd")
+	}
+	for _, u := range []string{"lockstepd.service", "lockstepd.socket", "lockstep-reconcile.timer"} {
+		if s := unitProp(t, u, "ActiveState"); s == "active" {
+			t.Errorf("%s still active after remove", u)
+		}
+	}
+	for _, f := range []string{"/etc/lockstep/lockstepd.env", "/var/lib/lockstep/report.json", "/var/lib/lockstep/apps/demo-web/www/index.html"} {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("remove took %s: %v", f, err)
+		}
+	}
+	if s := sh(t, "podman", "inspect", "--format", "{{.State.Status}}", "demo-web"); s != "running" {
+		t.Errorf("demo-web after remove: %s (removing lockstep is not removing its apps)", s)
+	}
+
+	// Purge: lockstep's own state and conffile go, app data stays.
+	sh(t, "apt-get", "purge", "-y", "-q", "lockstep")
+	if v := pkgVersion(t); v != "" && !strings.HasPrefix(v, "un ") && !strings.Contains(v, "no packages found") {
+		t.Errorf("after purge: %q", v)
+	}
+	for _, f := range []string{"/etc/lockstep/lockstepd.env", "/var/lib/lockstep/report.json"} {
+		if _, err := os.Stat(f); err == nil {
+			t.Errorf("purge left %s", f)
+		}
+	}
+	if b, err := os.ReadFile("/var/lib/lockstep/apps/demo-web/www/index.html"); err != nil || !strings.Contains(string(b), "fresh host") {
+		t.Errorf("purge touched the app's data: %v %q", err, b)
+	}
+}
