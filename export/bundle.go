@@ -10,7 +10,6 @@ import (
 
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/quadlet"
-	"github.com/lockstep/lockstep/reconciler"
 )
 
 // LabelExportedFrom marks the containers of an exported bundle. It is not io.lockstep.app: a
@@ -96,7 +95,7 @@ func Bundle(app *manifest.Loaded, opts BundleOptions) (map[string][]byte, []Warn
 		units = append(units, name)
 	}
 	for _, comp := range app.Companions {
-		u := reconciler.CompanionUnit(app, comp, opts.Roots, opts.WantedBy)
+		u := quadlet.CompanionUnit(app, comp, opts.Roots, opts.WantedBy)
 		u.After = []string{quadlet.ServiceFile(ctrs[len(ctrs)-1].PodmanName)}
 		for _, v := range u.Volumes {
 			dirs[v.Source] = true

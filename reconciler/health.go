@@ -14,15 +14,6 @@ type HealthChecker interface {
 	RunHealthCheck(ctx context.Context, nameOrID string) (status string, failingStreak int, err error)
 }
 
-// Health states in a report.
-const (
-	HealthUnknown   = "unknown" // never evaluated: not "healthy"
-	HealthStarting  = "starting"
-	HealthHealthy   = "healthy"
-	HealthUnhealthy = "unhealthy"
-	HealthNone      = "none" // the manifest declares no health check
-)
-
 // DefaultHealthInterval applies when a health check names no interval.
 const DefaultHealthInterval = 30 * time.Second
 

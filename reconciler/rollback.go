@@ -42,10 +42,6 @@ import (
 // KindRollback recreates an app's container from its last known-good spec after an update failed.
 const KindRollback Kind = "rollback"
 
-// StateRolledBack is an app whose manifest asks for a spec that failed and was rolled back: it runs
-// its last known-good spec until the manifest changes.
-const StateRolledBack = "rolled-back"
-
 // RollbackSettle is how long a new container of an app without a health check must keep running
 // (and answering on its published ports) before its spec counts as good; Config.RollbackSettle
 // overrides it.
