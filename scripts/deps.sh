@@ -2,7 +2,7 @@
 # Install what lockstep's tests and demo need on Debian 12 (as root). Idempotent and quick when done.
 # rpm: the package test inspects the .rpm with it (dpkg-deb, for the .deb, is always there).
 set -euo pipefail
-pkgs=(podman runc conmon containernetworking-plugins iptables busybox-static docker-registry dbus curl systemd libglib2.0-bin util-linux rpm)
+pkgs=(podman runc conmon containernetworking-plugins iptables busybox-static docker-registry dbus curl systemd libglib2.0-bin util-linux rpm gcc libc6-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

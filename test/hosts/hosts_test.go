@@ -605,13 +605,11 @@ func pkgVersion(t *testing.T) string {
 	return out
 }
 
-// TestPackageLifecycle runs on a host where the previous build (HOSTS_OLD_VERSION) was installed by
+// TestPackageUpgrade runs on a host where the previous build (HOSTS_OLD_VERSION) was installed by
 // apt: an app installed with it keeps running through the upgrade to HOSTS_NEW_DEB (apt-get install
 // of the file, as a user upgrades; its dependencies are already there), which restarts lockstepd on
-// the new binary and keeps the admin's edit of the conffile; remove keeps lockstep's state, the
-// conffile and the apps' containers and data; purge removes lockstep's own state and conffile and
-// still keeps the apps' data.
-func TestPackageLifecycle(t *testing.T) {
+// the new binary and keeps the admin's edit of the conffile.
+func TestPackageUpgrade(t *testing.T) {
 	oldV, newDeb := os.Getenv("HOSTS_OLD_VERSION"), os.Getenv("HOSTS_NEW_DEB")
 	if oldV == "" || newDeb == "" {
 		t.Fatal("HOSTS_OLD_VERSION and HOSTS_NEW_DEB: the installed build and the one to upgrade to")
@@ -651,7 +649,18 @@ func TestPackageLifecycle(t *testing.T) {
 	if id := sh(t, "podman", "inspect", "--format", "{{.Id}}", "demo-web"); id != ctrID {
 		t.Errorf("the upgrade recreated demo-web: %s, was %s", id, ctrID)
 	}
+}
 
+// TestPackageRemovePurge (after TestPackageUpgrade): remove keeps lockstep's state, the conffile and
+// the apps' containers and data; purge removes lockstep's own state and conffile and still keeps the
+// apps' data.
+func TestPackageRemovePurge(t *testing.T) {
+	if v := pkgVersion(t); !strings.HasPrefix(v, "ii ") {
+		t.Fatalf("lockstep is not installed: %q", v)
+	}
+	if s, _ := try("podman", "inspect", "--format", "{{.State.Status}}", "demo-web"); s != "running" {
+		t.Fatalf("demo-web before remove: %q (TestPackageUpgrade installs it)", s)
+	}
 	// Remove: lockstep goes, its state, the conffile and the apps stay.
 	sh(t, "apt-get", "remove", "-y", "-q", "lockstep")
 	if v := pkgVersion(t); !strings.HasPrefix(v, "rc ") {

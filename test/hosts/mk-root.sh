@@ -2,7 +2,8 @@
 # Build (or reuse) a fresh Debian root: debootstrap minbase plus the packages named, nothing else.
 # The root is cached under $HOST_BASE/roots/SUITE-HASH, HASH over the suite, the sorted package list
 # and this recipe's version, so a second run (CI on the same machine) reuses it. Prints the root's path.
-# Usage: mk-root.sh SUITE [PACKAGE...]      HOST_REFRESH=1 rebuilds even when cached.
+# Usage: mk-root.sh SUITE [PACKAGE...]      HOST_REFRESH=1 rebuilds even when cached;
+#        ROOT_BASE_PKGS="" mk-root.sh SUITE  builds Debian's minbase alone.
 # The mirror is the machine's own (read from its apt sources), so the root gets what a user's apt would.
 set -euo pipefail
 suite=${1:?suite}; shift
@@ -10,9 +11,11 @@ HOST_BASE=${HOST_BASE:-/var/lib/lockstep-hosts}
 case "$HOST_BASE" in /tmp/*|/var/tmp/*|/run/*) echo "HOST_BASE must not be under /tmp, /var/tmp, /run" >&2; exit 1;; esac
 [ "$(id -u)" = 0 ] || { echo "must be root" >&2; exit 1; }
 recipe=1
-pkgs=$(printf '%s\n' systemd systemd-sysv dbus procps iproute2 "$@" | sort -u | paste -sd, -)
+# ROOT_BASE_PKGS: what every host root gets (a booted host needs them); empty for minbase alone
+base=${ROOT_BASE_PKGS-systemd systemd-sysv dbus procps iproute2}
+pkgs=$(printf '%s\n' $base "$@" | { grep . || true; } | sort -u | paste -sd, -)
 key=$(printf '%s\n' "$recipe" "$suite" "$pkgs" | sha256sum | cut -c1-12)
-dir=$HOST_BASE/roots/$suite-$key
+dir=$HOST_BASE/roots/$suite-$key; [ -n "$pkgs" ] || dir=$HOST_BASE/roots/$suite-minbase-$key
 if [ -f "$dir/.lockstep-root" ] && [ "${HOST_REFRESH:-0}" != 1 ]; then echo "$dir"; exit 0; fi
 command -v debootstrap >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
 mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v security | head -1)
@@ -24,7 +27,7 @@ exec 9>"$dir.lock"; flock 9
 if [ -f "$dir/.lockstep-root" ] && [ "${HOST_REFRESH:-0}" != 1 ]; then echo "$dir"; exit 0; fi
 t0=$(date +%s)
 rm -rf "$dir.partial"
-debootstrap --variant=minbase --include="$pkgs" "$suite" "$dir.partial" "$mirror" >"$dir.log" 2>&1 \
+debootstrap --variant=minbase ${pkgs:+--include="$pkgs"} "$suite" "$dir.partial" "$mirror" >"$dir.log" 2>&1 \
   || { tail -20 "$dir.log" >&2; exit 1; }
 # apt inside the root must find the same mirror (and, for a stable suite, its security updates)
 sources="deb $mirror $suite main"
