@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lockstep/lockstep/engine"
+	"github.com/lockstep/lockstep/outcome"
 )
 
 // Timeouts bound how long a pass waits for each podman call and each companion systemd call (issue 15). The pass as a whole has the
@@ -29,30 +30,22 @@ const (
 	unknownGrace = 10 * time.Minute
 )
 
-// Classes of failure a deadline gives; Failure.Class in the report.
+// Classes of failure a deadline gives (package outcome's); Failure.Class in the report.
 var (
 	// ErrTimeout: a call or the pass ran past its deadline.
-	ErrTimeout = errors.New("timed out")
+	ErrTimeout = outcome.ErrTimeout
 	// ErrCancelled: lockstepd is stopping and the stop grace is over.
-	ErrCancelled = errors.New("cancelled: lockstepd is stopping")
+	ErrCancelled = outcome.ErrCancelled
 )
 
 // Failure classes.
 const (
-	ClassTimeout   = "timeout"
-	ClassCancelled = "cancelled"
+	ClassTimeout   = outcome.ClassTimeout
+	ClassCancelled = outcome.ClassCancelled
 )
 
 // classOf returns the class of a failure's error ("" when it has none yet).
-func classOf(err error) string {
-	switch {
-	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		return ClassTimeout
-	case errors.Is(err, ErrCancelled), errors.Is(err, context.Canceled):
-		return ClassCancelled
-	}
-	return ""
-}
+func classOf(err error) string { return outcome.Class(err) }
 
 func (t Timeouts) withDefaults() Timeouts {
 	if t.Call <= 0 {
