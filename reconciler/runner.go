@@ -50,16 +50,18 @@ type Runner struct {
 	// pass (for D-Bus properties and signals).
 	Started  func(trigger string)
 	Finished func(*Report)
-	// PassTimeout bounds one pass, the operations applied before it included (default PassTimeout).
+	// PassTimeout bounds one pass, and on their own the operations applied before it (default
+	// PassTimeout).
 	PassTimeout time.Duration
 	// StopGrace is how long a pass in progress when Run's ctx ends may go on before it is cancelled
 	// (default StopGrace). A cancelled pass still reports and saves its report.
 	StopGrace time.Duration
 
-	mu      sync.Mutex
-	next    *batch // the tickets of the pass that will start next; nil when none is queued
-	running time.Time
-	closed  bool
+	mu          sync.Mutex
+	next        *batch    // the tickets of the pass that will start next; nil when none is queued
+	running     bool      // ops or a pass in progress
+	passStarted time.Time // when the pass in progress started (after its ops); zero when none runs
+	closed      bool
 }
 
 type batch struct {
@@ -112,16 +114,17 @@ func (r *Runner) queue(trigger string, op *Op) *Ticket {
 func (r *Runner) Busy() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return !r.running.IsZero()
+	return r.running
 }
 
-// Progressing tells whether the runner is making progress: it is idle, or its pass started less than
-// the pass deadline and the stop grace ago. A pass past both ignores its cancellation: the daemon is
-// hung and stops feeding the watchdog.
+// Progressing tells whether the runner is making progress: no pass runs, or the pass started less
+// than the pass deadline and the stop grace ago. A pass past both ignores its cancellation: the daemon
+// is hung and stops feeding the watchdog. The operations before a pass do not count: each of their
+// calls has a deadline, and what has none (a purge deleting a large data dir) is progress, not a hang.
 func (r *Runner) Progressing(now time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.running.IsZero() || now.Sub(r.running) < r.passTimeout()+r.stopGrace()
+	return r.passStarted.IsZero() || now.Sub(r.passStarted) < r.passTimeout()+r.stopGrace()
 }
 
 func (r *Runner) passTimeout() time.Duration {
@@ -163,15 +166,13 @@ func (r *Runner) Run(ctx context.Context) {
 		r.mu.Lock()
 		b := r.next
 		r.next = nil
-		if b != nil {
-			r.running = time.Now()
-		}
+		r.running = b != nil
 		r.mu.Unlock()
 		if b != nil {
 			r.run(base, b)
 		}
 		r.mu.Lock()
-		r.running = time.Time{}
+		r.running, r.passStarted = false, time.Time{}
 		r.mu.Unlock()
 	}
 }
@@ -179,8 +180,10 @@ func (r *Runner) Run(ctx context.Context) {
 // run applies b's operations in order, then runs the pass, unless every ticket was an op that was
 // refused.
 func (r *Runner) run(base context.Context, b *batch) {
-	ctx, cancel := context.WithTimeout(base, r.passTimeout())
-	defer cancel()
+	// The ops have a deadline of their own (the pass deadline again), so that a long purge does not
+	// shorten the pass after it.
+	octx, ocancel := context.WithTimeout(base, r.passTimeout())
+	defer ocancel()
 	var waiting []*Ticket
 	triggers := map[string]bool{}
 	for _, t := range b.tickets {
@@ -189,7 +192,7 @@ func (r *Runner) run(base context.Context, b *batch) {
 			waiting = append(waiting, t)
 			continue
 		}
-		if err := r.apply(ctx, *op); err != nil {
+		if err := r.apply(octx, *op); err != nil {
 			t.Answer(nil, err)
 			continue
 		}
@@ -205,6 +208,11 @@ func (r *Runner) run(base context.Context, b *batch) {
 		}
 	}
 	trigger := joinTriggers(triggers)
+	ctx, cancel := context.WithTimeout(base, r.passTimeout())
+	defer cancel()
+	r.mu.Lock()
+	r.passStarted = time.Now()
+	r.mu.Unlock()
 	if r.Started != nil {
 		r.Started(trigger)
 	}
