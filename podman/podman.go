@@ -65,8 +65,8 @@ func (c *Client) ctx(ctx context.Context) (context.Context, error) {
 	select {
 	case c.lock <- struct{}{}:
 		defer func() { <-c.lock }()
-	case <-ctx.Done():
-		return nil, classify("connecting to podman at "+c.url, ctx.Err())
+	case <-ctx.Done(): // another caller's connect is still waiting for the service
+		return nil, &engine.APIError{Op: "connecting to podman at " + c.url, Err: fmt.Errorf("%w: %v", engine.ErrUnavailable, ctx.Err())}
 	}
 	c.mu.Lock()
 	conn = c.conn
