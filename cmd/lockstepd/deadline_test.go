@@ -172,3 +172,19 @@ func TestPodmanDownAtStartThenUp(t *testing.T) {
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	d.wait(t, 30*time.Second)
 }
+
+func TestDeadlineFlags(t *testing.T) {
+	o, err := parseFlags(nil)
+	if err != nil || o.stopGrace != 9*time.Minute+30*time.Second || o.passTimeout != reconciler.PassTimeout ||
+		o.callTimeout != reconciler.CallTimeout || o.pullTimeout != reconciler.PullTimeout {
+		t.Fatalf("defaults: %+v %v", o, err)
+	}
+	if o, err := parseFlags([]string{"--stop-timeout", "20s"}); err != nil || o.stopGrace != 10*time.Second {
+		t.Fatalf("--stop-timeout 20s: grace %v %v, want 10s", o, err)
+	}
+	for _, args := range [][]string{{"--stop-grace", "10m"}, {"--stop-grace", "-1s"}, {"--podman-timeout", "0"}, {"--pass-timeout", "-1m"}} {
+		if _, err := parseFlags(args); err == nil {
+			t.Fatalf("%v accepted", args)
+		}
+	}
+}

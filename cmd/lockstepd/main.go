@@ -97,7 +97,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.bus, "bus", "system", "D-Bus bus to serve on: system, session or a bus address")
 	fs.StringVar(&o.adminGroup, "admin-group", "lockstep", "group whose members may call Reconcile, Install and Remove (besides root)")
 	fs.DurationVar(&o.stopTimeout, "stop-timeout", 10*time.Minute, "on SIGTERM, how long to wait for the pass in progress before exiting anyway")
-	fs.DurationVar(&o.stopGrace, "stop-grace", 0, "on SIGTERM, how long the pass in progress may go on before it is cancelled (default: --stop-timeout less 30 s, at most; less than --stop-timeout)")
+	fs.DurationVar(&o.stopGrace, "stop-grace", 0, "on SIGTERM, how long the pass in progress may go on before it is cancelled; less than --stop-timeout (0: --stop-timeout less 30 s, or less half of it when that is shorter)")
 	fs.DurationVar(&o.passTimeout, "pass-timeout", reconciler.PassTimeout, "deadline of one pass; its unfinished actions fail as timed out")
 	fs.DurationVar(&o.callTimeout, "podman-timeout", reconciler.CallTimeout, "deadline of one podman call (list, create, start, remove, ...); a stop gets this plus the container's stop grace")
 	fs.DurationVar(&o.pullTimeout, "pull-timeout", reconciler.PullTimeout, "deadline of one image pull or build")
