@@ -33,14 +33,16 @@ func TestRender(t *testing.T) {
 	// The output format, with a renderer plugged in: units sorted by name, each after "# NAME".
 	real := renderCompanions
 	defer func() { renderCompanions = real }()
-	renderCompanions = func(app *manifest.Loaded, _ manifest.Roots) (map[string][]byte, error) {
+	renderCompanions = func(app *manifest.Loaded, _ manifest.Roots, _ map[string]string) (map[string][]byte, error) {
 		return map[string][]byte{"b.container": []byte("[Container]\nImage=b\n"), "a.container": []byte("[Container]\nImage=a\n")}, nil
 	}
 	code, out, _ = runCtl("render", "demo-web", "--catalog-dir", cat, "--apps-dir", apps)
 	if want := "# a.container\n[Container]\nImage=a\n\n# b.container\n[Container]\nImage=b\n"; code != 0 || out != want {
 		t.Fatalf("render output %q", out)
 	}
-	renderCompanions = func(*manifest.Loaded, manifest.Roots) (map[string][]byte, error) { return nil, errors.New("boom") }
+	renderCompanions = func(*manifest.Loaded, manifest.Roots, map[string]string) (map[string][]byte, error) {
+		return nil, errors.New("boom")
+	}
 	if code, _, errOut := runCtl("render", "demo-web", "--catalog-dir", cat, "--apps-dir", apps); code != 1 || !strings.Contains(errOut, "boom") {
 		t.Fatalf("render error: %d %q", code, errOut)
 	}
