@@ -20,7 +20,7 @@ func TestCompanionUnitResolvesMountsAndCapabilities(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fmt.Sprint(u.Volumes, u.Ports, u.CapAdd, u.App, u.Labels); got != "[{/var/lib/lockstep/apps/lnd/tls.cert /lnd/tls.cert [ro]}] [127.0.0.1:8081:80/tcp] [CAP_CHOWN CAP_NET_RAW] ui map[io.lockstep.companion:ui-status io.lockstep.companion-of:ui]" {
+	if got := fmt.Sprintln(u.Volumes, u.Ports, u.CapAdd, u.App, u.Labels); got != "[{/var/lib/lockstep/apps/lnd/tls.cert /lnd/tls.cert [ro]}] [127.0.0.1:8081:80/tcp] [CAP_CHOWN CAP_NET_RAW] ui map[io.lockstep.companion:ui-status io.lockstep.companion-of:ui]\n" {
 		t.Fatalf("unit %s", got)
 	}
 	if u, _ := CompanionUnit(ui, 0, roots, nil, ""); u.Volumes[0].Source != "/var/lib/lockstep/apps/lightning/tls.cert" {
