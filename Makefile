@@ -20,7 +20,7 @@ build: ## build lockstepd and lockstepctl into bin/
 package: ## build the .deb and .rpm for amd64 and arm64 into dist/ (nfpm; PKG_ARCHES=amd64 for one)
 	scripts/package.sh
 
-deps: ## install what the tests need (Debian: podman, runc, registry, busybox)
+deps: ## install what the tests and the demo need (Debian 12/13 packages: podman, netavark, registry, lintian, ...)
 	scripts/deps.sh
 
 test: deps vet ## every test: real podman, registry, dbus-daemon, and a real systemd (installs its dependencies)
@@ -88,8 +88,9 @@ bench: deps ## every benchmark, against real podman, dbus-daemon and lockstepd; 
 demo: ## bring lockstep up from its .deb (host systemd, or the sandbox), install the demo apps, show them
 	scripts/demo.sh
 
-docs: ## regenerate docs/cli/ (markdown) and docs/man/ (man pages) from lockstepctl's commands
-	$(GO) run ./cmd/lockstepctl gen-docs --markdown docs/cli --man docs/man
+docs: ## regenerate docs/cli/, docs/man/ (lockstepctl's commands, lockstepd's flags) and packaging/completions/
+	$(GO) run ./cmd/lockstepctl gen-docs --markdown docs/cli --man docs/man --completions packaging/completions
+	$(GO) test -count=1 -run '^TestManPageUpToDate$$' ./cmd/lockstepd -args -update-man >/dev/null
 
 clean: ## remove build output and packages
 	rm -rf $(BIN) dist

@@ -316,24 +316,15 @@ func toSpec(r lsspec.CreateRequest) *specgen.SpecGenerator {
 		opts = append(opts, v.Options...)
 		s.Mounts = append(s.Mounts, spec.Mount{Type: "bind", Source: v.Source, Destination: v.Target, Options: opts})
 	}
-	if h := r.Health; h != nil {
-		// podman takes zero literally (a 0 s timeout fails every check): fill Docker's defaults.
-		or := func(d, def time.Duration) time.Duration {
-			if d == 0 {
-				return def
-			}
-			return d
-		}
-		retries := h.Retries
-		if retries == 0 {
-			retries = 3
-		}
+	if r.Health != nil {
+		// podman takes zero literally (a 0 s timeout fails every check): fill the defaults.
+		h := lsspec.Effective(r.Health)
 		s.HealthConfig = &manifest.Schema2HealthConfig{
 			Test:        append([]string{"CMD"}, h.Command...),
-			Interval:    or(h.Interval.D(), 30*time.Second),
-			Timeout:     or(h.Timeout.D(), 30*time.Second),
-			Retries:     retries,
-			StartPeriod: h.StartPeriod.D(),
+			Interval:    h.Interval,
+			Timeout:     h.Timeout,
+			Retries:     h.Retries,
+			StartPeriod: h.StartPeriod,
 		}
 	}
 	return s

@@ -2,34 +2,25 @@ package quadlet
 
 import (
 	"fmt"
-	"path"
 	"time"
 
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/spec"
 )
 
-// CompanionUnit resolves a companion of app into the renderer's input.
-func CompanionUnit(app *manifest.Loaded, c manifest.Companion, roots manifest.Roots, wantedBy string) Unit {
+// CompanionUnit resolves companion i of app into the renderer's input (spec.Resolve: providers
+// answer for a mount's from, nil takes it as an app id).
+func CompanionUnit(app *manifest.Loaded, i int, roots manifest.Roots, providers map[string]string, wantedBy string) (Unit, error) {
+	c := app.Companions[i]
+	res, err := spec.Resolve(app, spec.CompanionEntry(c, i), roots, providers)
+	if err != nil {
+		return Unit{}, err
+	}
 	u := Unit{ID: c.ID, App: app.ID, Description: fmt.Sprintf("%s: %s (lockstep companion)", app.Name, c.ID),
 		Image: c.Image, Exec: c.Command, Env: c.Env, Network: c.Network, User: c.User, WantedBy: wantedBy,
 		StopTimeout: int((c.StopGracePeriod.D() + time.Second - 1) / time.Second),
-		CapAdd:      spec.NormCaps(c.Capabilities.Add), CapDrop: spec.NormCaps(c.Capabilities.Drop),
+		Ports:       res.Ports, Volumes: res.Binds(), CapAdd: res.CapAdd, CapDrop: res.CapDrop,
 		// Not io.lockstep.app: that label marks an app's own containers, which the apps stage manages.
 		Labels: map[string]string{spec.LabelCompanionOf: app.ID, spec.LabelCompanion: c.ID}}
-	for _, s := range c.Ports {
-		if p, err := manifest.ParsePort(s); err == nil {
-			u.Ports = append(u.Ports, p)
-		}
-	}
-	for _, s := range c.Volumes {
-		if v, err := manifest.ParseVolume(s, roots.AppData(app.ID)); err == nil {
-			u.Volumes = append(u.Volumes, v)
-		}
-	}
-	for _, dm := range c.Mounts {
-		// from is the app itself or an app id it requires (capabilities are not resolved here).
-		u.Volumes = append(u.Volumes, manifest.Volume{Source: path.Join(roots.AppData(dm.From), dm.Path), Target: path.Clean(dm.Target), Options: []string{"ro"}})
-	}
-	return u
+	return u, nil
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -97,8 +96,9 @@ type Desired struct {
 	// Hashes holds the spec hash under every scheme lockstep knows, so a container labelled with an
 	// older scheme is compared under that scheme and an upgrade of lockstep alone recreates nothing.
 	Hashes map[string]string
-	// Err is a value the spec needs but could not have (a secret that cannot be read): the container
-	// is then left as it is and the app reported, rather than given an empty value.
+	// Err is a value the spec needs but could not have (a secret that cannot be read, an entry that
+	// does not resolve): the container is then left as it is and the app reported, rather than given
+	// an empty value.
 	Err error
 }
 
@@ -165,7 +165,10 @@ func DesiredsFor(app *manifest.Loaded, w *Wiring) []*Desired {
 	for i, m := range members {
 		werr = nil
 		d := desiredMember(app, m, w, deps, value)
-		d.Index, d.Err = i, werr
+		d.Index = i
+		if d.Err == nil {
+			d.Err = werr
+		}
 		out = append(out, d)
 	}
 	return out
@@ -227,28 +230,13 @@ func desiredMember(app *manifest.Loaded, m manifest.Member, w *Wiring, deps []st
 	if c.StopGracePeriod != 0 {
 		r.StopTimeout = c.StopGracePeriod.D()
 	}
-	for _, s := range c.Ports {
-		if p, err := manifest.ParsePort(s); err == nil {
-			r.Ports = append(r.Ports, p)
-		}
+	var providers map[string]string
+	if w.Set != nil {
+		providers = w.Set.Providers
 	}
-	for _, s := range c.Volumes {
-		if v, err := manifest.ParseVolume(s, w.Roots.AppData(app.ID)); err == nil {
-			r.Volumes = append(r.Volumes, v)
-		}
-	}
-	for _, dm := range c.Mounts {
-		id := dm.From
-		if w.Set != nil {
-			if p, ok := w.Set.Providers[dm.From]; ok {
-				id = p
-			}
-		}
-		r.Volumes = append(r.Volumes, manifest.Volume{Source: path.Join(w.Roots.AppData(id), dm.Path), Target: path.Clean(dm.Target), Options: []string{"ro"}})
-	}
-	r.CapAdd = NormCaps(c.Capabilities.Add)
-	r.CapDrop = NormCaps(c.Capabilities.Drop)
-	d := &Desired{App: app, Member: m.Name, Deps: deps, Health: m.Health, Build: c.Build, Hashes: map[string]string{"v1": HashV1(&r)}}
+	res, err := Resolve(app, EntryOf(m), w.Roots, providers)
+	r.Ports, r.Volumes, r.CapAdd, r.CapDrop = res.Ports, res.Binds(), res.CapAdd, res.CapDrop
+	d := &Desired{App: app, Member: m.Name, Deps: deps, Health: m.Health, Build: c.Build, Hashes: map[string]string{"v1": HashV1(&r)}, Err: err}
 	r.Labels = map[string]string{
 		LabelApp:        app.ID,
 		LabelSpecHash:   d.Hashes[HashScheme],

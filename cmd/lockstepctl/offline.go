@@ -155,10 +155,12 @@ var renderMode = reconciler.ModeQuadlet
 // lockstepd's companion stage writes them (system scope).
 var renderCompanions = func(app *manifest.Loaded, roots manifest.Roots) (map[string][]byte, error) {
 	out := map[string][]byte{}
-	for _, c := range app.Companions {
-		u := quadlet.CompanionUnit(app, c, roots, "multi-user.target")
+	for i, c := range app.Companions {
+		u, err := quadlet.CompanionUnit(app, i, roots, nil, "multi-user.target")
+		if err != nil {
+			return nil, err
+		}
 		var b []byte
-		var err error
 		name := quadlet.ContainerFile(c.ID)
 		if renderMode == reconciler.ModeService {
 			b, err = quadlet.RenderService(u)
