@@ -55,13 +55,16 @@ printf 'deps-root: roots ready in %.0fs (%s)\n' "$(echo "$t2 - $t0" | bc)" "$roo
 
 # the tests: an overlay over the cached root, a copy of the checkout (tests may write in it)
 run=$HOST_BASE/layers/deps
-rm -rf "$run"; mkdir -p "$run"/{upper,work,merged} "$HOST_BASE/gocache"
+rm -rf "$run"; mkdir -p "$run"/{upper,work,merged,vartmp} "$HOST_BASE/gocache"; chmod 1777 "$run/vartmp"
 export R=$run/merged root run top goroot modcache DEPS_PKGS
 unshare --mount --pid --net --fork --propagation private -- bash -euo pipefail -c '
   ip link set lo up
   mount -t overlay overlay -o "lowerdir=$root,upperdir=$run/upper,workdir=$run/work" "$R"
   mount -t proc proc "$R/proc"; mount --rbind /sys "$R/sys"; mount --rbind /dev "$R/dev"
   mount -t tmpfs -o mode=755 tmpfs "$R/run"; mount -t tmpfs -o mode=1777 tmpfs "$R/tmp"
+  # /var/tmp on the machine'"'"'s filesystem, as on a machine: the tests'"'"' podman keeps its storage
+  # there, and its overlay driver refuses an overlayfs below it
+  mount --bind "$run/vartmp" "$R/var/tmp"
   mkdir -p "$R/usr/local/go" "$R/root/go/pkg/mod" "$R/root/.cache/go-build" "$R/src"
   mount --bind "$goroot" "$R/usr/local/go"; mount -o remount,bind,ro "$R/usr/local/go"
   mount --bind "$modcache" "$R/root/go/pkg/mod"; mount -o remount,bind,ro "$R/root/go/pkg/mod"

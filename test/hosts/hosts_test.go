@@ -474,6 +474,15 @@ func TestUserScope(t *testing.T) {
 		os.WriteFile("/etc/subgid", append(b, []byte(userName+":200000:65536\n")...), 0o644)
 	}
 	sh(t, "loginctl", "enable-linger", userName)
+	// The user's manager goes at the end: on cgroup v1 its companion fails at every start and
+	// lockstepd starts it again, at a cost in CPU a later step would pay.
+	t.Cleanup(func() {
+		asUser("systemctl", "--user", "disable", "--now", "lockstep-reconcile.timer", "lockstepd.socket", "lockstepd.service")
+		asUser("systemctl", "--user", "stop", "lockstep-us-web-ui.service")
+		asUser("podman", "rm", "--all", "--force", "--time", "0")
+		exec.Command("loginctl", "disable-linger", userName).Run()
+		exec.Command("systemctl", "stop", fmt.Sprintf("user@%d.service", userUID)).Run()
+	})
 	eventually(t, "the user's manager running", 60*time.Second, func() string {
 		out, _ := asUser("systemctl", "--user", "is-system-running")
 		return strings.TrimPrefix(out, "running")
