@@ -8,7 +8,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
-	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/report"
 )
 
 // ReportSignature is the D-Bus type of a report.
@@ -16,11 +16,11 @@ const ReportSignature = "a{sv}"
 
 // EncodeReport turns a report into the a{sv} of the D-Bus API (docs/dbus-api.md). A nil report (no
 // pass has completed yet) encodes as pass 0 with empty lists.
-func EncodeReport(r *reconciler.Report) map[string]dbus.Variant {
+func EncodeReport(r *report.Report) map[string]dbus.Variant {
 	if r == nil {
-		r = &reconciler.Report{}
+		r = &report.Report{}
 	}
-	usec := func(r *reconciler.Report, finished bool) uint64 {
+	usec := func(r *report.Report, finished bool) uint64 {
 		t := r.StartedAt
 		if finished {
 			t = r.FinishedAt
@@ -67,7 +67,7 @@ type action struct{ App, Action, Cause string }
 // failure is one entry of Failures, (ss): app, error.
 type failure struct{ App, Error string }
 
-func statuses(in []reconciler.AppStatus) []map[string]dbus.Variant {
+func statuses(in []report.AppStatus) []map[string]dbus.Variant {
 	out := make([]map[string]dbus.Variant, 0, len(in))
 	for _, a := range in {
 		m := map[string]dbus.Variant{
@@ -99,9 +99,9 @@ func statuses(in []reconciler.AppStatus) []map[string]dbus.Variant {
 // times at microsecond precision (in UTC; zero when the value is 0). Missing keys leave their field
 // empty, so a newer lockstepd's extra keys and an older one's missing keys both decode; a key with the
 // wrong type is an error.
-func DecodeReport(m map[string]dbus.Variant) (*reconciler.Report, error) {
-	r := &reconciler.Report{Actions: []reconciler.ActionRec{}, Failures: []reconciler.Failure{},
-		Apps: []reconciler.AppStatus{}, Companions: []reconciler.AppStatus{}}
+func DecodeReport(m map[string]dbus.Variant) (*report.Report, error) {
+	r := &report.Report{Actions: []report.ActionRec{}, Failures: []report.Failure{},
+		Apps: []report.AppStatus{}, Companions: []report.AppStatus{}}
 	get := func(key string, dst any) error {
 		v, ok := m[key]
 		if !ok {
@@ -166,10 +166,10 @@ func DecodeReport(m map[string]dbus.Variant) (*reconciler.Report, error) {
 	}
 	r.StartedAt, r.FinishedAt = fromUsec(started), fromUsec(finished)
 	for _, a := range actions {
-		r.Actions = append(r.Actions, reconciler.ActionRec{App: a.App, Action: a.Action, Cause: a.Cause})
+		r.Actions = append(r.Actions, report.ActionRec{App: a.App, Action: a.Action, Cause: a.Cause})
 	}
 	for _, f := range failures {
-		r.Failures = append(r.Failures, reconciler.Failure{App: f.App, Error: f.Error})
+		r.Failures = append(r.Failures, report.Failure{App: f.App, Error: f.Error})
 	}
 	var err error
 	if r.Apps, err = decodeStatuses("Apps", apps); err != nil {
@@ -217,10 +217,10 @@ func fromUsec(u uint64) time.Time {
 	return time.UnixMicro(int64(u)).UTC()
 }
 
-func decodeStatuses(key string, in []map[string]dbus.Variant) ([]reconciler.AppStatus, error) {
-	out := make([]reconciler.AppStatus, 0, len(in))
+func decodeStatuses(key string, in []map[string]dbus.Variant) ([]report.AppStatus, error) {
+	out := make([]report.AppStatus, 0, len(in))
 	for i, m := range in {
-		var a reconciler.AppStatus
+		var a report.AppStatus
 		for k, dst := range map[string]*string{"Id": &a.ID, "State": &a.State, "Health": &a.Health, "Image": &a.Image,
 			"ContainerId": &a.ContainerID, "LastAction": &a.LastAction, "NextAttempt": &a.NextAttempt} {
 			v, ok := m[k]
@@ -239,7 +239,7 @@ func decodeStatuses(key string, in []map[string]dbus.Variant) ([]reconciler.AppS
 				return nil, fmt.Errorf("report key %s[%d].Containers has type %s, want aa{sv}", key, i, v.Signature())
 			}
 			for j, cm := range cs {
-				var c reconciler.ContainerStatus
+				var c report.ContainerStatus
 				for k, dst := range map[string]*string{"Name": &c.Name, "State": &c.State, "Health": &c.Health,
 					"Image": &c.Image, "ContainerId": &c.ContainerID, "LastAction": &c.LastAction} {
 					if v, ok := cm[k]; ok {

@@ -24,11 +24,12 @@ import (
 	nettypes "go.podman.io/common/libnetwork/types"
 	"go.podman.io/image/v5/manifest"
 
+	"github.com/lockstep/lockstep/engine"
 	lsmanifest "github.com/lockstep/lockstep/manifest"
-	"github.com/lockstep/lockstep/reconciler"
+	lsspec "github.com/lockstep/lockstep/spec"
 )
 
-// Client is a reconciler.Podman backed by the podman service at one URL. It connects on first use and
+// Client is a engine.Podman backed by the podman service at one URL. It connects on first use and
 // again after a failed attempt, so a daemon started before podman (or across a podman restart) recovers
 // without a restart of its own. Connected once, the bindings' HTTP client redials by itself.
 type Client struct {
@@ -38,7 +39,7 @@ type Client struct {
 	conn context.Context // carries the bindings connection
 }
 
-var _ reconciler.Podman = (*Client)(nil)
+var _ engine.Podman = (*Client)(nil)
 
 // New returns a client for the podman service at url (e.g. unix:///run/podman/podman.sock). It does
 // not connect yet.
@@ -77,7 +78,7 @@ func (m merged) Value(key any) any {
 	return m.Context.Value(key)
 }
 
-// classify turns a bindings error into a *reconciler.APIError that wraps a classified error. The
+// classify turns a bindings error into a *engine.APIError that wraps a classified error. The
 // response code decides, never the message.
 func classify(op string, err error) error {
 	if err == nil {
@@ -85,21 +86,21 @@ func classify(op string, err error) error {
 	}
 	var em *errorhandling.ErrorModel
 	if errors.As(err, &em) {
-		e := &reconciler.APIError{Op: op, Status: em.ResponseCode, Message: em.Message, Err: err}
+		e := &engine.APIError{Op: op, Status: em.ResponseCode, Message: em.Message, Err: err}
 		switch em.ResponseCode {
 		case 404:
-			e.Err = reconciler.ErrNotFound
+			e.Err = engine.ErrNotFound
 		case 409:
-			e.Err = reconciler.ErrConflict
+			e.Err = engine.ErrConflict
 		}
 		return e
 	}
 	var pc *errorhandling.PodConflictErrorModel
 	if errors.As(err, &pc) {
-		return &reconciler.APIError{Op: op, Status: 409, Message: pc.Error(), Err: reconciler.ErrConflict}
+		return &engine.APIError{Op: op, Status: 409, Message: pc.Error(), Err: engine.ErrConflict}
 	}
 	if isUnreachable(err) {
-		return &reconciler.APIError{Op: op, Err: fmt.Errorf("%w: %v", reconciler.ErrUnavailable, rootCause(err))}
+		return &engine.APIError{Op: op, Err: fmt.Errorf("%w: %v", engine.ErrUnavailable, rootCause(err))}
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
@@ -122,7 +123,7 @@ func rootCause(err error) error {
 }
 
 // List returns every container in one request.
-func (c *Client) List(ctx context.Context) ([]reconciler.Container, error) {
+func (c *Client) List(ctx context.Context) ([]engine.Container, error) {
 	cctx, err := c.ctx(ctx)
 	if err != nil {
 		return nil, err
@@ -132,19 +133,19 @@ func (c *Client) List(ctx context.Context) ([]reconciler.Container, error) {
 	if err != nil {
 		return nil, classify("listing containers", err)
 	}
-	out := make([]reconciler.Container, 0, len(list))
+	out := make([]engine.Container, 0, len(list))
 	for _, l := range list {
 		name := ""
 		if len(l.Names) > 0 {
 			name = l.Names[0]
 		}
-		out = append(out, reconciler.Container{ID: l.ID, Name: name, Image: l.Image, State: l.State, Labels: l.Labels})
+		out = append(out, engine.Container{ID: l.ID, Name: name, Image: l.Image, State: l.State, Labels: l.Labels})
 	}
 	return out, nil
 }
 
 // Inspect returns what adoption compares.
-func (c *Client) Inspect(ctx context.Context, nameOrID string) (*reconciler.Inspected, error) {
+func (c *Client) Inspect(ctx context.Context, nameOrID string) (*engine.Inspected, error) {
 	cctx, err := c.ctx(ctx)
 	if err != nil {
 		return nil, err
@@ -153,7 +154,7 @@ func (c *Client) Inspect(ctx context.Context, nameOrID string) (*reconciler.Insp
 	if err != nil {
 		return nil, classify("inspecting container "+nameOrID, err)
 	}
-	in := &reconciler.Inspected{ID: d.ID, Name: d.Name, Image: d.ImageName}
+	in := &engine.Inspected{ID: d.ID, Name: d.Name, Image: d.ImageName}
 	if d.Config != nil {
 		in.Command = d.Config.Cmd
 		in.Labels = d.Config.Labels
@@ -210,7 +211,7 @@ func (c *Client) Pull(ctx context.Context, ref string, tlsVerify bool, progress 
 
 // Build builds an image from a local context (sent to the service as a tarball), removing buildah's
 // intermediate containers. Its output goes to b.Output.
-func (c *Client) Build(ctx context.Context, b reconciler.BuildRequest) error {
+func (c *Client) Build(ctx context.Context, b engine.BuildRequest) error {
 	cctx, err := c.ctx(ctx)
 	if err != nil {
 		return err
@@ -251,20 +252,20 @@ func (c *Client) RemoveImage(ctx context.Context, ref string) error {
 	for _, e := range errs {
 		msgs = append(msgs, e.Error())
 	}
-	e := &reconciler.APIError{Op: op, Status: 200, Message: strings.Join(msgs, "; "), Err: errors.New("image removal failed")}
+	e := &engine.APIError{Op: op, Status: 200, Message: strings.Join(msgs, "; "), Err: errors.New("image removal failed")}
 	if rep != nil {
 		switch rep.ExitCode {
 		case 1:
-			e.Err = reconciler.ErrNotFound
+			e.Err = engine.ErrNotFound
 		case 2:
-			e.Err = reconciler.ErrConflict
+			e.Err = engine.ErrConflict
 		}
 	}
 	return e
 }
 
 // Create creates the container without starting it.
-func (c *Client) Create(ctx context.Context, r reconciler.CreateRequest) (string, error) {
+func (c *Client) Create(ctx context.Context, r lsspec.CreateRequest) (string, error) {
 	cctx, err := c.ctx(ctx)
 	if err != nil {
 		return "", err
@@ -276,7 +277,7 @@ func (c *Client) Create(ctx context.Context, r reconciler.CreateRequest) (string
 	return resp.ID, nil
 }
 
-func toSpec(r reconciler.CreateRequest) *specgen.SpecGenerator {
+func toSpec(r lsspec.CreateRequest) *specgen.SpecGenerator {
 	s := specgen.NewSpecGenerator(r.Image, false)
 	s.Name = r.Name
 	s.Command = r.Command
@@ -315,24 +316,15 @@ func toSpec(r reconciler.CreateRequest) *specgen.SpecGenerator {
 		opts = append(opts, v.Options...)
 		s.Mounts = append(s.Mounts, spec.Mount{Type: "bind", Source: v.Source, Destination: v.Target, Options: opts})
 	}
-	if h := r.Health; h != nil {
-		// podman takes zero literally (a 0 s timeout fails every check): fill Docker's defaults.
-		or := func(d, def time.Duration) time.Duration {
-			if d == 0 {
-				return def
-			}
-			return d
-		}
-		retries := h.Retries
-		if retries == 0 {
-			retries = 3
-		}
+	if r.Health != nil {
+		// podman takes zero literally (a 0 s timeout fails every check): fill the defaults.
+		h := lsspec.Effective(r.Health)
 		s.HealthConfig = &manifest.Schema2HealthConfig{
 			Test:        append([]string{"CMD"}, h.Command...),
-			Interval:    or(h.Interval.D(), 30*time.Second),
-			Timeout:     or(h.Timeout.D(), 30*time.Second),
-			Retries:     retries,
-			StartPeriod: h.StartPeriod.D(),
+			Interval:    h.Interval,
+			Timeout:     h.Timeout,
+			Retries:     h.Retries,
+			StartPeriod: h.StartPeriod,
 		}
 	}
 	return s
@@ -352,7 +344,7 @@ func (c *Client) EnsureNetwork(ctx context.Context, name, app string) error {
 		return nil
 	}
 	_, err = network.Create(cctx, &nettypes.Network{Name: name, Driver: "bridge", DNSEnabled: true,
-		Labels: map[string]string{reconciler.LabelApp: app}})
+		Labels: map[string]string{lsspec.LabelApp: app}})
 	if err != nil {
 		if ok, e2 := network.Exists(cctx, name, nil); e2 == nil && ok {
 			return nil // created meanwhile

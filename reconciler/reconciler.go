@@ -53,6 +53,9 @@ type Config struct {
 	// RollbackSettle is how long an updated app without a health check must keep running before its
 	// spec is good (default RollbackSettle; negative: at once). See rollback.go.
 	RollbackSettle time.Duration
+	// ReadOnly makes a reconciler that only observes (lockstepctl plan): New creates no state dir,
+	// and Pass must not be called.
+	ReadOnly bool
 }
 
 // Reconciler runs passes. Pass must not be called concurrently; Runner serializes it.
@@ -105,8 +108,10 @@ func New(cfg Config, p Podman) (*Reconciler, error) {
 	if cfg.FreeBytes == nil {
 		cfg.FreeBytes = statfsFree
 	}
-	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
-		return nil, fmt.Errorf("creating state dir: %w", err)
+	if !cfg.ReadOnly {
+		if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
+			return nil, fmt.Errorf("creating state dir: %w", err)
+		}
 	}
 	r := &Reconciler{cfg: cfg, podman: p, adopted: map[string]Adoption{}, manifests: manifest.NewCache(), secrets: newSecretStore(cfg.StateDir), backoff: map[string]*backoffState{}, reach: map[string]*reachState{},
 		healthTargets: map[string]healthTarget{}, health: map[string]*healthState{}}
@@ -148,7 +153,8 @@ type Observation struct {
 	Actions []Action
 }
 
-// Observe loads the manifests, lists containers and plans, changing nothing.
+// Observe loads the manifests, lists containers and plans, changing nothing: secrets are read, never
+// made (a secret the next pass will make counts as empty, which plans what that pass will do).
 func (r *Reconciler) Observe(ctx context.Context) (*Observation, error) {
 	set, err := r.manifests.LoadDir(r.cfg.AppsDir, r.cfg.Roots)
 	if err != nil {
@@ -158,14 +164,19 @@ func (r *Reconciler) Observe(ctx context.Context) (*Observation, error) {
 	if err != nil {
 		return &Observation{Set: set}, fmt.Errorf("listing containers: %w", err)
 	}
-	actions := Plan(r.input(set, cs))
+	actions := Plan(r.inputWith(set, cs, r.peekExportValue))
 	r.holdRolledBack(actions) // rollback: apps held on their good spec (rollback.go)
 	return &Observation{Set: set, Actions: actions}, nil
 }
 
 func (r *Reconciler) input(set *manifest.Set, cs []Container) Input {
+	return r.inputWith(set, cs, r.exportValue)
+}
+
+// inputWith is Plan's input, with value giving the apps' exported values.
+func (r *Reconciler) inputWith(set *manifest.Set, cs []Container, value func(*manifest.Loaded, string) (string, error)) Input {
 	in := Input{Invalid: set.Invalid, Containers: cs, Adopted: map[string]Adoption{}}
-	w := &Wiring{Roots: r.cfg.Roots, Set: set, Value: r.exportValue, NetworkPrefix: r.cfg.NetworkPrefix, DefaultNetwork: r.cfg.DefaultNetwork}
+	w := &Wiring{Roots: r.cfg.Roots, Set: set, Value: value, NetworkPrefix: r.cfg.NetworkPrefix, DefaultNetwork: r.cfg.DefaultNetwork}
 	for _, a := range set.Apps {
 		in.Desired = append(in.Desired, DesiredsFor(a, w)...)
 	}
@@ -243,7 +254,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	for i := range actions {
 		a := &actions[i]
 		if a.Desired != nil && a.Desired.Err != nil {
-			a.blocked = a.Desired.Err
+			a.Blocked = a.Desired.Err
 			continue
 		}
 		if h, streak := r.healthOf(a.Name()); a.Kind == KindNone && h == HealthUnhealthy {
@@ -260,12 +271,12 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	var wake time.Time
 	restarted := map[string]bool{}
 	for _, a := range actions {
-		if isRestart(a.Kind) && !a.configChanged && !restarted[a.App] && a.blocked == nil {
+		if isRestart(a.Kind) && !a.ConfigChanged && !restarted[a.App] && a.Blocked == nil {
 			restarted[a.App] = true
 			r.recordRestart(a.App, now)
 		}
-		if !a.waitUntil.IsZero() && (wake.IsZero() || a.waitUntil.Before(wake)) {
-			wake = a.waitUntil
+		if !a.WaitUntil.IsZero() && (wake.IsZero() || a.WaitUntil.Before(wake)) {
+			wake = a.WaitUntil
 		}
 	}
 	r.mu.Lock()
@@ -283,16 +294,16 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	}
 	for _, a := range actions {
 		res := results[actionKey(a)]
-		if a.Kind != KindNone && a.Kind != KindHold && a.Kind != KindWait && a.blocked == nil {
+		if a.Kind != KindNone && a.Kind != KindHold && a.Kind != KindWait && a.Blocked == nil {
 			rep.Actions = append(rep.Actions, ActionRec{App: a.App, Action: string(a.Kind), Cause: withMember(a, a.Cause)})
 		}
 		if res.err != nil {
 			fail(a.App, withMember(a, res.err.Error()))
 		}
-		if a.blocked != nil {
-			fail(a.App, withMember(a, a.blocked.Error()))
+		if a.Blocked != nil {
+			fail(a.App, withMember(a, a.Blocked.Error()))
 		}
-		if !a.waitUntil.IsZero() || a.waitDep != "" {
+		if !a.WaitUntil.IsZero() || a.WaitDep != "" {
 			fail(a.App, withMember(a, a.Cause))
 		}
 		if a.Kind == KindRemove && a.Desired != nil {
@@ -416,8 +427,8 @@ func status(a Action, res result) AppStatus {
 	if a.Desired != nil {
 		s.Image = a.Desired.Request.Image
 	}
-	if !a.waitUntil.IsZero() {
-		s.NextAttempt = a.waitUntil.UTC().Format(time.RFC3339)
+	if !a.WaitUntil.IsZero() {
+		s.NextAttempt = a.WaitUntil.UTC().Format(time.RFC3339)
 	}
 	if c := a.Container; c != nil {
 		s.ContainerID, s.State = c.ID, c.State
@@ -458,9 +469,9 @@ func (r *Reconciler) execute(ctx context.Context, log logrus.FieldLogger, action
 			if a.Kind == KindNone || a.Kind == KindHold || a.Kind == KindWait {
 				continue
 			}
-			if a.blocked != nil {
+			if a.Blocked != nil {
 				mu.Lock()
-				failed[a.App] = a.blocked
+				failed[a.App] = a.Blocked
 				mu.Unlock()
 				continue
 			}

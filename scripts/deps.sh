@@ -30,6 +30,7 @@ pkgs=(
   rpm              # the .rpm is inspected (dpkg-deb, for the .deb, is always there)
   lintian          # the .deb is lintian clean (packaging TestLintian)
   debootstrap      # the fresh-host suite (test/hosts) builds its roots
+  gcc libc6-dev    # go test -race needs cgo
 )
 if [ "${1:-}" = --list ]; then
   printf '%s\n' "${pkgs[@]}"

@@ -1,4 +1,4 @@
-package reconciler
+package report
 
 import (
 	"encoding/json"
@@ -51,6 +51,20 @@ const (
 	StateFailed  = "failed"  // the pass's action for it failed
 	StateUnknown = "unknown" // podman could not be asked
 	StateRemoved = "removed" // uninstalled this pass
+	// StateUnreachable is a running app whose published port does not answer.
+	StateUnreachable = "unreachable"
+	// StateRolledBack is an app whose manifest asks for a spec that failed and was rolled back: it
+	// runs its last known-good spec until the manifest changes.
+	StateRolledBack = "rolled-back"
+)
+
+// Health states in a report.
+const (
+	HealthUnknown   = "unknown" // never evaluated: not "healthy"
+	HealthStarting  = "starting"
+	HealthHealthy   = "healthy"
+	HealthUnhealthy = "unhealthy"
+	HealthNone      = "none" // the manifest declares no health check
 )
 
 // AppStatus is one app's state at the end of a pass.
