@@ -23,9 +23,9 @@ modcache=$(go env GOMODCACHE 2>/dev/null || echo /root/go/pkg/mod)
 
 t0=$(date +%s.%N)
 base=$(ROOT_BASE_PKGS="" "$here/mk-root.sh" bookworm)
-# key: deps.sh's package list (its pkgs=(...) line) and this recipe
+# key: deps.sh's package list (deps.sh --list: the list spans several lines) and this recipe
 recipe=1
-key=$(printf '%s\n' "$recipe" "$(grep -E '^pkgs=' "$top/scripts/deps.sh")" | sha256sum | cut -c1-12)
+key=$(printf '%s\n' "$recipe" "$("$top/scripts/deps.sh" --list)" | sha256sum | cut -c1-12)
 root=$HOST_BASE/roots/deps-bookworm-$key
 t1=$(date +%s.%N)
 # chroot_run DIR CMD...: run in DIR with /proc, /sys, /dev and the checkout (/src) bound, in a
