@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/containers/podman/v5/libpod/define"
 	"github.com/containers/podman/v5/pkg/bindings"
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 	"github.com/containers/podman/v5/pkg/bindings/images"
@@ -23,6 +24,7 @@ import (
 	spec "github.com/opencontainers/runtime-spec/specs-go"
 	nettypes "go.podman.io/common/libnetwork/types"
 	"go.podman.io/image/v5/manifest"
+	"go.podman.io/storage"
 
 	lsmanifest "github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/reconciler"
@@ -86,10 +88,12 @@ func classify(op string, err error) error {
 	var em *errorhandling.ErrorModel
 	if errors.As(err, &em) {
 		e := &reconciler.APIError{Op: op, Status: em.ResponseCode, Message: em.Message, Err: err}
-		switch em.ResponseCode {
-		case 404:
+		switch {
+		case em.ResponseCode == 404:
 			e.Err = reconciler.ErrNotFound
-		case 409:
+		case nameInUse(em):
+			e.Err = reconciler.ErrNameInUse
+		case em.ResponseCode == 409:
 			e.Err = reconciler.ErrConflict
 		}
 		return e
@@ -102,6 +106,16 @@ func classify(op string, err error) error {
 		return &reconciler.APIError{Op: op, Err: fmt.Errorf("%w: %v", reconciler.ErrUnavailable, rootCause(err))}
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// nameInUse tells a create refused for its name. libpod answers such a create with 500 (the compat API
+// with 409), so the status alone cannot tell it from other failures: the cause podman sends (its root
+// error, a sentinel of containers/storage or libpod, not the message around it) does.
+func nameInUse(em *errorhandling.ErrorModel) bool {
+	if em.ResponseCode != 500 && em.ResponseCode != 409 {
+		return false
+	}
+	return em.Because == storage.ErrDuplicateName.Error() || em.Because == define.ErrCtrExists.Error()
 }
 
 func isUnreachable(err error) bool {
@@ -141,6 +155,47 @@ func (c *Client) List(ctx context.Context) ([]reconciler.Container, error) {
 		out = append(out, reconciler.Container{ID: l.ID, Name: name, Image: l.Image, State: l.State, Labels: l.Labels})
 	}
 	return out, nil
+}
+
+// ListStorage returns the containers that are in podman's storage only (podman ps --external: a
+// create podman did not finish, or another tool's working container such as buildah's), in one
+// request. Their State is "storage"; they carry no labels; Image is the image's ID (its name in the
+// listing is any one of the image's names).
+func (c *Client) ListStorage(ctx context.Context) ([]reconciler.Container, error) {
+	cctx, err := c.ctx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	all, external := true, true
+	list, err := containers.List(cctx, &containers.ListOptions{All: &all, External: &external})
+	if err != nil {
+		return nil, classify("listing storage containers", err)
+	}
+	var out []reconciler.Container
+	for _, l := range list {
+		if l.State != "storage" {
+			continue
+		}
+		name := ""
+		if len(l.Names) > 0 {
+			name = l.Names[0]
+		}
+		out = append(out, reconciler.Container{ID: l.ID, Name: name, Image: l.ImageID, State: l.State})
+	}
+	return out, nil
+}
+
+// ImageID returns the ID of the local image ref.
+func (c *Client) ImageID(ctx context.Context, ref string) (string, error) {
+	cctx, err := c.ctx(ctx)
+	if err != nil {
+		return "", err
+	}
+	img, err := images.GetImage(cctx, ref, nil)
+	if err != nil {
+		return "", classify("inspecting image "+ref, err)
+	}
+	return img.ID, nil
 }
 
 // Inspect returns what adoption compares.

@@ -95,6 +95,9 @@ var (
 	ErrConflict      = errors.New("conflict")
 	ErrUnavailable   = errors.New("podman service unavailable")
 	ErrImageNotFound = errors.New("image not found")
+	// ErrNameInUse is a create refused because a container (or a storage-only container, one podman
+	// did not finish creating) already holds the name. It is also an ErrConflict.
+	ErrNameInUse = fmt.Errorf("%w: name already in use", ErrConflict)
 )
 
 // APIError is a failed podman API call, classified by its HTTP status.

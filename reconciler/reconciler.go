@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -66,6 +67,9 @@ type Reconciler struct {
 	lastCompanionStats CompanionStats
 	// reloadPending: unit files were written but the daemon-reload after them failed (pass goroutine).
 	reloadPending bool
+
+	// nameInUseRetry: an install's name stayed taken (nameinuse.go); the pass asks for another soon.
+	nameInUseRetry atomic.Bool
 
 	backoff map[string]*backoffState // pass goroutine only
 	reach   map[string]*reachState   // pass goroutine only
@@ -271,6 +275,9 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	r.mu.Lock()
 	r.nextWake = wake
 	r.mu.Unlock()
+	if r.nameInUseRetry.Swap(false) {
+		r.wakeBy(now.Add(NameInUseRetry))
+	}
 	rows := map[string]*AppStatus{}
 	var order []string
 	failed := map[string]bool{}
@@ -587,8 +594,13 @@ func (r *Reconciler) install(ctx context.Context, d *Desired, old *Container) re
 		r.forget(d.Name())
 	}
 	id, err := r.podman.Create(ctx, d.Request)
+	if errors.Is(err, ErrNameInUse) {
+		id, err = r.createAfterNameInUse(ctx, d, err) // a name the list did not show (nameinuse.go)
+	} else if err != nil {
+		err = fmt.Errorf("creating container: %w", err)
+	}
 	if err != nil {
-		return result{err: fmt.Errorf("creating container: %w", err)}
+		return result{err: err}
 	}
 	if err := r.podman.Start(ctx, id); err != nil {
 		return result{containerID: id, state: "created", err: fmt.Errorf("starting: %w", err)}
