@@ -9,6 +9,7 @@ import (
 	"github.com/godbus/dbus/v5"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/lockstep/lockstep/hostcheck"
 	"github.com/lockstep/lockstep/reconciler"
 )
 
@@ -25,6 +26,8 @@ func TestDecodeReportRoundTrip(t *testing.T) {
 				{Name: "api", State: "running", Health: "none", Image: "api:1", ContainerID: "a1", LastAction: "recreate"}}},
 			{ID: "node", State: reconciler.StateRolledBack, Health: "healthy", Image: "x:1", ContainerID: "def", LastAction: "rollback"}},
 		Companions: []reconciler.AppStatus{{ID: "web-ui", State: "running"}},
+		HostProblems: []hostcheck.Problem{{Code: hostcheck.CodeNoAardvark, Message: "no aardvark-dns", Fix: "install aardvark-dns (Debian)", Apps: []string{"mempool", "web"}},
+			{Code: hostcheck.CodeNoCatatonit, Message: "no catatonit", Fix: "install catatonit (Debian)", Apps: []string{}}},
 	}
 	// Through a real D-Bus message encoding, as a client receives it.
 	out, err := DecodeReport(marshalled(t, EncodeReport(in)))

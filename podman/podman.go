@@ -18,6 +18,7 @@ import (
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 	"github.com/containers/podman/v5/pkg/bindings/images"
 	"github.com/containers/podman/v5/pkg/bindings/network"
+	"github.com/containers/podman/v5/pkg/bindings/system"
 	"github.com/containers/podman/v5/pkg/domain/entities/types"
 	"github.com/containers/podman/v5/pkg/errorhandling"
 	"github.com/containers/podman/v5/pkg/specgen"
@@ -26,6 +27,7 @@ import (
 	"go.podman.io/image/v5/manifest"
 	"go.podman.io/storage"
 
+	"github.com/lockstep/lockstep/hostcheck"
 	lsmanifest "github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/reconciler"
 )
@@ -36,11 +38,18 @@ import (
 type Client struct {
 	url string
 
+	// NetworkSeen, when set before use, is told what EnsureNetwork finds or makes: the network's
+	// name and whether it resolves names (hostcheck.Checker.SawNetwork).
+	NetworkSeen func(name string, dns bool)
+
 	mu   sync.Mutex
 	conn context.Context // carries the bindings connection
 }
 
-var _ reconciler.Podman = (*Client)(nil)
+var (
+	_ reconciler.Podman = (*Client)(nil)
+	_ hostcheck.Source  = (*Client)(nil)
+)
 
 // New returns a client for the podman service at url (e.g. unix:///run/podman/podman.sock). It does
 // not connect yet.
@@ -393,20 +402,21 @@ func toSpec(r reconciler.CreateRequest) *specgen.SpecGenerator {
 	return s
 }
 
-// EnsureNetwork creates the named bridge network, with DNS, unless it exists.
+// EnsureNetwork creates the named bridge network, with DNS, unless it exists. What it finds or makes
+// goes to NetworkSeen, if set: whether the network resolves names (dns_enabled).
 func (c *Client) EnsureNetwork(ctx context.Context, name, app string) error {
 	cctx, err := c.ctx(ctx)
 	if err != nil {
 		return err
 	}
-	ok, err := network.Exists(cctx, name, nil)
-	if err != nil {
-		return classify("checking network "+name, err)
-	}
-	if ok {
+	// One request, as network.Exists would be, that also says whether the network has DNS.
+	if n, err := network.Inspect(cctx, name, nil); err == nil {
+		c.sawNetwork(name, n.DNSEnabled)
 		return nil
+	} else if err = classify("checking network "+name, err); !errors.Is(err, reconciler.ErrNotFound) {
+		return err
 	}
-	_, err = network.Create(cctx, &nettypes.Network{Name: name, Driver: "bridge", DNSEnabled: true,
+	made, err := network.Create(cctx, &nettypes.Network{Name: name, Driver: "bridge", DNSEnabled: true,
 		Labels: map[string]string{reconciler.LabelApp: app}})
 	if err != nil {
 		if ok, e2 := network.Exists(cctx, name, nil); e2 == nil && ok {
@@ -414,7 +424,56 @@ func (c *Client) EnsureNetwork(ctx context.Context, name, app string) error {
 		}
 		return classify("creating network "+name, err)
 	}
+	// CNI without the dnsname plugin makes the network without DNS, whatever was asked.
+	c.sawNetwork(name, made.DNSEnabled)
 	return nil
+}
+
+func (c *Client) sawNetwork(name string, dns bool) {
+	if c.NetworkSeen != nil {
+		c.NetworkSeen(name, dns)
+	}
+}
+
+// HostInfo is GET /info, reduced to what hostcheck needs (one request).
+func (c *Client) HostInfo(ctx context.Context) (hostcheck.Info, error) {
+	cctx, err := c.ctx(ctx)
+	if err != nil {
+		return hostcheck.Info{}, err
+	}
+	in, err := system.Info(cctx, nil)
+	if err != nil {
+		return hostcheck.Info{}, classify("asking for podman's info", err)
+	}
+	out := hostcheck.Info{Backend: in.Host.NetworkBackend, Rootless: in.Host.Security.Rootless}
+	if in.Version.Version != "" {
+		out.Version = in.Version.Version
+	}
+	// podman >= 4.4 describes the backend and its DNS helper; 4.3 sends no networkBackendInfo.
+	if bi := in.Host.NetworkBackendInfo; bi.Backend != "" {
+		out.BackendInfo, out.DNSPath = true, bi.DNS.Path
+	}
+	for _, m := range in.Host.IDMappings.UIDMap {
+		out.UIDs += int64(m.Size)
+	}
+	return out, nil
+}
+
+// NetworkDNS is GET /networks/json (one request): each network's name and dns_enabled.
+func (c *Client) NetworkDNS(ctx context.Context) (map[string]bool, error) {
+	cctx, err := c.ctx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	nets, err := network.List(cctx, nil)
+	if err != nil {
+		return nil, classify("listing networks", err)
+	}
+	out := make(map[string]bool, len(nets))
+	for _, n := range nets {
+		out[n.Name] = n.DNSEnabled
+	}
+	return out, nil
 }
 
 // Start starts a container; starting a running one is not an error.

@@ -54,6 +54,8 @@ type Config struct {
 	// RollbackSettle is how long an updated app without a health check must keep running before its
 	// spec is good (default RollbackSettle; negative: at once). See rollback.go.
 	RollbackSettle time.Duration
+	// Host, when set, finds what the host's podman cannot do for the apps (host.go); nil: no check.
+	Host HostChecker
 }
 
 // Reconciler runs passes. Pass must not be called concurrently; Runner serializes it.
@@ -241,7 +243,8 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		cp = r.planCompanions(set)
 		r.stopGoneCompanions(ctx, cp, rep)
 	}
-	actions := Plan(r.input(set, cs))
+	in := r.input(set, cs)
+	actions := Plan(in)
 	now := r.cfg.Now()
 	r.planRollback(ctx, actions, now) // rollback: judge updates on trial, hold rolled-back apps (rollback.go)
 	for i := range actions {
@@ -353,6 +356,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		targets[a.Name()] = t
 	}
 	r.setHealthTargets(targets)
+	r.checkHost(ctx, in.Desired, rep) // what podman cannot do for these apps (host.go)
 	if cp != nil {
 		r.lastCompanionStats = r.companionsStage(ctx, log, cp, rep)
 	}

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"time"
 
+	"github.com/lockstep/lockstep/hostcheck"
 	"github.com/lockstep/lockstep/internal/atomicfile"
 )
 
@@ -27,6 +28,9 @@ type Report struct {
 	// CompanionMode says how companions are run: quadlet, service (plain units, for podman without a
 	// Quadlet generator) or none (no companion stage).
 	CompanionMode string `json:"companion_mode"`
+	// HostProblems are what the host's podman cannot do for the installed apps (package hostcheck):
+	// each with its fix and the apps it affects (each of which also has a failure saying so).
+	HostProblems []hostcheck.Problem `json:"host_problems"`
 }
 
 // ActionRec is an action a pass took.
@@ -104,6 +108,9 @@ func normalize(r Report) Report {
 	}
 	if r.Companions == nil {
 		r.Companions = []AppStatus{}
+	}
+	if r.HostProblems == nil {
+		r.HostProblems = []hostcheck.Problem{}
 	}
 	return r
 }
