@@ -37,7 +37,7 @@ test-sandbox: ## the tests that need a real systemd, run inside the sandbox (roo
 
 # Fuzz targets: package and name. Seeds are in each package's testdata/fuzz and in the f.Add calls.
 FUZZ_TARGETS := ./manifest:FuzzParseValidate ./quadlet:FuzzRenderNoInjection ./dbusapi:FuzzReportRoundTrip \
-	./dbusapi:FuzzDecodeReport ./reconciler:FuzzLoadReport
+	./dbusapi:FuzzDecodeReport ./report:FuzzLoadReport
 FUZZTIME ?= 4s
 FUZZLONG ?= 10m
 # The short run does not minimize new inputs: a minimization still going at the deadline fails the

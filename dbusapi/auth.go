@@ -2,21 +2,15 @@ package dbusapi
 
 import (
 	"fmt"
-	"os"
-	"os/user"
-	"strconv"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/lockstep/lockstep/internal/peer"
 )
 
-// Caller is who sent a method call, from the bus's view of its credentials.
-type Caller struct {
-	UID    uint32
-	GIDs   []uint32 // supplementary groups, when the bus reports them
-	HasGID bool
-}
+// Caller is who sent a method call, from the bus's view of its credentials (package peer).
+type Caller = peer.Caller
 
-// callerOf asks the bus for sender's credentials.
 func callerOf(conn *dbus.Conn, sender string) (Caller, error) {
 	var creds map[string]dbus.Variant
 	err := conn.BusObject().Call("org.freedesktop.DBus.GetConnectionCredentials", 0, sender).Store(&creds)
@@ -42,47 +36,4 @@ func callerOf(conn *dbus.Conn, sender string) (Caller, error) {
 		}
 	}
 	return c, nil
-}
-
-// Privileged tells whether caller may change things: uid 0, the user lockstepd itself runs as (a
-// user-scope daemon serves its own user), or a member of group (by the groups the bus reports for the
-// connection, else by the user database).
-func Privileged(c Caller, group string) bool {
-	if c.UID == 0 || c.UID == uint32(os.Getuid()) {
-		return true
-	}
-	if group == "" {
-		return false
-	}
-	g, err := user.LookupGroup(group)
-	if err != nil {
-		return false
-	}
-	gid64, err := strconv.ParseUint(g.Gid, 10, 32)
-	if err != nil {
-		return false
-	}
-	gid := uint32(gid64)
-	if c.HasGID {
-		for _, x := range c.GIDs {
-			if x == gid {
-				return true
-			}
-		}
-		return false
-	}
-	u, err := user.LookupId(strconv.FormatUint(uint64(c.UID), 10))
-	if err != nil {
-		return false
-	}
-	ids, err := u.GroupIds()
-	if err != nil {
-		return false
-	}
-	for _, id := range ids {
-		if id == g.Gid {
-			return true
-		}
-	}
-	return false
 }

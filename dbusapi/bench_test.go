@@ -18,15 +18,16 @@ import (
 
 	"github.com/lockstep/lockstep/internal/testenv"
 	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/report"
 )
 
 // hundredApps makes a passer whose reports carry 100 apps, like a large node.
 func hundredApps(p *fakePasser) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	r := &reconciler.Report{PassID: 1, Trigger: "bench", StartedAt: time.Now(), FinishedAt: time.Now()}
+	r := &report.Report{PassID: 1, Trigger: "bench", StartedAt: time.Now(), FinishedAt: time.Now()}
 	for i := 0; i < 100; i++ {
-		r.Apps = append(r.Apps, reconciler.AppStatus{ID: fmt.Sprintf("app-%03d", i), State: "running", Health: "healthy",
+		r.Apps = append(r.Apps, report.AppStatus{ID: fmt.Sprintf("app-%03d", i), State: "running", Health: "healthy",
 			Image: "docker.io/library/busybox:1.36", ContainerID: fmt.Sprintf("%064d", i), LastAction: "install"})
 	}
 	p.last = r

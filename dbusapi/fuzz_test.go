@@ -11,8 +11,7 @@ import (
 	"github.com/godbus/dbus/v5"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/lockstep/lockstep/hostcheck"
-	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/report"
 )
 
 // clean is what a string becomes on the bus: valid UTF-8 without NUL (D-Bus forbids both).
@@ -29,12 +28,12 @@ func FuzzReportRoundTrip(f *testing.F) {
 	f.Add(uint64(0), "", int64(0), "", "", "", "", "", "", "", "")
 	f.Add(uint64(1<<63), "dbus,install", int64(-5), "\xff\xfe.yaml", "start", "a\x00b", "x", "open /etc/lockstep/apps.d/\xff: permission denied", "exited", "\u00e9\u2603", "")
 	f.Fuzz(func(t *testing.T, pass uint64, trigger string, usec int64, app, action, cause, fapp, ferr, state, image, next string) {
-		in := &reconciler.Report{PassID: pass, Trigger: trigger, CompanionMode: state,
-			Actions:      []reconciler.ActionRec{{App: app, Action: action, Cause: cause}},
-			Failures:     []reconciler.Failure{{App: fapp, Error: ferr}, {App: app, Error: cause}},
-			Apps:         []reconciler.AppStatus{{ID: app, State: state, Health: cause, Image: image, ContainerID: ferr, LastAction: action, NextAttempt: next}},
-			Companions:   []reconciler.AppStatus{{ID: fapp, State: state}},
-			HostProblems: []hostcheck.Problem{{Code: action, Message: cause, Fix: ferr, Apps: []string{app, fapp}}},
+		in := &report.Report{PassID: pass, Trigger: trigger, CompanionMode: state,
+			Actions:      []report.ActionRec{{App: app, Action: action, Cause: cause}},
+			Failures:     []report.Failure{{App: fapp, Error: ferr}, {App: app, Error: cause}},
+			Apps:         []report.AppStatus{{ID: app, State: state, Health: cause, Image: image, ContainerID: ferr, LastAction: action, NextAttempt: next}},
+			Companions:   []report.AppStatus{{ID: fapp, State: state}},
+			HostProblems: []report.HostProblem{{Code: action, Message: cause, Fix: ferr, Apps: []string{app, fapp}}},
 		}
 		if usec > 0 {
 			in.StartedAt = time.UnixMicro(usec).UTC()
@@ -70,12 +69,12 @@ func FuzzReportRoundTrip(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := &reconciler.Report{PassID: pass, Trigger: clean(trigger), StartedAt: in.StartedAt, FinishedAt: in.FinishedAt,
-			Actions:      []reconciler.ActionRec{{App: clean(app), Action: clean(action), Cause: clean(cause)}},
-			Failures:     []reconciler.Failure{{App: clean(fapp), Error: clean(ferr)}, {App: clean(app), Error: clean(cause)}},
-			Apps:         []reconciler.AppStatus{{ID: clean(app), State: clean(state), Health: clean(cause), Image: clean(image), ContainerID: clean(ferr), LastAction: clean(action), NextAttempt: clean(next)}},
-			Companions:   []reconciler.AppStatus{{ID: clean(fapp), State: clean(state)}},
-			HostProblems: []hostcheck.Problem{{Code: clean(action), Message: clean(cause), Fix: clean(ferr), Apps: []string{clean(app), clean(fapp)}}},
+		want := &report.Report{PassID: pass, Trigger: clean(trigger), StartedAt: in.StartedAt, FinishedAt: in.FinishedAt,
+			Actions:      []report.ActionRec{{App: clean(app), Action: clean(action), Cause: clean(cause)}},
+			Failures:     []report.Failure{{App: clean(fapp), Error: clean(ferr)}, {App: clean(app), Error: clean(cause)}},
+			Apps:         []report.AppStatus{{ID: clean(app), State: clean(state), Health: clean(cause), Image: clean(image), ContainerID: clean(ferr), LastAction: clean(action), NextAttempt: clean(next)}},
+			Companions:   []report.AppStatus{{ID: clean(fapp), State: clean(state)}},
+			HostProblems: []report.HostProblem{{Code: clean(action), Message: clean(cause), Fix: clean(ferr), Apps: []string{clean(app), clean(fapp)}}},
 		}
 		if d := cmp.Diff(want, out); d != "" {
 			t.Fatalf("round trip (-want +got):\n%s", d)
@@ -91,7 +90,7 @@ func FuzzReportRoundTrip(f *testing.F) {
 // FuzzDecodeReport: whatever a bus delivers as a message, decoding it as a report never panics
 // (lockstepctl decodes what the bus gives it).
 func FuzzDecodeReport(f *testing.F) {
-	for _, r := range []*reconciler.Report{nil, {PassID: 3, Trigger: "x", Apps: []reconciler.AppStatus{{ID: "a", State: "running"}}, Failures: []reconciler.Failure{{App: "a", Error: "e"}}}} {
+	for _, r := range []*report.Report{nil, {PassID: 3, Trigger: "x", Apps: []report.AppStatus{{ID: "a", State: "running"}}, Failures: []report.Failure{{App: "a", Error: "e"}}}} {
 		b, err := encodeBody(EncodeReport(r), 'l')
 		if err != nil {
 			f.Fatal(err)

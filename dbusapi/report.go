@@ -8,8 +8,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
-	"github.com/lockstep/lockstep/hostcheck"
-	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/report"
 )
 
 // ReportSignature is the D-Bus type of a report.
@@ -17,11 +16,11 @@ const ReportSignature = "a{sv}"
 
 // EncodeReport turns a report into the a{sv} of the D-Bus API (docs/dbus-api.md). A nil report (no
 // pass has completed yet) encodes as pass 0 with empty lists.
-func EncodeReport(r *reconciler.Report) map[string]dbus.Variant {
+func EncodeReport(r *report.Report) map[string]dbus.Variant {
 	if r == nil {
-		r = &reconciler.Report{}
+		r = &report.Report{}
 	}
-	usec := func(r *reconciler.Report, finished bool) uint64 {
+	usec := func(r *report.Report, finished bool) uint64 {
 		t := r.StartedAt
 		if finished {
 			t = r.FinishedAt
@@ -55,7 +54,7 @@ func EncodeReport(r *reconciler.Report) map[string]dbus.Variant {
 
 // hostProblems is HostProblems, aa{sv}: Code s, Message s, Fix s, Apps as (a dict, so that keys can
 // be added as Apps' are).
-func hostProblems(in []hostcheck.Problem) []map[string]dbus.Variant {
+func hostProblems(in []report.HostProblem) []map[string]dbus.Variant {
 	out := make([]map[string]dbus.Variant, 0, len(in))
 	for _, p := range in {
 		apps := make([]string, 0, len(p.Apps))
@@ -84,7 +83,7 @@ type action struct{ App, Action, Cause string }
 // failure is one entry of Failures, (ss): app, error.
 type failure struct{ App, Error string }
 
-func statuses(in []reconciler.AppStatus) []map[string]dbus.Variant {
+func statuses(in []report.AppStatus) []map[string]dbus.Variant {
 	out := make([]map[string]dbus.Variant, 0, len(in))
 	for _, a := range in {
 		m := map[string]dbus.Variant{
@@ -116,9 +115,9 @@ func statuses(in []reconciler.AppStatus) []map[string]dbus.Variant {
 // times at microsecond precision (in UTC; zero when the value is 0). Missing keys leave their field
 // empty, so a newer lockstepd's extra keys and an older one's missing keys both decode; a key with the
 // wrong type is an error.
-func DecodeReport(m map[string]dbus.Variant) (*reconciler.Report, error) {
-	r := &reconciler.Report{Actions: []reconciler.ActionRec{}, Failures: []reconciler.Failure{},
-		Apps: []reconciler.AppStatus{}, Companions: []reconciler.AppStatus{}}
+func DecodeReport(m map[string]dbus.Variant) (*report.Report, error) {
+	r := &report.Report{Actions: []report.ActionRec{}, Failures: []report.Failure{},
+		Apps: []report.AppStatus{}, Companions: []report.AppStatus{}}
 	get := func(key string, dst any) error {
 		v, ok := m[key]
 		if !ok {
@@ -184,10 +183,10 @@ func DecodeReport(m map[string]dbus.Variant) (*reconciler.Report, error) {
 	}
 	r.StartedAt, r.FinishedAt = fromUsec(started), fromUsec(finished)
 	for _, a := range actions {
-		r.Actions = append(r.Actions, reconciler.ActionRec{App: a.App, Action: a.Action, Cause: a.Cause})
+		r.Actions = append(r.Actions, report.ActionRec{App: a.App, Action: a.Action, Cause: a.Cause})
 	}
 	for _, f := range failures {
-		r.Failures = append(r.Failures, reconciler.Failure{App: f.App, Error: f.Error})
+		r.Failures = append(r.Failures, report.Failure{App: f.App, Error: f.Error})
 	}
 	var err error
 	if r.Apps, err = decodeStatuses("Apps", apps); err != nil {
@@ -204,10 +203,10 @@ func DecodeReport(m map[string]dbus.Variant) (*reconciler.Report, error) {
 
 // decodeHostProblems is the inverse of hostProblems; no problems (or an older lockstepd, which sends
 // no HostProblems) decode as nil.
-func decodeHostProblems(in []map[string]dbus.Variant) ([]hostcheck.Problem, error) {
-	var out []hostcheck.Problem
+func decodeHostProblems(in []map[string]dbus.Variant) ([]report.HostProblem, error) {
+	var out []report.HostProblem
 	for i, m := range in {
-		p := hostcheck.Problem{Apps: []string{}}
+		p := report.HostProblem{Apps: []string{}}
 		for k, dst := range map[string]*string{"Code": &p.Code, "Message": &p.Message, "Fix": &p.Fix} {
 			if v, ok := m[k]; ok {
 				s, ok := v.Value().(string)
@@ -265,10 +264,10 @@ func fromUsec(u uint64) time.Time {
 	return time.UnixMicro(int64(u)).UTC()
 }
 
-func decodeStatuses(key string, in []map[string]dbus.Variant) ([]reconciler.AppStatus, error) {
-	out := make([]reconciler.AppStatus, 0, len(in))
+func decodeStatuses(key string, in []map[string]dbus.Variant) ([]report.AppStatus, error) {
+	out := make([]report.AppStatus, 0, len(in))
 	for i, m := range in {
-		var a reconciler.AppStatus
+		var a report.AppStatus
 		for k, dst := range map[string]*string{"Id": &a.ID, "State": &a.State, "Health": &a.Health, "Image": &a.Image,
 			"ContainerId": &a.ContainerID, "LastAction": &a.LastAction, "NextAttempt": &a.NextAttempt} {
 			v, ok := m[k]
@@ -287,7 +286,7 @@ func decodeStatuses(key string, in []map[string]dbus.Variant) ([]reconciler.AppS
 				return nil, fmt.Errorf("report key %s[%d].Containers has type %s, want aa{sv}", key, i, v.Signature())
 			}
 			for j, cm := range cs {
-				var c reconciler.ContainerStatus
+				var c report.ContainerStatus
 				for k, dst := range map[string]*string{"Name": &c.Name, "State": &c.State, "Health": &c.Health,
 					"Image": &c.Image, "ContainerId": &c.ContainerID, "LastAction": &c.LastAction} {
 					if v, ok := cm[k]; ok {

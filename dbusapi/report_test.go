@@ -9,25 +9,25 @@ import (
 	"github.com/godbus/dbus/v5"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/lockstep/lockstep/hostcheck"
 	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/report"
 )
 
 func TestDecodeReportRoundTrip(t *testing.T) {
 	start := time.Date(2026, 3, 4, 5, 6, 7, 123456000, time.UTC)
-	in := &reconciler.Report{
+	in := &report.Report{
 		PassID: 42, Trigger: "dbus,install", StartedAt: start, FinishedAt: start.Add(1500 * time.Millisecond),
-		Actions: []reconciler.ActionRec{{App: "web", Action: "install", Cause: "no container"},
+		Actions: []report.ActionRec{{App: "web", Action: "install", Cause: "no container"},
 			{App: "node", Action: string(reconciler.KindRollback), Cause: "new spec 5412503cb2b0 not healthy after 9s: health check failing (2 in a row); back to 13d3008977e5"}},
-		Failures: []reconciler.Failure{{App: "bad", Error: "bad.yaml: app.nme: unknown key"}, {App: "", Error: "apps dir unreadable"}},
-		Apps: []reconciler.AppStatus{{ID: "web", State: "running", Health: "healthy", Image: "x:1", ContainerID: "abc", LastAction: "install"}, {ID: "bad", State: "invalid"},
-			{ID: "mempool", State: "running", Health: "healthy", LastAction: "recreate", Containers: []reconciler.ContainerStatus{
+		Failures: []report.Failure{{App: "bad", Error: "bad.yaml: app.nme: unknown key"}, {App: "", Error: "apps dir unreadable"}},
+		Apps: []report.AppStatus{{ID: "web", State: "running", Health: "healthy", Image: "x:1", ContainerID: "abc", LastAction: "install"}, {ID: "bad", State: "invalid"},
+			{ID: "mempool", State: "running", Health: "healthy", LastAction: "recreate", Containers: []report.ContainerStatus{
 				{Name: "db", State: "running", Health: "healthy", Image: "db:1", ContainerID: "d1"},
 				{Name: "api", State: "running", Health: "none", Image: "api:1", ContainerID: "a1", LastAction: "recreate"}}},
-			{ID: "node", State: reconciler.StateRolledBack, Health: "healthy", Image: "x:1", ContainerID: "def", LastAction: "rollback"}},
-		Companions: []reconciler.AppStatus{{ID: "web-ui", State: "running"}},
-		HostProblems: []hostcheck.Problem{{Code: hostcheck.CodeNoAardvark, Message: "no aardvark-dns", Fix: "install aardvark-dns (Debian)", Apps: []string{"mempool", "web"}},
-			{Code: hostcheck.CodeNoCatatonit, Message: "no catatonit", Fix: "install catatonit (Debian)", Apps: []string{}}},
+			{ID: "node", State: report.StateRolledBack, Health: "healthy", Image: "x:1", ContainerID: "def", LastAction: "rollback"}},
+		Companions: []report.AppStatus{{ID: "web-ui", State: "running"}},
+		HostProblems: []report.HostProblem{{Code: "netavark-no-aardvark", Message: "no aardvark-dns", Fix: "install aardvark-dns (Debian)", Apps: []string{"mempool", "web"}},
+			{Code: "kube-no-catatonit", Message: "no catatonit", Fix: "install catatonit (Debian)", Apps: []string{}}},
 	}
 	// Through a real D-Bus message encoding, as a client receives it.
 	out, err := DecodeReport(marshalled(t, EncodeReport(in)))
@@ -50,7 +50,7 @@ func TestDecodeEmptyAndNil(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &reconciler.Report{Actions: []reconciler.ActionRec{}, Failures: []reconciler.Failure{}, Apps: []reconciler.AppStatus{}, Companions: []reconciler.AppStatus{}}
+	want := &report.Report{Actions: []report.ActionRec{}, Failures: []report.Failure{}, Apps: []report.AppStatus{}, Companions: []report.AppStatus{}}
 	if d := cmp.Diff(want, out); d != "" {
 		t.Fatalf("pass 0 (-want +got):\n%s", d)
 	}

@@ -13,7 +13,9 @@ import (
 	"github.com/godbus/dbus/v5/prop"
 	"github.com/sirupsen/logrus"
 
-	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/internal/peer"
+	"github.com/lockstep/lockstep/outcome"
+	"github.com/lockstep/lockstep/report"
 )
 
 // Names of the API; see docs/dbus-api.md.
@@ -46,8 +48,8 @@ var (
 
 // Backend is what the API drives: the pass queue and the reconciler.
 type Backend interface {
-	Request(trigger string) <-chan *reconciler.Report
-	Last() *reconciler.Report
+	Request(trigger string) <-chan *report.Report
+	Last() *report.Report
 	Enable(id string) error
 	Disable(id string) error
 	Purge(id string) error
@@ -72,8 +74,8 @@ type Server struct {
 	mu       sync.Mutex
 	spliced  bool // conn was made by Dial
 	stopping bool
-	emitted  *reconciler.Report // the last report whose content was announced
-	encoded  *reconciler.Report // the report whose encoding is cached in enc
+	emitted  *report.Report // the last report whose content was announced
+	encoded  *report.Report // the report whose encoding is cached in enc
 	enc      map[string]dbus.Variant
 	token    uint64 // enc's entry in the cache of encoded bodies (wire.go)
 }
@@ -82,7 +84,7 @@ type Server struct {
 // far more often than passes end. The map is never modified after it is made, so concurrent replies
 // may share it. On a connection made by Dial the reply is a placeholder that the connection replaces
 // with the bytes encoded once for this report (wire.go).
-func (s *Server) encode(r *reconciler.Report) map[string]dbus.Variant {
+func (s *Server) encode(r *report.Report) map[string]dbus.Variant {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.enc == nil || s.encoded != r {
@@ -246,13 +248,13 @@ func (s *Server) PassStarted(string) {
 
 // PassFinished is the runner's Finished hook: it updates the properties and emits ReportChanged when
 // the report's content differs from the last one announced.
-func (s *Server) PassFinished(r *reconciler.Report) {
+func (s *Server) PassFinished(r *report.Report) {
 	if r == nil {
 		return
 	}
 	s.mu.Lock()
 	stopping, conn, props := s.stopping, s.conn, s.props
-	changed := !reconciler.SameContent(s.emitted, r)
+	changed := !report.SameContent(s.emitted, r)
 	if changed {
 		s.emitted = r
 	}
@@ -280,7 +282,7 @@ func (s *Server) ShutDown() {
 	s.setProp(props, "State", StateStopping)
 }
 
-func failing(r *reconciler.Report) []string {
+func failing(r *report.Report) []string {
 	out := []string{}
 	if r == nil {
 		return out
@@ -307,7 +309,7 @@ func (s *Server) check(sender dbus.Sender, method string) *dbus.Error {
 	if err != nil {
 		return dbus.NewError(ErrAccessDenied, []any{err.Error()})
 	}
-	if !Privileged(c, s.cfg.AdminGroup) {
+	if !peer.Privileged(c, s.cfg.AdminGroup) {
 		s.cfg.Log.WithFields(logrus.Fields{"uid": c.UID, "method": method}).Warn("refused an unprivileged call")
 		return dbus.NewError(ErrAccessDenied, []any{fmt.Sprintf("%s needs root or membership of group %s (caller uid %d)", method, s.cfg.AdminGroup, c.UID)})
 	}
@@ -391,15 +393,15 @@ func (o object) RotateSecret(sender dbus.Sender, app, name string) (map[string]d
 
 func mapErr(err error) *dbus.Error {
 	switch {
-	case errors.Is(err, reconciler.ErrNoSecret):
+	case errors.Is(err, outcome.ErrNoSecret):
 		return dbus.NewError(ErrNoSuchSecret, []any{err.Error()})
-	case errors.Is(err, reconciler.ErrNeeded):
+	case errors.Is(err, outcome.ErrNeeded):
 		return dbus.NewError(ErrNeeded, []any{err.Error()})
-	case errors.Is(err, reconciler.ErrMissingDependency):
+	case errors.Is(err, outcome.ErrMissingDependency):
 		return dbus.NewError(ErrMissingDependency, []any{err.Error()})
-	case errors.Is(err, reconciler.ErrNoSuchApp), errors.Is(err, reconciler.ErrNotInstalled):
+	case errors.Is(err, outcome.ErrNoSuchApp), errors.Is(err, outcome.ErrNotInstalled):
 		return dbus.NewError(ErrNoSuchApp, []any{err.Error()})
-	case errors.Is(err, reconciler.ErrInvalidManifest):
+	case errors.Is(err, outcome.ErrInvalidManifest):
 		return dbus.NewError(ErrInvalidManifest, []any{err.Error()})
 	}
 	return dbus.NewError(ErrFailed, []any{err.Error()})

@@ -13,7 +13,9 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/lockstep/lockstep/internal/testenv"
+	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/report"
 )
 
 // fakePasser produces reports; content changes only when its content field changes.
@@ -22,19 +24,19 @@ type fakePasser struct {
 	passes  atomic.Int64
 	delay   atomic.Int64 // nanoseconds
 	content string
-	last    *reconciler.Report
+	last    *report.Report
 }
 
-func (f *fakePasser) Pass(ctx context.Context, trigger string) *reconciler.Report {
+func (f *fakePasser) Pass(ctx context.Context, trigger string) *report.Report {
 	n := f.passes.Add(1)
 	time.Sleep(time.Duration(f.delay.Load()))
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	r := &reconciler.Report{PassID: uint64(n), Trigger: trigger, StartedAt: time.Now(), FinishedAt: time.Now(),
-		Apps: []reconciler.AppStatus{{ID: "web", State: "running", Health: "healthy", Image: "x:1", ContainerID: "abc"}}}
+	r := &report.Report{PassID: uint64(n), Trigger: trigger, StartedAt: time.Now(), FinishedAt: time.Now(),
+		Apps: []report.AppStatus{{ID: "web", State: "running", Health: "healthy", Image: "x:1", ContainerID: "abc"}}}
 	if f.content != "" {
-		r.Failures = []reconciler.Failure{{App: "web", Error: f.content}}
-		r.Actions = []reconciler.ActionRec{{App: "web", Action: "start", Cause: "container is exited"}}
+		r.Failures = []report.Failure{{App: "web", Error: f.content}}
+		r.Actions = []report.ActionRec{{App: "web", Action: "start", Cause: "container is exited"}}
 	}
 	f.last = r
 	return r
@@ -56,17 +58,17 @@ type fakeBackend struct {
 	mu       sync.Mutex
 }
 
-func (b *fakeBackend) Last() *reconciler.Report {
+func (b *fakeBackend) Last() *report.Report {
 	b.p.mu.Lock()
 	defer b.p.mu.Unlock()
 	return b.p.last
 }
 func (b *fakeBackend) Enable(id string) error {
 	if id == "missing" {
-		return fmt.Errorf("%w: %q", reconciler.ErrNoSuchApp, id)
+		return fmt.Errorf("%w: %q", outcome.ErrNoSuchApp, id)
 	}
 	if id == "broken" {
-		return fmt.Errorf("%w: broken.yaml: app.x: unknown key", reconciler.ErrInvalidManifest)
+		return fmt.Errorf("%w: broken.yaml: app.x: unknown key", outcome.ErrInvalidManifest)
 	}
 	b.mu.Lock()
 	b.enabled = append(b.enabled, id)
@@ -75,7 +77,7 @@ func (b *fakeBackend) Enable(id string) error {
 }
 func (b *fakeBackend) Disable(id string) error {
 	if id == "missing" {
-		return fmt.Errorf("%w: %q", reconciler.ErrNotInstalled, id)
+		return fmt.Errorf("%w: %q", outcome.ErrNotInstalled, id)
 	}
 	b.mu.Lock()
 	b.disabled = append(b.disabled, id)
@@ -84,7 +86,7 @@ func (b *fakeBackend) Disable(id string) error {
 }
 func (b *fakeBackend) RotateSecret(app, name string) error {
 	if name != "rpc_password" {
-		return fmt.Errorf("%w: app %s declares no secret %s", reconciler.ErrNoSecret, app, name)
+		return fmt.Errorf("%w: app %s declares no secret %s", outcome.ErrNoSecret, app, name)
 	}
 	b.mu.Lock()
 	b.rotated = append(b.rotated, app+"/"+name)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/quadlet"
-	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/spec"
 )
 
 // LabelExportedFrom marks the containers of an exported bundle. It is not io.lockstep.app: a
@@ -50,32 +50,20 @@ func Bundle(app *manifest.Loaded, opts BundleOptions) (map[string][]byte, []Warn
 			Image: c.image(), Entrypoint: c.Entrypoint, Exec: c.Command, Env: c.Env, Network: c.Network, User: c.User,
 			ReadOnly: c.ReadOnly, WantedBy: opts.WantedBy, After: after,
 			StopTimeout: seconds(c.StopGracePeriod.D()),
-			CapAdd:      normCaps(c.Capabilities.Add), CapDrop: normCaps(c.Capabilities.Drop),
-			Labels: map[string]string{LabelExportedFrom: app.ID}}
+			Labels:      map[string]string{LabelExportedFrom: app.ID}}
+		res, err := spec.Resolve(app, c.entry(), opts.Roots, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		u.Ports, u.Volumes, u.CapAdd, u.CapDrop = res.Ports, res.Binds(), res.CapAdd, res.CapDrop
+		for _, v := range res.Volumes {
+			dirs[v.Source] = true
+		}
 		if i > 0 { // a stack: each container after the one before it
 			u.After = append(append([]string{}, after...), quadlet.ServiceFile(ctrs[i-1].PodmanName))
 		}
 		if h := c.Health; h != nil {
 			u.Health = &quadlet.Health{Cmd: h.Command, Interval: h.Interval.D(), Timeout: h.Timeout.D(), StartPeriod: h.StartPeriod.D(), Retries: h.Retries}
-		}
-		for _, s := range c.Ports {
-			p, err := manifest.ParsePort(s)
-			if err != nil {
-				return nil, nil, fmt.Errorf("%s: port %q: %w", app.ID, s, err)
-			}
-			u.Ports = append(u.Ports, p)
-		}
-		for _, s := range c.Volumes {
-			v, err := manifest.ParseVolume(s, appData)
-			if err != nil {
-				return nil, nil, fmt.Errorf("%s: volume %q: %w", app.ID, s, err)
-			}
-			u.Volumes = append(u.Volumes, v)
-			dirs[v.Source] = true
-		}
-		for _, dm := range c.Mounts {
-			src := path.Join(opts.Roots.AppData(dm.From), dm.Path)
-			u.Volumes = append(u.Volumes, manifest.Volume{Source: src, Target: dm.Target, Options: []string{"ro"}})
 		}
 		if c.Build != nil {
 			warn("container %s: image %s is built locally by lockstep: build it on the host or push it to a registry the host pulls from", c.Name, c.image())
@@ -95,8 +83,11 @@ func Bundle(app *manifest.Loaded, opts BundleOptions) (map[string][]byte, []Warn
 		out[name] = b
 		units = append(units, name)
 	}
-	for _, comp := range app.Companions {
-		u := reconciler.CompanionUnit(app, comp, opts.Roots, opts.WantedBy)
+	for i, comp := range app.Companions {
+		u, err := quadlet.CompanionUnit(app, i, opts.Roots, nil, opts.WantedBy)
+		if err != nil {
+			return nil, nil, err
+		}
 		u.After = []string{quadlet.ServiceFile(ctrs[len(ctrs)-1].PodmanName)}
 		for _, v := range u.Volumes {
 			dirs[v.Source] = true
@@ -227,16 +218,4 @@ const ExportedHeader = "# Exported by lockstepctl export (app %s); lockstep does
 
 func exportedHeader(b []byte, app string) []byte {
 	return append([]byte(fmt.Sprintf(ExportedHeader, app)), bytes.TrimPrefix(b, []byte(quadlet.Header))...)
-}
-
-func normCaps(cs []string) []string {
-	var out []string
-	for _, c := range cs {
-		c = strings.ToUpper(c)
-		if c != "ALL" && !strings.HasPrefix(c, "CAP_") {
-			c = "CAP_" + c
-		}
-		out = append(out, c)
-	}
-	return out
 }

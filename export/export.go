@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/spec"
 )
 
 // namedContainer is one container of an app, with the name it has inside the app's Pod or bundle.
@@ -24,6 +25,8 @@ type namedContainer struct {
 	// PodmanName is the name lockstep gives it in podman: the app id, or APP-NAME in a stack.
 	PodmanName string
 	manifest.Container
+	// Field is its manifest path (app.container, app.containers[i]), for errors.
+	Field string
 	// Health is the container's health check (nil: none).
 	Health *manifest.Health
 	// SecretEnv names the env keys whose values are secrets: they go into a Secret, not a ConfigMap.
@@ -41,9 +44,14 @@ func appContainers(a *manifest.App) []namedContainer {
 		if name == "" {
 			name = a.ID
 		}
-		out = append(out, namedContainer{Name: name, PodmanName: m.PodmanName, Container: *m.Container, Health: m.Health})
+		out = append(out, namedContainer{Name: name, PodmanName: m.PodmanName, Container: *m.Container, Field: m.Field, Health: m.Health})
 	}
 	return out
+}
+
+// entry is what spec.Resolve reads of the container.
+func (c namedContainer) entry() spec.Entry {
+	return spec.Entry{Field: c.Field, Ports: c.Ports, Volumes: c.Volumes, Mounts: c.Mounts, Capabilities: c.Capabilities}
 }
 
 // isStack tells whether the app declares several named containers.
@@ -117,7 +125,7 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// normCap writes a capability as Kubernetes wants it: without CAP_, upper case (ALL stays ALL).
-func normCap(c string) string {
-	return strings.TrimPrefix(strings.ToUpper(c), "CAP_")
+// kubeCap writes a capability (as spec spells it: CAP_X, or ALL) as Kubernetes wants it: without CAP_.
+func kubeCap(c string) string {
+	return strings.TrimPrefix(c, "CAP_")
 }

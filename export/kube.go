@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/spec"
 )
 
 // Labels and annotations the export puts on Kubernetes objects.
@@ -33,13 +34,6 @@ const (
 	AnnPodmanInitType = "io.podman.annotations.init.container.type"
 	hooksMount        = "/lockstep/hooks"
 	initContainerName = "lockstep-pre-start"
-)
-
-// Health check defaults, as podman fills them in (and lockstep's health monitor).
-const (
-	defaultInterval = 30 * time.Second
-	defaultTimeout  = 30 * time.Second
-	defaultRetries  = 3
 )
 
 // The Kubernetes objects, only the fields the export writes (the tests decode them strictly into
@@ -263,7 +257,7 @@ func (k *kubeApp) build() error {
 		}
 		grace = max(grace, g)
 		if i == 0 {
-			k.network(&spec, c.Name, c.Network, c.Ports)
+			k.network(&spec, c.Name, c.Network, c.Ports, kc.Ports)
 		} else if c.Network != ctrs[0].Network {
 			k.warn("container %s: network %q differs from %s's %q: a Pod has one network", c.Name, c.Network, ctrs[0].Name, ctrs[0].Network)
 		}
@@ -287,8 +281,8 @@ func (k *kubeApp) build() error {
 	}
 	k.workload(a.ID, labels, ann, map[string]string{LabelApp: a.ID}, spec)
 
-	for _, comp := range a.Companions {
-		if err := k.companion(comp); err != nil {
+	for i, comp := range a.Companions {
+		if err := k.companion(comp, i); err != nil {
 			return err
 		}
 	}
@@ -297,13 +291,13 @@ func (k *kubeApp) build() error {
 
 // companion exports a companion as a workload of its own: systemd supervises it apart from the app
 // (it outlives the app's restarts), so it is not a container of the app's Pod.
-func (k *kubeApp) companion(comp manifest.Companion) error {
+func (k *kubeApp) companion(comp manifest.Companion, i int) error {
 	if err := checkName("companion id", comp.ID); err != nil {
 		return err
 	}
 	spec := podSpec{RestartPolicy: "Always"}
 	vols := &podVolumes{k: k, spec: &spec, bySource: map[string]string{}}
-	c := namedContainer{Name: comp.ID, Container: manifest.Container{Image: comp.Image, Command: comp.Command, Env: comp.Env,
+	c := namedContainer{Name: comp.ID, Field: fmt.Sprintf("app.companions[%d]", i), Container: manifest.Container{Image: comp.Image, Command: comp.Command, Env: comp.Env,
 		Ports: comp.Ports, Volumes: comp.Volumes, Network: comp.Network, Capabilities: comp.Capabilities, User: comp.User,
 		StopGracePeriod: comp.StopGracePeriod, Mounts: comp.Mounts}}
 	kc, err := k.container(c, comp.ID, vols, nil)
@@ -311,7 +305,7 @@ func (k *kubeApp) companion(comp manifest.Companion) error {
 		return err
 	}
 	spec.Containers = []container{kc}
-	k.network(&spec, comp.ID, comp.Network, comp.Ports)
+	k.network(&spec, comp.ID, comp.Network, comp.Ports, kc.Ports)
 	g := comp.StopGracePeriod.D()
 	if g == 0 {
 		g = 10 * time.Second
@@ -339,14 +333,15 @@ func (k *kubeApp) workload(name string, labels, ann, selector map[string]string,
 }
 
 // network maps the main container's network to the Pod's.
-func (k *kubeApp) network(spec *podSpec, name, network string, ports []string) {
+// ports are the manifest's strings, parsed ones their mapping (in the same order).
+func (k *kubeApp) network(spec *podSpec, name, network string, ports []string, parsed []containerPort) {
 	switch network {
 	case "", "bridge":
 	case "host":
 		spec.HostNetwork = true
-		for _, s := range ports {
-			if p, err := manifest.ParsePort(s); err == nil && p.HostPort != 0 && p.HostPort != p.ContainerPort {
-				k.warn("container %s: port %s: with the host's network Kubernetes needs hostPort equal to containerPort", name, s)
+		for i, p := range parsed {
+			if p.HostPort != 0 && p.HostPort != p.ContainerPort {
+				k.warn("container %s: port %s: with the host's network Kubernetes needs hostPort equal to containerPort", name, ports[i])
 			}
 		}
 	case "none":
@@ -380,30 +375,25 @@ func (k *kubeApp) container(c namedContainer, base string, vols *podVolumes, sec
 	if len(sec) > 0 {
 		k.objects = append(k.objects, object{APIVersion: "v1", Kind: "Secret", Metadata: meta{Name: base + "-secret", Labels: map[string]string{LabelApp: k.app.ID}}, Type: "Opaque", Data: sec})
 	}
-	for _, s := range c.Ports {
-		p, err := manifest.ParsePort(s)
-		if err != nil {
-			return kc, fmt.Errorf("port %q: %w", s, err)
-		}
+	res, err := spec.Resolve(k.app, c.entry(), k.opts.Roots, nil)
+	if err != nil {
+		return kc, err
+	}
+	for _, p := range res.Ports {
 		kc.Ports = append(kc.Ports, containerPort{ContainerPort: int(p.ContainerPort), HostPort: int(p.HostPort), HostIP: p.HostIP, Protocol: strings.ToUpper(p.Protocol)})
 	}
-	for _, s := range c.Volumes {
-		v, err := manifest.ParseVolume(s, k.appData)
-		if err != nil {
-			return kc, fmt.Errorf("volume %q: %w", s, err)
-		}
+	for i, v := range res.Volumes {
 		name := vols.add(v.Source)
 		kc.VolumeMounts = append(kc.VolumeMounts, volumeMount{Name: name, MountPath: v.Target, ReadOnly: v.ReadOnly()})
 		for _, o := range v.Options {
 			if o != "ro" && o != "rw" {
-				k.warn("container %s: volume %s: option %s has no Kubernetes equivalent and is dropped", c.Name, s, o)
+				k.warn("container %s: volume %s: option %s has no Kubernetes equivalent and is dropped", c.Name, c.Volumes[i], o)
 			}
 		}
 	}
-	for _, dm := range c.Mounts {
-		src := path.Join(k.opts.Roots.AppData(dm.From), dm.Path)
-		name := vols.add(src)
-		kc.VolumeMounts = append(kc.VolumeMounts, volumeMount{Name: name, MountPath: dm.Target, ReadOnly: true})
+	for i, dm := range c.Mounts {
+		name := vols.add(res.Mounts[i].Source)
+		kc.VolumeMounts = append(kc.VolumeMounts, volumeMount{Name: name, MountPath: res.Mounts[i].Target, ReadOnly: true})
 		if dm.From != k.app.ID {
 			k.warn("container %s: mounts %s of %s's data (read-only; %s taken as an app id): the Pods must share the data (one node, or ReadWriteMany storage)", c.Name, dm.Path, dm.From, dm.From)
 		}
@@ -424,13 +414,13 @@ func (k *kubeApp) container(c namedContainer, base string, vols *podVolumes, sec
 		}
 	}
 	sc.ReadOnlyRootFilesystem = c.ReadOnly
-	if len(c.Capabilities.Add)+len(c.Capabilities.Drop) > 0 {
+	if len(res.CapAdd)+len(res.CapDrop) > 0 {
 		sc.Capabilities = &capabilities{}
-		for _, x := range c.Capabilities.Add {
-			sc.Capabilities.Add = append(sc.Capabilities.Add, normCap(x))
+		for _, x := range res.CapAdd {
+			sc.Capabilities.Add = append(sc.Capabilities.Add, kubeCap(x))
 		}
-		for _, x := range c.Capabilities.Drop {
-			sc.Capabilities.Drop = append(sc.Capabilities.Drop, normCap(x))
+		for _, x := range res.CapDrop {
+			sc.Capabilities.Drop = append(sc.Capabilities.Drop, kubeCap(x))
 		}
 	}
 	if sc != (securityContext{}) {
@@ -462,16 +452,8 @@ func (k *kubeApp) references(c namedContainer) {
 // probes maps a health check: the liveness probe is the check itself; the startup probe gives the
 // container its start period (failures during it do not count), then liveness takes over.
 func probes(h *manifest.Health) (*probe, *probe) {
-	interval, timeout, retries := h.Interval.D(), h.Timeout.D(), h.Retries
-	if interval == 0 {
-		interval = defaultInterval
-	}
-	if timeout == 0 {
-		timeout = defaultTimeout
-	}
-	if retries == 0 {
-		retries = defaultRetries
-	}
+	e := spec.Effective(h) // podman's defaults, as lockstep's health monitor applies them
+	interval, timeout, retries := e.Interval, e.Timeout, e.Retries
 	live := &probe{PeriodSeconds: seconds(interval), TimeoutSeconds: seconds(timeout), FailureThreshold: retries}
 	live.Exec.Command = h.Command
 	start := *live

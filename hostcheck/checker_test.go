@@ -48,7 +48,7 @@ func TestCheckerProbesOnceAndSaysOnce(t *testing.T) {
 	c := NewChecker(src, noFiles, log)
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {
-		ps := c.Problems(ctx, uses)
+		ps := c.problems(ctx, uses)
 		if len(codes(ps)) != 2 { // no aardvark (podman 5's info names no DNS helper), no catatonit
 			t.Fatalf("problems %+v", ps)
 		}
@@ -62,7 +62,7 @@ func TestCheckerProbesOnceAndSaysOnce(t *testing.T) {
 	// aardvark-dns installed, podman restarted: the re-established connection makes a new probe.
 	src.info.DNSPath = "/usr/libexec/podman/aardvark-dns"
 	c.Invalidate()
-	if ps := c.Problems(ctx, uses); len(ps) != 1 || ps[0].Code != CodeNoCatatonit {
+	if ps := c.problems(ctx, uses); len(ps) != 1 || ps[0].Code != CodeNoCatatonit {
 		t.Fatalf("after the fix: %+v", ps)
 	}
 	resolved := 0
@@ -79,7 +79,7 @@ func TestCheckerProbesOnceAndSaysOnce(t *testing.T) {
 	c.Invalidate()
 	before := src.requests
 	for i := 0; i < 3; i++ {
-		if ps := c.Problems(ctx, uses); ps != nil {
+		if ps := c.problems(ctx, uses); ps != nil {
 			t.Fatalf("problems without facts: %+v", ps)
 		}
 	}
@@ -100,13 +100,13 @@ func TestSawNetwork(t *testing.T) {
 	c := NewChecker(src, fl, nil)
 	c.SawNetwork("lockstep-mempool", false) // before any probe: nothing to update
 	ctx := context.Background()
-	c.Problems(ctx, uses)
+	c.problems(ctx, uses)
 	c.SawNetwork("lockstep-mempool", false)
-	if got := codes(c.Problems(ctx, uses)); len(got[CodeNetworkNoDNS]) != 1 || got[CodeNetworkNoDNS][0] != "mempool" {
+	if got := codes(c.problems(ctx, uses)); len(got[CodeNetworkNoDNS]) != 1 || got[CodeNetworkNoDNS][0] != "mempool" {
 		t.Fatalf("problems %v", got)
 	}
 	c.SawNetwork("lockstep-mempool", true)
-	if got := codes(c.Problems(ctx, uses)); got[CodeNetworkNoDNS] != nil {
+	if got := codes(c.problems(ctx, uses)); got[CodeNetworkNoDNS] != nil {
 		t.Fatalf("problems %v", got)
 	}
 }

@@ -3,19 +3,15 @@ package hostcheck
 import (
 	"fmt"
 	"sort"
+	"strings"
+
+	"github.com/lockstep/lockstep/report"
+	"github.com/lockstep/lockstep/spec"
 )
 
-// Problem is one thing the host's podman cannot do that installed apps (or lockstep's exports) need.
-type Problem struct {
-	// Code names the problem for programs: one of the Code* constants.
-	Code string `json:"code"`
-	// Message says what is wrong and what it breaks.
-	Message string `json:"message"`
-	// Fix says what fixes it, naming the Debian package where one does.
-	Fix string `json:"fix"`
-	// Apps are the installed apps it affects, sorted; empty when it affects none now.
-	Apps []string `json:"apps"`
-}
+// Problem is one thing the host's podman cannot do that installed apps (or lockstep's exports) need:
+// the report's row.
+type Problem = report.HostProblem
 
 // Problem codes.
 const (
@@ -60,6 +56,21 @@ type Facts struct {
 type Use struct {
 	App      string
 	Networks []string
+}
+
+// Uses are the desired containers' uses of lockstep's networks (those whose name starts with prefix).
+func Uses(desired []*spec.Desired, prefix string) []Use {
+	uses := make([]Use, 0, len(desired))
+	for _, d := range desired {
+		u := Use{App: d.App.ID}
+		for _, n := range append([]string{d.Request.Network}, d.Request.Networks...) {
+			if strings.HasPrefix(n, prefix) {
+				u.Networks = append(u.Networks, n)
+			}
+		}
+		uses = append(uses, u)
+	}
+	return uses
 }
 
 // Classify turns facts into problems, each with the apps it affects. Names resolve on a network

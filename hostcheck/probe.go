@@ -12,19 +12,13 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"go.podman.io/common/pkg/config"
+
+	"github.com/lockstep/lockstep/engine"
+	"github.com/lockstep/lockstep/spec"
 )
 
 // Info is what the probe needs from podman's GET /info.
-type Info struct {
-	Version string
-	Backend string // host.networkBackend
-	// BackendInfo: host.networkBackendInfo is present (podman >= 4.4); then DNSPath is its dns.path,
-	// "" when podman found no DNS helper.
-	BackendInfo bool
-	DNSPath     string
-	Rootless    bool  // host.security.rootless
-	UIDs        int64 // the sizes of host.idMappings.uidmap, summed
-}
+type Info = engine.HostInfo
 
 // Source is the podman service the probe asks (*podman.Client).
 type Source interface {
@@ -197,9 +191,14 @@ func (c *Checker) Probes() int {
 	return c.probes
 }
 
-// Problems returns the problems for uses, probing first when the facts are not known (the first
-// call that reaches podman, and the first after Invalidate); nil when no probe has succeeded.
-func (c *Checker) Problems(ctx context.Context, uses []Use) []Problem {
+// Problems returns the problems for the desired containers (their networks named with
+// networkPrefix), probing first when the facts are not known (the first call that reaches podman,
+// and the first after Invalidate); nil when no probe has succeeded.
+func (c *Checker) Problems(ctx context.Context, desired []*spec.Desired, networkPrefix string) []Problem {
+	return c.problems(ctx, Uses(desired, networkPrefix))
+}
+
+func (c *Checker) problems(ctx context.Context, uses []Use) []Problem {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.facts == nil && !c.failed {

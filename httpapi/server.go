@@ -14,14 +14,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sirupsen/logrus"
 
-	"github.com/lockstep/lockstep/dbusapi"
-	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/internal/peer"
+	"github.com/lockstep/lockstep/report"
 )
 
 // Backend is what the HTTP API drives: the pass queue and the last report.
 type Backend interface {
-	Request(trigger string) <-chan *reconciler.Report
-	Last() *reconciler.Report
+	Request(trigger string) <-chan *report.Report
+	Last() *report.Report
 }
 
 // Server is the HTTP API on a unix socket. Reading is open to whoever can reach the socket (its mode
@@ -97,20 +97,20 @@ type apiError struct {
 func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 	rep := s.b.Last()
 	if rep == nil {
-		rep = &reconciler.Report{}
+		rep = &report.Report{}
 	}
 	writeJSON(w, http.StatusOK, rep)
 }
 
-// peer returns the uid and groups of the process at the other end of the unix socket.
-func peer(r *http.Request) (dbusapi.Caller, bool) {
+// peerOf returns the uid and groups of the process at the other end of the unix socket.
+func peerOf(r *http.Request) (peer.Caller, bool) {
 	c, ok := r.Context().Value(connKey{}).(*net.UnixConn)
 	if !ok {
-		return dbusapi.Caller{}, false
+		return peer.Caller{}, false
 	}
 	raw, err := c.SyscallConn()
 	if err != nil {
-		return dbusapi.Caller{}, false
+		return peer.Caller{}, false
 	}
 	var cred *syscall.Ucred
 	var cerr error
@@ -118,9 +118,9 @@ func peer(r *http.Request) (dbusapi.Caller, bool) {
 		cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
 	})
 	if cerr != nil || cred == nil {
-		return dbusapi.Caller{}, false
+		return peer.Caller{}, false
 	}
-	return dbusapi.Caller{UID: cred.Uid}, true
+	return peer.Caller{UID: cred.Uid}, true
 }
 
 func (s *Server) reconcile(w http.ResponseWriter, r *http.Request) {
@@ -131,8 +131,8 @@ func (s *Server) reconcile(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, apiError{"lockstepd is shutting down"})
 		return
 	}
-	c, ok := peer(r)
-	if !ok || !dbusapi.Privileged(c, s.adminGroup) {
+	c, ok := peerOf(r)
+	if !ok || !peer.Privileged(c, s.adminGroup) {
 		s.log.WithField("uid", c.UID).Warn("refused an unprivileged reconcile over the socket")
 		writeJSON(w, http.StatusForbidden, apiError{"reconcile needs root or membership of group " + s.adminGroup})
 		return
@@ -204,7 +204,7 @@ func NewMetrics() *Metrics {
 }
 
 // Observe records a finished pass.
-func (m *Metrics) Observe(r *reconciler.Report) {
+func (m *Metrics) Observe(r *report.Report) {
 	if r == nil {
 		return
 	}

@@ -6,7 +6,7 @@ import (
 
 	"github.com/containers/podman/v5/pkg/errorhandling"
 
-	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/engine"
 )
 
 // A create refused for its name is ErrNameInUse (and so ErrConflict) by the cause podman sends, on
@@ -25,8 +25,8 @@ func TestClassifyNameInUse(t *testing.T) {
 		{404, "no such container", false, false},
 	} {
 		err := classify("creating container x", &errorhandling.ErrorModel{ResponseCode: c.code, Because: c.cause, Message: "creating container storage: " + c.cause})
-		if errors.Is(err, reconciler.ErrNameInUse) != c.inUse || errors.Is(err, reconciler.ErrConflict) != c.confl {
-			t.Errorf("%d %q: %v: name in use %v, conflict %v", c.code, c.cause, err, errors.Is(err, reconciler.ErrNameInUse), errors.Is(err, reconciler.ErrConflict))
+		if errors.Is(err, engine.ErrNameInUse) != c.inUse || errors.Is(err, engine.ErrConflict) != c.confl {
+			t.Errorf("%d %q: %v: name in use %v, conflict %v", c.code, c.cause, err, errors.Is(err, engine.ErrNameInUse), errors.Is(err, engine.ErrConflict))
 		}
 	}
 }

@@ -1,2 +1,2 @@
-// Package podman implements reconciler.Podman over one connection to the podman service's API.
+// Package podman implements engine.Podman over one connection to the podman service's API.
 package podman

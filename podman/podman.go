@@ -27,12 +27,12 @@ import (
 	"go.podman.io/image/v5/manifest"
 	"go.podman.io/storage"
 
-	"github.com/lockstep/lockstep/hostcheck"
+	"github.com/lockstep/lockstep/engine"
 	lsmanifest "github.com/lockstep/lockstep/manifest"
-	"github.com/lockstep/lockstep/reconciler"
+	lsspec "github.com/lockstep/lockstep/spec"
 )
 
-// Client is a reconciler.Podman backed by the podman service at one URL. It connects on first use and
+// Client is a engine.Podman backed by the podman service at one URL. It connects on first use and
 // again after a failed attempt, so a daemon started before podman (or across a podman restart) recovers
 // without a restart of its own. Connected once, the bindings' HTTP client redials by itself.
 type Client struct {
@@ -46,10 +46,7 @@ type Client struct {
 	conn context.Context // carries the bindings connection
 }
 
-var (
-	_ reconciler.Podman = (*Client)(nil)
-	_ hostcheck.Source  = (*Client)(nil)
-)
+var _ engine.Podman = (*Client)(nil)
 
 // New returns a client for the podman service at url (e.g. unix:///run/podman/podman.sock). It does
 // not connect yet.
@@ -88,7 +85,7 @@ func (m merged) Value(key any) any {
 	return m.Context.Value(key)
 }
 
-// classify turns a bindings error into a *reconciler.APIError that wraps a classified error. The
+// classify turns a bindings error into a *engine.APIError that wraps a classified error. The
 // response code decides, never the message.
 func classify(op string, err error) error {
 	if err == nil {
@@ -96,23 +93,23 @@ func classify(op string, err error) error {
 	}
 	var em *errorhandling.ErrorModel
 	if errors.As(err, &em) {
-		e := &reconciler.APIError{Op: op, Status: em.ResponseCode, Message: em.Message, Err: err}
+		e := &engine.APIError{Op: op, Status: em.ResponseCode, Message: em.Message, Err: err}
 		switch {
 		case em.ResponseCode == 404:
-			e.Err = reconciler.ErrNotFound
+			e.Err = engine.ErrNotFound
 		case nameInUse(em):
-			e.Err = reconciler.ErrNameInUse
+			e.Err = engine.ErrNameInUse
 		case em.ResponseCode == 409:
-			e.Err = reconciler.ErrConflict
+			e.Err = engine.ErrConflict
 		}
 		return e
 	}
 	var pc *errorhandling.PodConflictErrorModel
 	if errors.As(err, &pc) {
-		return &reconciler.APIError{Op: op, Status: 409, Message: pc.Error(), Err: reconciler.ErrConflict}
+		return &engine.APIError{Op: op, Status: 409, Message: pc.Error(), Err: engine.ErrConflict}
 	}
 	if isUnreachable(err) {
-		return &reconciler.APIError{Op: op, Err: fmt.Errorf("%w: %v", reconciler.ErrUnavailable, rootCause(err))}
+		return &engine.APIError{Op: op, Err: fmt.Errorf("%w: %v", engine.ErrUnavailable, rootCause(err))}
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
@@ -145,7 +142,7 @@ func rootCause(err error) error {
 }
 
 // List returns every container in one request.
-func (c *Client) List(ctx context.Context) ([]reconciler.Container, error) {
+func (c *Client) List(ctx context.Context) ([]engine.Container, error) {
 	cctx, err := c.ctx(ctx)
 	if err != nil {
 		return nil, err
@@ -155,13 +152,13 @@ func (c *Client) List(ctx context.Context) ([]reconciler.Container, error) {
 	if err != nil {
 		return nil, classify("listing containers", err)
 	}
-	out := make([]reconciler.Container, 0, len(list))
+	out := make([]engine.Container, 0, len(list))
 	for _, l := range list {
 		name := ""
 		if len(l.Names) > 0 {
 			name = l.Names[0]
 		}
-		out = append(out, reconciler.Container{ID: l.ID, Name: name, Image: l.Image, State: l.State, Labels: l.Labels})
+		out = append(out, engine.Container{ID: l.ID, Name: name, Image: l.Image, State: l.State, Labels: l.Labels})
 	}
 	return out, nil
 }
@@ -170,7 +167,7 @@ func (c *Client) List(ctx context.Context) ([]reconciler.Container, error) {
 // create podman did not finish, or another tool's working container such as buildah's), in one
 // request. Their State is "storage"; they carry no labels; Image is the image's ID (its name in the
 // listing is any one of the image's names).
-func (c *Client) ListStorage(ctx context.Context) ([]reconciler.Container, error) {
+func (c *Client) ListStorage(ctx context.Context) ([]engine.Container, error) {
 	cctx, err := c.ctx(ctx)
 	if err != nil {
 		return nil, err
@@ -180,7 +177,7 @@ func (c *Client) ListStorage(ctx context.Context) ([]reconciler.Container, error
 	if err != nil {
 		return nil, classify("listing storage containers", err)
 	}
-	var out []reconciler.Container
+	var out []engine.Container
 	for _, l := range list {
 		if l.State != "storage" {
 			continue
@@ -189,7 +186,7 @@ func (c *Client) ListStorage(ctx context.Context) ([]reconciler.Container, error
 		if len(l.Names) > 0 {
 			name = l.Names[0]
 		}
-		out = append(out, reconciler.Container{ID: l.ID, Name: name, Image: l.ImageID, State: l.State})
+		out = append(out, engine.Container{ID: l.ID, Name: name, Image: l.ImageID, State: l.State})
 	}
 	return out, nil
 }
@@ -208,7 +205,7 @@ func (c *Client) ImageID(ctx context.Context, ref string) (string, error) {
 }
 
 // Inspect returns what adoption compares.
-func (c *Client) Inspect(ctx context.Context, nameOrID string) (*reconciler.Inspected, error) {
+func (c *Client) Inspect(ctx context.Context, nameOrID string) (*engine.Inspected, error) {
 	cctx, err := c.ctx(ctx)
 	if err != nil {
 		return nil, err
@@ -217,7 +214,7 @@ func (c *Client) Inspect(ctx context.Context, nameOrID string) (*reconciler.Insp
 	if err != nil {
 		return nil, classify("inspecting container "+nameOrID, err)
 	}
-	in := &reconciler.Inspected{ID: d.ID, Name: d.Name, Image: d.ImageName}
+	in := &engine.Inspected{ID: d.ID, Name: d.Name, Image: d.ImageName}
 	if d.Config != nil {
 		in.Command = d.Config.Cmd
 		in.Labels = d.Config.Labels
@@ -274,7 +271,7 @@ func (c *Client) Pull(ctx context.Context, ref string, tlsVerify bool, progress 
 
 // Build builds an image from a local context (sent to the service as a tarball), removing buildah's
 // intermediate containers. Its output goes to b.Output.
-func (c *Client) Build(ctx context.Context, b reconciler.BuildRequest) error {
+func (c *Client) Build(ctx context.Context, b engine.BuildRequest) error {
 	cctx, err := c.ctx(ctx)
 	if err != nil {
 		return err
@@ -315,20 +312,20 @@ func (c *Client) RemoveImage(ctx context.Context, ref string) error {
 	for _, e := range errs {
 		msgs = append(msgs, e.Error())
 	}
-	e := &reconciler.APIError{Op: op, Status: 200, Message: strings.Join(msgs, "; "), Err: errors.New("image removal failed")}
+	e := &engine.APIError{Op: op, Status: 200, Message: strings.Join(msgs, "; "), Err: errors.New("image removal failed")}
 	if rep != nil {
 		switch rep.ExitCode {
 		case 1:
-			e.Err = reconciler.ErrNotFound
+			e.Err = engine.ErrNotFound
 		case 2:
-			e.Err = reconciler.ErrConflict
+			e.Err = engine.ErrConflict
 		}
 	}
 	return e
 }
 
 // Create creates the container without starting it.
-func (c *Client) Create(ctx context.Context, r reconciler.CreateRequest) (string, error) {
+func (c *Client) Create(ctx context.Context, r lsspec.CreateRequest) (string, error) {
 	cctx, err := c.ctx(ctx)
 	if err != nil {
 		return "", err
@@ -340,7 +337,7 @@ func (c *Client) Create(ctx context.Context, r reconciler.CreateRequest) (string
 	return resp.ID, nil
 }
 
-func toSpec(r reconciler.CreateRequest) *specgen.SpecGenerator {
+func toSpec(r lsspec.CreateRequest) *specgen.SpecGenerator {
 	s := specgen.NewSpecGenerator(r.Image, false)
 	s.Name = r.Name
 	s.Command = r.Command
@@ -379,24 +376,15 @@ func toSpec(r reconciler.CreateRequest) *specgen.SpecGenerator {
 		opts = append(opts, v.Options...)
 		s.Mounts = append(s.Mounts, spec.Mount{Type: "bind", Source: v.Source, Destination: v.Target, Options: opts})
 	}
-	if h := r.Health; h != nil {
-		// podman takes zero literally (a 0 s timeout fails every check): fill Docker's defaults.
-		or := func(d, def time.Duration) time.Duration {
-			if d == 0 {
-				return def
-			}
-			return d
-		}
-		retries := h.Retries
-		if retries == 0 {
-			retries = 3
-		}
+	if r.Health != nil {
+		// podman takes zero literally (a 0 s timeout fails every check): fill the defaults.
+		h := lsspec.Effective(r.Health)
 		s.HealthConfig = &manifest.Schema2HealthConfig{
 			Test:        append([]string{"CMD"}, h.Command...),
-			Interval:    or(h.Interval.D(), 30*time.Second),
-			Timeout:     or(h.Timeout.D(), 30*time.Second),
-			Retries:     retries,
-			StartPeriod: h.StartPeriod.D(),
+			Interval:    h.Interval,
+			Timeout:     h.Timeout,
+			Retries:     h.Retries,
+			StartPeriod: h.StartPeriod,
 		}
 	}
 	return s
@@ -413,11 +401,11 @@ func (c *Client) EnsureNetwork(ctx context.Context, name, app string) error {
 	if n, err := network.Inspect(cctx, name, nil); err == nil {
 		c.sawNetwork(name, n.DNSEnabled)
 		return nil
-	} else if err = classify("checking network "+name, err); !errors.Is(err, reconciler.ErrNotFound) {
+	} else if err = classify("checking network "+name, err); !errors.Is(err, engine.ErrNotFound) {
 		return err
 	}
 	made, err := network.Create(cctx, &nettypes.Network{Name: name, Driver: "bridge", DNSEnabled: true,
-		Labels: map[string]string{reconciler.LabelApp: app}})
+		Labels: map[string]string{lsspec.LabelApp: app}})
 	if err != nil {
 		if ok, e2 := network.Exists(cctx, name, nil); e2 == nil && ok {
 			return nil // created meanwhile
@@ -436,16 +424,16 @@ func (c *Client) sawNetwork(name string, dns bool) {
 }
 
 // HostInfo is GET /info, reduced to what hostcheck needs (one request).
-func (c *Client) HostInfo(ctx context.Context) (hostcheck.Info, error) {
+func (c *Client) HostInfo(ctx context.Context) (engine.HostInfo, error) {
 	cctx, err := c.ctx(ctx)
 	if err != nil {
-		return hostcheck.Info{}, err
+		return engine.HostInfo{}, err
 	}
 	in, err := system.Info(cctx, nil)
 	if err != nil {
-		return hostcheck.Info{}, classify("asking for podman's info", err)
+		return engine.HostInfo{}, classify("asking for podman's info", err)
 	}
-	out := hostcheck.Info{Backend: in.Host.NetworkBackend, Rootless: in.Host.Security.Rootless}
+	out := engine.HostInfo{Backend: in.Host.NetworkBackend, Rootless: in.Host.Security.Rootless}
 	if in.Version.Version != "" {
 		out.Version = in.Version.Version
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -15,28 +14,11 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/lockstep/lockstep/engine"
 	"github.com/lockstep/lockstep/internal/atomicfile"
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/quadlet"
-	"github.com/lockstep/lockstep/systemd"
-)
-
-// Systemd is what the companion stage needs from systemd; *systemd.Client is one.
-type Systemd interface {
-	Reload(ctx context.Context) error
-	Start(ctx context.Context, unit string) error
-	Restart(ctx context.Context, unit string) error
-	Stop(ctx context.Context, unit string) error
-	ResetFailed(ctx context.Context, unit string) error
-	State(ctx context.Context, unit string) (systemd.UnitState, error)
-}
-
-var _ Systemd = (*systemd.Client)(nil)
-
-// Labels on companion containers.
-const (
-	LabelCompanion   = "io.lockstep.companion"
-	LabelCompanionOf = "io.lockstep.companion-of"
+	"github.com/lockstep/lockstep/spec"
 )
 
 // Companion modes.
@@ -51,27 +33,7 @@ type CompanionConfig struct {
 	Dir       string // where unit files go: the Quadlet dir, or a systemd unit dir
 	Generator string // the Quadlet generator binary, for dry-runs that explain a unit that did not load
 	WantedBy  string // multi-user.target (system) or default.target (user)
-	Systemd   Systemd
-}
-
-// DetectGenerator finds podman's Quadlet generator for a scope, or "" when the host has none
-// (podman before 4.4). It resolves the generator symlink so that it can be run with -dryrun.
-func DetectGenerator(scope systemd.Scope) string {
-	name, dirs := "podman-system-generator", []string{"/run/systemd/system-generators", "/etc/systemd/system-generators",
-		"/usr/local/lib/systemd/system-generators", "/usr/lib/systemd/system-generators", "/lib/systemd/system-generators"}
-	if scope == systemd.User {
-		name, dirs = "podman-user-generator", []string{"/run/systemd/user-generators", "/etc/systemd/user-generators",
-			"/usr/local/lib/systemd/user-generators", "/usr/lib/systemd/user-generators", "/lib/systemd/user-generators"}
-	}
-	for _, d := range dirs {
-		p := filepath.Join(d, name)
-		if real, err := filepath.EvalSymlinks(p); err == nil && real != "/dev/null" {
-			if fi, err := os.Stat(real); err == nil && fi.Mode().IsRegular() {
-				return real
-			}
-		}
-	}
-	return ""
+	Systemd   engine.Systemd
 }
 
 // CompanionStats counts what a companion stage did to the host, for tests and benchmarks.
@@ -84,6 +46,7 @@ type companion struct {
 	unit quadlet.Unit
 	file string // base name of the unit file
 	name string // systemd unit name
+	err  error  // the companion's entry did not resolve: reported, its unit left as it is
 }
 
 func (cc *CompanionConfig) fileName(id string) string {
@@ -98,31 +61,6 @@ func (cc *CompanionConfig) render(u quadlet.Unit) ([]byte, error) {
 		return quadlet.RenderService(u)
 	}
 	return quadlet.RenderContainer(u)
-}
-
-// CompanionUnit resolves a companion of app into the renderer's input.
-func CompanionUnit(app *manifest.Loaded, c manifest.Companion, roots manifest.Roots, wantedBy string) quadlet.Unit {
-	u := quadlet.Unit{ID: c.ID, App: app.ID, Description: fmt.Sprintf("%s: %s (lockstep companion)", app.Name, c.ID),
-		Image: c.Image, Exec: c.Command, Env: c.Env, Network: c.Network, User: c.User, WantedBy: wantedBy,
-		StopTimeout: int((c.StopGracePeriod.D() + time.Second - 1) / time.Second),
-		CapAdd:      normCaps(c.Capabilities.Add), CapDrop: normCaps(c.Capabilities.Drop),
-		// Not io.lockstep.app: that label marks an app's own containers, which the apps stage manages.
-		Labels: map[string]string{LabelCompanionOf: app.ID, LabelCompanion: c.ID}}
-	for _, s := range c.Ports {
-		if p, err := manifest.ParsePort(s); err == nil {
-			u.Ports = append(u.Ports, p)
-		}
-	}
-	for _, s := range c.Volumes {
-		if v, err := manifest.ParseVolume(s, roots.AppData(app.ID)); err == nil {
-			u.Volumes = append(u.Volumes, v)
-		}
-	}
-	for _, dm := range c.Mounts {
-		// from is the app itself or an app id it requires (capabilities are not resolved here).
-		u.Volumes = append(u.Volumes, manifest.Volume{Source: path.Join(roots.AppData(dm.From), dm.Path), Target: path.Clean(dm.Target), Options: []string{"ro"}})
-	}
-	return u
 }
 
 // ownedUnits lists the unit files in dir that lockstep wrote (they start with quadlet.Header).
@@ -174,9 +112,12 @@ func (r *Reconciler) planCompanions(set *manifest.Set) *companionPlan {
 	}
 	wanted := map[string]bool{}
 	for _, app := range set.Apps {
-		for _, c := range app.Companions {
-			u := CompanionUnit(app, c, r.cfg.Roots, cc.WantedBy)
-			cp := companion{app: app.ID, unit: u, file: cc.fileName(c.ID), name: quadlet.ServiceFile(c.ID)}
+		for i, c := range app.Companions {
+			u, err := quadlet.CompanionUnit(app, i, r.cfg.Roots, set.Providers, cc.WantedBy)
+			if err != nil {
+				u = quadlet.Unit{ID: c.ID, App: app.ID}
+			}
+			cp := companion{app: app.ID, unit: u, file: cc.fileName(c.ID), name: quadlet.ServiceFile(c.ID), err: err}
 			p.want = append(p.want, cp)
 			wanted[cp.file] = true
 		}
@@ -251,6 +192,10 @@ func (r *Reconciler) companionsStage(ctx context.Context, log logrus.FieldLogger
 	// would count the restarts.
 	ready := want[:0:0]
 	for _, c := range want {
+		if c.err != nil {
+			fail(c.unit.ID, StateInvalid, c.err)
+			continue
+		}
 		if missing := missingSource(c.unit); missing != "" {
 			rep.Failures = append(rep.Failures, Failure{App: c.unit.ID, Error: fmt.Sprintf("waiting for %s (a mount source) to exist", missing)})
 			rep.Companions = append(rep.Companions, AppStatus{ID: c.unit.ID, State: "waiting"})
@@ -369,8 +314,8 @@ func (r *Reconciler) companionApp(file string) string {
 		return ""
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if i := strings.Index(l, LabelCompanionOf+"="); i >= 0 {
-			rest := l[i+len(LabelCompanionOf)+1:]
+		if i := strings.Index(l, spec.LabelCompanionOf+"="); i >= 0 {
+			rest := l[i+len(spec.LabelCompanionOf)+1:]
 			return strings.Trim(strings.Fields(rest)[0], `"`)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/quadlet"
 	"github.com/lockstep/lockstep/systemd"
 )
 
@@ -168,7 +169,10 @@ func TestCompanionMountsAreReadOnly(t *testing.T) {
 	if ps := manifest.Validate("lnd.yaml", &app.App, testRoots); len(ps) != 1 || ps[0].Field != "app.container.image" {
 		t.Fatalf("problems %v (only the missing app image expected)", ps)
 	}
-	u := CompanionUnit(app, app.Companions[0], testRoots, "multi-user.target")
+	u, err := quadlet.CompanionUnit(app, 0, testRoots, nil, "multi-user.target")
+	if err != nil {
+		t.Fatal(err)
+	}
 	got := fmt.Sprint(u.Volumes)
 	want := "[{/var/lib/lockstep/apps/lnd/tls.cert /lnd/tls.cert [ro]} {/var/lib/lockstep/apps/bitcoin/cookie /btc [ro]}]"
 	if got != want {

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/report"
 )
 
 // fakePodman records calls and fails those named in fail (by "Op name").
@@ -185,7 +186,7 @@ func TestReportIsSavedAndReadBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := r2.Last()
-	if got == nil || got.PassID != rep.PassID || !SameContent(got, rep) || !got.FinishedAt.Equal(rep.FinishedAt) {
+	if got == nil || got.PassID != rep.PassID || !report.SameContent(got, rep) || !got.FinishedAt.Equal(rep.FinishedAt) {
 		t.Fatalf("read back %+v, want %+v", got, rep)
 	}
 	if next := r2.Pass(context.Background(), "test"); next.PassID != rep.PassID+1 {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/lockstep/lockstep/spec"
 )
 
 // HealthChecker runs a container's health check on demand (podman's RunHealthCheck): podman 4.3
@@ -14,17 +16,8 @@ type HealthChecker interface {
 	RunHealthCheck(ctx context.Context, nameOrID string) (status string, failingStreak int, err error)
 }
 
-// Health states in a report.
-const (
-	HealthUnknown   = "unknown" // never evaluated: not "healthy"
-	HealthStarting  = "starting"
-	HealthHealthy   = "healthy"
-	HealthUnhealthy = "unhealthy"
-	HealthNone      = "none" // the manifest declares no health check
-)
-
-// DefaultHealthInterval applies when a health check names no interval.
-const DefaultHealthInterval = 30 * time.Second
+// DefaultHealthInterval applies when a health check names no interval (package spec's default).
+const DefaultHealthInterval = spec.DefaultHealthInterval
 
 type healthTarget struct {
 	app, container string
@@ -120,7 +113,7 @@ func (r *Reconciler) RunHealthChecks(ctx context.Context, hc HealthChecker, chan
 				streak++
 				retries := t.retries
 				if retries == 0 {
-					retries = 3
+					retries = spec.DefaultHealthRetries
 				}
 				switch {
 				case now.Sub(t.started) < t.startPeriod:

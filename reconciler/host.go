@@ -2,15 +2,16 @@ package reconciler
 
 import (
 	"context"
-	"strings"
 
-	"github.com/lockstep/lockstep/hostcheck"
+	"github.com/lockstep/lockstep/report"
+	"github.com/lockstep/lockstep/spec"
 )
 
-// HostChecker says what the host's podman cannot do for the installed apps (*hostcheck.Checker).
-// Problems is called once per pass that reached podman; it must not ask podman every time.
+// HostChecker says what the host's podman cannot do for the desired containers (whose lockstep
+// networks start with networkPrefix): *hostcheck.Checker, wired by cmd/lockstepd. Problems is called
+// once per pass that reached podman; it must not ask podman every time.
 type HostChecker interface {
-	Problems(ctx context.Context, uses []hostcheck.Use) []hostcheck.Problem
+	Problems(ctx context.Context, desired []*spec.Desired, networkPrefix string) []report.HostProblem
 }
 
 // checkHost puts the host's problems into the report, and one failure on every app a problem
@@ -19,17 +20,7 @@ func (r *Reconciler) checkHost(ctx context.Context, desired []*Desired, rep *Rep
 	if r.cfg.Host == nil {
 		return
 	}
-	uses := make([]hostcheck.Use, 0, len(desired))
-	for _, d := range desired {
-		u := hostcheck.Use{App: d.App.ID}
-		for _, n := range append([]string{d.Request.Network}, d.Request.Networks...) {
-			if strings.HasPrefix(n, r.cfg.NetworkPrefix) {
-				u.Networks = append(u.Networks, n)
-			}
-		}
-		uses = append(uses, u)
-	}
-	rep.HostProblems = r.cfg.Host.Problems(ctx, uses)
+	rep.HostProblems = r.cfg.Host.Problems(ctx, desired, r.cfg.NetworkPrefix)
 	for _, p := range rep.HostProblems {
 		for _, app := range p.Apps {
 			rep.Failures = append(rep.Failures, Failure{App: app, Error: "host: " + p.Message + "; fix: " + p.Fix})

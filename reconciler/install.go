@@ -12,17 +12,19 @@ import (
 	"time"
 
 	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/outcome"
 )
 
-// Errors of Enable, Disable and Purge, for callers to map to their own (D-Bus errors, exit codes).
+// Errors of Enable, Disable and Purge, for callers to map to their own (D-Bus errors, exit codes);
+// they are package outcome's.
 var (
-	ErrNoSuchApp       = errors.New("no such app")
-	ErrInvalidManifest = errors.New("invalid manifest")
-	ErrNotInstalled    = errors.New("app is not installed")
+	ErrNoSuchApp       = outcome.ErrNoSuchApp
+	ErrInvalidManifest = outcome.ErrInvalidManifest
+	ErrNotInstalled    = outcome.ErrNotInstalled
 	// ErrNeeded: the app provides what other installed apps require.
-	ErrNeeded = errors.New("app is needed by other installed apps")
+	ErrNeeded = outcome.ErrNeeded
 	// ErrMissingDependency: the app requires what no installed app provides.
-	ErrMissingDependency = errors.New("missing dependency")
+	ErrMissingDependency = outcome.ErrMissingDependency
 )
 
 // Enable installs catalog app id: it validates the catalog manifest and links it into the apps dir

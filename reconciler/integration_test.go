@@ -16,6 +16,7 @@ import (
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/podman"
 	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/report"
 )
 
 const bbImage = "localhost/lockstep-test/busybox:1"
@@ -243,10 +244,10 @@ func TestInstallFromNothingThenNoop(t *testing.T) {
 	if r2.PassID != r.PassID+1 {
 		t.Fatalf("pass ids %d then %d", r.PassID, r2.PassID)
 	}
-	if reconciler.SameContent(r, r2) {
+	if report.SameContent(r, r2) {
 		t.Fatal("an installing pass and a no-op pass have the same content")
 	}
-	if r3 := rec.Pass(context.Background(), "test"); !reconciler.SameContent(r2, r3) {
+	if r3 := rec.Pass(context.Background(), "test"); !report.SameContent(r2, r3) {
 		t.Fatalf("two no-op passes differ in content:\n%+v\n%+v", r2, r3)
 	}
 }

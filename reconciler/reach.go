@@ -15,9 +15,6 @@ import (
 // dead published ports. Every pass probes the published TCP ports of running apps from the host
 // (probe.go: a TCP connect, or an HTTP GET where the manifest names a path).
 
-// StateUnreachable is a running app whose published port does not answer.
-const StateUnreachable = "unreachable"
-
 // ReachGrace is how long an app may be unreachable before lockstep repairs it (a start-up that is
 // still binding its port is not a fault); an app's health start_period extends it.
 const ReachGrace = 20 * time.Second

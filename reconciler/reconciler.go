@@ -54,6 +54,9 @@ type Config struct {
 	// RollbackSettle is how long an updated app without a health check must keep running before its
 	// spec is good (default RollbackSettle; negative: at once). See rollback.go.
 	RollbackSettle time.Duration
+	// ReadOnly makes a reconciler that only observes (lockstepctl plan): New creates no state dir,
+	// and Pass must not be called.
+	ReadOnly bool
 	// Host, when set, finds what the host's podman cannot do for the apps (host.go); nil: no check.
 	Host HostChecker
 }
@@ -111,8 +114,10 @@ func New(cfg Config, p Podman) (*Reconciler, error) {
 	if cfg.FreeBytes == nil {
 		cfg.FreeBytes = statfsFree
 	}
-	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
-		return nil, fmt.Errorf("creating state dir: %w", err)
+	if !cfg.ReadOnly {
+		if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
+			return nil, fmt.Errorf("creating state dir: %w", err)
+		}
 	}
 	r := &Reconciler{cfg: cfg, podman: p, adopted: map[string]Adoption{}, manifests: manifest.NewCache(), secrets: newSecretStore(cfg.StateDir), backoff: map[string]*backoffState{}, reach: map[string]*reachState{},
 		healthTargets: map[string]healthTarget{}, health: map[string]*healthState{}}
@@ -154,7 +159,8 @@ type Observation struct {
 	Actions []Action
 }
 
-// Observe loads the manifests, lists containers and plans, changing nothing.
+// Observe loads the manifests, lists containers and plans, changing nothing: secrets are read, never
+// made (a secret the next pass will make counts as empty, which plans what that pass will do).
 func (r *Reconciler) Observe(ctx context.Context) (*Observation, error) {
 	set, err := r.manifests.LoadDir(r.cfg.AppsDir, r.cfg.Roots)
 	if err != nil {
@@ -164,14 +170,19 @@ func (r *Reconciler) Observe(ctx context.Context) (*Observation, error) {
 	if err != nil {
 		return &Observation{Set: set}, fmt.Errorf("listing containers: %w", err)
 	}
-	actions := Plan(r.input(set, cs))
+	actions := Plan(r.inputWith(set, cs, r.peekExportValue))
 	r.holdRolledBack(actions) // rollback: apps held on their good spec (rollback.go)
 	return &Observation{Set: set, Actions: actions}, nil
 }
 
 func (r *Reconciler) input(set *manifest.Set, cs []Container) Input {
+	return r.inputWith(set, cs, r.exportValue)
+}
+
+// inputWith is Plan's input, with value giving the apps' exported values.
+func (r *Reconciler) inputWith(set *manifest.Set, cs []Container, value func(*manifest.Loaded, string) (string, error)) Input {
 	in := Input{Invalid: set.Invalid, Containers: cs, Adopted: map[string]Adoption{}}
-	w := &Wiring{Roots: r.cfg.Roots, Set: set, Value: r.exportValue, NetworkPrefix: r.cfg.NetworkPrefix, DefaultNetwork: r.cfg.DefaultNetwork}
+	w := &Wiring{Roots: r.cfg.Roots, Set: set, Value: value, NetworkPrefix: r.cfg.NetworkPrefix, DefaultNetwork: r.cfg.DefaultNetwork}
 	for _, a := range set.Apps {
 		in.Desired = append(in.Desired, DesiredsFor(a, w)...)
 	}

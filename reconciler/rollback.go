@@ -37,22 +37,16 @@ import (
 	"time"
 
 	"github.com/lockstep/lockstep/internal/atomicfile"
+	"github.com/lockstep/lockstep/spec"
 )
 
 // KindRollback recreates an app's container from its last known-good spec after an update failed.
 const KindRollback Kind = "rollback"
 
-// StateRolledBack is an app whose manifest asks for a spec that failed and was rolled back: it runs
-// its last known-good spec until the manifest changes.
-const StateRolledBack = "rolled-back"
-
 // RollbackSettle is how long a new container of an app without a health check must keep running
 // (and answering on its published ports) before its spec counts as good; Config.RollbackSettle
 // overrides it.
 const RollbackSettle = 30 * time.Second
-
-// defaultHealthTimeout is podman's default health check timeout, used for trial deadlines.
-const defaultHealthTimeout = 30 * time.Second
 
 const rollbackFile = "rollback.json"
 
@@ -310,17 +304,8 @@ func (r *Reconciler) trialDeadline(d *Desired, t *trialSpec, now time.Time) time
 		if ht.started.After(base) {
 			base = ht.started
 		}
-		interval, timeout, retries := h.Interval.D(), h.Timeout.D(), h.Retries
-		if interval == 0 {
-			interval = DefaultHealthInterval
-		}
-		if timeout == 0 {
-			timeout = defaultHealthTimeout
-		}
-		if retries == 0 {
-			retries = 3
-		}
-		return base.Add(h.StartPeriod.D() + time.Duration(retries+1)*(interval+timeout))
+		e := spec.Effective(h)
+		return base.Add(e.StartPeriod + time.Duration(e.Retries+1)*(e.Interval+e.Timeout))
 	}
 	grace := r.rollbackSettle()
 	if len(d.Request.Ports) > 0 {

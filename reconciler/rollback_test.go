@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	lsspec "github.com/lockstep/lockstep/spec"
 )
 
 // createRecorder is the fake podman that also keeps the requests it was asked to create.
@@ -475,7 +477,7 @@ func TestTrialSurvivesRestart(t *testing.T) {
 		t.Fatalf("%s %+v", actionList(rep), rep.Actions)
 	}
 	c := e.creates()
-	if len(c) != 1 || c[0].Labels[LabelSpecHash] != good.Hash() || hashV1(&c[0]) != good.Hash() || c[0].Env["SECRET"] != "s3cret" {
+	if len(c) != 1 || c[0].Labels[LabelSpecHash] != good.Hash() || lsspec.HashV1(&c[0]) != good.Hash() || c[0].Env["SECRET"] != "s3cret" {
 		t.Fatalf("creates %+v", c)
 	}
 }

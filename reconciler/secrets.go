@@ -14,6 +14,7 @@ import (
 
 	"github.com/lockstep/lockstep/internal/atomicfile"
 	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/outcome"
 )
 
 // Secrets are exported values lockstep generates: 32 random bytes, hex, made once and kept in
@@ -30,7 +31,7 @@ func newSecretStore(stateDir string) *secretStore {
 }
 
 // ErrNoSecret is returned by RotateSecret for an app or name that declares no secret.
-var ErrNoSecret = errors.New("no such secret")
+var ErrNoSecret = outcome.ErrNoSecret
 
 func (s *secretStore) path(app, name string) string { return filepath.Join(s.dir, app, name) }
 
@@ -59,6 +60,25 @@ func (s *secretStore) get(app, name string) (string, error) {
 		return "", err
 	}
 	return v, nil
+}
+
+// peek returns the secret if it exists, reading it without caching, and "" when it does not exist
+// yet: it never creates a file or a directory (lockstepctl plan).
+func (s *secretStore) peek(app, name string) (string, error) {
+	s.mu.Lock()
+	v, ok := s.cache[app+"/"+name]
+	s.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	b, err := os.ReadFile(s.path(app, name))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("secret %s of app %s: %w", name, app, unwrapPathErr(err))
+	}
+	return strings.TrimSpace(string(b)), nil
 }
 
 // forget drops an app's cached secrets (after a purge).
@@ -124,6 +144,14 @@ func (r *Reconciler) exportValue(app *manifest.Loaded, name string) (string, err
 		return "", fmt.Errorf("app %s: export %s names no container", app.ID, name)
 	}
 	return e.Value, nil
+}
+
+// peekExportValue is exportValue for an observer: a secret is read, never made.
+func (r *Reconciler) peekExportValue(app *manifest.Loaded, name string) (string, error) {
+	if e, ok := app.Exports[name]; ok && e.Secret {
+		return r.secrets.peek(app.ID, name)
+	}
+	return r.exportValue(app, name)
 }
 
 // RotateSecret gives an app's secret a new value. The pass it asks for re-renders what uses the secret

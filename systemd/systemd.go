@@ -12,16 +12,13 @@ import (
 
 	sd "github.com/coreos/go-systemd/v22/dbus"
 	godbus "github.com/godbus/dbus/v5"
+
+	"github.com/lockstep/lockstep/engine"
 )
 
-// UnitState is what lockstep reads about a unit.
-type UnitState struct {
-	LoadState   string // loaded, not-found, bad-setting, error, masked
-	ActiveState string // active, reloading, inactive, failed, activating, deactivating
-	SubState    string
-	Result      string // success, exit-code, signal, ...
-	NRestarts   uint32
-}
+// UnitState is what lockstep reads about a unit (declared by package engine, which the companion
+// stage works against).
+type UnitState = engine.UnitState
 
 // Scope is the systemd instance to talk to.
 type Scope string
@@ -251,3 +248,5 @@ func (c *Client) WatchUnits(ctx context.Context, on func(unit, subState string))
 		backoff = min(backoff*2, 30*time.Second)
 	}
 }
+
+var _ engine.Systemd = (*Client)(nil)

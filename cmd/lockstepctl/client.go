@@ -12,7 +12,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/lockstep/lockstep/dbusapi"
-	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/report"
 )
 
 // busOptions are the global flags that say which bus lockstepd is on.
@@ -144,7 +144,7 @@ func (c *client) callError(method string, err error) error {
 }
 
 // callReport calls a method that returns a report.
-func (c *client) callReport(ctx context.Context, method string, args ...any) (*reconciler.Report, error) {
+func (c *client) callReport(ctx context.Context, method string, args ...any) (*report.Report, error) {
 	call := c.obj.CallWithContext(ctx, dbusapi.Interface+"."+method, 0, args...)
 	if call.Err != nil {
 		return nil, c.callError(method, call.Err)
@@ -163,24 +163,24 @@ func (c *client) callReport(ctx context.Context, method string, args ...any) (*r
 	return rep, nil
 }
 
-func (c *client) Report(ctx context.Context) (*reconciler.Report, error) {
+func (c *client) Report(ctx context.Context) (*report.Report, error) {
 	return c.callReport(ctx, "Report")
 }
 
-func (c *client) Reconcile(ctx context.Context) (*reconciler.Report, error) {
+func (c *client) Reconcile(ctx context.Context) (*report.Report, error) {
 	return c.callReport(ctx, "Reconcile")
 }
 
-func (c *client) Install(ctx context.Context, id string) (*reconciler.Report, error) {
+func (c *client) Install(ctx context.Context, id string) (*report.Report, error) {
 	return c.callReport(ctx, "Install", id)
 }
 
-func (c *client) Remove(ctx context.Context, id string, purge bool) (*reconciler.Report, error) {
+func (c *client) Remove(ctx context.Context, id string, purge bool) (*report.Report, error) {
 	return c.callReport(ctx, "Remove", id, purge)
 }
 
 // RotateSecret asks for a new value of app's secret export name; the report is the pass's that applied it.
-func (c *client) RotateSecret(ctx context.Context, app, name string) (*reconciler.Report, error) {
+func (c *client) RotateSecret(ctx context.Context, app, name string) (*report.Report, error) {
 	return c.callReport(ctx, "RotateSecret", app, name)
 }
 
@@ -214,7 +214,7 @@ func (c *client) notRunning() error {
 
 // event is what Subscribe delivers: a changed report, or lockstepd leaving or joining the bus.
 type event struct {
-	report  *reconciler.Report
+	report  *report.Report
 	owner   bool // for an ownership change: whether lockstepd now owns its name
 	ownerEv bool
 	err     error

@@ -14,12 +14,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/report"
 )
 
 // degraded lists why a report is not healthy: failures, and apps or companions that are not running
 // (an app removed in that pass does not count) or whose health check fails. Empty means healthy.
-func degraded(rep *reconciler.Report) []string {
+func degraded(rep *report.Report) []string {
 	var why []string
 	if n := len(rep.Failures); n > 0 {
 		why = append(why, plural(n, "failure"))
@@ -27,13 +27,13 @@ func degraded(rep *reconciler.Report) []string {
 	down := 0
 	for _, a := range rep.Apps {
 		// A rolled-back app runs (its old spec); its failure entry already counts it.
-		if (a.State != reconciler.StateRunning && a.State != reconciler.StateRemoved && a.State != reconciler.StateRolledBack) || a.Health == "unhealthy" {
+		if (a.State != report.StateRunning && a.State != report.StateRemoved && a.State != report.StateRolledBack) || a.Health == "unhealthy" {
 			down++
 		}
 	}
 	// Companion states are systemd's ActiveState/SubState: active/running is up.
 	for _, c := range rep.Companions {
-		if c.State != "active/running" && c.State != reconciler.StateRemoved {
+		if c.State != "active/running" && c.State != report.StateRemoved {
 			down++
 		}
 	}
@@ -134,9 +134,9 @@ same as lockstepd --once and STATE-DIR/report.json).`,
 
 // filterReport keeps what a report says about one app: its actions, failures and status, and the
 // companions named after it (ID or ID-*).
-func filterReport(rep *reconciler.Report, id string) (*reconciler.Report, bool) {
+func filterReport(rep *report.Report, id string) (*report.Report, bool) {
 	out := *rep
-	out.Actions, out.Failures, out.Apps, out.Companions = []reconciler.ActionRec{}, []reconciler.Failure{}, []reconciler.AppStatus{}, []reconciler.AppStatus{}
+	out.Actions, out.Failures, out.Apps, out.Companions = []report.ActionRec{}, []report.Failure{}, []report.AppStatus{}, []report.AppStatus{}
 	found := false
 	for _, a := range rep.Actions {
 		if a.App == id {
@@ -163,7 +163,7 @@ func filterReport(rep *reconciler.Report, id string) (*reconciler.Report, bool) 
 
 // showPass prints (or, with asJSON, writes as JSON) the report of a pass, filtered to app when given,
 // and returns exit 3 when what it shows is degraded.
-func showPass(cmd *cobra.Command, g *globals, rep *reconciler.Report, app string, asJSON bool) error {
+func showPass(cmd *cobra.Command, g *globals, rep *report.Report, app string, asJSON bool) error {
 	if app != "" {
 		var found bool
 		if rep, found = filterReport(rep, app); !found {
@@ -253,7 +253,7 @@ Exit status: 0 when what is shown has no failures and every app runs, 3 when deg
 }
 
 // watchLine is one line of watch: TIME pass N (TRIGGER): A actions, F failures [app:action ...].
-func watchLine(rep *reconciler.Report) string {
+func watchLine(rep *report.Report) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s pass %d (%s): %s, %s", stamp(rep.FinishedAt), rep.PassID, rep.Trigger,
 		plural(len(rep.Actions), "action"), plural(len(rep.Failures), "failure"))

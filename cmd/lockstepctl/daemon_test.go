@@ -20,7 +20,7 @@ import (
 
 	"github.com/lockstep/lockstep/dbusapi"
 	"github.com/lockstep/lockstep/internal/testenv"
-	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/report"
 )
 
 // env is a real lockstepd on a private bus (with the shipped policy) and the shared private podman.
@@ -183,8 +183,8 @@ func golden(t *testing.T, name, got string) {
 }
 
 // checkReportJSON checks out against the report schema of docs/cli.md: an object with exactly the
-// documented keys, all present, each list a list, decoding strictly into reconciler.Report.
-func checkReportJSON(t *testing.T, out string) *reconciler.Report {
+// documented keys, all present, each list a list, decoding strictly into report.Report.
+func checkReportJSON(t *testing.T, out string) *report.Report {
 	t.Helper()
 	checkAgainstDoc(t, "report", out)
 	var raw map[string]json.RawMessage
@@ -205,7 +205,7 @@ func checkReportJSON(t *testing.T, out string) *reconciler.Report {
 	}
 	dec := json.NewDecoder(strings.NewReader(out))
 	dec.DisallowUnknownFields()
-	var rep reconciler.Report
+	var rep report.Report
 	if err := dec.Decode(&rep); err != nil {
 		t.Fatalf("does not decode strictly as the documented report: %v\n%s", err, out)
 	}
@@ -313,7 +313,7 @@ func TestCommandsAgainstDaemon(t *testing.T) {
 	if err := dec.Decode(&plan); err != nil || code != 0 {
 		t.Fatalf("plan --json: %v\n%s", err, out)
 	}
-	if len(plan.Actions) != 2 || plan.Actions[0] != (reconciler.ActionRec{App: "ctl-a", Action: "start", Cause: plan.Actions[0].Cause}) || plan.Actions[1].Action != "none" || plan.Problems == nil {
+	if len(plan.Actions) != 2 || plan.Actions[0] != (report.ActionRec{App: "ctl-a", Action: "start", Cause: plan.Actions[0].Cause}) || plan.Actions[1].Action != "none" || plan.Problems == nil {
 		t.Fatalf("plan --json: %s", out)
 	}
 	if s := e.state_(t, "ctl-a"); s != "exited" {

@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/report"
 )
 
 // isTerminal tells whether w is a terminal; a variable so tests can pretend.
@@ -46,11 +46,11 @@ func (p palette) paint(code, s string) string {
 // stateColour is the colour of an app's state.
 func stateColour(state string) string {
 	switch state {
-	case reconciler.StateRunning:
+	case report.StateRunning:
 		return colGreen
-	case reconciler.StateRemoved:
+	case report.StateRemoved:
 		return colPlain
-	case "exited", "created", "paused", "stopping", "restarting", reconciler.StateMissing, reconciler.StateRolledBack:
+	case "exited", "created", "paused", "stopping", "restarting", report.StateMissing, report.StateRolledBack:
 		return colYellow
 	}
 	return colRed
@@ -150,7 +150,7 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 // printReport is the human format of a report, shared by report, reconcile, install and remove.
-func printReport(w io.Writer, rep *reconciler.Report, p palette) {
+func printReport(w io.Writer, rep *report.Report, p palette) {
 	if rep.PassID == 0 {
 		fmt.Fprintln(w, "No pass has completed yet.")
 		return
@@ -187,7 +187,7 @@ func printReport(w io.Writer, rep *reconciler.Report, p palette) {
 
 // printHostProblems is the headline of what the host's podman cannot do for the apps, one
 // paragraph per problem: what is wrong, the fix, the apps it affects.
-func printHostProblems(w io.Writer, rep *reconciler.Report, p palette) {
+func printHostProblems(w io.Writer, rep *report.Report, p palette) {
 	for _, hp := range rep.HostProblems {
 		fmt.Fprintf(w, "\n%s %s\n", p.paint(colRed, "Host problem ("+hp.Code+"):"), hp.Message)
 		fmt.Fprintf(w, "  fix: %s\n", hp.Fix)
@@ -199,7 +199,7 @@ func printHostProblems(w io.Writer, rep *reconciler.Report, p palette) {
 	}
 }
 
-func printFailures(w io.Writer, fs []reconciler.Failure, p palette) {
+func printFailures(w io.Writer, fs []report.Failure, p palette) {
 	for _, f := range fs {
 		app := f.App
 		if app == "" {
@@ -211,7 +211,7 @@ func printFailures(w io.Writer, fs []reconciler.Failure, p palette) {
 
 // printStatuses is the table of apps (or companions) of a report; status passes since, the age of the
 // report, for a SINCE column instead of CONTAINER.
-func printStatuses(w io.Writer, as []reconciler.AppStatus, p palette, first string, since string) {
+func printStatuses(w io.Writer, as []report.AppStatus, p palette, first string, since string) {
 	if len(as) == 0 {
 		fmt.Fprintln(w, "  none")
 		return

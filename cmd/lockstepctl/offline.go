@@ -13,6 +13,7 @@ import (
 	"github.com/lockstep/lockstep/podman"
 	"github.com/lockstep/lockstep/quadlet"
 	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/report"
 )
 
 // dirs are lockstepd's directory flags, with the same defaults, for the commands that read its
@@ -65,8 +66,8 @@ func (d *dirs) addManifestFlags(cmd *cobra.Command) {
 
 // planJSON is plan's --json output (docs/cli.md).
 type planJSON struct {
-	Actions  []reconciler.ActionRec `json:"actions"`
-	Problems []problemJSON          `json:"problems"`
+	Actions  []report.ActionRec `json:"actions"`
+	Problems []problemJSON      `json:"problems"`
 }
 
 type problemJSON struct {
@@ -92,17 +93,8 @@ unreadable).`,
 		Example: "  lockstepctl plan\n  lockstepctl plan --json | jq -r '.actions[] | select(.action != \"none\") | .app'",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			stateDir := d.stateDir
-			if _, err := os.Stat(stateDir); errors.Is(err, os.ErrNotExist) {
-				// No adoptions yet; reconciler.New would create the state dir, and plan changes nothing.
-				tmp, err := os.MkdirTemp("", "lockstepctl-plan-")
-				if err != nil {
-					return err
-				}
-				defer os.RemoveAll(tmp)
-				stateDir = tmp
-			}
-			rec, err := reconciler.New(reconciler.Config{AppsDir: d.appsDir, StateDir: stateDir, Roots: d.roots()}, podman.New(d.podmanURL))
+			// ReadOnly: no state dir is made, no secret generated (tested with the real binary).
+			rec, err := reconciler.New(reconciler.Config{AppsDir: d.appsDir, StateDir: d.stateDir, Roots: d.roots(), ReadOnly: true}, podman.New(d.podmanURL))
 			if err != nil {
 				return err
 			}
@@ -110,7 +102,7 @@ unreadable).`,
 			if obs == nil {
 				return fmt.Errorf("reading the installed apps in %s: %w", d.appsDir, err)
 			}
-			out := planJSON{Actions: []reconciler.ActionRec{}, Problems: []problemJSON{}}
+			out := planJSON{Actions: []report.ActionRec{}, Problems: []problemJSON{}}
 			for _, p := range obs.Set.Problems {
 				out.Problems = append(out.Problems, problemJSON{p.File, p.Field, p.Reason})
 			}
@@ -125,7 +117,7 @@ unreadable).`,
 				if a.Desired != nil && a.Desired.Member != "" {
 					cause = a.Desired.Member + ": " + cause // a stack's container
 				}
-				out.Actions = append(out.Actions, reconciler.ActionRec{App: a.App, Action: string(a.Kind), Cause: cause})
+				out.Actions = append(out.Actions, report.ActionRec{App: a.App, Action: string(a.Kind), Cause: cause})
 			}
 			sort.SliceStable(out.Actions, func(i, j int) bool { return out.Actions[i].App < out.Actions[j].App })
 			w := cmd.OutOrStdout()
@@ -163,10 +155,12 @@ var renderMode = reconciler.ModeQuadlet
 // lockstepd's companion stage writes them (system scope).
 var renderCompanions = func(app *manifest.Loaded, roots manifest.Roots) (map[string][]byte, error) {
 	out := map[string][]byte{}
-	for _, c := range app.Companions {
-		u := reconciler.CompanionUnit(app, c, roots, "multi-user.target")
+	for i, c := range app.Companions {
+		u, err := quadlet.CompanionUnit(app, i, roots, nil, "multi-user.target")
+		if err != nil {
+			return nil, err
+		}
 		var b []byte
-		var err error
 		name := quadlet.ContainerFile(c.ID)
 		if renderMode == reconciler.ModeService {
 			b, err = quadlet.RenderService(u)

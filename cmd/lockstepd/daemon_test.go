@@ -17,7 +17,7 @@ import (
 
 	"github.com/lockstep/lockstep/dbusapi"
 	"github.com/lockstep/lockstep/internal/testenv"
-	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/report"
 )
 
 // notifySocket is a real unixgram NOTIFY_SOCKET that records every message in order.
@@ -289,7 +289,7 @@ func TestSigtermDuringSlowBuild(t *testing.T) {
 	if waited := time.Since(sent); waited < 2*time.Second {
 		t.Fatalf("exited %s after SIGTERM: the build cannot have finished", waited)
 	}
-	rep, err := reconciler.LoadReport(state)
+	rep, err := report.LoadReport(state)
 	if err != nil || rep == nil {
 		t.Fatalf("report not persisted: %v", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/lockstep/lockstep/dbusapi"
 	"github.com/lockstep/lockstep/internal/testenv"
 	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/report"
 )
 
 // Fault injection against real components: a restarted dbus-daemon, a podman service stopped in the
@@ -170,7 +171,7 @@ func TestPodmanStoppedMidPass(t *testing.T) {
 		}
 	})
 	ns.waitFor(t, "; pass 1", 60*time.Second)
-	rep, err := reconciler.LoadReport(state)
+	rep, err := report.LoadReport(state)
 	if err != nil || rep == nil {
 		t.Fatalf("report of the interrupted pass: %v", err)
 	}
@@ -345,7 +346,7 @@ func checkConverged(t *testing.T, pm *testenv.Podman, state string, ids []string
 			t.Errorf("container of app %s, which is not installed", app)
 		}
 	}
-	rep, err := reconciler.LoadReport(state)
+	rep, err := report.LoadReport(state)
 	if err != nil || rep == nil {
 		t.Fatalf("saved report: %v", err)
 	}

@@ -161,7 +161,7 @@ func companionConfig(o *options) *reconciler.CompanionConfig {
 	if o.scope == "user" {
 		scope, wantedBy = systemd.User, "default.target"
 	}
-	gen := reconciler.DetectGenerator(scope)
+	gen := systemd.DetectGenerator(scope)
 	mode := o.mode
 	if mode == "auto" {
 		mode = reconciler.ModeService

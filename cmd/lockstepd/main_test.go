@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/lockstep/lockstep/internal/testenv"
-	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/report"
 )
 
 const image = "localhost/lockstep-test/busybox:1"
@@ -55,7 +55,7 @@ func TestOnceAgainstRealPodman(t *testing.T) {
 	if code := run(args, &out); code != 0 {
 		t.Fatalf("exit %d, report %s", code, out.String())
 	}
-	var rep reconciler.Report
+	var rep report.Report
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("report is not JSON: %v\n%s", err, out.String())
 	}
@@ -71,7 +71,7 @@ func TestOnceAgainstRealPodman(t *testing.T) {
 	if code := run(args, &out); code != 1 {
 		t.Fatalf("exit %d with a bad manifest, want 1", code)
 	}
-	rep = reconciler.Report{}
+	rep = report.Report{}
 	json.Unmarshal(out.Bytes(), &rep)
 	if rep.PassID != 2 || len(rep.Actions) != 0 || len(rep.Failures) != 1 || !strings.Contains(rep.Failures[0].Error, `once-b.yaml: app.nam: unknown key (did you mean "name"?)`) {
 		t.Fatalf("report %+v", rep)
@@ -117,7 +117,7 @@ func TestOnceRegistryPolicy(t *testing.T) {
 	var out bytes.Buffer
 	code := run([]string{"--once", "--podman-url", pm.URL(), "--apps-dir", apps, "--state-dir", filepath.Join(dir, "state"),
 		"--log-level", "error", "--allowed-registries", "docker.io,quay.io"}, &out)
-	var rep reconciler.Report
+	var rep report.Report
 	json.Unmarshal(out.Bytes(), &rep)
 	want := "pulling image registry.invalid/x:1: registry not allowed: image registry.invalid/x:1 is from registry registry.invalid, which lockstepd's --allowed-registries (docker.io,quay.io) does not list"
 	if code != 1 || len(rep.Failures) != 1 || rep.Failures[0].Error != want {

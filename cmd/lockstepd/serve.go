@@ -23,6 +23,7 @@ import (
 	"github.com/lockstep/lockstep/internal/atomicfile"
 	"github.com/lockstep/lockstep/podman"
 	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/report"
 	"github.com/lockstep/lockstep/systemd"
 )
 
@@ -78,7 +79,7 @@ func notify(log logrus.FieldLogger, state string) {
 	}
 }
 
-func summary(rep *reconciler.Report, apps int64) string {
+func summary(rep *report.Report, apps int64) string {
 	if rep == nil {
 		return fmt.Sprintf("idle: %d apps installed, no pass yet", apps)
 	}
@@ -273,7 +274,7 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 		notify(log, "STATUS=reconciling ("+trigger+")")
 	}
 	wakeAt := make(chan time.Time, 1) // when a restart held back by backoff is due
-	runner.Finished = func(rep *reconciler.Report) {
+	runner.Finished = func(rep *report.Report) {
 		srv.PassFinished(rep)
 		metrics.Observe(rep)
 		select {

@@ -19,6 +19,7 @@ import (
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/podman"
 	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/report"
 )
 
 // memPodman is an in-memory container engine behind the reconciler's Podman interface and the
@@ -129,7 +130,7 @@ func (m *memPodman) Watch(ctx context.Context, on func(podman.Event), reconnecte
 	<-ctx.Done()
 }
 func (m *memPodman) RunHealthCheck(ctx context.Context, id string) (string, int, error) {
-	return reconciler.HealthHealthy, 0, nil
+	return report.HealthHealthy, 0, nil
 }
 
 type soakSample struct {
@@ -205,7 +206,7 @@ func TestSoak(t *testing.T) {
 	}
 	defer client.Close()
 	obj := client.Object(dbusapi.BusName, dbusapi.ObjectPath)
-	reconcile := func() *reconciler.Report {
+	reconcile := func() *report.Report {
 		t.Helper()
 		var m map[string]dbus.Variant
 		var err error
@@ -225,7 +226,7 @@ func TestSoak(t *testing.T) {
 		return r
 	}
 	// settle lets debounced inotify passes run, then runs one more pass so the daemon is idle.
-	settle := func() *reconciler.Report {
+	settle := func() *report.Report {
 		time.Sleep(400 * time.Millisecond)
 		return reconcile()
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/podman"
 	"github.com/lockstep/lockstep/reconciler"
+	lsreport "github.com/lockstep/lockstep/report"
 	"github.com/lockstep/lockstep/systemd"
 )
 
@@ -67,7 +68,7 @@ func newEnv(t testing.TB, mode string, scope systemd.Scope) *env {
 	if mode == reconciler.ModeService {
 		d = udir
 	}
-	e.cc = &reconciler.CompanionConfig{Mode: mode, Dir: d, Generator: reconciler.DetectGenerator(scope), WantedBy: wantedBy, Systemd: e.sd}
+	e.cc = &reconciler.CompanionConfig{Mode: mode, Dir: d, Generator: systemd.DetectGenerator(scope), WantedBy: wantedBy, Systemd: e.sd}
 	rec, err := reconciler.New(reconciler.Config{AppsDir: e.apps, StateDir: filepath.Join(dir, "state"),
 		Roots: manifest.Roots{DataRoot: filepath.Join(dir, "data")}, Companions: e.cc}, podman.New("unix:///run/podman/podman.sock"))
 	if err != nil {
@@ -84,7 +85,7 @@ func (e *env) app(id, body string) {
 	}
 }
 
-func (e *env) pass() *reconciler.Report {
+func (e *env) pass() *lsreport.Report {
 	e.t.Helper()
 	return e.rec.Pass(context.Background(), "test")
 }
@@ -111,7 +112,7 @@ func get(url string) string {
 	return ""
 }
 
-func noFailures(t *testing.T, r *reconciler.Report) {
+func noFailures(t *testing.T, r *lsreport.Report) {
 	t.Helper()
 	if len(r.Failures) > 0 {
 		t.Fatalf("failures: %+v", r.Failures)
@@ -259,7 +260,7 @@ func testLifecycle(t *testing.T, scope systemd.Scope, mode string, i int) {
 // TestGeneratorMessageIsReported: a companion the Quadlet generator rejects (a network that names a
 // Quadlet unit that does not exist) gets the generator's own words in the report.
 func TestGeneratorMessageIsReported(t *testing.T) {
-	if reconciler.DetectGenerator(systemd.System) == "" {
+	if systemd.DetectGenerator(systemd.System) == "" {
 		t.Fatal("the sandbox has no Quadlet generator: run it with HARNESS_QUADLET")
 	}
 	e := newEnv(t, reconciler.ModeQuadlet, systemd.System)

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lockstep/lockstep/reconciler"
+	lsreport "github.com/lockstep/lockstep/report"
 	"github.com/lockstep/lockstep/systemd"
 )
 
@@ -82,7 +83,7 @@ func TestDaemonReloadFailureIsRetried(t *testing.T) {
 	}
 }
 
-func failureOf(r *reconciler.Report, app string) string {
+func failureOf(r *lsreport.Report, app string) string {
 	for _, f := range r.Failures {
 		if f.App == app {
 			return f.Error

@@ -1,11 +1,10 @@
-package reconciler
+package spec
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -21,6 +20,12 @@ const (
 	LabelHashScheme = "io.lockstep.hash-scheme"
 	// HashScheme is the scheme new containers are labelled with.
 	HashScheme = "v1"
+)
+
+// Labels on companion containers.
+const (
+	LabelCompanion   = "io.lockstep.companion"
+	LabelCompanionOf = "io.lockstep.companion-of"
 )
 
 // DefaultStopTimeout is how long a stop waits for a container before killing it, unless the manifest
@@ -50,6 +55,30 @@ func (w *Wiring) network(id string) string {
 	return AppNetwork(id)
 }
 
+// CreateRequest is a container to create, in lockstep's terms.
+type CreateRequest struct {
+	Name       string
+	Image      string
+	Command    []string
+	Entrypoint []string
+	Env        map[string]string
+	Labels     map[string]string
+	Ports      []manifest.Port
+	Volumes    []manifest.Volume
+	Network    string // bridge, host, none or a network name
+	// Aliases are the container's extra names on Network (a stack member's name).
+	Aliases []string
+	// Networks are further networks the container joins (its dependencies' app networks).
+	Networks    []string
+	CapAdd      []string
+	CapDrop     []string
+	User        string
+	ReadOnly    bool
+	Restart     string
+	Health      *manifest.Health
+	StopTimeout time.Duration
+}
+
 // Desired is one container an installed app should have.
 type Desired struct {
 	App *manifest.Loaded
@@ -67,10 +96,10 @@ type Desired struct {
 	// Hashes holds the spec hash under every scheme lockstep knows, so a container labelled with an
 	// older scheme is compared under that scheme and an upgrade of lockstep alone recreates nothing.
 	Hashes map[string]string
-	// Err is a value the spec needs but could not have (a secret that cannot be read): the container
-	// is then left as it is and the app reported, rather than given an empty value.
-	Err  error
-	last bool
+	// Err is a value the spec needs but could not have (a secret that cannot be read, an entry that
+	// does not resolve): the container is then left as it is and the app reported, rather than given
+	// an empty value.
+	Err error
 }
 
 // Hash is the hash under the current scheme.
@@ -136,7 +165,10 @@ func DesiredsFor(app *manifest.Loaded, w *Wiring) []*Desired {
 	for i, m := range members {
 		werr = nil
 		d := desiredMember(app, m, w, deps, value)
-		d.Index, d.last, d.Err = i, i == len(members)-1, werr
+		d.Index = i
+		if d.Err == nil {
+			d.Err = werr
+		}
 		out = append(out, d)
 	}
 	return out
@@ -198,28 +230,13 @@ func desiredMember(app *manifest.Loaded, m manifest.Member, w *Wiring, deps []st
 	if c.StopGracePeriod != 0 {
 		r.StopTimeout = c.StopGracePeriod.D()
 	}
-	for _, s := range c.Ports {
-		if p, err := manifest.ParsePort(s); err == nil {
-			r.Ports = append(r.Ports, p)
-		}
+	var providers map[string]string
+	if w.Set != nil {
+		providers = w.Set.Providers
 	}
-	for _, s := range c.Volumes {
-		if v, err := manifest.ParseVolume(s, w.Roots.AppData(app.ID)); err == nil {
-			r.Volumes = append(r.Volumes, v)
-		}
-	}
-	for _, dm := range c.Mounts {
-		id := dm.From
-		if w.Set != nil {
-			if p, ok := w.Set.Providers[dm.From]; ok {
-				id = p
-			}
-		}
-		r.Volumes = append(r.Volumes, manifest.Volume{Source: path.Join(w.Roots.AppData(id), dm.Path), Target: path.Clean(dm.Target), Options: []string{"ro"}})
-	}
-	r.CapAdd = normCaps(c.Capabilities.Add)
-	r.CapDrop = normCaps(c.Capabilities.Drop)
-	d := &Desired{App: app, Member: m.Name, Deps: deps, Health: m.Health, Build: c.Build, Hashes: map[string]string{"v1": hashV1(&r)}}
+	res, err := Resolve(app, EntryOf(m), w.Roots, providers)
+	r.Ports, r.Volumes, r.CapAdd, r.CapDrop = res.Ports, res.Binds(), res.CapAdd, res.CapDrop
+	d := &Desired{App: app, Member: m.Name, Deps: deps, Health: m.Health, Build: c.Build, Hashes: map[string]string{"v1": HashV1(&r)}, Err: err}
 	r.Labels = map[string]string{
 		LabelApp:        app.ID,
 		LabelSpecHash:   d.Hashes[HashScheme],
@@ -255,7 +272,9 @@ func hasHostExport(app *manifest.Loaded) bool {
 	return false
 }
 
-func normCaps(in []string) []string {
+// NormCaps spells capabilities as podman and systemd take them: upper case, with the CAP_ prefix
+// (ALL as it is), sorted.
+func NormCaps(in []string) []string {
 	var out []string
 	for _, c := range in {
 		c = strings.ToUpper(c)
@@ -268,10 +287,10 @@ func normCaps(in []string) []string {
 	return out
 }
 
-// hashV1 is spec-hash scheme v1. Its input is frozen: never rename, reorder or re-encode these fields.
+// HashV1 is spec-hash scheme v1. Its input is frozen: never rename, reorder or re-encode these fields.
 // A new manifest field joins with omitempty, so that every container created before it existed keeps
 // its hash while the field is unset; a change that cannot be made that way needs scheme v2.
-func hashV1(r *CreateRequest) string {
+func HashV1(r *CreateRequest) string {
 	type health struct {
 		Command     []string      `json:"command,omitempty"`
 		Interval    time.Duration `json:"interval,omitempty"`

@@ -1,4 +1,4 @@
-package reconciler
+package report
 
 import (
 	"encoding/json"
@@ -10,7 +10,6 @@ import (
 	"reflect"
 	"time"
 
-	"github.com/lockstep/lockstep/hostcheck"
 	"github.com/lockstep/lockstep/internal/atomicfile"
 )
 
@@ -30,7 +29,20 @@ type Report struct {
 	CompanionMode string `json:"companion_mode"`
 	// HostProblems are what the host's podman cannot do for the installed apps (package hostcheck):
 	// each with its fix and the apps it affects (each of which also has a failure saying so).
-	HostProblems []hostcheck.Problem `json:"host_problems"`
+	HostProblems []HostProblem `json:"host_problems"`
+}
+
+// HostProblem is one thing the host's podman cannot do that installed apps (or lockstep's exports)
+// need; package hostcheck finds them.
+type HostProblem struct {
+	// Code names the problem for programs (hostcheck's Code* constants).
+	Code string `json:"code"`
+	// Message says what is wrong and what it breaks.
+	Message string `json:"message"`
+	// Fix says what fixes it, naming the Debian package where one does.
+	Fix string `json:"fix"`
+	// Apps are the installed apps it affects, sorted; empty when it affects none now.
+	Apps []string `json:"apps"`
 }
 
 // ActionRec is an action a pass took.
@@ -55,6 +67,20 @@ const (
 	StateFailed  = "failed"  // the pass's action for it failed
 	StateUnknown = "unknown" // podman could not be asked
 	StateRemoved = "removed" // uninstalled this pass
+	// StateUnreachable is a running app whose published port does not answer.
+	StateUnreachable = "unreachable"
+	// StateRolledBack is an app whose manifest asks for a spec that failed and was rolled back: it
+	// runs its last known-good spec until the manifest changes.
+	StateRolledBack = "rolled-back"
+)
+
+// Health states in a report.
+const (
+	HealthUnknown   = "unknown" // never evaluated: not "healthy"
+	HealthStarting  = "starting"
+	HealthHealthy   = "healthy"
+	HealthUnhealthy = "unhealthy"
+	HealthNone      = "none" // the manifest declares no health check
 )
 
 // AppStatus is one app's state at the end of a pass.
@@ -110,7 +136,7 @@ func normalize(r Report) Report {
 		r.Companions = []AppStatus{}
 	}
 	if r.HostProblems == nil {
-		r.HostProblems = []hostcheck.Problem{}
+		r.HostProblems = []HostProblem{}
 	}
 	return r
 }

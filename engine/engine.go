@@ -1,4 +1,4 @@
-package reconciler
+package engine
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/spec"
 )
 
 // Podman is what a pass needs from the container engine. The real implementation talks to the podman
@@ -24,7 +25,7 @@ type Podman interface {
 	// RemoveImage removes the image (or only the tag, when it has others) ref; never a container.
 	// ErrConflict when a container uses it, ErrNotFound when it is not there.
 	RemoveImage(ctx context.Context, ref string) error
-	Create(ctx context.Context, c CreateRequest) (id string, err error)
+	Create(ctx context.Context, c spec.CreateRequest) (id string, err error)
 	Start(ctx context.Context, id string) error
 	// Stop stops a container, killing it after timeout; 0 means the container's own stop timeout
 	// (set from stop_grace_period when lockstep created it).
@@ -33,6 +34,25 @@ type Podman interface {
 	Remove(ctx context.Context, id string) error
 	// EnsureNetwork creates the named network (with DNS, labelled for app) unless it exists.
 	EnsureNetwork(ctx context.Context, name, app string) error
+}
+
+// Systemd is what the companion stage needs from systemd; *systemd.Client is one.
+type Systemd interface {
+	Reload(ctx context.Context) error
+	Start(ctx context.Context, unit string) error
+	Restart(ctx context.Context, unit string) error
+	Stop(ctx context.Context, unit string) error
+	ResetFailed(ctx context.Context, unit string) error
+	State(ctx context.Context, unit string) (UnitState, error)
+}
+
+// UnitState is what lockstep reads about a systemd unit.
+type UnitState struct {
+	LoadState   string // loaded, not-found, bad-setting, error, masked
+	ActiveState string // active, reloading, inactive, failed, activating, deactivating
+	SubState    string
+	Result      string // success, exit-code, signal, ...
+	NRestarts   uint32
 }
 
 // Container is one container as List reports it.
@@ -64,28 +84,17 @@ type BuildRequest struct {
 	Output io.Writer
 }
 
-// CreateRequest is a container to create, in lockstep's terms.
-type CreateRequest struct {
-	Name       string
-	Image      string
-	Command    []string
-	Entrypoint []string
-	Env        map[string]string
-	Labels     map[string]string
-	Ports      []manifest.Port
-	Volumes    []manifest.Volume
-	Network    string // bridge, host, none or a network name
-	// Aliases are the container's extra names on Network (a stack member's name).
-	Aliases []string
-	// Networks are further networks the container joins (its dependencies' app networks).
-	Networks    []string
-	CapAdd      []string
-	CapDrop     []string
-	User        string
-	ReadOnly    bool
-	Restart     string
-	Health      *manifest.Health
-	StopTimeout time.Duration
+// HostInfo is what lockstep needs from podman's GET /info to know what the host's podman can do
+// (package hostcheck).
+type HostInfo struct {
+	Version string
+	Backend string // host.networkBackend: netavark, cni
+	// BackendInfo: host.networkBackendInfo is present (podman >= 4.4); then DNSPath is its dns.path,
+	// "" when podman found no DNS helper.
+	BackendInfo bool
+	DNSPath     string
+	Rootless    bool  // host.security.rootless
+	UIDs        int64 // the sizes of host.idMappings.uidmap, summed
 }
 
 // Classified podman failures. Errors from a Podman implementation wrap one of these where they apply, so

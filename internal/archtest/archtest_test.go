@@ -1,0 +1,138 @@
+package archtest
+
+import (
+	"bufio"
+	"bytes"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/lockstep/lockstep/"
+
+// allowed is, per lockstep package (module-relative), the lockstep packages its non-test files may
+// import. Imports go one way: model (manifest, spec, report) <- interfaces (engine) <- adapters
+// (podman, systemd, quadlet, export, dbusapi, httpapi) and the engine (reconciler); only cmd/ wires
+// them together. A package missing from this table fails the test: decide its row (and document it
+// in docs/architecture.md) when adding it. A row ending in "/" allows the packages under it.
+var allowed = map[string][]string{
+	"internal/atomicfile": {},
+	"internal/peer":       {},
+	"internal/testenv":    {},
+	"internal/archtest":   {},
+	"manifest":            {},
+	"outcome":             {},
+	"spec":                {"manifest"},
+	"report":              {"internal/atomicfile"},
+	"engine":              {"spec", "manifest"},
+	"quadlet":             {"spec", "manifest"},
+	"systemd":             {"engine"},
+	"podman":              {"engine", "spec", "manifest"},
+	"export":              {"quadlet", "spec", "manifest"},
+	"dbusapi":             {"report", "outcome", "internal/peer"},
+	"httpapi":             {"report", "internal/peer"},
+	"hostcheck":           {"engine", "spec", "report"},
+	"reconciler":          {"engine", "spec", "report", "outcome", "quadlet", "manifest", "internal/atomicfile", "reconciler/"},
+	// cmd/ assembles the daemon and the CLI; tests and packaging data are leaves of nothing.
+	"cmd/lockstepd":   {"*"},
+	"cmd/lockstepctl": {"*"},
+	"packaging":       {},
+	"units":           {},
+	"test/sandbox":    {"*"},
+}
+
+// never lists imports no package but cmd/ may have, whatever a row says: an adapter never imports the
+// engine, and the engine never imports an adapter.
+var never = []string{"reconciler", "podman", "systemd", "dbusapi", "httpapi", "export"}
+
+func rowFor(pkg string) ([]string, bool) {
+	if r, ok := allowed[pkg]; ok {
+		return r, true
+	}
+	// A package under reconciler/ (the engine's own parts) has the engine's row.
+	if strings.HasPrefix(pkg, "reconciler/") {
+		return allowed["reconciler"], true
+	}
+	return nil, false
+}
+
+func permits(row []string, imp string) bool {
+	for _, a := range row {
+		if a == "*" || a == imp || (strings.HasSuffix(a, "/") && strings.HasPrefix(imp, a)) {
+			return true
+		}
+	}
+	return false
+}
+
+// imports lists every lockstep package of the module with the lockstep packages its non-test Go
+// files import, as go list sees them with the build tags in GOFLAGS (the Makefile's).
+func imports(t *testing.T) map[string][]string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}{{range .Imports}} {{.}}{{end}}", module+"...").Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("go list: %v\n%s", err, stderr)
+	}
+	m := map[string][]string{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 0 || !strings.HasPrefix(f[0], module) {
+			continue
+		}
+		pkg := strings.TrimPrefix(f[0], module)
+		m[pkg] = []string{}
+		for _, imp := range f[1:] {
+			if strings.HasPrefix(imp, module) {
+				m[pkg] = append(m[pkg], strings.TrimPrefix(imp, module))
+			}
+		}
+	}
+	return m
+}
+
+func TestImportsGoWithTheGrain(t *testing.T) {
+	m := imports(t)
+	if len(m) < 10 || m["reconciler"] == nil || m["podman"] == nil {
+		t.Fatalf("go list found too little (%d packages): %v", len(m), m)
+	}
+	for pkg, imps := range m {
+		row, ok := rowFor(pkg)
+		if !ok {
+			t.Errorf("package %s has no row in the import table (internal/archtest): decide which lockstep packages it may import", pkg)
+			continue
+		}
+		for _, imp := range imps {
+			base := imp
+			if i := strings.IndexByte(imp, '/'); i > 0 && strings.HasPrefix(imp, "reconciler/") {
+				base = imp[:i]
+			}
+			if !strings.HasPrefix(pkg, "cmd/") && pkg != "test/sandbox" && slices.Contains(never, base) &&
+				!(strings.HasPrefix(pkg, "reconciler") && base == "reconciler") {
+				t.Errorf("%s imports %s: only cmd/ may import an adapter or the engine", pkg, imp)
+				continue
+			}
+			if !permits(row, imp) {
+				t.Errorf("%s imports %s, against the grain (allowed: %v)", pkg, imp, row)
+			}
+		}
+	}
+}
+
+// The table itself must hold: a check that allowed everything would pass whatever the code did.
+func TestTableRefusesWhatTheIssueFound(t *testing.T) {
+	for _, c := range []struct{ pkg, imp string }{
+		{"podman", "reconciler"}, {"reconciler", "systemd"}, {"export", "reconciler"}, {"httpapi", "dbusapi"},
+		{"dbusapi", "reconciler"}, {"spec", "engine"}, {"manifest", "spec"},
+	} {
+		row, _ := rowFor(c.pkg)
+		if permits(row, c.imp) {
+			t.Errorf("the table lets %s import %s", c.pkg, c.imp)
+		}
+	}
+}
