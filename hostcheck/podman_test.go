@@ -154,6 +154,10 @@ func TestCNIWithoutDNSName(t *testing.T) {
 	if dns := pm.MustCLI(t, "network", "inspect", "--format", "{{.DNSEnabled}}", n.prefix+"hc-stack"); dns != "false" {
 		t.Fatalf("the CNI network has dns_enabled %s", dns)
 	}
+	// What the problem says: the stack's api cannot resolve its db.
+	if out, err := pm.CLI("exec", "hc-stack-api", "timeout", "5", "nslookup", "db"); err == nil || !strings.Contains(out, "db") {
+		t.Fatalf("db resolved on a CNI network without dnsname (or nslookup did not run): %v\n%s", err, out)
+	}
 	if len(r.HostProblems) != 1 {
 		t.Fatalf("problems %+v", r.HostProblems)
 	}
@@ -177,6 +181,9 @@ func TestNetavarkWithoutAardvark(t *testing.T) {
 	if backend := pm.MustCLI(t, "info", "--format", "{{.Host.NetworkBackend}}"); backend != "netavark" {
 		t.Fatalf("podman's backend is %s", backend)
 	}
+	if out, err := pm.CLI("exec", "hc-stack-api", "timeout", "5", "nslookup", "db"); err == nil || !strings.Contains(out, "db") {
+		t.Fatalf("db resolved without aardvark-dns (or nslookup did not run): %v\n%s", err, out)
+	}
 }
 
 // netavark with aardvark-dns (installed here): no DNS problem; a network someone made with DNS
@@ -197,11 +204,21 @@ func TestNetworkWithoutDNS(t *testing.T) {
 	if len(r.HostProblems) != 1 {
 		t.Fatalf("problems %+v", r.HostProblems)
 	}
+	// What the problem says, and the control: names resolve on a network lockstep made, not on the
+	// one made without DNS.
+	n.stack("hc-ok")
+	n.pass()
+	if out, err := pm.CLI("exec", "hc-ok-api", "timeout", "5", "nslookup", "db"); err != nil {
+		t.Fatalf("db does not resolve on a network lockstep made: %v\n%s", err, out)
+	}
+	if out, err := pm.CLI("exec", "hc-early-api", "timeout", "5", "nslookup", "db"); err == nil || !strings.Contains(out, "db") {
+		t.Fatalf("db resolved on a network without DNS (or nslookup did not run): %v\n%s", err, out)
+	}
 	// Made after the probe: seen when lockstep installs the app that uses it.
 	pm.MustCLI(t, "network", "create", "--disable-dns", n.prefix+"hc-late")
 	n.stack("hc-late")
 	r = n.pass()
-	if got := failing(r); !slices.Equal(got, []string{"hc-early", "hc-late"}) {
+	if got := failing(r); !slices.Equal(got, []string{"hc-early", "hc-late"}) { // not hc-ok
 		t.Fatalf("apps failing on the host: %v (%+v)", got, r.HostProblems)
 	}
 	if n.check.Probes() != 1 {
