@@ -34,6 +34,7 @@ var allowed = map[string][]string{
 	"dbusapi":             {"report", "outcome", "internal/peer"},
 	"httpapi":             {"report", "internal/peer"},
 	"reconciler/plan":     {"engine", "spec", "manifest"},
+	"hostcheck":           {"engine", "spec", "report"},
 	"reconciler":          {"engine", "spec", "report", "outcome", "quadlet", "manifest", "internal/atomicfile", "reconciler/"},
 	// cmd/ assembles the daemon and the CLI; tests and packaging data are leaves of nothing.
 	"cmd/lockstepd":   {"*"},
