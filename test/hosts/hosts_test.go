@@ -244,6 +244,11 @@ func TestNode(t *testing.T) {
 	if out, _ := try("systemctl", "list-units", "--failed", "--plain", "--no-legend"); out != "" {
 		t.Errorf("failed units on the fresh host: %s", out)
 	}
+	ver, _ := try("sh", "-c", "podman version --format '{{.Server.Version}}' 2>/dev/null")
+	info, _ := try("sh", "-c", "podman info --format 'runtime={{.Host.OCIRuntime.Name}} network={{.Host.NetworkBackend}} cgroups={{.Host.CgroupsVersion}} manager={{.Host.CgroupManager}} storage={{.Store.GraphDriverName}}' 2>/dev/null")
+	sd, _ := try("sh", "-c", "systemctl --version | head -1")
+	deb, _ := try("cat", "/etc/debian_version")
+	t.Logf("host: Debian %s, %s, podman %s %s", deb, sd, ver, info)
 	apps := appsFromEnv()
 	t0 := time.Now()
 	installDemo(t, apps)
