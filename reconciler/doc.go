@@ -1,9 +1,24 @@
-// Package reconciler observes podman, plans per app and executes the plan, one pass at a time.
+// Package reconciler runs lockstep's passes, one at a time, from the Runner's goroutine. A pass
+// observes (the installed manifests, one podman list), computes the desired containers (package
+// spec) and plans them (package plan, pure), then folds in, in a fixed order, rollback judging and
+// holds, health, reachability repairs, restart backoff, dependent restarts, pre-start hooks (package
+// hooks) and waits for healthy dependencies; it executes the actions in dependency waves against an
+// engine.Podman (images made present by package images), records what happened (the report rows of
+// package report, the rollback book, backoff, the health monitor's targets), runs the companion
+// stage (package companions) and saves the report. docs/architecture.md gives the order and why.
 //
-// The Runner (runner.go) is the one goroutine that changes anything: it applies queued operations
-// (package ops: install, remove, purge, rotate-secret, reload) at the start of a pass, each check
-// with its effect, then runs the pass. Every pass has a deadline, and so has every podman and
-// companion systemd call in it (deadline.go); a call cut short fails as a classified timeout. The
-// health monitor (health.go) runs beside it and only writes health results, each tagged with its
-// target's generation so that a late result for a restarted container is dropped.
+// It also applies the operations that change what is installed, queued to the Runner (package ops)
+// and applied at the start of a pass, each check with its effect: install and remove (with their
+// dependency checks), purge (data, secrets, images) and rotate-secret (package secrets keeps the
+// values). Every pass has a deadline, and so has every podman and companion systemd call in it
+// (package deadline); a call cut short fails as a classified timeout. The health monitor (health.go) runs
+// beside the Runner and only writes health results, each tagged with its target's generation, so
+// that a late result for a restarted container is dropped.
+//
+// Its own state lives in STATE-DIR: report.json, adopted.json, rollback.json, images.json and
+// secrets/, each written atomically.
+//
+// Observe plans without changing anything (lockstepctl plan), and a reconciler made with
+// Config.ReadOnly creates no state dir. The reconciler works against package engine's interfaces,
+// never against podman or systemd directly; internal/archtest holds that.
 package reconciler

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/lockstep/lockstep/internal/atomicfile"
 	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/reconciler/deadline"
 )
 
 // Config says where the reconciler finds desired state and keeps its own.
@@ -58,6 +60,8 @@ type Config struct {
 	// ReadOnly makes a reconciler that only observes (lockstepctl plan): New creates no state dir,
 	// and Pass must not be called.
 	ReadOnly bool
+	// Host, when set, finds what the host's podman cannot do for the apps (host.go); nil: no check.
+	Host HostChecker
 }
 
 // Reconciler runs passes. Pass must not be called concurrently; Runner serializes it.
@@ -71,6 +75,9 @@ type Reconciler struct {
 	lastCompanionStats CompanionStats
 	// reloadPending: unit files were written but the daemon-reload after them failed (pass goroutine).
 	reloadPending bool
+
+	// nameInUseRetry: an install's name stayed taken (nameinuse.go); the pass asks for another soon.
+	nameInUseRetry atomic.Bool
 
 	backoff map[string]*backoffState // pass goroutine only
 	reach   map[string]*reachState   // pass goroutine only
@@ -116,13 +123,13 @@ func New(cfg Config, p Podman) (*Reconciler, error) {
 			return nil, fmt.Errorf("creating state dir: %w", err)
 		}
 	}
-	cfg.Timeouts = cfg.Timeouts.withDefaults()
+	cfg.Timeouts = cfg.Timeouts.WithDefaults()
 	if cfg.Companions != nil && cfg.Companions.Systemd != nil {
 		cc := *cfg.Companions
-		cc.Systemd = timedSystemd{cc.Systemd, cfg.Timeouts}
+		cc.Systemd = deadline.Systemd(cc.Systemd, cfg.Timeouts)
 		cfg.Companions = &cc
 	}
-	r := &Reconciler{cfg: cfg, podman: timed{p, cfg.Timeouts}, adopted: map[string]Adoption{}, manifests: manifest.NewCache(), secrets: newSecretStore(cfg.StateDir), backoff: map[string]*backoffState{}, reach: map[string]*reachState{},
+	r := &Reconciler{cfg: cfg, podman: deadline.Podman(p, cfg.Timeouts), adopted: map[string]Adoption{}, manifests: manifest.NewCache(), secrets: newSecretStore(cfg.StateDir), backoff: map[string]*backoffState{}, reach: map[string]*reachState{},
 		healthTargets: map[string]healthTarget{}, health: map[string]*healthState{}}
 	last, err := LoadReport(cfg.StateDir)
 	if err != nil {
@@ -257,7 +264,8 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		cp = r.planCompanions(set)
 		r.stopGoneCompanions(ctx, cp, rep)
 	}
-	actions := Plan(r.input(set, cs))
+	in := r.input(set, cs)
+	actions := Plan(in)
 	now := r.cfg.Now()
 	r.planRollback(ctx, actions, now) // rollback: judge updates on trial, hold rolled-back apps (rollback.go)
 	for i := range actions {
@@ -291,6 +299,9 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	r.mu.Lock()
 	r.nextWake = wake
 	r.mu.Unlock()
+	if r.nameInUseRetry.Swap(false) {
+		r.wakeBy(now.Add(NameInUseRetry))
+	}
 	rows := map[string]*AppStatus{}
 	var order []string
 	failed := map[string]bool{}
@@ -366,6 +377,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		targets[a.Name()] = t
 	}
 	r.setHealthTargets(targets)
+	r.checkHost(ctx, in.Desired, rep) // what podman cannot do for these apps (host.go)
 	if cp != nil {
 		r.lastCompanionStats = r.companionsStage(ctx, log, cp, rep)
 	}
@@ -535,7 +547,7 @@ func (r *Reconciler) do(ctx context.Context, a Action) result {
 		}
 		return result{state: StateRunning}
 	case KindRestart:
-		if err := r.podman.Stop(withGrace(ctx, graceOf(a.Desired)), a.Container.ID, 0); err != nil && !errors.Is(err, ErrNotFound) {
+		if err := r.podman.Stop(deadline.WithGrace(ctx, graceOf(a.Desired)), a.Container.ID, 0); err != nil && !errors.Is(err, ErrNotFound) {
 			return result{err: fmt.Errorf("stopping: %w", err)}
 		}
 		if err := r.podman.Start(ctx, a.Container.ID); err != nil {
@@ -554,7 +566,7 @@ func (r *Reconciler) do(ctx context.Context, a Action) result {
 	case KindAdopt:
 		return r.adopt(ctx, a)
 	case KindRemove:
-		if err := r.remove(withGrace(ctx, graceOf(a.Desired)), a.Container); err != nil {
+		if err := r.remove(deadline.WithGrace(ctx, graceOf(a.Desired)), a.Container); err != nil {
 			return result{err: err}
 		}
 		r.forget(a.Container.Name)
@@ -607,14 +619,19 @@ func (r *Reconciler) install(ctx context.Context, d *Desired, old *Container) re
 		}
 	}
 	if old != nil {
-		if err := r.remove(withGrace(ctx, graceOf(d)), old); err != nil {
+		if err := r.remove(deadline.WithGrace(ctx, graceOf(d)), old); err != nil {
 			return result{err: err}
 		}
 		r.forget(d.Name())
 	}
 	id, err := r.podman.Create(ctx, d.Request)
+	if errors.Is(err, ErrNameInUse) {
+		id, err = r.createAfterNameInUse(ctx, d, err) // a name the list did not show (nameinuse.go)
+	} else if err != nil {
+		err = fmt.Errorf("creating container: %w", err)
+	}
 	if err != nil {
-		return result{err: fmt.Errorf("creating container: %w", err)}
+		return result{err: err}
 	}
 	if err := r.podman.Start(ctx, id); err != nil {
 		return result{containerID: id, state: "created", err: fmt.Errorf("starting: %w", err)}

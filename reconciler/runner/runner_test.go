@@ -1,4 +1,4 @@
-package reconciler
+package runner
 
 import (
 	"context"
@@ -8,6 +8,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lockstep/lockstep/ops"
+	"github.com/lockstep/lockstep/report"
 )
 
 type slowPasser struct {
@@ -20,7 +23,7 @@ type slowPasser struct {
 	ctxErr   error // the pass context's error when the last pass was released
 }
 
-func (s *slowPasser) Pass(ctx context.Context, trigger string) *Report {
+func (s *slowPasser) Pass(ctx context.Context, trigger string) *report.Report {
 	s.mu.Lock()
 	s.triggers = append(s.triggers, trigger)
 	n := uint64(len(s.triggers))
@@ -33,17 +36,17 @@ func (s *slowPasser) Pass(ctx context.Context, trigger string) *Report {
 	s.mu.Lock()
 	s.ctxErr = ctx.Err()
 	s.mu.Unlock()
-	return &Report{PassID: n, Trigger: trigger}
+	return &report.Report{PassID: n, Trigger: trigger}
 }
 
-func (s *slowPasser) Apply(ctx context.Context, op Op) error {
+func (s *slowPasser) Apply(ctx context.Context, op ops.Op) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.applied = append(s.applied, op.String())
 	return s.refuse[op.String()]
 }
 
-func wait(t *testing.T, tk *Ticket) (*Report, error) {
+func wait(t *testing.T, tk *ops.Ticket) (*report.Report, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -56,7 +59,7 @@ func wait(t *testing.T, tk *Ticket) (*Report, error) {
 
 func TestRunnerCoalescesTriggersIntoTheNextPass(t *testing.T) {
 	sp := &slowPasser{started: make(chan struct{}, 10), release: make(chan struct{})}
-	r := NewRunner(sp)
+	r := New(sp)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { r.Run(ctx); close(done) }()
@@ -74,7 +77,7 @@ func TestRunnerCoalescesTriggersIntoTheNextPass(t *testing.T) {
 	}
 	<-sp.started
 	sp.release <- struct{}{}
-	for _, tk := range []*Ticket{a, b, c} {
+	for _, tk := range []*ops.Ticket{a, b, c} {
 		if rep, err := wait(t, tk); err != nil || rep.PassID != 2 || rep.Trigger != "dbus,timer" {
 			t.Fatalf("got %+v %v, want pass 2 with triggers dbus,timer", rep, err)
 		}
@@ -85,7 +88,7 @@ func TestRunnerCoalescesTriggersIntoTheNextPass(t *testing.T) {
 	case <-time.After(50 * time.Millisecond):
 	}
 	// A request while a pass runs at shutdown: the running pass finishes, the queued one is answered
-	// with ErrStopped.
+	// with ops.ErrStopped.
 	last := r.Request("late")
 	<-sp.started
 	queued := r.Request("queued")
@@ -95,10 +98,10 @@ func TestRunnerCoalescesTriggersIntoTheNextPass(t *testing.T) {
 		t.Fatalf("in-flight pass at shutdown: %+v %v", rep, err)
 	}
 	<-done
-	if rep, err := wait(t, queued); rep != nil || !errors.Is(err, ErrStopped) {
+	if rep, err := wait(t, queued); rep != nil || !errors.Is(err, ops.ErrStopped) {
 		t.Fatalf("queued pass after shutdown: %+v %v", rep, err)
 	}
-	if rep, err := wait(t, r.Request("after")); rep != nil || !errors.Is(err, ErrStopped) {
+	if rep, err := wait(t, r.Request("after")); rep != nil || !errors.Is(err, ops.ErrStopped) {
 		t.Fatalf("request after shutdown: %+v %v", rep, err)
 	}
 }
@@ -109,14 +112,14 @@ func TestRunnerAppliesOpsInOrderBeforeThePass(t *testing.T) {
 	refused := errors.New("needed by lnd")
 	sp := &slowPasser{started: make(chan struct{}, 10), release: make(chan struct{}, 10),
 		refuse: map[string]error{"remove b": refused}}
-	r := NewRunner(sp)
+	r := New(sp)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go r.Run(ctx)
 	r.Request("startup")
 	<-sp.started
-	tks := []*Ticket{r.Submit(Op{Kind: OpRemove, App: "a"}), r.Submit(Op{Kind: OpRemove, App: "b"}),
-		r.Submit(Op{Kind: OpRotateSecret, App: "c", Name: "pw"})}
+	tks := []*ops.Ticket{r.Submit(ops.Op{Kind: ops.Remove, App: "a"}), r.Submit(ops.Op{Kind: ops.Remove, App: "b"}),
+		r.Submit(ops.Op{Kind: ops.RotateSecret, App: "c", Name: "pw"})}
 	sp.mu.Lock()
 	if len(sp.applied) != 0 {
 		t.Fatalf("applied during the running pass: %v", sp.applied)
@@ -137,7 +140,7 @@ func TestRunnerAppliesOpsInOrderBeforeThePass(t *testing.T) {
 		t.Fatalf("applied %s", got)
 	}
 	// A refused op alone runs no pass.
-	if _, err := wait(t, r.Submit(Op{Kind: OpRemove, App: "b"})); err != refused {
+	if _, err := wait(t, r.Submit(ops.Op{Kind: ops.Remove, App: "b"})); err != refused {
 		t.Fatal(err)
 	}
 	select {
@@ -150,14 +153,14 @@ func TestRunnerAppliesOpsInOrderBeforeThePass(t *testing.T) {
 // Waiting tickets cost no goroutine (before issue 15, each Request started one).
 func TestTicketsCostNoGoroutine(t *testing.T) {
 	sp := &slowPasser{started: make(chan struct{}, 10), release: make(chan struct{}, 10)}
-	r := NewRunner(sp)
+	r := New(sp)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go r.Run(ctx)
 	r.Request("startup")
 	<-sp.started
 	before := runtime.NumGoroutine()
-	var tks []*Ticket
+	var tks []*ops.Ticket
 	for i := 0; i < 1000; i++ {
 		tks = append(tks, r.Request("dbus"))
 	}
@@ -176,7 +179,7 @@ func TestTicketsCostNoGoroutine(t *testing.T) {
 // that ignores its cancellation makes the runner stop progressing (the watchdog is not fed).
 func TestRunnerCancelsAfterTheStopGraceAndTellsProgress(t *testing.T) {
 	sp := &slowPasser{started: make(chan struct{}, 10), release: make(chan struct{})}
-	r := NewRunner(sp)
+	r := New(sp)
 	r.StopGrace = 300 * time.Millisecond
 	r.PassTimeout = time.Hour
 	ctx, cancel := context.WithCancel(context.Background())
@@ -211,7 +214,7 @@ func TestRunnerCancelsAfterTheStopGraceAndTellsProgress(t *testing.T) {
 
 	// The pass deadline.
 	sp2 := &slowPasser{started: make(chan struct{}, 10), release: make(chan struct{})}
-	r2 := NewRunner(sp2)
+	r2 := New(sp2)
 	r2.PassTimeout = 200 * time.Millisecond
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel2()
