@@ -8,7 +8,7 @@ GO ?= go
 BIN := bin
 PKGS := ./...
 
-.PHONY: help build package test test-sandbox test-unit deps vet lint fmt bench demo docs clean fuzz fuzz-short soak
+.PHONY: help build package test test-sandbox test-hosts test-unit deps vet lint fmt bench demo docs clean fuzz fuzz-short soak
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -20,7 +20,7 @@ build: ## build lockstepd and lockstepctl into bin/
 package: ## build the .deb and .rpm for amd64 and arm64 into dist/ (nfpm; PKG_ARCHES=amd64 for one)
 	scripts/package.sh
 
-deps: ## install what the tests need (Debian: podman, runc, registry, busybox)
+deps: ## install what the tests and the demo need (Debian 12/13 packages: podman, netavark, registry, lintian, ...)
 	scripts/deps.sh
 
 test: deps vet ## every test: real podman, registry, dbus-daemon, and a real systemd (installs its dependencies)
@@ -28,12 +28,24 @@ test: deps vet ## every test: real podman, registry, dbus-daemon, and a real sys
 	$(MAKE) --no-print-directory fuzz-short
 	@echo "lockstepd.service: $$(systemd-analyze security --offline=true units/lockstepd.service 2>/dev/null | tail -1)"
 	$(MAKE) --no-print-directory test-sandbox
+	$(MAKE) --no-print-directory test-hosts
 
 test-sandbox: ## the tests that need a real systemd, run inside the sandbox (root), the .deb end to end included
 	$(GO) build -o $(BIN)/quadlet github.com/containers/podman/v5/cmd/quadlet
 	$(GO) test -c -tags sandbox,$(TAGS) -o $(BIN)/sandbox.test ./test/sandbox
 	PKG_ARCHES=amd64 PKG_FORMATS=deb DIST=$(BIN)/dist scripts/package.sh
 	DEB=$$(ls $(BIN)/dist/lockstep_*_amd64.deb | head -1) test/sandbox/run.sh $(BIN)/sandbox.test -test.v -test.count=1 -test.timeout=20m
+
+test-hosts: ## fresh Debian 12 and 13 hosts (debootstrap, cached in /var/lib/lockstep-hosts) with the .deb installed by apt, booted with their own systemd, end-to-end tests inside; deps.sh on a minbase root (root; docs/test-hosts.md)
+	@t0=$$(date +%s); set -e; rm -rf $(BIN)/hosts-dist $(BIN)/hosts-dist-prev; \
+	$(GO) build -o $(BIN)/quadlet github.com/containers/podman/v5/cmd/quadlet; \
+	$(GO) test -c -tags hosts,$(TAGS) -o $(BIN)/hosts.test ./test/hosts; \
+	PKG_ARCHES=amd64 PKG_FORMATS=deb DIST=$(BIN)/hosts-dist scripts/package.sh >/dev/null; \
+	VERSION=$$(tr -d ' \n' < VERSION)-prev PKG_ARCHES=amd64 PKG_FORMATS=deb DIST=$(BIN)/hosts-dist-prev scripts/package.sh >/dev/null; \
+	echo "== test-hosts: test binary, generator and both .debs built in $$(( $$(date +%s) - t0 ))s"; \
+	HOSTS_DEB=$$(ls $(BIN)/hosts-dist/lockstep_*_amd64.deb) HOSTS_OLD_DEB=$$(ls $(BIN)/hosts-dist-prev/lockstep_*_amd64.deb) \
+	  HOSTS_TEST=$(BIN)/hosts.test HOSTS_QUADLET=$(BIN)/quadlet test/hosts/run.sh; \
+	echo "== make test-hosts took $$(( $$(date +%s) - t0 ))s"
 
 # Fuzz targets: package and name. Seeds are in each package's testdata/fuzz and in the f.Add calls.
 FUZZ_TARGETS := ./manifest:FuzzParseValidate ./quadlet:FuzzRenderNoInjection ./dbusapi:FuzzReportRoundTrip \
@@ -76,8 +88,9 @@ bench: deps ## every benchmark, against real podman, dbus-daemon and lockstepd; 
 demo: ## bring lockstep up from its .deb (host systemd, or the sandbox), install the demo apps, show them
 	scripts/demo.sh
 
-docs: ## regenerate docs/cli/ (markdown) and docs/man/ (man pages) from lockstepctl's commands
-	$(GO) run ./cmd/lockstepctl gen-docs --markdown docs/cli --man docs/man
+docs: ## regenerate docs/cli/, docs/man/ (lockstepctl's commands, lockstepd's flags) and packaging/completions/
+	$(GO) run ./cmd/lockstepctl gen-docs --markdown docs/cli --man docs/man --completions packaging/completions
+	$(GO) test -count=1 -run '^TestManPageUpToDate$$' ./cmd/lockstepd -args -update-man >/dev/null
 
 clean: ## remove build output and packages
 	rm -rf $(BIN) dist

@@ -189,9 +189,9 @@ type entry struct {
 	src  string // absolute source path for files; empty for directories
 }
 
-// expected lists every path the packages must hold, and nothing else may be in them (besides the
-// parent directories of these).
-func (b *build) expected(t *testing.T) map[string]entry {
+// expected lists every path the package of a format ("deb" or "rpm") must hold, and nothing else may
+// be in it (besides the parent directories of these).
+func (b *build) expected(t *testing.T, format string) map[string]entry {
 	t.Helper()
 	want := map[string]entry{
 		"/usr/bin/lockstepd":                           {"-rwxr-xr-x", filepath.Join(b.binDir, "lockstepd")},
@@ -202,6 +202,20 @@ func (b *build) expected(t *testing.T) map[string]entry {
 		"/usr/share/lockstep/examples/demo/demo-built": {"drwxr-xr-x", ""},
 		"/usr/share/lockstep/examples/demo/node":       {"drwxr-xr-x", ""},
 		"/usr/share/doc/lockstep/README.md":            {"-rw-r--r--", filepath.Join(b.top, "README.md")},
+		// lockstepctl's completions (packaging/completions: make docs)
+		"/usr/share/bash-completion/completions/lockstepctl":    {"-rw-r--r--", filepath.Join(b.top, "packaging", "completions", "lockstepctl.bash")},
+		"/usr/share/fish/vendor_completions.d/lockstepctl.fish": {"-rw-r--r--", filepath.Join(b.top, "packaging", "completions", "lockstepctl.fish")},
+	}
+	zsh := filepath.Join(b.top, "packaging", "completions", "_lockstepctl")
+	switch format {
+	case "deb":
+		want["/usr/share/zsh/vendor-completions/_lockstepctl"] = entry{"-rw-r--r--", zsh}
+		want["/usr/share/doc/lockstep/copyright"] = entry{"-rw-r--r--", filepath.Join(b.top, "packaging", "copyright")}
+		want["/usr/share/doc/lockstep/changelog.gz"] = entry{"-rw-r--r--", filepath.Join(b.top, "packaging", "changelog")}
+		want["/usr/share/lintian/overrides/lockstep"] = entry{"-rw-r--r--", filepath.Join(b.top, "packaging", "lintian-overrides")}
+	case "rpm":
+		want["/usr/share/zsh/site-functions/_lockstepctl"] = entry{"-rw-r--r--", zsh}
+		want["/usr/share/licenses/lockstep/LICENSE"] = entry{"-rw-r--r--", filepath.Join(b.top, "LICENSE")}
 	}
 	for name, dst := range unitFiles {
 		want[dst] = entry{"-rw-r--r--", filepath.Join(b.unitsDir, name)}
@@ -212,17 +226,23 @@ func (b *build) expected(t *testing.T) map[string]entry {
 			t.Fatalf("%s matches nothing (%v)", pattern, err)
 		}
 		for _, src := range m {
-			want[dstDir+"/"+filepath.Base(src)] = entry{"-rw-r--r--", src}
+			mode := "-rw-r--r--"
+			if strings.HasSuffix(src, ".sh") {
+				mode = "-rwxr-xr-x" // the demo's scripts are executable
+			}
+			want[dstDir+"/"+filepath.Base(src)] = entry{mode, src}
 		}
 	}
 	add("docs/*.md", "/usr/share/doc/lockstep")
 	add("catalog/demo/*.yaml", "/usr/share/lockstep/examples/demo")
 	add("catalog/demo/demo-built/*", "/usr/share/lockstep/examples/demo/demo-built")
 	add("catalog/demo/node/*", "/usr/share/lockstep/examples/demo/node")
-	mans, _ := filepath.Glob(filepath.Join(b.manDir, "*.1"))
-	for _, m := range mans {
-		// Gzipped; the content is compared after gunzip.
-		want["/usr/share/man/man1/"+filepath.Base(m)+".gz"] = entry{"-rw-r--r--", m}
+	for _, section := range []string{"1", "8"} {
+		mans, _ := filepath.Glob(filepath.Join(b.manDir, "*."+section))
+		for _, m := range mans {
+			// Gzipped; the content is compared after gunzip.
+			want["/usr/share/man/man"+section+"/"+filepath.Base(m)+".gz"] = entry{"-rw-r--r--", m}
+		}
 	}
 	return want
 }
@@ -262,7 +282,9 @@ func TestDeb(t *testing.T) {
 	field := func(f string) string { return strings.TrimSpace(run(t, "dpkg-deb", "-f", b.deb, f)) }
 	for f, want := range map[string]string{
 		"Package": "lockstep", "Version": b.version, "Architecture": "amd64",
-		"Depends": "podman (>= 4.3), dbus, systemd", "Maintainer": "lockstep developers",
+		"Depends":    "netavark, aardvark-dns, iptables | netavark (>= 1.12~), nftables | netavark (<< 1.12~), podman (>= 4.3), dbus, systemd",
+		"Recommends": "catatonit, uidmap, slirp4netns, passt, dbus-user-session",
+		"Maintainer": "lockstep maintainers <maintainers@lockstep.invalid>",
 	} {
 		if got := field(f); got != want {
 			t.Errorf("%s: %q, want %q", f, got, want)
@@ -271,7 +293,7 @@ func TestDeb(t *testing.T) {
 
 	// Every path with its mode and owner, nothing unexpected, nothing under /var or /run (app data
 	// and state are never the package's).
-	want := b.expected(t)
+	want := b.expected(t, "deb")
 	seen := map[string]bool{}
 	for _, line := range strings.Split(strings.TrimSpace(run(t, "dpkg-deb", "--contents", b.deb)), "\n") {
 		// -rw-r--r-- root/root      28 2023-11-14 22:13 ./etc/lockstep/lockstepd.env
@@ -379,13 +401,16 @@ func TestRPM(t *testing.T) {
 		t.Errorf("rpm header: %q, want %q", got, want)
 	}
 	requires := run(t, "rpm", "-qp", "--requires", b.rpm)
-	for _, r := range []string{"podman >= 4.3", "dbus", "systemd"} {
+	for _, r := range []string{"netavark", "aardvark-dns", "podman >= 4.3", "dbus", "systemd"} {
 		if !strings.Contains("\n"+requires, "\n"+r+"\n") {
 			t.Errorf("requires lacks %q:\n%s", r, requires)
 		}
 	}
+	if got := run(t, "rpm", "-qp", "--recommends", b.rpm); got != "catatonit\nslirp4netns\npasst\n" {
+		t.Errorf("recommends: %q, want catatonit, slirp4netns, passt", got)
+	}
 
-	want := b.expected(t)
+	want := b.expected(t, "rpm")
 	seen := map[string]bool{}
 	sc := bufio.NewScanner(strings.NewReader(q("[%{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME} %{FILEMTIMES} %{FILEFLAGS:fflags}. %{FILEDIGESTS}. %{FILENAMES}\n]")))
 	for sc.Scan() {
@@ -410,8 +435,11 @@ func TestRPM(t *testing.T) {
 			t.Errorf("%s: mtime %s, want %d", p, mtime, epoch)
 		}
 		wantFlags := ""
-		if p == "/etc/lockstep/lockstepd.env" {
+		switch p {
+		case "/etc/lockstep/lockstepd.env":
 			wantFlags = "cn" // %config(noreplace)
+		case "/usr/share/licenses/lockstep/LICENSE":
+			wantFlags = "l" // %license
 		}
 		if flags != wantFlags {
 			t.Errorf("%s: flags %q, want %q", p, flags, wantFlags)

@@ -28,17 +28,18 @@ mount --bind /dev/null "$b/root/dev/null"
 exec chroot "$b/root" /usr/bin/env -i PATH=/stub:/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C "$@"
 `
 
-// stub stands in for systemctl, systemd-sysusers, systemd-tmpfiles, groupadd and getent: it logs
-// each call to /log and succeeds, except for the programs named in STUB_FAIL and, for
-// `systemctl --quiet is-enabled|is-active UNIT`, the units named in STUB_DISABLED or STUB_INACTIVE.
+// stub stands in for systemctl, deb-systemd-helper, deb-systemd-invoke, systemd-sysusers,
+// systemd-tmpfiles, groupadd and getent: it logs each call to /log and succeeds, except for the
+// programs named in STUB_FAIL and, for `systemctl --quiet is-enabled|is-active UNIT` and
+// `deb-systemd-helper --quiet was-enabled UNIT`, the units named in STUB_DISABLED or STUB_INACTIVE.
 const stub = `#!/bin/sh
 n=${0##*/}
 echo "$n $*" >> /log
 case " $STUB_FAIL " in *" $n "*) exit 1 ;; esac
 if [ "$n $1 $2" = "getent group lockstep" ]; then grep -q '^lockstep:' /etc/group; exit; fi
-if [ "$n $2" = "systemctl is-enabled" ]; then
+case "$2" in is-enabled | was-enabled)
 	case " $STUB_DISABLED " in *" $3 "*) exit 1 ;; esac
-fi
+esac
 if [ "$n $2" = "systemctl is-active" ]; then
 	case " $STUB_INACTIVE " in *" $3 "*) exit 3 ;; esac
 fi
@@ -118,7 +119,7 @@ func (c *chroot) install(t *testing.T, deb string) {
 func (c *chroot) stubs(t *testing.T, running bool) {
 	t.Helper()
 	must(t, os.WriteFile(filepath.Join(c.root, "stub", "stub"), []byte(stub), 0o755))
-	for _, n := range []string{"systemctl", "systemd-sysusers", "systemd-tmpfiles", "groupadd", "getent"} {
+	for _, n := range []string{"systemctl", "deb-systemd-helper", "deb-systemd-invoke", "systemd-sysusers", "systemd-tmpfiles", "groupadd", "getent"} {
 		must(t, os.Symlink("stub", filepath.Join(c.root, "stub", n)))
 	}
 	if running {
@@ -139,9 +140,13 @@ func (c *chroot) sh(t *testing.T, env []string, script string, args ...string) s
 	return string(out)
 }
 
-// script runs one maintainer script with its arguments, which must exit 0.
+// script runs one maintainer script with its arguments, which must exit 0. A deb script gets the
+// environment dpkg gives it (deb-systemd-helper refuses to run without DPKG_MAINTSCRIPT_PACKAGE).
 func (c *chroot) script(t *testing.T, env []string, name string, args ...string) {
 	t.Helper()
+	if strings.HasPrefix(name, "deb/") {
+		env = append([]string{"DPKG_MAINTSCRIPT_PACKAGE=lockstep", "DPKG_MAINTSCRIPT_NAME=" + strings.TrimPrefix(name, "deb/")}, env...)
+	}
 	c.sh(t, env, `s=$1; shift; exec /bin/sh "/pkg/$s" "$@"`, append([]string{name}, args...)...)
 }
 
@@ -180,9 +185,11 @@ func (c *chroot) enabled(t *testing.T) string {
 }
 
 // TestDebScriptsOffline installs the .deb's files into a chroot where systemd does not run (an image
-// build) and runs its scripts with the real systemctl, systemd-sysusers and systemd-tmpfiles: the
-// group is made, the socket and the timer are enabled by the preset, removal disables them, purge
-// removes lockstep's state and keeps app data.
+// build) and runs its scripts with the real deb-systemd-helper, systemctl, systemd-sysusers and
+// systemd-tmpfiles: the group is made, the socket and the timer are enabled by the preset (and an
+// admin's preset that disables one wins), an admin's disabling survives an upgrade, removal masks
+// them and a reinstall enables them again, purge forgets them and removes lockstep's state and
+// keeps app data.
 func TestDebScriptsOffline(t *testing.T) {
 	b := packages(t)
 	c := newChroot(t)
@@ -211,12 +218,33 @@ func TestDebScriptsOffline(t *testing.T) {
 	if got := c.enabled(t); got != "enabled enabled" {
 		t.Errorf("prerm upgrade changed the units: %q", got)
 	}
-	c.script(t, nil, "deb/prerm", "remove")
-	if got := c.enabled(t); got != "disabled disabled" {
-		t.Errorf("after prerm remove: socket and timer are %q, want disabled", got)
+	// The admin disables the timer; an upgrade keeps it so.
+	c.sh(t, nil, "systemctl disable lockstep-reconcile.timer")
+	c.script(t, nil, "deb/postinst", "configure", "0.0.9")
+	if got := c.enabled(t); got != "enabled disabled" {
+		t.Errorf("after an upgrade: socket and timer are %q, want the admin's disabled timer kept", got)
 	}
+	c.sh(t, nil, "systemctl enable lockstep-reconcile.timer")
+
+	c.script(t, nil, "deb/prerm", "remove")
+	c.script(t, nil, "deb/postrm", "remove")
+	if got := c.enabled(t); got != "masked masked" {
+		t.Errorf("after postrm remove: socket and timer are %q, want masked", got)
+	}
+	// A reinstall from the config-files state (dpkg passes the last configured version).
+	c.script(t, nil, "deb/postinst", "configure", "0.1.0")
+	if got := c.enabled(t); got != "enabled enabled" {
+		t.Errorf("after a reinstall: socket and timer are %q, want enabled again", got)
+	}
+	c.script(t, nil, "deb/prerm", "remove")
 	c.script(t, nil, "deb/postrm", "remove")
 	c.script(t, nil, "deb/postrm", "purge")
+	if got := c.enabled(t); got != "disabled disabled" {
+		t.Errorf("after purge: socket and timer are %q, want disabled (no symlinks, no mask)", got)
+	}
+	if out := c.sh(t, nil, "ls -A /var/lib/systemd/deb-systemd-helper-enabled 2>/dev/null; ls -A /var/lib/systemd/deb-systemd-helper-masked 2>/dev/null; true"); strings.Contains(out, "lockstep") {
+		t.Errorf("purge left deb-systemd-helper's state: %s", out)
+	}
 	for _, p := range state {
 		if c.exists(p) {
 			t.Errorf("purge left %s", p)
@@ -238,6 +266,19 @@ func TestDebScriptsOffline(t *testing.T) {
 		if c.exists(p) {
 			t.Errorf("purge left the empty %s", p)
 		}
+	}
+}
+
+// TestDebAdminPreset: an admin's preset that disables the timer, there before the first install,
+// wins over the package's (deb-systemd-helper enables with `systemctl preset` the first time).
+func TestDebAdminPreset(t *testing.T) {
+	b := packages(t)
+	c := newChroot(t)
+	c.install(t, b.deb)
+	c.write(t, "/etc/systemd/system-preset/10-admin.preset", "disable lockstep-reconcile.timer\n")
+	c.script(t, nil, "deb/postinst", "configure", "")
+	if got := c.enabled(t); got != "enabled disabled" {
+		t.Errorf("after postinst: socket and timer are %q, want the admin's preset to keep the timer disabled", got)
 	}
 }
 
@@ -283,11 +324,28 @@ func TestScriptCalls(t *testing.T) {
 		stop      = "systemctl stop lockstep-reconcile.timer lockstepd.socket lockstepd.service"
 		disable   = "systemctl --no-reload disable lockstep-reconcile.timer lockstepd.socket lockstepd.service"
 		restart   = "systemctl try-restart lockstepd.service"
+		// The deb scripts: dh_installsystemd's way.
+		debReload  = "systemctl --system daemon-reload"
+		debStart   = "deb-systemd-invoke start lockstepd.socket lockstep-reconcile.timer"
+		debRestart = "deb-systemd-invoke try-restart lockstepd.service"
+		debStop    = "deb-systemd-invoke stop lockstep-reconcile.timer lockstepd.socket lockstepd.service"
+		debMask    = "deb-systemd-helper mask lockstepd.socket lockstep-reconcile.timer"
+		debPurge   = "deb-systemd-helper purge lockstepd.socket lockstep-reconcile.timer"
+		debUnmask  = "deb-systemd-helper unmask lockstepd.socket lockstep-reconcile.timer"
 	)
 	start := []string{
 		"systemctl --quiet is-enabled lockstepd.socket", "systemctl start lockstepd.socket",
 		"systemctl --quiet is-enabled lockstep-reconcile.timer", "systemctl start lockstep-reconcile.timer",
 	}
+	// enable is postinst's enabling of one unit: enabled unless the admin disabled it before.
+	enable := func(unit string, wasEnabled bool) []string {
+		last := "deb-systemd-helper enable " + unit
+		if !wasEnabled {
+			last = "deb-systemd-helper update-state " + unit
+		}
+		return []string{"deb-systemd-helper unmask " + unit, "deb-systemd-helper --quiet was-enabled " + unit, last}
+	}
+	enableBoth := append(enable("lockstepd.socket", true), enable("lockstep-reconcile.timer", true)...)
 	cat := func(parts ...any) []string {
 		var out []string
 		for _, p := range parts {
@@ -308,26 +366,28 @@ func TestScriptCalls(t *testing.T) {
 		args    []string
 		want    []string
 	}{
-		{"deb install", true, nil, "deb/postinst", []string{"configure", ""}, cat(group, tmpfiles, reload, dbusUp, dbus, preset, start)},
-		{"deb install, timer disabled by a preset", true, []string{"STUB_DISABLED=lockstep-reconcile.timer"}, "deb/postinst", []string{"configure", ""},
-			cat(group, tmpfiles, reload, dbusUp, dbus, preset, start[:2], "systemctl --quiet is-enabled lockstep-reconcile.timer")},
-		{"deb install, dbus not running", true, []string{"STUB_INACTIVE=dbus.service"}, "deb/postinst", []string{"configure", ""}, cat(group, tmpfiles, reload, dbusUp, preset, start)},
-		{"deb install, every systemctl call fails", true, []string{"STUB_FAIL=systemctl"}, "deb/postinst", []string{"configure", ""},
-			cat(group, tmpfiles, reload, dbusUp, preset, "systemctl --quiet is-enabled lockstepd.socket", "systemctl --quiet is-enabled lockstep-reconcile.timer")},
-		{"deb install without systemd", false, nil, "deb/postinst", []string{"configure", ""}, cat(group, tmpfiles, presetOff)},
+		{"deb install", true, nil, "deb/postinst", []string{"configure", ""}, cat(group, tmpfiles, enableBoth, debReload, debStart)},
+		{"deb install, timer disabled by the admin before", true, []string{"STUB_DISABLED=lockstep-reconcile.timer"}, "deb/postinst", []string{"configure", ""},
+			cat(group, tmpfiles, enable("lockstepd.socket", true), enable("lockstep-reconcile.timer", false), debReload, debStart)},
+		{"deb install, every systemd tool fails", true, []string{"STUB_FAIL=systemctl deb-systemd-helper deb-systemd-invoke"}, "deb/postinst", []string{"configure", ""},
+			cat(group, tmpfiles, "deb-systemd-helper unmask lockstepd.socket", "deb-systemd-helper --quiet was-enabled lockstepd.socket", "deb-systemd-helper update-state lockstepd.socket",
+				"deb-systemd-helper unmask lockstep-reconcile.timer", "deb-systemd-helper --quiet was-enabled lockstep-reconcile.timer", "deb-systemd-helper update-state lockstep-reconcile.timer",
+				debReload, debStart)},
+		{"deb install without systemd", false, nil, "deb/postinst", []string{"configure", ""}, cat(group, tmpfiles, enableBoth)},
 		{"deb install, no systemd-sysusers", false, []string{"STUB_FAIL=systemd-sysusers"}, "deb/postinst", []string{"configure", ""},
-			cat(group, "getent group lockstep", "groupadd -r lockstep", tmpfiles, presetOff)},
-		{"deb upgrade", true, nil, "deb/postinst", []string{"configure", "0.0.9"}, cat(group, tmpfiles, reload, dbusUp, dbus, restart)},
-		{"deb upgrade without systemd", false, nil, "deb/postinst", []string{"configure", "0.0.9"}, cat(group, tmpfiles)},
-		{"deb abort-upgrade", true, nil, "deb/postinst", []string{"abort-upgrade", "0.2.0"}, cat(reload, dbusUp, dbus)},
+			cat(group, "getent group lockstep", "groupadd -r lockstep", tmpfiles, enableBoth)},
+		{"deb upgrade", true, nil, "deb/postinst", []string{"configure", "0.0.9"}, cat(group, tmpfiles, enableBoth, debReload, debRestart)},
+		{"deb upgrade without systemd", false, nil, "deb/postinst", []string{"configure", "0.0.9"}, cat(group, tmpfiles, enableBoth)},
+		{"deb abort-upgrade", true, nil, "deb/postinst", []string{"abort-upgrade", "0.2.0"}, cat(enableBoth, debReload)},
 		{"deb prerm upgrade", true, nil, "deb/prerm", []string{"upgrade", "0.2.0"}, nil},
-		{"deb prerm remove", true, nil, "deb/prerm", []string{"remove"}, cat(stop, disable)},
-		{"deb prerm remove, stop fails", true, []string{"STUB_FAIL=systemctl"}, "deb/prerm", []string{"remove"}, cat(stop, disable)},
-		{"deb prerm remove without systemd", false, nil, "deb/prerm", []string{"remove"}, cat(disable)},
+		{"deb prerm remove", true, nil, "deb/prerm", []string{"remove"}, cat(debStop)},
+		{"deb prerm remove, stop fails", true, []string{"STUB_FAIL=deb-systemd-invoke"}, "deb/prerm", []string{"remove"}, cat(debStop)},
+		{"deb prerm remove without systemd", false, nil, "deb/prerm", []string{"remove"}, nil},
 		{"deb postrm upgrade", true, nil, "deb/postrm", []string{"upgrade", "0.2.0"}, nil},
-		{"deb postrm remove", true, nil, "deb/postrm", []string{"remove"}, cat(reload, dbusUp, dbus)},
-		{"deb postrm purge", true, nil, "deb/postrm", []string{"purge"}, cat(reload, dbusUp, dbus)},
-		{"deb postrm purge without systemd", false, nil, "deb/postrm", []string{"purge"}, nil},
+		{"deb postrm remove", true, nil, "deb/postrm", []string{"remove"}, cat(debReload, debMask)},
+		{"deb postrm remove without systemd", false, nil, "deb/postrm", []string{"remove"}, cat(debMask)},
+		{"deb postrm purge", true, nil, "deb/postrm", []string{"purge"}, cat(debPurge, debUnmask)},
+		{"deb postrm purge, deb-systemd-helper fails", true, []string{"STUB_FAIL=deb-systemd-helper"}, "deb/postrm", []string{"purge"}, cat(debPurge, debUnmask)},
 		{"rpm %post install", true, nil, "rpm/post", []string{"1"}, cat(group, tmpfiles, reload, dbusUp, dbus, preset, start)},
 		{"rpm %post install without systemd", false, nil, "rpm/post", []string{"1"}, cat(group, tmpfiles, presetOff)},
 		{"rpm %post install, no systemd-sysusers", false, []string{"STUB_FAIL=systemd-sysusers"}, "rpm/post", []string{"1"},

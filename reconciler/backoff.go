@@ -49,7 +49,7 @@ func (r *Reconciler) applyBackoff(actions []Action, now time.Time) {
 		case isRestart(a.Kind) && now.Before(st.next):
 			a.Cause = fmt.Sprintf("%s; restart backoff after %d restarts: next attempt at %s", a.Cause, st.attempts, st.next.UTC().Format(time.RFC3339))
 			a.Kind = KindWait
-			a.waitUntil = st.next
+			a.WaitUntil = st.next
 		}
 	}
 }

@@ -1,339 +1,47 @@
 package reconciler
 
 import (
-	"bufio"
 	"context"
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"sort"
-	"strings"
-	"time"
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/lockstep/lockstep/engine"
-	"github.com/lockstep/lockstep/internal/atomicfile"
 	"github.com/lockstep/lockstep/manifest"
-	"github.com/lockstep/lockstep/quadlet"
-	"github.com/lockstep/lockstep/spec"
+	"github.com/lockstep/lockstep/reconciler/companions"
 )
 
-// Companion modes.
+// The companion stage is package companions'; these are the names a pass and its callers use.
+type (
+	CompanionConfig = companions.Config
+	CompanionStats  = companions.Stats
+	companionPlan   = companions.Plan
+)
+
+// Companion modes (package companions).
 const (
-	ModeQuadlet = "quadlet" // .container files for podman's Quadlet generator
-	ModeService = "service" // plain .service units that run podman (hosts without a generator)
+	ModeQuadlet = companions.ModeQuadlet
+	ModeService = companions.ModeService
+	// CompanionSourceRecheck is how soon a pass comes again while a companion waits for a mount source.
+	CompanionSourceRecheck = companions.SourceRecheck
 )
 
-// CompanionConfig configures the companion stage; a nil *CompanionConfig disables it.
-type CompanionConfig struct {
-	Mode      string // ModeQuadlet or ModeService
-	Dir       string // where unit files go: the Quadlet dir, or a systemd unit dir
-	Generator string // the Quadlet generator binary, for dry-runs that explain a unit that did not load
-	WantedBy  string // multi-user.target (system) or default.target (user)
-	Systemd   engine.Systemd
-}
-
-// CompanionStats counts what a companion stage did to the host, for tests and benchmarks.
-type CompanionStats struct {
-	Writes, Deletes, Reloads int
-}
-
-type companion struct {
-	app  string
-	unit quadlet.Unit
-	file string // base name of the unit file
-	name string // systemd unit name
-	err  error  // the companion's entry did not resolve: reported, its unit left as it is
-}
-
-func (cc *CompanionConfig) fileName(id string) string {
-	if cc.Mode == ModeService {
-		return quadlet.ServiceFile(id)
-	}
-	return quadlet.ContainerFile(id)
-}
-
-func (cc *CompanionConfig) render(u quadlet.Unit) ([]byte, error) {
-	if cc.Mode == ModeService {
-		return quadlet.RenderService(u)
-	}
-	return quadlet.RenderContainer(u)
-}
-
-// ownedUnits lists the unit files in dir that lockstep wrote (they start with quadlet.Header).
-func ownedUnits(dir, suffix string) (map[string]bool, error) {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]bool{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]bool{}
-	for _, e := range entries {
-		n := e.Name()
-		if !strings.HasPrefix(n, "lockstep-") || !strings.HasSuffix(n, suffix) || !e.Type().IsRegular() {
-			continue
-		}
-		f, err := os.Open(filepath.Join(dir, n))
-		if err != nil {
-			continue
-		}
-		line, _ := bufio.NewReader(f).ReadString('\n')
-		f.Close()
-		if line == quadlet.Header {
-			out[n] = true
-		}
-	}
-	return out, nil
-}
-
-// companionPlan is what the companion stage works from, computed before the apps stage.
-type companionPlan struct {
-	suffix string
-	want   []companion
-	gone   []string // owned files no installed app wants (and not held)
-	err    error
-}
-
+// planCompanions is the companion plan of the installed set, before the apps stage.
 func (r *Reconciler) planCompanions(set *manifest.Set) *companionPlan {
-	cc := r.cfg.Companions
-	p := &companionPlan{suffix: ".container"}
-	if cc.Mode == ModeService {
-		p.suffix = ".service"
-	}
-	owned, err := ownedUnits(cc.Dir, p.suffix)
-	if err != nil {
-		p.err = fmt.Errorf("reading companion dir %s: %w", cc.Dir, err)
-		return p
-	}
-	wanted := map[string]bool{}
-	for _, app := range set.Apps {
-		for i, c := range app.Companions {
-			u, err := quadlet.CompanionUnit(app, i, r.cfg.Roots, set.Providers, cc.WantedBy)
-			if err != nil {
-				u = quadlet.Unit{ID: c.ID, App: app.ID}
-			}
-			cp := companion{app: app.ID, unit: u, file: cc.fileName(c.ID), name: quadlet.ServiceFile(c.ID), err: err}
-			p.want = append(p.want, cp)
-			wanted[cp.file] = true
-		}
-	}
-	for f := range owned {
-		if wanted[f] {
-			continue
-		}
-		// Companions of held (invalid) apps keep their units: we cannot know what they should be.
-		if len(set.Invalid) > 0 && set.Invalid[r.companionApp(f)] {
-			continue
-		}
-		p.gone = append(p.gone, f)
-	}
-	sort.Strings(p.gone)
-	return p
+	return companions.NewPlan(r.cfg.Companions, set, r.cfg.Roots)
 }
 
-func unitOf(file, suffix string) (unit, id string) {
-	base := strings.TrimSuffix(file, suffix)
-	return base + ".service", strings.TrimPrefix(base, "lockstep-")
-}
-
-// stopGoneCompanions stops the companions of apps that are no longer installed, before their apps'
-// containers go: a companion left running would be restarted by Restart=always.
+// stopGoneCompanions stops the companions of apps no longer installed, before their containers go.
 func (r *Reconciler) stopGoneCompanions(ctx context.Context, p *companionPlan, rep *Report) {
-	for _, f := range p.gone {
-		unit, id := unitOf(f, p.suffix)
-		if err := r.cfg.Companions.Systemd.Stop(ctx, unit); err != nil {
-			rep.Failures = append(rep.Failures, Failure{App: id, Error: fmt.Sprintf("stopping %s: %v", unit, err)})
-		}
-	}
+	p.StopGone(ctx, rep)
 }
 
-// companionsStage brings the companion units in line with the installed apps, after the apps stage:
-// delete the files of companions already stopped, write changed files, one daemon-reload if anything
-// changed on disk, check the changed units loaded, start what is not active. Every result goes into
-// the report; nothing stops the pass.
+// companionsStage applies the companion plan after the apps stage and asks for the pass it needs.
 func (r *Reconciler) companionsStage(ctx context.Context, log logrus.FieldLogger, p *companionPlan, rep *Report) CompanionStats {
-	cc := r.cfg.Companions
-	var st CompanionStats
-	fail := func(id string, state string, err error) {
-		rep.Failures = append(rep.Failures, Failure{App: id, Error: err.Error()})
-		rep.Companions = append(rep.Companions, AppStatus{ID: id, State: state})
-		log.WithField("companion", id).WithError(err).Warn("companion")
+	st, wake := p.Apply(ctx, log, rep, r.cfg.Now(), &r.reloadPending)
+	if !wake.IsZero() {
+		r.wakeBy(wake)
 	}
-	if p.err != nil {
-		fail("", "unknown", p.err)
-		return st
-	}
-	if err := os.MkdirAll(cc.Dir, 0o755); err != nil {
-		fail("", "unknown", fmt.Errorf("companion dir: %w", err))
-		return st
-	}
-	want := p.want
-	// 1. Companions of removed apps were stopped before the apps stage; now their files go.
-	for _, f := range p.gone {
-		_, id := unitOf(f, p.suffix)
-		if failed(rep, id) {
-			continue // the stop failed: keep the file, so the unit keeps its stop commands
-		}
-		if err := os.Remove(filepath.Join(cc.Dir, f)); err != nil {
-			fail(id, "unknown", fmt.Errorf("deleting %s: %w", f, err))
-			continue
-		}
-		st.Deletes++
-		rep.Actions = append(rep.Actions, ActionRec{App: id, Action: "remove-companion", Cause: "its app is no longer installed"})
-		rep.Companions = append(rep.Companions, AppStatus{ID: id, State: StateRemoved, LastAction: "remove"})
-	}
-	// 2. Write what is missing or changed. A companion whose bind-mount source does not exist yet
-	// (lnd's TLS certificate before lnd wrote it) waits: podman would refuse to start it, and systemd
-	// would count the restarts.
-	ready := want[:0:0]
-	for _, c := range want {
-		if c.err != nil {
-			fail(c.unit.ID, StateInvalid, c.err)
-			continue
-		}
-		if missing := missingSource(c.unit); missing != "" {
-			rep.Failures = append(rep.Failures, Failure{App: c.unit.ID, Error: fmt.Sprintf("waiting for %s (a mount source) to exist", missing)})
-			rep.Companions = append(rep.Companions, AppStatus{ID: c.unit.ID, State: "waiting"})
-			// Data dirs are not watched: look again soon (lnd writes its certificate seconds after start).
-			r.wakeBy(r.cfg.Now().Add(CompanionSourceRecheck))
-			continue
-		}
-		ready = append(ready, c)
-	}
-	want = ready
-	changed := map[string]bool{}
-	for _, c := range want {
-		data, err := cc.render(c.unit)
-		if err != nil {
-			fail(c.unit.ID, StateInvalid, err)
-			continue
-		}
-		ch, err := atomicfile.WriteIfChanged(filepath.Join(cc.Dir, c.file), data, 0o644)
-		if err != nil {
-			fail(c.unit.ID, "unknown", err)
-			continue
-		}
-		if ch {
-			st.Writes++
-			changed[c.file] = true
-		}
-	}
-	// 3. At most one reload, only when files changed (or a failed reload left systemd behind them).
-	if st.Writes+st.Deletes > 0 || r.reloadPending {
-		if err := cc.Systemd.Reload(ctx); err != nil {
-			r.reloadPending = true
-			for _, c := range want {
-				fail(c.unit.ID, "unknown", err)
-			}
-			return st
-		}
-		r.reloadPending = false
-		st.Reloads++
-	}
-	// 4. Check and start.
-	for _, c := range want {
-		if failed(rep, c.unit.ID) {
-			continue
-		}
-		s, err := cc.Systemd.State(ctx, c.name)
-		if err != nil {
-			fail(c.unit.ID, "unknown", err)
-			continue
-		}
-		status := AppStatus{ID: c.unit.ID, Image: c.unit.Image}
-		if s.LoadState != "loaded" {
-			msg := fmt.Sprintf("unit %s did not load (%s)", c.name, s.LoadState)
-			if cc.Mode == ModeQuadlet && cc.Generator != "" {
-				if why, err := quadlet.DryRun(cc.Generator, cc.Dir, c.file); err != nil {
-					msg = fmt.Sprintf("unit %s was not generated: %s", c.name, why)
-				}
-			}
-			fail(c.unit.ID, StateInvalid, errors.New(msg))
-			continue
-		}
-		action, cause := "", ""
-		switch {
-		case changed[c.file] && (s.ActiveState == "active" || s.ActiveState == "activating" || s.ActiveState == "reloading"):
-			action, cause = "restart-companion", "unit file changed"
-			err = cc.Systemd.Restart(ctx, c.name)
-		case s.ActiveState == "failed":
-			action, cause = "start-companion", fmt.Sprintf("unit failed (%s)", s.Result)
-			if err = cc.Systemd.ResetFailed(ctx, c.name); err == nil {
-				err = cc.Systemd.Start(ctx, c.name)
-			}
-		case s.ActiveState == "inactive":
-			// (deactivating: a stop is under way, perhaps the operator's; starting now would cancel
-			// its job. The unit's stop signal or the next pass brings it back.)
-			action, cause = "start-companion", "unit is "+s.ActiveState
-			if changed[c.file] {
-				cause = "unit file written"
-			}
-			err = cc.Systemd.Start(ctx, c.name)
-		}
-		if action != "" {
-			rep.Actions = append(rep.Actions, ActionRec{App: c.unit.ID, Action: action, Cause: cause})
-			status.LastAction = strings.TrimSuffix(action, "-companion")
-			if err != nil {
-				fail(c.unit.ID, "failed", err)
-				continue
-			}
-			if s2, err := cc.Systemd.State(ctx, c.name); err == nil {
-				s = s2
-			}
-		}
-		status.State = s.ActiveState
-		if s.SubState != "" {
-			status.State = s.ActiveState + "/" + s.SubState
-		}
-		status.Health = fmt.Sprintf("restarts=%d", s.NRestarts)
-		rep.Companions = append(rep.Companions, status)
-	}
-	sort.SliceStable(rep.Companions, func(i, j int) bool { return rep.Companions[i].ID < rep.Companions[j].ID })
 	return st
-}
-
-// failed tells whether the report already holds a failure for id.
-func failed(rep *Report, id string) bool {
-	for _, f := range rep.Failures {
-		if f.App == id {
-			return true
-		}
-	}
-	return false
-}
-
-// companionApp reads the app label of an owned unit file (for held apps).
-func (r *Reconciler) companionApp(file string) string {
-	b, err := os.ReadFile(filepath.Join(r.cfg.Companions.Dir, file))
-	if err != nil {
-		return ""
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if i := strings.Index(l, spec.LabelCompanionOf+"="); i >= 0 {
-			rest := l[i+len(spec.LabelCompanionOf)+1:]
-			return strings.Trim(strings.Fields(rest)[0], `"`)
-		}
-	}
-	return ""
 }
 
 // CompanionStats returns the counts of the last pass's companion stage.
 func (r *Reconciler) CompanionStats() CompanionStats { return r.lastCompanionStats }
-
-// CompanionSourceRecheck is how soon a pass comes again while a companion waits for a mount source.
-const CompanionSourceRecheck = 5 * time.Second
-
-// missingSource returns the first bind-mount source of u that does not exist, or "".
-func missingSource(u quadlet.Unit) string {
-	for _, v := range u.Volumes {
-		if _, err := os.Stat(v.Source); errors.Is(err, fs.ErrNotExist) {
-			return v.Source
-		}
-	}
-	return ""
-}

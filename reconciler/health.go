@@ -169,7 +169,7 @@ func (r *Reconciler) waitForHealthyDependencies(actions []Action) {
 			continue
 		}
 		if name, h := unhealthy(a.App, a.Desired.Index); name != "" {
-			a.Kind, a.Cause, a.waitDep = KindWait, fmt.Sprintf("%s; waiting for %s to be healthy (%s)", a.Cause, name, h), name
+			a.Kind, a.Cause, a.WaitDep = KindWait, fmt.Sprintf("%s; waiting for %s to be healthy (%s)", a.Cause, name, h), name
 			continue
 		}
 		for _, dep := range a.Desired.Deps {
@@ -178,7 +178,7 @@ func (r *Reconciler) waitForHealthyDependencies(actions []Action) {
 				if name != dep {
 					what += " (" + name + ")"
 				}
-				a.Kind, a.Cause, a.waitDep = KindWait, fmt.Sprintf("%s; waiting for %s to be healthy (%s)", a.Cause, what, h), dep
+				a.Kind, a.Cause, a.WaitDep = KindWait, fmt.Sprintf("%s; waiting for %s to be healthy (%s)", a.Cause, what, h), dep
 				break
 			}
 		}

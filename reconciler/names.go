@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"github.com/lockstep/lockstep/engine"
+	"github.com/lockstep/lockstep/reconciler/plan"
 	"github.com/lockstep/lockstep/report"
 	"github.com/lockstep/lockstep/spec"
 )
@@ -85,4 +86,33 @@ const (
 var (
 	DesiredFor  = spec.DesiredFor
 	DesiredsFor = spec.DesiredsFor
+)
+
+// The plan (package plan), under the names the executor uses.
+type (
+	Action   = plan.Action
+	Kind     = plan.Kind
+	Input    = plan.Input
+	Adoption = plan.Adoption
+)
+
+// The kinds of action (package plan).
+const (
+	KindNone          = plan.KindNone
+	KindStart         = plan.KindStart
+	KindInstall       = plan.KindInstall
+	KindRecreate      = plan.KindRecreate
+	KindForceRecreate = plan.KindForceRecreate
+	KindAdopt         = plan.KindAdopt
+	KindRemove        = plan.KindRemove
+	KindHold          = plan.KindHold
+	KindWait          = plan.KindWait
+	KindRestart       = plan.KindRestart
+	KindRollback      = plan.KindRollback
+)
+
+// Plan decides what a pass does for each container, Order in which waves (package plan).
+var (
+	Plan  = plan.Plan
+	Order = plan.Order
 )

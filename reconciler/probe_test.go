@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/reconciler/probe"
 )
 
 // loopbackPort returns the published port of an httptest server (which listens on 127.0.0.1).
@@ -56,7 +57,7 @@ func TestProbePortHTTP(t *testing.T) {
 		{"/slow", "GET " + base + "/slow: no answer within 1s"},
 		{"", ""}, // no path: a TCP connect, which succeeds
 	} {
-		if got := probePort(context.Background(), p, tt.path); got != tt.want {
+		if got := probe.Port(context.Background(), p, tt.path); got != tt.want {
 			t.Errorf("probe %q = %q, want %q", tt.path, got, tt.want)
 		}
 	}
@@ -76,10 +77,10 @@ func TestProbePortRefused(t *testing.T) {
 	_, port, _ := net.SplitHostPort(addr)
 	n, _ := strconv.Atoi(port)
 	p := manifest.Port{HostPort: uint16(n), ContainerPort: 80, Protocol: "tcp"} // unspecified address: probed on 127.0.0.1
-	if got := probePort(context.Background(), p, ""); got != addr+" does not answer" {
+	if got := probe.Port(context.Background(), p, ""); got != addr+" does not answer" {
 		t.Errorf("tcp probe = %q", got)
 	}
-	got := probePort(context.Background(), p, "/health")
+	got := probe.Port(context.Background(), p, "/health")
 	if !strings.HasPrefix(got, "GET http://"+addr+"/health: ") || !strings.Contains(got, "connection refused") {
 		t.Errorf("http probe = %q", got)
 	}
@@ -110,7 +111,7 @@ func TestProbeDoesNotChangeTheSpec(t *testing.T) {
 	if diff := cmp.Diff(plain.Request, probed.Request); diff != "" {
 		t.Fatal(diff)
 	}
-	if got := probePaths(probed); len(got) != 1 || got[80] != "/api/health" {
+	if got := probe.Paths(probed); len(got) != 1 || got[80] != "/api/health" {
 		t.Fatalf("probe paths %v", got)
 	}
 }
@@ -176,7 +177,7 @@ func TestProbePathsPerStackContainer(t *testing.T) {
 	}
 	got := map[string]map[uint16]string{}
 	for _, d := range ds {
-		got[d.Name()] = probePaths(d)
+		got[d.Name()] = probe.Paths(d)
 	}
 	if diff := cmp.Diff(map[string]map[uint16]string{"s-db": nil, "s-web": {80: "/x"}}, got); diff != "" {
 		t.Fatal(diff)

@@ -3,54 +3,24 @@ package reconciler
 import (
 	"context"
 	"fmt"
-	"net"
-	"strconv"
 	"sync"
 	"time"
 
-	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/reconciler/probe"
 )
 
 // "Running" is not "reachable": firewall reloads and network start-up races leave containers up with
 // dead published ports. Every pass probes the published TCP ports of running apps from the host
-// (probe.go: a TCP connect, or an HTTP GET where the manifest names a path).
+// (package probe: a TCP connect, or an HTTP GET where the manifest names a path); this file turns
+// what they find into the report and into repairs.
 
 // ReachGrace is how long an app may be unreachable before lockstep repairs it (a start-up that is
 // still binding its port is not a fault); an app's health start_period extends it.
 const ReachGrace = 20 * time.Second
 
-const probeTimeout = time.Second
-
 type reachState struct {
 	since    time.Time // first seen unreachable
 	repaired int       // repairs made since: 1 restart, then recreates
-}
-
-// probeTarget returns the address to dial for a published TCP port.
-func probeTarget(p manifest.Port) string {
-	host := p.HostIP
-	switch host {
-	case "", "0.0.0.0":
-		host = "127.0.0.1"
-	case "::":
-		host = "::1"
-	}
-	return net.JoinHostPort(host, strconv.Itoa(int(p.HostPort)))
-}
-
-// probe checks every published TCP port of d (see probePort); it returns why the first that fails
-// does not answer, or "".
-func probe(ctx context.Context, d *Desired) string {
-	paths := probePaths(d)
-	for _, p := range d.Request.Ports {
-		if p.HostPort == 0 || p.Protocol != "tcp" {
-			continue
-		}
-		if why := probePort(ctx, p, paths[p.ContainerPort]); why != "" {
-			return why
-		}
-	}
-	return ""
 }
 
 // checkReach probes the running, unchanged apps in parallel and turns a lasting failure into a
@@ -72,7 +42,7 @@ func (r *Reconciler) checkReach(ctx context.Context, actions []Action, now time.
 		go func(a *Action) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if why := probe(ctx, a.Desired); why != "" {
+			if why := probe.Container(ctx, a.Desired); why != "" {
 				mu.Lock()
 				dead[a.Name()] = why
 				mu.Unlock()

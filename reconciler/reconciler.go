@@ -261,7 +261,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	for i := range actions {
 		a := &actions[i]
 		if a.Desired != nil && a.Desired.Err != nil {
-			a.blocked = a.Desired.Err
+			a.Blocked = a.Desired.Err
 			continue
 		}
 		if h, streak := r.healthOf(a.Name()); a.Kind == KindNone && h == HealthUnhealthy {
@@ -278,12 +278,12 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	var wake time.Time
 	restarted := map[string]bool{}
 	for _, a := range actions {
-		if isRestart(a.Kind) && !a.configChanged && !restarted[a.App] && a.blocked == nil {
+		if isRestart(a.Kind) && !a.ConfigChanged && !restarted[a.App] && a.Blocked == nil {
 			restarted[a.App] = true
 			r.recordRestart(a.App, now)
 		}
-		if !a.waitUntil.IsZero() && (wake.IsZero() || a.waitUntil.Before(wake)) {
-			wake = a.waitUntil
+		if !a.WaitUntil.IsZero() && (wake.IsZero() || a.WaitUntil.Before(wake)) {
+			wake = a.WaitUntil
 		}
 	}
 	r.mu.Lock()
@@ -304,16 +304,16 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	}
 	for _, a := range actions {
 		res := results[actionKey(a)]
-		if a.Kind != KindNone && a.Kind != KindHold && a.Kind != KindWait && a.blocked == nil {
+		if a.Kind != KindNone && a.Kind != KindHold && a.Kind != KindWait && a.Blocked == nil {
 			rep.Actions = append(rep.Actions, ActionRec{App: a.App, Action: string(a.Kind), Cause: withMember(a, a.Cause)})
 		}
 		if res.err != nil {
 			fail(a.App, withMember(a, res.err.Error()))
 		}
-		if a.blocked != nil {
-			fail(a.App, withMember(a, a.blocked.Error()))
+		if a.Blocked != nil {
+			fail(a.App, withMember(a, a.Blocked.Error()))
 		}
-		if !a.waitUntil.IsZero() || a.waitDep != "" {
+		if !a.WaitUntil.IsZero() || a.WaitDep != "" {
 			fail(a.App, withMember(a, a.Cause))
 		}
 		if a.Kind == KindRemove && a.Desired != nil {
@@ -438,8 +438,8 @@ func status(a Action, res result) AppStatus {
 	if a.Desired != nil {
 		s.Image = a.Desired.Request.Image
 	}
-	if !a.waitUntil.IsZero() {
-		s.NextAttempt = a.waitUntil.UTC().Format(time.RFC3339)
+	if !a.WaitUntil.IsZero() {
+		s.NextAttempt = a.WaitUntil.UTC().Format(time.RFC3339)
 	}
 	if c := a.Container; c != nil {
 		s.ContainerID, s.State = c.ID, c.State
@@ -480,9 +480,9 @@ func (r *Reconciler) execute(ctx context.Context, log logrus.FieldLogger, action
 			if a.Kind == KindNone || a.Kind == KindHold || a.Kind == KindWait {
 				continue
 			}
-			if a.blocked != nil {
+			if a.Blocked != nil {
 				mu.Lock()
-				failed[a.App] = a.blocked
+				failed[a.App] = a.Blocked
 				mu.Unlock()
 				continue
 			}

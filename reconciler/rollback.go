@@ -37,11 +37,10 @@ import (
 	"time"
 
 	"github.com/lockstep/lockstep/internal/atomicfile"
+	"github.com/lockstep/lockstep/reconciler/plan"
+	"github.com/lockstep/lockstep/reconciler/probe"
 	"github.com/lockstep/lockstep/spec"
 )
-
-// KindRollback recreates an app's container from its last known-good spec after an update failed.
-const KindRollback Kind = "rollback"
 
 // RollbackSettle is how long a new container of an app without a health check must keep running
 // (and answering on its published ports) before its spec counts as good; Config.RollbackSettle
@@ -191,10 +190,10 @@ func (r *Reconciler) holdLocked(a *Action, rec *rollbackRecord) {
 	r.mu.Lock()
 	ad := r.adopted[a.Name()]
 	r.mu.Unlock()
-	na := planApp(gd, a.Container, nil, ad)
+	na := plan.One(gd, a.Container, nil, ad)
 	if na.Kind == KindNone {
 		na.Cause = fmt.Sprintf("rolled back: the manifest's spec %s failed (%s); running %s until the manifest changes",
-			short(rec.Failed.Hash), rec.Failed.Reason, short(rec.Good.Hash))
+			plan.Short(rec.Failed.Hash), rec.Failed.Reason, plan.Short(rec.Good.Hash))
 	}
 	*a = na
 }
@@ -285,7 +284,7 @@ func (r *Reconciler) setGoodLocked(a *Action) {
 	rec.Trial = nil
 	rb.dirty = true
 	delete(rb.running, a.Name())
-	r.cfg.Log.WithField("app", a.App).WithField("container", a.Name()).WithField("spec", short(rec.Good.Hash)).Debug("spec recorded as good")
+	r.cfg.Log.WithField("app", a.App).WithField("container", a.Name()).WithField("spec", plan.Short(rec.Good.Hash)).Debug("spec recorded as good")
 }
 
 // trialDeadline is when a container on trial must have been judged good. With a health check it
@@ -368,7 +367,7 @@ func (r *Reconciler) judgeTrialLocked(ctx context.Context, a *Action, rec *rollb
 			if now.Sub(t.Started) < r.rollbackSettle() {
 				return true
 			}
-			addr := probe(ctx, a.Desired)
+			addr := probe.Container(ctx, a.Desired)
 			switch {
 			case addr == "":
 				r.setGoodLocked(a)
@@ -381,8 +380,8 @@ func (r *Reconciler) judgeTrialLocked(ctx context.Context, a *Action, rec *rollb
 			}
 		}
 	}
-	cause := fmt.Sprintf("new spec %s not healthy after %s: %s; back to %s", short(t.Hash),
-		now.Sub(t.Started).Round(time.Second), reason, short(rec.Good.Hash))
+	cause := fmt.Sprintf("new spec %s not healthy after %s: %s; back to %s", plan.Short(t.Hash),
+		now.Sub(t.Started).Round(time.Second), reason, plan.Short(rec.Good.Hash))
 	failedHash := t.Hash
 	rec.Failed = &failedSpec{Hash: failedHash, Reason: cause, At: now.UTC()}
 	rec.Trial = nil
@@ -493,7 +492,7 @@ func (r *Reconciler) finishRollback(actions []Action, results map[string]result,
 			row.State = StateRolledBack
 		}
 		rep.Failures = append(rep.Failures, Failure{App: a.App, Error: withMember(*a, fmt.Sprintf(
-			"the manifest's spec %s is not applied until the manifest changes: %s", short(rec.Failed.Hash), rec.Failed.Reason))})
+			"the manifest's spec %s is not applied until the manifest changes: %s", plan.Short(rec.Failed.Hash), rec.Failed.Reason))})
 	}
 	sort.SliceStable(rep.Failures, func(i, j int) bool { return rep.Failures[i].App < rep.Failures[j].App })
 	if err := rb.saveLocked(); err != nil {

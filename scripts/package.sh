@@ -9,7 +9,7 @@
 #   PKG_ARCHES  Go architectures (default "amd64 arm64")     PKG_FORMATS  default "deb rpm"
 #   DIST        output dir (default dist)                    BIN_ROOT     binaries (default bin)
 #   UNITS_DIR   units and the other packaged system files (default units)
-#   MAN_DIR     man pages *.1 (default docs/man; packaged only if there are any)
+#   MAN_DIR     man pages *.1 and *.8 (default docs/man; packaged only if there are any)
 #   VERSION     default: the VERSION file (release tags v* should match it)
 #   SOURCE_DATE_EPOCH  every file's mtime (default: the last commit's time), for reproducible builds
 set -euo pipefail
@@ -57,23 +57,33 @@ if [ ! -x "$NFPM" ] || [ packaging/tools/go.mod -nt "$NFPM" ]; then
   "$GO" build -C packaging/tools -trimpath -o "$(realpath -m "$NFPM")" github.com/goreleaser/nfpm/v2/cmd/nfpm
 fi
 
-# The config, plus the man pages when there are any (nfpm fails on a glob that matches nothing).
-# Debian wants them gzipped; -n keeps the name and time out of the gzip header.
+# The config, plus the man pages when there are any (nfpm fails on a glob that matches nothing) and
+# the Debian changelog. Debian wants both gzipped; -9n: best compression, no name or time in the
+# gzip header (reproducible).
 cp packaging/nfpm.yaml "$work/nfpm.yaml"
-shopt -s nullglob
-mans=("$MAN_DIR"/*.1)
-shopt -u nullglob
-if [ ${#mans[@]} -gt 0 ]; then
-  mkdir -p "$work/man1"
-  for m in "${mans[@]}"; do gzip -9n < "$m" > "$work/man1/$(basename "$m").gz"; done
-  cat >> "$work/nfpm.yaml" <<YAML
+gzip -9n < packaging/changelog > "$work/changelog.gz"
+cat >> "$work/nfpm.yaml" <<YAML
 
-  # Man pages, appended by scripts/package.sh
-  - src: $work/man1/*.1.gz
-    dst: /usr/share/man/man1/
+  # Appended by scripts/package.sh: the changelog of this native package
+  - src: $work/changelog.gz
+    dst: /usr/share/doc/lockstep/changelog.gz
+    packager: deb
     file_info: {mode: 0o644}
 YAML
-fi
+shopt -s nullglob
+for section in 1 8; do
+  mans=("$MAN_DIR"/*."$section")
+  [ ${#mans[@]} -gt 0 ] || continue
+  mkdir -p "$work/man$section"
+  for m in "${mans[@]}"; do gzip -9n < "$m" > "$work/man$section/$(basename "$m").gz"; done
+  cat >> "$work/nfpm.yaml" <<YAML
+  # Man pages ($section), appended by scripts/package.sh
+  - src: $work/man$section/*.$section.gz
+    dst: /usr/share/man/man$section/
+    file_info: {mode: 0o644}
+YAML
+done
+shopt -u nullglob
 
 mkdir -p "$DIST"
 for arch in $PKG_ARCHES; do

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -42,8 +43,41 @@ func genDocs(root *cobra.Command, mdDir, manDir string) error {
 	return nil
 }
 
+// completionFiles maps each shell to the file genCompletions writes for it: the names the shells'
+// completion directories expect (bash-completion: the command's name; zsh: _command; fish:
+// command.fish). The package installs them (packaging/nfpm.yaml).
+var completionFiles = map[string]string{"bash": "lockstepctl.bash", "zsh": "_lockstepctl", "fish": "lockstepctl.fish"}
+
+// genCompletions writes lockstepctl's bash, zsh and fish completion scripts to dir, as
+// `lockstepctl completion SHELL` prints them (make docs; committed in packaging/completions).
+func genCompletions(root *cobra.Command, dir string) error {
+	root.InitDefaultCompletionCmd()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for shell, name := range completionFiles {
+		var b bytes.Buffer
+		var err error
+		switch shell {
+		case "bash":
+			err = root.GenBashCompletionV2(&b, true)
+		case "zsh":
+			err = root.GenZshCompletion(&b)
+		case "fish":
+			err = root.GenFishCompletion(&b, true)
+		}
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, name), b.Bytes(), 0o644)
+		}
+		if err != nil {
+			return fmt.Errorf("%s completion: %w", shell, err)
+		}
+	}
+	return nil
+}
+
 func newGenDocsCmd() *cobra.Command {
-	var mdDir, manDir string
+	var mdDir, manDir, complDir string
 	cmd := &cobra.Command{
 		Use:    "gen-docs",
 		Short:  "Write the markdown and man pages of every command (make docs)",
@@ -51,10 +85,17 @@ func newGenDocsCmd() *cobra.Command {
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// A fresh tree: the running one has been through flag parsing.
-			return genDocs(newRoot(os.Stdout, os.Stderr), mdDir, manDir)
+			if err := genDocs(newRoot(os.Stdout, os.Stderr), mdDir, manDir); err != nil {
+				return err
+			}
+			if complDir == "" {
+				return nil
+			}
+			return genCompletions(newRoot(os.Stdout, os.Stderr), complDir)
 		},
 	}
 	cmd.Flags().StringVar(&mdDir, "markdown", "docs/cli", "directory for the markdown pages")
 	cmd.Flags().StringVar(&manDir, "man", "docs/man", "directory for the man pages")
+	cmd.Flags().StringVar(&complDir, "completions", "", "directory for the bash, zsh and fish completion scripts (none: not written)")
 	return cmd
 }

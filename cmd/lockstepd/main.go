@@ -72,6 +72,16 @@ type options struct {
 
 func parseFlags(args []string) (*options, error) {
 	o := &options{}
+	fs := newFlagSet(o)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return o.finish(fs)
+}
+
+// newFlagSet defines lockstepd's flags on o. The man page, lockstepd(8), is generated from it
+// (make docs; man.go).
+func newFlagSet(o *options) *flag.FlagSet {
 	fs := flag.NewFlagSet("lockstepd", flag.ContinueOnError)
 	fs.StringVar(&o.podmanURL, "podman-url", "unix:///run/podman/podman.sock", "URL of the podman API service")
 	fs.StringVar(&o.catalogDir, "catalog-dir", "/usr/share/lockstep/catalog", "directory of available app manifests")
@@ -97,9 +107,11 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.socket, "socket", "", "HTTP API socket to open when not socket-activated (default RUNTIME-DIR/lockstep.sock)")
 	fs.Var((*commaList)(&o.registries.Allowed), "allowed-registries", "registries (HOST or HOST:PORT, comma-separated, repeatable) that app images may be pulled from; none given: every registry")
 	fs.Var((*commaList)(&o.registries.Insecure), "insecure-registries", "registries that may be used without TLS verification by apps whose manifest lists them in registry.insecure (comma-separated, repeatable); they are allowed too")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
+	return fs
+}
+
+// finish checks the parsed flags and fills in the defaults that depend on others.
+func (o *options) finish(fs *flag.FlagSet) (*options, error) {
 	if err := o.registries.Validate(); err != nil {
 		return nil, err
 	}

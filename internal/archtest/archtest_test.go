@@ -33,6 +33,7 @@ var allowed = map[string][]string{
 	"dbusapi":             {"report", "outcome", "internal/peer"},
 	"httpapi":             {"report", "internal/peer"},
 	"hostcheck":           {"engine", "spec", "report"},
+	"reconciler/plan":     {"engine", "spec", "manifest"},
 	"reconciler":          {"engine", "spec", "report", "outcome", "quadlet", "manifest", "internal/atomicfile", "reconciler/"},
 	// cmd/ assembles the daemon and the CLI; tests and packaging data are leaves of nothing.
 	"cmd/lockstepd":   {"*"},
@@ -70,7 +71,18 @@ func permits(row []string, imp string) bool {
 // files import, as go list sees them with the build tags in GOFLAGS (the Makefile's).
 func imports(t *testing.T) map[string][]string {
 	t.Helper()
-	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}{{range .Imports}} {{.}}{{end}}", module+"...").Output()
+	return list(t, "{{.ImportPath}}{{range .Imports}} {{.}}{{end}}", module)
+}
+
+// allImports is imports with every import, the standard library's too, module-relative for lockstep's.
+func allImports(t *testing.T) map[string][]string {
+	t.Helper()
+	return list(t, "{{.ImportPath}}{{range .Imports}} {{.}}{{end}}", "")
+}
+
+func list(t *testing.T, format, keep string) map[string][]string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-f", format, module+"...").Output()
 	if err != nil {
 		var stderr []byte
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -88,7 +100,7 @@ func imports(t *testing.T) map[string][]string {
 		pkg := strings.TrimPrefix(f[0], module)
 		m[pkg] = []string{}
 		for _, imp := range f[1:] {
-			if strings.HasPrefix(imp, module) {
+			if strings.HasPrefix(imp, keep) {
 				m[pkg] = append(m[pkg], strings.TrimPrefix(imp, module))
 			}
 		}
@@ -133,6 +145,28 @@ func TestTableRefusesWhatTheIssueFound(t *testing.T) {
 		row, _ := rowFor(c.pkg)
 		if permits(row, c.imp) {
 			t.Errorf("the table lets %s import %s", c.pkg, c.imp)
+		}
+	}
+}
+
+// pure lists the packages that must do no I/O: the plan, the spec model, the interfaces and the
+// refusals. They may not import a package that reaches the filesystem, the network or a process.
+var pure = []string{"reconciler/plan", "spec", "engine", "outcome"}
+
+var io = []string{"os", "os/exec", "net", "net/http", "syscall", "golang.org/x/sys/unix", "io/ioutil"}
+
+func TestPurePackagesImportNoIO(t *testing.T) {
+	m := allImports(t)
+	for _, pkg := range pure {
+		imps, ok := m[pkg]
+		if !ok {
+			t.Errorf("pure package %s not found", pkg)
+			continue
+		}
+		for _, imp := range imps {
+			if slices.Contains(io, imp) {
+				t.Errorf("%s imports %s: it must stay pure", pkg, imp)
+			}
 		}
 	}
 }

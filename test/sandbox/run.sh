@@ -19,6 +19,8 @@ if [ -n "${DEB:-}" ]; then cp "$DEB" "$stage/"; export LOCKSTEP_DEB=$stage/$(bas
 # the package's state dir must exist as the base of its private overlay; it stays empty on the host
 mkdir -p /var/lib/lockstep
 export HARNESS_QUADLET=$stage/quadlet HARNESS_CONTAINERS_CONF=$here/containers.conf
-export HARNESS_OVERLAYS="/usr /etc /var/lib/dpkg /var/lib/lockstep"
+# /var/lib/systemd too: the .deb's postinst records enablement there (deb-systemd-helper), and a stale
+# record on the host would make the next sandbox's install leave the units disabled.
+export HARNESS_OVERLAYS="/usr /etc /var/lib/dpkg /var/lib/lockstep /var/lib/systemd"
 cd "$stage"
 "$here/harness/h-run.sh" "$stage/$(basename "$prog")" "$@"

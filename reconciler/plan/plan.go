@@ -1,9 +1,12 @@
-package reconciler
+package plan
 
 import (
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/lockstep/lockstep/engine"
+	"github.com/lockstep/lockstep/spec"
 )
 
 // Kind is what a pass does to one app.
@@ -21,6 +24,8 @@ const (
 	KindHold          Kind = "hold"
 	KindWait          Kind = "wait"
 	KindRestart       Kind = "restart" // a running but unhealthy app
+	// KindRollback recreates an app's container from its last known-good spec after an update failed.
+	KindRollback Kind = "rollback"
 )
 
 // Action is one planned step for one app, with the reason for it.
@@ -28,15 +33,15 @@ type Action struct {
 	App       string
 	Kind      Kind
 	Cause     string
-	Container *Container // the observed container, if any
-	Desired   *Desired   // nil for remove and hold
-	waitUntil time.Time  // for a restart held back by backoff
-	waitDep   string     // for an install or start held back until a dependency is healthy
-	// configChanged: a pre-start hook rewrote a file this container uses (a restart that is not a
+	Container *engine.Container // the observed container, if any
+	Desired   *spec.Desired     // nil for remove and hold
+	WaitUntil time.Time         // for a restart held back by backoff
+	WaitDep   string            // for an install or start held back until a dependency is healthy
+	// ConfigChanged: a pre-start hook rewrote a file this container uses (a restart that is not a
 	// repair: no backoff, and dependents are not restarted for it).
-	configChanged bool
-	// blocked is why the action must not run (a hook failed, a value could not be had); it is reported.
-	blocked error
+	ConfigChanged bool
+	// Blocked is why the action must not run (a hook failed, a value could not be had); it is reported.
+	Blocked error
 }
 
 // Name is the podman name of the container the action is about.
@@ -61,9 +66,9 @@ type Adoption struct {
 
 // Input is everything Plan looks at.
 type Input struct {
-	Desired    []*Desired          // the containers of the installed, valid apps, each app's in start order
+	Desired    []*spec.Desired     // the containers of the installed, valid apps, each app's in start order
 	Invalid    map[string]bool     // installed apps whose manifest is invalid: their containers are held
-	Containers []Container         // every container podman listed
+	Containers []engine.Container  // every container podman listed
 	Adopted    map[string]Adoption // container name -> adopted container
 }
 
@@ -72,8 +77,8 @@ type Input struct {
 // installed app accounts for, sorted by app id (an app's containers in start order); Order gives the
 // execution order.
 func Plan(in Input) []Action {
-	byName := map[string]*Container{}
-	owned := map[string][]*Container{} // app id -> containers labelled (or adopted) for it
+	byName := map[string]*engine.Container{}
+	owned := map[string][]*engine.Container{} // app id -> containers labelled (or adopted) for it
 	adoptedIDs := map[string]string{}
 	for name, a := range in.Adopted {
 		app := a.App
@@ -85,7 +90,7 @@ func Plan(in Input) []Action {
 	for i := range in.Containers {
 		c := &in.Containers[i]
 		byName[c.Name] = c
-		if app := c.Labels[LabelApp]; app != "" {
+		if app := c.Labels[spec.LabelApp]; app != "" {
 			owned[app] = append(owned[app], c)
 		} else if app, ok := adoptedIDs[c.ID]; ok {
 			owned[app] = append(owned[app], c)
@@ -108,17 +113,17 @@ func Plan(in Input) []Action {
 				}
 			}
 		}
-		var mine *Container
+		var mine *engine.Container
 		for _, c := range owned[id] {
 			if c.Name == d.Name() {
 				mine = c
 			}
 		}
-		out = append(out, planApp(d, mine, byName[d.Name()], in.Adopted[d.Name()]))
+		out = append(out, One(d, mine, byName[d.Name()], in.Adopted[d.Name()]))
 	}
 	for id := range in.Invalid {
 		accounted[id] = true
-		var c *Container
+		var c *engine.Container
 		if cs := owned[id]; len(cs) > 0 {
 			c = cs[0]
 		}
@@ -138,7 +143,9 @@ func Plan(in Input) []Action {
 	return out
 }
 
-func planApp(d *Desired, c, sameName *Container, ad Adoption) Action {
+// One plans desired container d: c is the container lockstep owns for it (labelled or adopted,
+// nil for none), sameName a container that merely holds its name, ad its adoption record.
+func One(d *spec.Desired, c, sameName *engine.Container, ad Adoption) Action {
 	a := Action{App: d.App.ID, Desired: d, Container: c}
 	if c == nil {
 		if sameName != nil {
@@ -149,8 +156,8 @@ func planApp(d *Desired, c, sameName *Container, ad Adoption) Action {
 		a.Kind, a.Cause = KindInstall, "no container"
 		return a
 	}
-	scheme, hash := c.Labels[LabelHashScheme], c.Labels[LabelSpecHash]
-	if c.Labels[LabelApp] == "" && ad.ContainerID == c.ID {
+	scheme, hash := c.Labels[spec.LabelHashScheme], c.Labels[spec.LabelSpecHash]
+	if c.Labels[spec.LabelApp] == "" && ad.ContainerID == c.ID {
 		scheme, hash = ad.Scheme, ad.Hash
 	}
 	switch c.State {
@@ -163,7 +170,7 @@ func planApp(d *Desired, c, sameName *Container, ad Adoption) Action {
 	}
 	want, known := d.Hashes[scheme]
 	if known && want != hash {
-		a.Kind, a.Cause = KindRecreate, fmt.Sprintf("spec changed (hash %s -> %s)", short(hash), short(want))
+		a.Kind, a.Cause = KindRecreate, fmt.Sprintf("spec changed (hash %s -> %s)", Short(hash), Short(want))
 		return a
 	}
 	if c.State == "running" {
@@ -177,7 +184,8 @@ func planApp(d *Desired, c, sameName *Container, ad Adoption) Action {
 	return a
 }
 
-func short(h string) string {
+// Short is a spec hash as causes and logs show it: its first 12 characters, "none" for no hash.
+func Short(h string) string {
 	if len(h) > 12 {
 		return h[:12]
 	}

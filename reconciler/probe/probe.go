@@ -1,4 +1,4 @@
-package reconciler
+package probe
 
 import (
 	"context"
@@ -9,9 +9,42 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
+	"time"
 
 	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/spec"
 )
+
+// Timeout bounds one probe.
+const Timeout = time.Second
+
+// Target returns the address to dial for a published TCP port.
+func Target(p manifest.Port) string {
+	host := p.HostIP
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	return net.JoinHostPort(host, strconv.Itoa(int(p.HostPort)))
+}
+
+// Container checks every published TCP port of d (see Port); it returns why the first that fails
+// does not answer, or "".
+func Container(ctx context.Context, d *spec.Desired) string {
+	paths := Paths(d)
+	for _, p := range d.Request.Ports {
+		if p.HostPort == 0 || p.Protocol != "tcp" {
+			continue
+		}
+		if why := Port(ctx, p, paths[p.ContainerPort]); why != "" {
+			return why
+		}
+	}
+	return ""
+}
 
 // A published TCP port is reachable when a TCP connect from the host succeeds or, where the manifest's
 // container.probes names a path for its container port, when an HTTP GET of that path answers 2xx or
@@ -27,8 +60,8 @@ var probeClient = &http.Client{
 	},
 }
 
-// probePaths maps the container ports of d's container to the HTTP path its manifest probes them at.
-func probePaths(d *Desired) map[uint16]string {
+// Paths maps the container ports of d's container to the HTTP path its manifest probes them at.
+func Paths(d *spec.Desired) map[uint16]string {
 	if d.App == nil {
 		return nil
 	}
@@ -50,11 +83,11 @@ func probePaths(d *Desired) map[uint16]string {
 	return m
 }
 
-// probePort probes one published TCP port: a GET of path when it is set, else a TCP connect. It
+// Port probes one published TCP port: a GET of path when it is set, else a TCP connect. It
 // returns "" when the port answers, else what failed (naming the address or URL, and the HTTP status).
-func probePort(ctx context.Context, p manifest.Port, path string) string {
-	addr := probeTarget(p)
-	cctx, cancel := context.WithTimeout(ctx, probeTimeout)
+func Port(ctx context.Context, p manifest.Port, path string) string {
+	addr := Target(p)
+	cctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
 	if path == "" {
 		var dialer net.Dialer
@@ -78,7 +111,7 @@ func probePort(ctx context.Context, p manifest.Port, path string) string {
 			err = ue.Err
 		}
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
-			return fmt.Sprintf("GET %s: no answer within %s", u, probeTimeout)
+			return fmt.Sprintf("GET %s: no answer within %s", u, Timeout)
 		}
 		return fmt.Sprintf("GET %s: %v", u, err)
 	}

@@ -1,0 +1,121 @@
+package secrets
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/lockstep/lockstep/internal/atomicfile"
+)
+
+// Store keeps the secrets of STATE/secrets/APP/NAME, cached in memory once read.
+type Store struct {
+	dir   string
+	mu    sync.Mutex
+	cache map[string]string // APP/NAME -> value
+}
+
+// New returns the store of STATE-DIR/secrets; it creates nothing until a secret is made.
+func New(stateDir string) *Store {
+	return &Store{dir: filepath.Join(stateDir, "secrets"), cache: map[string]string{}}
+}
+
+// Path is where app's secret name is kept (name "": the app's dir).
+func (s *Store) Path(app, name string) string { return filepath.Join(s.dir, app, name) }
+
+// Get returns the secret, generating and saving it the first time.
+func (s *Store) Get(app, name string) (string, error) {
+	key := app + "/" + name
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.cache[key]; ok {
+		return v, nil
+	}
+	b, err := os.ReadFile(s.Path(app, name))
+	switch {
+	case err == nil:
+		v := strings.TrimSpace(string(b))
+		if v == "" {
+			return "", fmt.Errorf("secret %s of app %s: %s is empty", name, app, s.Path(app, name))
+		}
+		s.cache[key] = v
+		return v, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("secret %s of app %s: %w", name, app, unwrapPathErr(err))
+	}
+	v, err := s.writeNewLocked(app, name)
+	if err != nil {
+		return "", err
+	}
+	return v, nil
+}
+
+// Peek returns the secret if it exists, reading it without caching, and "" when it does not exist
+// yet: it never creates a file or a directory (lockstepctl plan).
+func (s *Store) Peek(app, name string) (string, error) {
+	s.mu.Lock()
+	v, ok := s.cache[app+"/"+name]
+	s.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	b, err := os.ReadFile(s.Path(app, name))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("secret %s of app %s: %w", name, app, unwrapPathErr(err))
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// Forget drops an app's cached secrets (after a purge).
+func (s *Store) Forget(app string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.cache {
+		if strings.HasPrefix(k, app+"/") {
+			delete(s.cache, k)
+		}
+	}
+}
+
+// Rotate replaces the secret with a new random value.
+func (s *Store) Rotate(app, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, err := s.writeNewLocked(app, name)
+	return err
+}
+
+func (s *Store) writeNewLocked(app, name string) (string, error) {
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return "", fmt.Errorf("secret %s of app %s: generating: %w", name, app, err)
+	}
+	v := hex.EncodeToString(buf)
+	dir := filepath.Join(s.dir, app)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("secret %s of app %s: %w", name, app, unwrapPathErr(err))
+	}
+	_ = os.Chmod(s.dir, 0o700)
+	if err := atomicfile.Write(s.Path(app, name), []byte(v+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("secret %s of app %s: saving: %w", name, app, unwrapPathErr(err))
+	}
+	s.cache[app+"/"+name] = v
+	return v, nil
+}
+
+func unwrapPathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s %s: %w", pe.Op, pe.Path, pe.Err)
+	}
+	return err
+}

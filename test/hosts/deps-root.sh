@@ -1,0 +1,79 @@
+#!/bin/bash
+# deps.sh proven complete: a Debian 12 root with only Debian's minbase, the project's scripts/deps.sh
+# run in it (chroot, on the machine's network), then the real-component Go tests run in it (chroot,
+# LOCKSTEP_REQUIRE_REAL=1: a program the tests need and deps.sh did not install fails them). Go is
+# the machine's /usr/local/go, bind-mounted read-only, as a user's own Go install would be.
+#
+# The root after deps.sh is cached under $HOST_BASE/roots/deps-bookworm-HASH, HASH over deps.sh's
+# package list; each run's writes go to an overlay layer that is thrown away. The tests run in a
+# private network namespace (only lo: no test can reach the network, none collides with the
+# machine's ports), a private pid namespace and the checkout's copy at /src.
+# Usage: test/hosts/deps-root.sh    DEPS_PKGS: Go packages to test (default below)
+#   GOMODCACHE of the machine is bound read-only (GOPROXY=off: everything is in go.sum already)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+HOST_BASE=${HOST_BASE:-/var/lib/lockstep-hosts}
+export HOST_BASE
+# The packages whose tests use podman, dbus-daemon and the registry.
+DEPS_PKGS=${DEPS_PKGS:-./reconciler/... ./export/... ./dbusapi/... ./cmd/lockstepd/... ./cmd/lockstepctl/... ./podman/... ./systemd/...}
+goroot=${GOROOT_HOST:-/usr/local/go}
+modcache=$(go env GOMODCACHE 2>/dev/null || echo /root/go/pkg/mod)
+[ -x "$goroot/bin/go" ] || { echo "deps-root: no Go at $goroot" >&2; exit 1; }
+
+t0=$(date +%s.%N)
+base=$(ROOT_BASE_PKGS="" "$here/mk-root.sh" bookworm)
+# key: deps.sh's package list (its pkgs=(...) line) and this recipe
+recipe=1
+key=$(printf '%s\n' "$recipe" "$(grep -E '^pkgs=' "$top/scripts/deps.sh")" | sha256sum | cut -c1-12)
+root=$HOST_BASE/roots/deps-bookworm-$key
+t1=$(date +%s.%N)
+# chroot_run DIR CMD...: run in DIR with /proc, /sys, /dev and the checkout (/src) bound, in a
+# private mount namespace (every mount goes with it)
+if [ ! -f "$root/.lockstep-root" ] || [ "${HOST_REFRESH:-0}" = 1 ]; then
+  rm -rf "$root.partial"
+  cp -a "$base" "$root.partial"
+  export R=$root.partial top
+  unshare --mount --propagation private -- bash -euo pipefail -c '
+    mount -t proc proc "$R/proc"; mount --rbind /sys "$R/sys"; mount --rbind /dev "$R/dev"
+    mount -t tmpfs tmpfs "$R/run"; mount -t tmpfs -o mode=1777 tmpfs "$R/tmp"
+    mkdir -p "$R/src"; mount --bind "$top" "$R/src"; mount -o remount,bind,ro "$R/src"
+    printf "#!/bin/sh\nexit 101\n" > "$R/usr/sbin/policy-rc.d"; chmod 755 "$R/usr/sbin/policy-rc.d"
+    chroot "$R" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root /src/scripts/deps.sh
+    rm -f "$R/usr/sbin/policy-rc.d"
+    chroot "$R" apt-get clean
+  ' > "$root.log" 2>&1 || { tail -30 "$root.log" >&2; echo "deps-root: scripts/deps.sh failed on a minbase root" >&2; exit 1; }
+  sed -i 's/^/deps.sh: /' "$root.log"
+  rmdir "$root.partial/src" 2>/dev/null || true
+  cp "$base/.lockstep-root" "$root.partial/.lockstep-root"
+  echo "deps_sh=$key" >> "$root.partial/.lockstep-root"
+  rm -rf "$root"; mv "$root.partial" "$root"
+  printf 'deps-root: deps.sh on minbase took %.0fs\n' "$(echo "$(date +%s.%N) - $t1" | bc)"
+fi
+t2=$(date +%s.%N)
+printf 'deps-root: roots ready in %.0fs (%s)\n' "$(echo "$t2 - $t0" | bc)" "$root"
+
+# the tests: an overlay over the cached root, a copy of the checkout (tests may write in it)
+run=$HOST_BASE/layers/deps
+rm -rf "$run"; mkdir -p "$run"/{upper,work,merged} "$HOST_BASE/gocache"
+export R=$run/merged root run top goroot modcache DEPS_PKGS
+unshare --mount --pid --net --fork --propagation private -- bash -euo pipefail -c '
+  ip link set lo up
+  mount -t overlay overlay -o "lowerdir=$root,upperdir=$run/upper,workdir=$run/work" "$R"
+  mount -t proc proc "$R/proc"; mount --rbind /sys "$R/sys"; mount --rbind /dev "$R/dev"
+  mount -t tmpfs -o mode=755 tmpfs "$R/run"; mount -t tmpfs -o mode=1777 tmpfs "$R/tmp"
+  mkdir -p "$R/usr/local/go" "$R/root/go/pkg/mod" "$R/root/.cache/go-build" "$R/src"
+  mount --bind "$goroot" "$R/usr/local/go"; mount -o remount,bind,ro "$R/usr/local/go"
+  mount --bind "$modcache" "$R/root/go/pkg/mod"; mount -o remount,bind,ro "$R/root/go/pkg/mod"
+  mount --bind "$HOST_BASE/gocache" "$R/root/.cache/go-build"
+  # the checkout as git has it (no build output), copied into the layer
+  git -C "$top" ls-files -z | tar -C "$top" --null -T - -cf - | tar -C "$R/src" -xf -
+  cd /
+  chroot "$R" env -i PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    HOME=/root TERM=dumb GOTOOLCHAIN=local GOPROXY=off GOFLAGS="-mod=readonly -tags=remote,containers_image_openpgp,exclude_graphdriver_btrfs,exclude_graphdriver_devicemapper" \
+    CGO_ENABLED=1 LOCKSTEP_REQUIRE_REAL=1 \
+    sh -c "cd /src && go test -race -count=1 -timeout 20m $DEPS_PKGS"
+' && rc=0 || rc=$?
+rm -rf "$run"
+printf 'deps-root: the tests took %.0fs\n' "$(echo "$(date +%s.%N) - $t2" | bc)"
+exit $rc

@@ -1,0 +1,699 @@
+//go:build hosts
+
+package hosts
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/lockstep/lockstep/internal/testenv"
+)
+
+// The demo catalog's image name: the shipped examples are used as they are.
+const demoImage = "localhost/lockstep/busybox:demo"
+
+// Where tests keep what a later step (after the reboot) compares with: on the host's disk.
+const stateDir = "/var/lib/lockstep-hosts-test"
+
+func TestMain(m *testing.M) {
+	if _, err := os.Stat("/mnt/share"); err != nil || os.Getpid() == 1 {
+		fmt.Fprintln(os.Stderr, "these tests run inside a fresh test host: make test-hosts")
+		os.Exit(1)
+	}
+	os.Setenv("PODMAN_IGNORE_CGROUPSV1_WARNING", "1")
+	os.MkdirAll(stateDir, 0o755)
+	os.Exit(m.Run())
+}
+
+func sh(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func try(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+// eventually polls f until it returns "" (done), failing with f's last word after timeout.
+func eventually(t *testing.T, what string, timeout time.Duration, f func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		why := f()
+		if why == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s: %s", timeout, what, why)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+type report struct {
+	PassID    uint64    `json:"pass_id"`
+	Trigger   string    `json:"trigger"`
+	StartedAt time.Time `json:"started_at"`
+	Failures  []struct {
+		App, Error string
+	} `json:"failures"`
+	Apps []struct {
+		ID    string `json:"id"`
+		State string `json:"state"`
+	} `json:"apps"`
+	Companions []struct {
+		ID    string `json:"id"`
+		State string `json:"state"`
+	} `json:"companions"`
+	CompanionMode string `json:"companion_mode"`
+}
+
+// unixGet asks lockstepd's API on a unix socket (a request on it socket-activates the daemon).
+func unixDo(sock, method, path string, timeout time.Duration) (int, string, error) {
+	c := http.Client{Timeout: timeout, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}}
+	req, _ := http.NewRequest(method, "http://lockstep"+path, nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+func getReport(t *testing.T, sock string) (report, string) {
+	t.Helper()
+	code, body, err := unixDo(sock, "GET", "/v1/report", 30*time.Second)
+	if err != nil || code != 200 {
+		t.Fatalf("GET /v1/report on %s: HTTP %d %v %s", sock, code, err, body)
+	}
+	var r report
+	if err := json.Unmarshal([]byte(body), &r); err != nil {
+		t.Fatalf("report: %v\n%s", err, body)
+	}
+	return r, body
+}
+
+func httpGet(url string) (int, string, error) {
+	c := http.Client{Timeout: 8 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// page waits until url answers 200 with every one of subs in its body.
+func page(t *testing.T, what, url string, subs ...string) string {
+	t.Helper()
+	var body string
+	eventually(t, what+" at "+url, 90*time.Second, func() string {
+		code, b, err := httpGet(url)
+		body = b
+		if err != nil || code != 200 {
+			return fmt.Sprintf("HTTP %d %v %.300s", code, err, b)
+		}
+		for _, s := range subs {
+			if !strings.Contains(b, s) {
+				return fmt.Sprintf("no %q in %.500s", s, b)
+			}
+		}
+		return ""
+	})
+	return body
+}
+
+// importDemoImage makes the demo catalog's image from the host's busybox-static (no registry here).
+func importDemoImage(t *testing.T, asUser func(string, ...string) (string, error)) {
+	t.Helper()
+	data, err := testenv.BusyboxRootfs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tar := "/tmp/lockstep-demo-busybox.tar"
+	if err := os.WriteFile(tar, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := asUser
+	if run == nil {
+		run = try
+	}
+	if out, err := run("podman", "import", "-q", "--change", `CMD=["sh"]`, tar, demoImage); err != nil {
+		t.Fatalf("podman import: %v %s", err, out)
+	}
+}
+
+// The demo node's apps, in the order scripts/demo.sh installs them.
+var nodeApps = []string{"demo-web", "demo-worker", "demo-built", "bitcoin-knots", "lnd", "electrs", "mempool", "lnd-ui"}
+
+func appsFromEnv() []string {
+	if s := os.Getenv("HOSTS_APPS"); s != "" {
+		return strings.Fields(s)
+	}
+	return nodeApps
+}
+
+// installDemo installs apps from the package's example catalog with lockstepctl, as the README says.
+func installDemo(t *testing.T, apps []string) {
+	t.Helper()
+	importDemoImage(t, nil)
+	sh(t, "sh", "-c", "mkdir -p /usr/share/lockstep/catalog && cp -r /usr/share/lockstep/examples/demo/. /usr/share/lockstep/catalog/")
+	os.MkdirAll("/var/lib/lockstep/apps/demo-web/www", 0o755)
+	os.WriteFile("/var/lib/lockstep/apps/demo-web/www/index.html", []byte("served by demo-web on a fresh host\n"), 0o644)
+	for _, app := range apps {
+		out, err := try("lockstepctl", "--color", "never", "install", app)
+		if ee, ok := err.(*exec.ExitError); err != nil && !(ok && ee.ExitCode() == 3) {
+			t.Fatalf("lockstepctl install %s: %v\n%s", app, err, out)
+		}
+	}
+}
+
+// waitHealthy waits until lockstepctl status says every installed app is healthy (exit 0) and the
+// report of a pass started after since has each of apps running, and returns that report.
+func waitHealthy(t *testing.T, apps []string, since time.Time, timeout time.Duration) report {
+	t.Helper()
+	var r report
+	eventually(t, "every app healthy", timeout, func() string {
+		out, err := try("lockstepctl", "--color", "never", "status")
+		if err != nil {
+			return fmt.Sprintf("lockstepctl status: %v\n%s", err, out)
+		}
+		var body string
+		r, body = getReport(t, "/run/lockstep/lockstep.sock")
+		if r.StartedAt.Before(since) {
+			return fmt.Sprintf("the report is of pass %d, started %s, before %s", r.PassID, r.StartedAt, since)
+		}
+		states := map[string]string{}
+		for _, a := range r.Apps {
+			states[a.ID] = a.State
+		}
+		for _, a := range apps {
+			if states[a] != "running" {
+				return fmt.Sprintf("%s is %q: %.2000s", a, states[a], body)
+			}
+		}
+		return ""
+	})
+	return r
+}
+
+func unitProp(t *testing.T, unit, prop string) string {
+	t.Helper()
+	return sh(t, "systemctl", "show", "-P", prop, unit)
+}
+
+// TestNode: the package's units are enabled and running after the install, the demo node installs
+// from the shipped examples and becomes healthy, its pages are served, stack members and dependents
+// reach each other by name, and the companions run in the mode this host supports
+// (HOSTS_COMPANION_MODE: quadlet or service).
+func TestNode(t *testing.T) {
+	mode := os.Getenv("HOSTS_COMPANION_MODE")
+	if mode == "" {
+		t.Fatal("HOSTS_COMPANION_MODE: quadlet or service")
+	}
+	for _, u := range []string{"lockstepd.socket", "lockstep-reconcile.timer", "dbus.service"} {
+		if s := unitProp(t, u, "ActiveState"); s != "active" {
+			t.Fatalf("%s after boot: %s", u, s)
+		}
+	}
+	if out, _ := try("systemctl", "list-units", "--failed", "--plain", "--no-legend"); out != "" {
+		t.Errorf("failed units on the fresh host: %s", out)
+	}
+	apps := appsFromEnv()
+	t0 := time.Now()
+	installDemo(t, apps)
+	r := waitHealthy(t, apps, t0, 5*time.Minute)
+	t.Logf("%d apps healthy %s after the first install", len(apps), time.Since(t0).Round(time.Second))
+	if r.CompanionMode != mode {
+		t.Errorf("companion mode %q, want %q", r.CompanionMode, mode)
+	}
+	has := map[string]bool{}
+	for _, a := range apps {
+		has[a] = true
+	}
+	// Companions: units of the host's systemd, from the file the mode says.
+	var comps []string
+	if has["demo-web"] {
+		comps = append(comps, "demo-web-ui")
+	}
+	if has["lnd-ui"] {
+		comps = append(comps, "lnd-ui-status")
+	}
+	for _, c := range comps {
+		unit := "lockstep-" + c + ".service"
+		file := map[string]string{"quadlet": "/etc/containers/systemd/lockstep-" + c + ".container", "service": "/etc/systemd/system/" + unit}[mode]
+		if _, err := os.Stat(file); err != nil {
+			t.Errorf("companion %s in %s mode: %v", c, mode, err)
+		}
+		eventually(t, unit+" active", 60*time.Second, func() string {
+			if s := unitProp(t, unit, "ActiveState"); s != "active" {
+				return s
+			}
+			return ""
+		})
+	}
+	if has["demo-web"] {
+		page(t, "demo-web", "http://127.0.0.1:18080/", "served by demo-web on a fresh host")
+		page(t, "demo-web's companion", "http://127.0.0.1:18081/", "served by demo-web on a fresh host")
+		// A companion stopped by hand: lockstepd sees systemd's signal and starts it again.
+		sh(t, "systemctl", "stop", "lockstep-demo-web-ui.service")
+		eventually(t, "the stopped companion active again", 30*time.Second, func() string {
+			return strings.TrimPrefix(unitProp(t, "lockstep-demo-web-ui.service", "ActiveState"), "active")
+		})
+	}
+	if has["bitcoin-knots"] {
+		if code, _, err := httpGet("http://127.0.0.1:18332/"); err != nil || code != 401 {
+			t.Errorf("bitcoin RPC without credentials: HTTP %d %v (want 401)", code, err)
+		}
+		pass, err := os.ReadFile("/var/lib/lockstep/secrets/bitcoin-knots/rpc_password")
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest("POST", "http://127.0.0.1:18332/", strings.NewReader(`{"jsonrpc":"1.0","id":"t","method":"getblockchaininfo","params":[]}`))
+		req.SetBasicAuth("lockstep", strings.TrimSpace(string(pass)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), `"chain":"regtest"`) {
+			t.Errorf("bitcoin RPC with the generated credentials: HTTP %d %s", resp.StatusCode, b)
+		}
+	}
+	if has["lnd"] {
+		page(t, "lnd getinfo", "http://127.0.0.1:18380/", `"state":"active"`, `"rpchost":"bitcoin-knots:8332"`)
+	}
+	if has["electrs"] {
+		eventually(t, "electrs answering Electrum RPC", 60*time.Second, func() string {
+			conn, err := net.DialTimeout("tcp", "127.0.0.1:18301", 3*time.Second)
+			if err != nil {
+				return err.Error()
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(5 * time.Second))
+			fmt.Fprintln(conn, `{"id":7,"method":"blockchain.headers.subscribe","params":[]}`)
+			line, err := bufio.NewReader(conn).ReadString('\n')
+			if !regexp.MustCompile(`"height":\d+.*"id":7`).MatchString(line) {
+				return fmt.Sprintf("%q %v", line, err)
+			}
+			return ""
+		})
+	}
+	if has["mempool"] {
+		// Names resolve: the api reached bitcoin-knots, electrs and its stack's db by name (netavark's
+		// aardvark-dns on the app's network).
+		mp := page(t, "mempool web", "http://127.0.0.1:18350/", `"core_rpc":{"host":"bitcoin-knots","port":"8332","user":"lockstep","status":"ok"`,
+			`"electrum":{"host":"electrs","port":"50001","height":`, `"database":{"host":"db","address":"`)
+		m := regexp.MustCompile(`"database":\{"host":"db","address":"([0-9.]+)"`).FindStringSubmatch(mp)
+		if m == nil {
+			t.Errorf("mempool api did not resolve db: %s", mp)
+		} else if ip := sh(t, "podman", "inspect", "--format", `{{(index .NetworkSettings.Networks "lockstep-mempool").IPAddress}}`, "mempool-db"); ip != m[1] {
+			t.Errorf("db resolved to %s, mempool-db is %s", m[1], ip)
+		}
+	}
+	if has["lnd-ui"] {
+		page(t, "lnd-ui", "http://127.0.0.1:18370/", "admin.macaroon present", "mounted read-only: yes")
+		page(t, "lnd-ui's companion", "http://127.0.0.1:18371/", "admin.macaroon present")
+	}
+	if has["demo-built"] {
+		if s := sh(t, "podman", "inspect", "--format", "{{.State.Status}}", "demo-built"); s != "running" {
+			t.Errorf("demo-built (an image built on the host): %s", s)
+		}
+	}
+	// What the reboot step compares with.
+	b, _ := json.Marshal(map[string]any{"apps": apps, "mode": mode, "lockstepd_pid": unitProp(t, "lockstepd.service", "MainPID")})
+	os.WriteFile(filepath.Join(stateDir, "node.json"), b, 0o644)
+}
+
+// hostBoot is when this host's systemd started (the machine's boot time plus PID 1's start).
+func hostBoot(t *testing.T) time.Time {
+	t.Helper()
+	st, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var btime int64
+	for _, l := range strings.Split(string(st), "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[0] == "btime" {
+			btime, _ = strconv.ParseInt(f[1], 10, 64)
+		}
+	}
+	p1, err := os.ReadFile("/proc/1/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(p1[strings.LastIndexByte(string(p1), ')')+1:]))
+	ticks, _ := strconv.ParseInt(f[19], 10, 64) // field 22, starttime, in clock ticks (100/s)
+	return time.Unix(btime, 0).Add(time.Duration(ticks) * 10 * time.Millisecond)
+}
+
+// TestAfterReboot runs after the host was killed (as by a power cut) and booted again on the same
+// disk: every container of the node had exited with it; lockstepd, started again by the package's
+// timer and socket, brings every app back to healthy, each container started after the boot, the
+// apps' data kept.
+func TestAfterReboot(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(stateDir, "node.json"))
+	if err != nil {
+		t.Fatalf("no record of the node before the reboot: %v", err)
+	}
+	var before struct {
+		Apps []string
+		Mode string
+	}
+	json.Unmarshal(b, &before)
+	boot := hostBoot(t)
+	t.Logf("host booted at %s", boot.Format(time.RFC3339))
+	// What lockstep says first (the report may still be the one saved before the reboot).
+	if r, _ := getReport(t, "/run/lockstep/lockstep.sock"); r.StartedAt.Before(boot) {
+		t.Logf("the first report after the boot is of pass %d, started %s, before the boot", r.PassID, r.StartedAt.Format(time.RFC3339))
+	}
+	t0 := time.Now()
+	waitHealthy(t, before.Apps, boot, 5*time.Minute)
+	// Every container runs again, started after the boot (none survived it: the host's kernel
+	// namespace died with every process in it).
+	eventually(t, "every container running, started after the boot", 2*time.Minute, func() string {
+		names := strings.Fields(sh(t, "podman", "ps", "-a", "--format", "{{.Names}}"))
+		if len(names) < len(before.Apps) {
+			return fmt.Sprintf("containers: %v", names)
+		}
+		for _, n := range names {
+			out, err := try("podman", "inspect", "--format", "{{.State.Status}} {{.State.StartedAt.Unix}}", n)
+			f := strings.Fields(out)
+			if err != nil || len(f) != 2 {
+				return fmt.Sprintf("%s: %s %v", n, out, err)
+			}
+			sec, _ := strconv.ParseInt(f[1], 10, 64)
+			if f[0] != "running" || time.Unix(sec, 0).Before(boot.Add(-time.Second)) {
+				return fmt.Sprintf("container %s: %s (host booted %d)", n, out, boot.Unix())
+			}
+		}
+		return ""
+	})
+	t.Logf("every app healthy and every container running %s after the test started, %s after the boot", time.Since(t0).Round(time.Second), time.Since(boot).Round(time.Second))
+	if ts := unitProp(t, "lockstepd.service", "ActiveState"); ts != "active" {
+		t.Errorf("lockstepd.service: %s", ts)
+	}
+	waitHealthy(t, before.Apps, boot, time.Minute)
+	for _, a := range before.Apps {
+		if a == "demo-web" {
+			page(t, "demo-web after the reboot", "http://127.0.0.1:18080/", "served by demo-web on a fresh host")
+			page(t, "its companion after the reboot", "http://127.0.0.1:18081/", "served by demo-web on a fresh host")
+		}
+		if a == "mempool" {
+			page(t, "mempool after the reboot", "http://127.0.0.1:18350/", `"database":{"host":"db","address":"`, `"electrum":{"host":"electrs"`)
+		}
+		if a == "lnd-ui" {
+			page(t, "lnd-ui's companion after the reboot", "http://127.0.0.1:18371/", "admin.macaroon present")
+		}
+	}
+}
+
+const (
+	userName = "lsuser"
+	userUID  = 4711
+)
+
+// asUser runs a command as the test user, with the environment its systemd --user session has.
+func asUser(name string, args ...string) (string, error) {
+	full := append([]string{fmt.Sprintf("--reuid=%d", userUID), fmt.Sprintf("--regid=%d", userUID), "--init-groups", "--",
+		"env", "HOME=/home/" + userName, "USER=" + userName, fmt.Sprintf("XDG_RUNTIME_DIR=/run/user/%d", userUID),
+		fmt.Sprintf("DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/%d/bus", userUID), "PODMAN_IGNORE_CGROUPSV1_WARNING=1", name}, args...)
+	cmd := exec.Command("setpriv", full...)
+	cmd.Dir = "/"
+	out, err := cmd.CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+func mustUser(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := asUser(name, args...)
+	if err != nil {
+		t.Fatalf("as %s: %s %s: %v\n%s", userName, name, strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// TestUserScope follows docs/compatibility.md's user scope on the fresh host: a real non-root user
+// with lingering (logind runs here), the packaged user units enabled by the user, rootless podman
+// from the root's packages (newuidmap from uidmap, the user's subordinate ids from useradd), an app
+// installed by the user's lockstepd and served on its published port, lockstepctl --user over the
+// session bus.
+func TestUserScope(t *testing.T) {
+	home := "/home/" + userName
+	sh(t, "useradd", "--create-home", "--uid", fmt.Sprint(userUID), "--user-group", "--shell", "/bin/sh", userName)
+	if b, _ := os.ReadFile("/etc/subuid"); !strings.Contains(string(b), userName+":") {
+		t.Logf("useradd gave %s no subordinate ids: adding them", userName)
+		os.WriteFile("/etc/subuid", append(b, []byte(userName+":200000:65536\n")...), 0o644)
+		b, _ = os.ReadFile("/etc/subgid")
+		os.WriteFile("/etc/subgid", append(b, []byte(userName+":200000:65536\n")...), 0o644)
+	}
+	sh(t, "loginctl", "enable-linger", userName)
+	eventually(t, "the user's manager running", 60*time.Second, func() string {
+		out, _ := asUser("systemctl", "--user", "is-system-running")
+		return strings.TrimPrefix(out, "running")
+	})
+	importDemoImage(t, asUser)
+	mustUser(t, "systemctl", "--user", "enable", "--now", "podman.socket", "lockstepd.socket", "lockstep-reconcile.timer")
+	apps := filepath.Join(home, ".config", "lockstep", "apps.d")
+	mustUser(t, "mkdir", "-p", apps)
+	y := fmt.Sprintf(`app:
+  id: us-web
+  name: user-scope web
+  version: "1"
+  container:
+    image: %[1]s
+    command: [httpd, -f, -p, "8080", -h, /www]
+    ports: ["127.0.0.1:18202:8080"]
+    volumes: ["${APP_DATA}/www:/www:ro"]
+    network: bridge
+    stop_grace_period: 1s
+  companions:
+    - id: us-web-ui
+      image: %[1]s
+      command: [httpd, -f, -p, "8081", -h, /www]
+      ports: ["127.0.0.1:18203:8081"]
+      volumes: ["${APP_DATA}/www:/www:ro"]
+      stop_grace_period: 1s
+`, demoImage)
+	os.WriteFile(filepath.Join(apps, "us-web.yaml"), []byte(y), 0o644)
+	// An app on its own network (lockstep-APP, the default): docs/compatibility.md says what rootless
+	// podman does with it.
+	os.WriteFile(filepath.Join(apps, "us-net.yaml"), []byte(fmt.Sprintf("app:\n  id: us-net\n  name: own network\n  version: '1'\n  container:\n    image: %s\n    command: [sleep, '100000']\n    stop_grace_period: 1s\n", demoImage)), 0o644)
+	sh(t, "chown", "-R", fmt.Sprintf("%d:%d", userUID, userUID), home)
+
+	// The user asks their lockstepd for a pass over the session bus (the socket or the timer starts
+	// it). Root cannot: on systemd 257 the user unit's PrivateTmp= puts lockstepd in a user namespace
+	// where root is nobody, and reconcile answers 403.
+	reconcile := func() string {
+		out, err := asUser("lockstepctl", "--user", "--color", "never", "reconcile")
+		if ee, ok := err.(*exec.ExitError); err != nil && !(ok && ee.ExitCode() == 3) {
+			return fmt.Sprintf("lockstepctl --user reconcile: %v %s", err, out)
+		}
+		return ""
+	}
+	sock := fmt.Sprintf("/run/user/%d/lockstep/lockstep.sock", userUID)
+	if _, _, err := unixDo(sock, "GET", "/v1/healthz", 2*time.Minute); err != nil {
+		t.Fatalf("the user's lockstepd socket: %v", err)
+	}
+	if why := reconcile(); why != "" {
+		t.Fatal(why)
+	}
+	var r report
+	eventually(t, "us-web running in the user's lockstepd", 2*time.Minute, func() string {
+		var body string
+		r, body = getReport(t, sock)
+		for _, a := range r.Apps {
+			if a.ID == "us-web" && a.State == "running" {
+				return ""
+			}
+		}
+		if why := reconcile(); why != "" {
+			return why
+		}
+		return body
+	})
+	// The app's data dir is under the user lockstepd's --state-dir %S/lockstep: ~/.config on
+	// systemd 252, ~/.local/state on 257. The page goes where the container's mount says.
+	www := mustUser(t, "podman", "inspect", "--format", "{{range .Mounts}}{{if eq .Destination \"/www\"}}{{.Source}}{{end}}{{end}}", "us-web")
+	t.Logf("user scope: the app's data is in %s", www)
+	if !strings.HasPrefix(www, home+"/") {
+		t.Fatalf("the rootless app's data dir %q is not in the user's home", www)
+	}
+	mustUser(t, "sh", "-c", "echo served rootless > "+www+"/index.html")
+	page(t, "the rootless app on its published port", "http://127.0.0.1:18202/", "served rootless")
+	if ps := mustUser(t, "podman", "ps", "--format", "{{.Names}}"); !strings.Contains(" "+strings.Join(strings.Fields(ps), " ")+" ", " us-web ") {
+		t.Errorf("the user's podman lists %q", ps)
+	}
+	if ps, _ := try("podman", "ps", "-a", "--format", "{{.Names}}"); strings.Contains(ps, "us-web") {
+		t.Errorf("root's podman has the user's container: %q", ps)
+	}
+	if status, err := asUser("lockstepctl", "--user", "--color", "never", "status"); !strings.Contains(status, "us-web") || !strings.Contains(status, "running") {
+		t.Errorf("lockstepctl --user status: %v\n%s", err, status)
+	}
+	if _, err := os.Stat(filepath.Join(home, ".config", "containers", "systemd", "lockstep-us-web-ui.container")); r.CompanionMode == "quadlet" && err != nil {
+		t.Errorf("companion Quadlet file: %v", err)
+	}
+	// An app on its own network runs rootless on a fresh host (the shared-/usr sandbox could not).
+	var netState, netErr string
+	for _, a := range r.Apps {
+		if a.ID == "us-net" {
+			netState = a.State
+		}
+	}
+	for _, f := range r.Failures {
+		if f.App == "us-net" {
+			netErr = f.Error
+		}
+	}
+	if netState != "running" {
+		t.Errorf("the rootless app on its own network: state %q, error %q", netState, netErr)
+	}
+	if ip := mustUser(t, "podman", "inspect", "--format", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", "us-net"); !strings.Contains(ip, "lockstep-us-net") {
+		t.Errorf("us-net's networks: %q", ip)
+	}
+	// Companions: on cgroup v2 the companion serves; on cgroup v1 (this machine's hybrid mode) systemd
+	// delegates no v1 controller to a user and podman says so in the unit's journal.
+	var fs unix.Statfs_t
+	unix.Statfs("/sys/fs/cgroup", &fs)
+	if fs.Type == unix.CGROUP2_SUPER_MAGIC {
+		page(t, "the rootless companion", "http://127.0.0.1:18203/", "served rootless")
+		return
+	}
+	want := fmt.Sprintf("mkdir /sys/fs/cgroup/pids/user.slice/user-%d.slice/user@%d.service/", userUID, userUID)
+	eventually(t, "podman's cgroup v1 error in the companion's journal", 30*time.Second, func() string {
+		j, _ := try("journalctl", "--no-pager", fmt.Sprintf("_UID=%d", userUID), "-t", "lockstep-us-web-ui")
+		if strings.Contains(j, want) && strings.Contains(j, "permission denied") {
+			return ""
+		}
+		return j
+	})
+	if s, _ := asUser("systemctl", "--user", "is-active", "lockstep-us-web-ui.service"); s == "active" {
+		t.Error("the rootless companion is active on a cgroup v1 host: update docs/compatibility.md and this test")
+	}
+	t.Logf("user scope: companion mode %s; the companion stays down on cgroup v1, as docs/compatibility.md says", r.CompanionMode)
+}
+
+func pkgVersion(t *testing.T) string {
+	t.Helper()
+	out, _ := try("dpkg-query", "-W", "-f", "${db:Status-Abbrev} ${Version}", "lockstep")
+	return out
+}
+
+// TestPackageUpgrade runs on a host where the previous build (HOSTS_OLD_VERSION) was installed by
+// apt: an app installed with it keeps running through the upgrade to HOSTS_NEW_DEB (apt-get install
+// of the file, as a user upgrades; its dependencies are already there), which restarts lockstepd on
+// the new binary and keeps the admin's edit of the conffile.
+func TestPackageUpgrade(t *testing.T) {
+	oldV, newDeb := os.Getenv("HOSTS_OLD_VERSION"), os.Getenv("HOSTS_NEW_DEB")
+	if oldV == "" || newDeb == "" {
+		t.Fatal("HOSTS_OLD_VERSION and HOSTS_NEW_DEB: the installed build and the one to upgrade to")
+	}
+	if v := pkgVersion(t); v != "ii  "+oldV {
+		t.Fatalf("installed: %q, want %s", v, oldV)
+	}
+	installDemo(t, []string{"demo-web"})
+	waitHealthy(t, []string{"demo-web"}, time.Now().Add(-time.Minute), 2*time.Minute)
+	page(t, "demo-web", "http://127.0.0.1:18080/", "served by demo-web on a fresh host")
+	ctrID := sh(t, "podman", "inspect", "--format", "{{.Id}}", "demo-web")
+	pid := unitProp(t, "lockstepd.service", "MainPID")
+	sh(t, "sh", "-c", "echo '# kept by the upgrade' >> /etc/lockstep/lockstepd.env")
+
+	// Upgrade.
+	out := sh(t, "apt-get", "install", "-y", "-q", newDeb)
+	t.Logf("upgrade: %s", out[max(0, len(out)-300):])
+	newV := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(newDeb), "lockstep_"), "_amd64.deb")
+	if v := pkgVersion(t); v != "ii  "+newV {
+		t.Fatalf("after the upgrade: %q, want %s", v, newV)
+	}
+	if p := unitProp(t, "lockstepd.service", "MainPID"); p == pid || p == "0" {
+		t.Errorf("lockstepd after the upgrade: MainPID %s (was %s): not restarted on the new binary", p, pid)
+	}
+	if exe, err := os.Readlink("/proc/" + unitProp(t, "lockstepd.service", "MainPID") + "/exe"); err != nil || exe != "/usr/bin/lockstepd" {
+		t.Errorf("lockstepd runs %q (%v), not the upgraded /usr/bin/lockstepd", exe, err)
+	}
+	for _, u := range []string{"lockstepd.socket", "lockstep-reconcile.timer"} {
+		if s := unitProp(t, u, "ActiveState"); s != "active" {
+			t.Errorf("%s after the upgrade: %s", u, s)
+		}
+	}
+	if b, _ := os.ReadFile("/etc/lockstep/lockstepd.env"); !strings.Contains(string(b), "# kept by the upgrade") {
+		t.Errorf("the upgrade replaced the admin's lockstepd.env:\n%s", b)
+	}
+	waitHealthy(t, []string{"demo-web"}, time.Now(), 2*time.Minute)
+	if id := sh(t, "podman", "inspect", "--format", "{{.Id}}", "demo-web"); id != ctrID {
+		t.Errorf("the upgrade recreated demo-web: %s, was %s", id, ctrID)
+	}
+}
+
+// TestPackageRemovePurge (after TestPackageUpgrade): remove keeps lockstep's state, the conffile and
+// the apps' containers and data; purge removes lockstep's own state and conffile and still keeps the
+// apps' data.
+func TestPackageRemovePurge(t *testing.T) {
+	if v := pkgVersion(t); !strings.HasPrefix(v, "ii ") {
+		t.Fatalf("lockstep is not installed: %q", v)
+	}
+	if s, _ := try("podman", "inspect", "--format", "{{.State.Status}}", "demo-web"); s != "running" {
+		t.Fatalf("demo-web before remove: %q (TestPackageUpgrade installs it)", s)
+	}
+	// Remove: lockstep goes, its state, the conffile and the apps stay.
+	sh(t, "apt-get", "remove", "-y", "-q", "lockstep")
+	if v := pkgVersion(t); !strings.HasPrefix(v, "rc ") {
+		t.Errorf("after remove: %q, want rc (config files kept)", v)
+	}
+	if _, err := os.Stat("/usr/bin/lockstepd"); err == nil {
+		t.Error("remove left /usr/bin/lockstepd")
+	}
+	for _, u := range []string{"lockstepd.service", "lockstepd.socket", "lockstep-reconcile.timer"} {
+		if s := unitProp(t, u, "ActiveState"); s == "active" {
+			t.Errorf("%s still active after remove", u)
+		}
+	}
+	for _, f := range []string{"/etc/lockstep/lockstepd.env", "/var/lib/lockstep/report.json", "/var/lib/lockstep/apps/demo-web/www/index.html"} {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("remove took %s: %v", f, err)
+		}
+	}
+	if s := sh(t, "podman", "inspect", "--format", "{{.State.Status}}", "demo-web"); s != "running" {
+		t.Errorf("demo-web after remove: %s (removing lockstep is not removing its apps)", s)
+	}
+
+	// Purge: lockstep's own state and conffile go, app data stays.
+	sh(t, "apt-get", "purge", "-y", "-q", "lockstep")
+	if v := pkgVersion(t); v != "" && !strings.HasPrefix(v, "un ") && !strings.Contains(v, "no packages found") {
+		t.Errorf("after purge: %q", v)
+	}
+	for _, f := range []string{"/etc/lockstep/lockstepd.env", "/var/lib/lockstep/report.json"} {
+		if _, err := os.Stat(f); err == nil {
+			t.Errorf("purge left %s", f)
+		}
+	}
+	if b, err := os.ReadFile("/var/lib/lockstep/apps/demo-web/www/index.html"); err != nil || !strings.Contains(string(b), "fresh host") {
+		t.Errorf("purge touched the app's data: %v %q", err, b)
+	}
+}

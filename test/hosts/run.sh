@@ -1,0 +1,156 @@
+#!/bin/bash
+# The host suite (make test-hosts): fresh Debian roots from debootstrap (cached), lockstep's .deb
+# installed into each by apt as a user would, each booted with its own systemd, the end-to-end tests
+# (hosts.test, built with -tags hosts) run inside; then deps.sh proven on a minbase root
+# (deps-root.sh). Prints how long each root, layer, boot and step took and the suite's total.
+#
+# Usage: test/hosts/run.sh        (as root; make test-hosts builds what it needs and calls it)
+#   HOSTS_TEST    the test binary (default bin/hosts.test)   HOSTS_QUADLET  v5 generator (bin/quadlet)
+#   HOSTS_DEB     the .deb under test (default bin/dist/lockstep_*_amd64.deb)
+#   HOSTS_OLD_DEB the previous build, upgraded from (default bin/dist-prev/lockstep_*_amd64.deb)
+#   HOSTS_ONLY    the steps to run, of: bookworm bookworm-service trixie norecommends deps
+#                 (default all of them)
+#   HOST_BASE     roots, layers, host state and logs (default /var/lib/lockstep-hosts; never under
+#                 /tmp, /var/tmp or /run)        HOST_REFRESH=1  rebuild the cached roots
+#   HOSTS_KEEP=1  leave a failed host running to look into (HOST_NAME=... test/hosts/host-exec.sh bash)
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+export HOST_BASE=${HOST_BASE:-/var/lib/lockstep-hosts}
+case "$HOST_BASE" in /tmp/*|/var/tmp/*|/run/*) echo "HOST_BASE must not be under /tmp, /var/tmp, /run" >&2; exit 1;; esac
+[ "$(id -u)" = 0 ] || { echo "test/hosts: must run as root" >&2; exit 1; }
+test_bin=$(realpath "${HOSTS_TEST:-$top/bin/hosts.test}")
+quadlet=$(realpath "${HOSTS_QUADLET:-$top/bin/quadlet}")
+deb=$(realpath "${HOSTS_DEB:-$(ls "$top"/bin/dist/lockstep_*_amd64.deb | head -1)}")
+old_deb=$(realpath "${HOSTS_OLD_DEB:-$(ls "$top"/bin/dist-prev/lockstep_*_amd64.deb | head -1)}")
+only=${HOSTS_ONLY:-bookworm bookworm-service trixie norecommends deps}
+for f in "$test_bin" "$quadlet" "$deb" "$old_deb"; do [ -f "$f" ] || { echo "test/hosts: missing $f" >&2; exit 1; }; done
+version_of() { dpkg-deb -f "$1" Version; }
+mkdir -p "$HOST_BASE/logs"
+# Packages every root gets besides systemd, dbus, procps and iproute2: busybox-static makes the
+# demo image (no registry to pull from). Everything else comes with the .deb.
+root_pkgs=(busybox-static)
+
+t_start=$(date +%s)
+timings=()
+now() { date +%s.%N; }
+took() { printf '%.1fs' "$(echo "$(now) - $1" | bc)"; }
+note() { timings+=("$1"); echo "== $1"; }
+want() { [[ " $only " == *" $1 "* ]]; }
+failed=()
+running=()
+cleanup() {
+  for h in "${running[@]}"; do
+    [ -n "$h" ] || continue
+    [ "${HOSTS_KEEP:-0}" = 1 ] && [[ " ${failed[*]} " == *" $h "* ]] && continue
+    HOST_NAME=$h "$here/host-stop.sh" >/dev/null 2>&1
+  done
+}
+trap cleanup EXIT
+
+# root SUITE: the cached base root's path
+root() {
+  local t r; t=$(now)
+  r=$("$here/mk-root.sh" "$1" "${root_pkgs[@]}") || { echo "test/hosts: building the $1 root failed" >&2; exit 1; }
+  note "root $1: $(took "$t") ($r)"
+  echo "$r" > "$HOST_BASE/logs/root-$1.path"
+}
+# layer NAME ROOT DEB [APT_OPTION...]: the .deb installed over ROOT; sets $lower
+layer() {
+  local name=$1 r=$2 d=$3 t; shift 3; t=$(now)
+  lower=$("$here/mk-layer.sh" "$r" "$HOST_BASE/layers/$name" "$d" "$@") || { echo "test/hosts: installing $(basename "$d") into $name failed" >&2; exit 1; }
+  note "layer $name: apt-get install $* $(basename "$d"): $(took "$t")"
+}
+# boot NAME LOWER [VAR=value...]: boot a host (HOST_RESUME=1 in the arguments: on the disk it left)
+boot() {
+  local name=$1 low=$2 t; shift 2; t=$(now)
+  local share=$HOST_BASE/share/$name
+  rm -rf "$share"; mkdir -p "$share"; cp "$test_bin" "$deb" "$old_deb" "$share/"
+  # a host left over from an earlier run goes first (its disk stays for a reboot)
+  local keep=0; [[ " $* " == *" HOST_RESUME=1 "* ]] && keep=1
+  HOST_NAME=$name HOST_KEEP_STATE=$keep "$here/host-stop.sh" >/dev/null 2>&1
+  if ! env HOST_NAME="$name" HOST_ROOTFS="$low" HOST_SHARE="$share" "$@" "$here/host-boot.sh" >/dev/null; then
+    cat "$HOST_BASE/state/$name/stage2.log" "$HOST_BASE/state/$name/console.log" 2>/dev/null | tail -30
+    echo "test/hosts: booting $name failed" >&2; exit 1
+  fi
+  running+=("$name")
+  note "boot $name: $(took "$t")"
+}
+# tests NAME STEP REGEXP [VAR=value...]: run hosts.test -test.run REGEXP inside host NAME
+tests() {
+  local name=$1 step=$2 re=$3 t rc; shift 3; t=$(now)
+  HOST_NAME=$name "$here/host-exec.sh" env "$@" "/mnt/share/$(basename "$test_bin")" -test.v -test.count=1 \
+    -test.timeout=15m -test.run "$re" 2>&1 | sed "s/^/[$name] /"
+  rc=${PIPESTATUS[0]}
+  if [ "$rc" != 0 ]; then
+    failed+=("$name")
+    HOST_NAME=$name "$here/host-exec.sh" journalctl -b --no-pager -o short-monotonic > "$HOST_BASE/logs/$name-$step-journal.txt" 2>&1
+    note "FAIL $name $step ($re): $(took "$t"); its journal: $HOST_BASE/logs/$name-$step-journal.txt"
+    return 1
+  fi
+  note "ok   $name $step ($re): $(took "$t")"
+}
+# stop NAME [VAR=value...]   (HOST_KEEP_STATE=1: the disk stays for a reboot)
+stop() {
+  local name=$1 t; shift; t=$(now)
+  env HOST_NAME="$name" "$@" "$here/host-stop.sh" >/dev/null 2>&1
+  running=("${running[@]/$name}")
+  note "stop $name ($*): $(took "$t")"
+}
+
+new_v=$(version_of "$deb"); old_v=$(version_of "$old_deb")
+echo "== test/hosts: lockstep $new_v (upgrade from $old_v), steps: $only"
+
+if want bookworm || want bookworm-service || want norecommends || want deps; then root bookworm; fi
+broot=$(cat "$HOST_BASE/logs/root-bookworm.path" 2>/dev/null || true)
+if want trixie; then root trixie; fi
+troot=$(cat "$HOST_BASE/logs/root-trixie.path" 2>/dev/null || true)
+
+# Debian 12 with podman's recommends (apt's default): Quadlet mode with the v5 generator lockstep
+# builds (bin/quadlet; Debian 12 ships none), the user scope, a reboot; then service mode.
+if want bookworm || want bookworm-service; then layer bookworm "$broot" "$deb"; blower=$lower; fi
+if want bookworm; then
+  boot bookworm "$blower" HOST_QUADLET_BIN="$quadlet"
+  tests bookworm node '^(TestNode|TestUserScope)$' HOSTS_COMPANION_MODE=quadlet &&
+  { stop bookworm HOST_KEEP_STATE=1
+    boot bookworm "$blower" HOST_QUADLET_BIN="$quadlet" HOST_RESUME=1
+    tests bookworm reboot '^TestAfterReboot$'; }
+  stop bookworm
+fi
+if want bookworm-service; then
+  boot bookworm-service "$blower"
+  tests bookworm-service node '^TestNode$' HOSTS_COMPANION_MODE=service
+  stop bookworm-service
+fi
+# Debian 13: podman 5 and its own Quadlet generator.
+if want trixie; then
+  layer trixie "$troot" "$deb"
+  boot trixie "$lower"
+  tests trixie node '^(TestNode|TestUserScope)$' HOSTS_COMPANION_MODE=quadlet &&
+  { stop trixie HOST_KEEP_STATE=1
+    boot trixie "$lower" HOST_RESUME=1
+    tests trixie reboot '^TestAfterReboot$'; }
+  stop trixie
+fi
+# Debian 12 with --no-install-recommends and the previous build: the upgrade to this one, the node
+# on what the package's dependencies alone bring, then remove and purge.
+if want norecommends; then
+  layer norecommends "$broot" "$old_deb" --no-install-recommends
+  boot norecommends "$lower"
+  tests norecommends upgrade '^TestPackageUpgrade$' HOSTS_OLD_VERSION="$old_v" HOSTS_NEW_DEB="/mnt/share/$(basename "$deb")" &&
+    tests norecommends node '^TestNode$' HOSTS_COMPANION_MODE=service
+  tests norecommends remove '^TestPackageRemovePurge$'
+  stop norecommends
+fi
+if want deps; then
+  t=$(now)
+  if "$here/deps-root.sh"; then note "ok   deps: deps.sh on a minbase bookworm root, then the real-component tests: $(took "$t")"
+  else failed+=(deps); note "FAIL deps: $(took "$t")"; fi
+fi
+
+echo
+echo "== test/hosts summary"
+printf '   %s\n' "${timings[@]}"
+echo "== test/hosts took $(( $(date +%s) - t_start ))s"
+if [ ${#failed[@]} -gt 0 ]; then echo "== test/hosts FAILED: ${failed[*]}"; exit 1; fi
+echo "== test/hosts: ok"
