@@ -95,6 +95,9 @@ func statuses(in []report.AppStatus) []map[string]dbus.Variant {
 			"LastAction":  dbus.MakeVariant(text(a.LastAction)),
 			"NextAttempt": dbus.MakeVariant(text(a.NextAttempt)),
 		}
+		if a.App != "" {
+			m["App"] = dbus.MakeVariant(text(a.App)) // a companion's app
+		}
 		if len(a.Containers) > 0 {
 			// A stack's containers, aa{sv}: Name, State, Health, Image, ContainerId, LastAction.
 			cs := make([]map[string]dbus.Variant, 0, len(a.Containers))
@@ -268,7 +271,7 @@ func decodeStatuses(key string, in []map[string]dbus.Variant) ([]report.AppStatu
 	out := make([]report.AppStatus, 0, len(in))
 	for i, m := range in {
 		var a report.AppStatus
-		for k, dst := range map[string]*string{"Id": &a.ID, "State": &a.State, "Health": &a.Health, "Image": &a.Image,
+		for k, dst := range map[string]*string{"Id": &a.ID, "App": &a.App, "State": &a.State, "Health": &a.Health, "Image": &a.Image,
 			"ContainerId": &a.ContainerID, "LastAction": &a.LastAction, "NextAttempt": &a.NextAttempt} {
 			v, ok := m[k]
 			if !ok {

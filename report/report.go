@@ -83,9 +83,12 @@ const (
 	HealthNone      = "none" // the manifest declares no health check
 )
 
-// AppStatus is one app's state at the end of a pass.
+// AppStatus is one app's (or companion's) state at the end of a pass.
 type AppStatus struct {
-	ID          string `json:"id"`
+	ID string `json:"id"`
+	// App is the app a companion belongs to (companion rows only): ids do not say it, since app web's
+	// companion and app web-api are both web-something.
+	App         string `json:"app,omitempty"`
 	State       string `json:"state"`
 	Health      string `json:"health"`
 	Image       string `json:"image"`

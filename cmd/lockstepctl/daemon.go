@@ -132,30 +132,33 @@ same as lockstepd --once and STATE-DIR/report.json).`,
 	return cmd
 }
 
-// filterReport keeps what a report says about one app: its actions, failures and status, and the
-// companions named after it (ID or ID-*).
+// filterReport keeps what a report says about one app: its actions, failures and status, and its
+// companions' rows, actions and failures (rows name their app; a lockstepd from before rows did is
+// matched by id, ID or ID-*).
 func filterReport(rep *report.Report, id string) (*report.Report, bool) {
 	out := *rep
 	out.Actions, out.Failures, out.Apps, out.Companions = []report.ActionRec{}, []report.Failure{}, []report.AppStatus{}, []report.AppStatus{}
 	found := false
+	mine := map[string]bool{id: true} // the app and its companions
+	for _, a := range rep.Companions {
+		if a.App == id || (a.App == "" && (a.ID == id || strings.HasPrefix(a.ID, id+"-"))) {
+			out.Companions = append(out.Companions, a)
+			mine[a.ID] = true
+		}
+	}
 	for _, a := range rep.Actions {
-		if a.App == id {
-			out.Actions, found = append(out.Actions, a), true
+		if mine[a.App] {
+			out.Actions, found = append(out.Actions, a), found || a.App == id
 		}
 	}
 	for _, f := range rep.Failures {
-		if f.App == id {
-			out.Failures, found = append(out.Failures, f), true
+		if mine[f.App] {
+			out.Failures, found = append(out.Failures, f), found || f.App == id
 		}
 	}
 	for _, a := range rep.Apps {
 		if a.ID == id {
 			out.Apps, found = append(out.Apps, a), true
-		}
-	}
-	for _, a := range rep.Companions {
-		if a.ID == id || strings.HasPrefix(a.ID, id+"-") {
-			out.Companions = append(out.Companions, a)
 		}
 	}
 	return &out, found
