@@ -51,7 +51,9 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Short: "Show every app's state, health, image and last action, and the companions",
 		Long: `Show the apps and companions of lockstepd's last report: state, health, image, last action and
 how long ago the pass that saw them finished (SINCE). Colour on a terminal (see --color), plain when
-piped. Failures of the last pass are listed under the tables.
+piped. What the host's podman cannot do for the apps (no DNS on their networks, no id mapping for
+rootless podman, no catatonit for podman kube play) comes first, with its fix and the apps it
+affects. Failures of the last pass are listed under the tables.
 
 Exit status: 0 when every app is running with no failures, 3 when degraded (a failure, or an app or
 companion not running or unhealthy), 1 on error (e.g. lockstepd is not running).`,
@@ -79,6 +81,7 @@ companion not running or unhealthy), 1 on error (e.g. lockstepd is not running).
 				fmt.Fprintf(w, "lockstepd is %s; pass %d (%s) finished %s ago: %s, %s.\n", state, rep.PassID, rep.Trigger,
 					ago(rep.FinishedAt), plural(len(rep.Actions), "action"), plural(len(rep.Failures), "failure"))
 			}
+			printHostProblems(w, rep, p)
 			since := ago(rep.FinishedAt)
 			fmt.Fprintln(w, "\nApps:")
 			printStatuses(w, rep.Apps, p, "APP", since)

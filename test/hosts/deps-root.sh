@@ -5,9 +5,11 @@
 # the machine's /usr/local/go, bind-mounted read-only, as a user's own Go install would be.
 #
 # The root after deps.sh is cached under $HOST_BASE/roots/deps-bookworm-HASH, HASH over deps.sh's
-# package list; each run's writes go to an overlay layer that is thrown away. The tests run in a
+# package list (deps.sh --list); each run's writes go to an overlay layer that is thrown away. The tests run in a
 # private network namespace (only lo: no test can reach the network, none collides with the
-# machine's ports), a private pid namespace and the checkout's copy at /src.
+# machine's ports) and the checkout's copy at /src. Not in a pid namespace of its own: there runc
+# exec, as podman 4.3.1 runs it in a chroot, put the exec'd process into the machine's namespaces
+# instead of the container's (seen: `podman exec CTR cat /proc/1/cmdline` printed the machine's PID 1).
 # Usage: test/hosts/deps-root.sh    DEPS_PKGS: Go packages to test (default below)
 #   GOMODCACHE of the machine is bound read-only (GOPROXY=off: everything is in go.sum already)
 set -euo pipefail
@@ -23,9 +25,10 @@ modcache=$(go env GOMODCACHE 2>/dev/null || echo /root/go/pkg/mod)
 
 t0=$(date +%s.%N)
 base=$(ROOT_BASE_PKGS="" "$here/mk-root.sh" bookworm)
-# key: deps.sh's package list (its pkgs=(...) line) and this recipe
-recipe=1
-key=$(printf '%s\n' "$recipe" "$(grep -E '^pkgs=' "$top/scripts/deps.sh")" | sha256sum | cut -c1-12)
+# key: deps.sh's package list (deps.sh --list) and this recipe
+recipe=2
+list=$(bash "$top/scripts/deps.sh" --list) || { echo "deps-root: scripts/deps.sh --list failed" >&2; exit 1; }
+key=$(printf '%s\n' "$recipe" "$list" | sha256sum | cut -c1-12)
 root=$HOST_BASE/roots/deps-bookworm-$key
 t1=$(date +%s.%N)
 # chroot_run DIR CMD...: run in DIR with /proc, /sys, /dev and the checkout (/src) bound, in a
@@ -55,13 +58,16 @@ printf 'deps-root: roots ready in %.0fs (%s)\n' "$(echo "$t2 - $t0" | bc)" "$roo
 
 # the tests: an overlay over the cached root, a copy of the checkout (tests may write in it)
 run=$HOST_BASE/layers/deps
-rm -rf "$run"; mkdir -p "$run"/{upper,work,merged} "$HOST_BASE/gocache"
+rm -rf "$run"; mkdir -p "$run"/{upper,work,merged,vartmp} "$HOST_BASE/gocache"; chmod 1777 "$run/vartmp"
 export R=$run/merged root run top goroot modcache DEPS_PKGS
-unshare --mount --pid --net --fork --propagation private -- bash -euo pipefail -c '
+unshare --mount --net --propagation private -- bash -euo pipefail -c '
   ip link set lo up
   mount -t overlay overlay -o "lowerdir=$root,upperdir=$run/upper,workdir=$run/work" "$R"
   mount -t proc proc "$R/proc"; mount --rbind /sys "$R/sys"; mount --rbind /dev "$R/dev"
   mount -t tmpfs -o mode=755 tmpfs "$R/run"; mount -t tmpfs -o mode=1777 tmpfs "$R/tmp"
+  # /var/tmp on the machine'"'"'s filesystem, as on a machine: the tests'"'"' podman keeps its storage
+  # there, and its overlay driver refuses an overlayfs below it
+  mount --bind "$run/vartmp" "$R/var/tmp"
   mkdir -p "$R/usr/local/go" "$R/root/go/pkg/mod" "$R/root/.cache/go-build" "$R/src"
   mount --bind "$goroot" "$R/usr/local/go"; mount -o remount,bind,ro "$R/usr/local/go"
   mount --bind "$modcache" "$R/root/go/pkg/mod"; mount -o remount,bind,ro "$R/root/go/pkg/mod"

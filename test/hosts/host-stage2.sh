@@ -10,6 +10,16 @@ R=$HOST_STATE/newroot
 
 # 0. nothing we mount may propagate back to the host
 mount --make-rprivate /
+#    an uplink as a machine has (eth0, a default route), leading nowhere: the host has no network.
+#    Rootless podman 5's pasta copies the host's outbound interface; with lo alone it took the name
+#    of rootful podman's bridge (podman0) and netavark then failed: "bridge interface podman0 already
+#    exists but is a Tun interface". HOST_UPLINK=0: lo only.
+if [ "${HOST_UPLINK:-1}" = 1 ]; then
+  ip link add eth0 type veth peer name eth0-peer
+  ip addr add 10.213.0.2/24 dev eth0
+  ip link set eth0 up; ip link set eth0-peer up
+  ip route add default via 10.213.0.1
+fi
 
 # 1. the root: overlay (lower = debootstrapped root, upper = per-boot state) or a plain bind
 if [ "$HOST_ROOT_MODE" = overlay ]; then

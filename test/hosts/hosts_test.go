@@ -244,6 +244,11 @@ func TestNode(t *testing.T) {
 	if out, _ := try("systemctl", "list-units", "--failed", "--plain", "--no-legend"); out != "" {
 		t.Errorf("failed units on the fresh host: %s", out)
 	}
+	ver, _ := try("sh", "-c", "podman version --format '{{.Server.Version}}' 2>/dev/null")
+	info, _ := try("sh", "-c", "podman info --format 'runtime={{.Host.OCIRuntime.Name}} network={{.Host.NetworkBackend}} cgroups={{.Host.CgroupsVersion}} manager={{.Host.CgroupManager}} storage={{.Store.GraphDriverName}}' 2>/dev/null")
+	sd, _ := try("sh", "-c", "systemctl --version | head -1")
+	deb, _ := try("cat", "/etc/debian_version")
+	t.Logf("host: Debian %s, %s, podman %s %s", deb, sd, ver, info)
 	apps := appsFromEnv()
 	t0 := time.Now()
 	installDemo(t, apps)
@@ -474,6 +479,15 @@ func TestUserScope(t *testing.T) {
 		os.WriteFile("/etc/subgid", append(b, []byte(userName+":200000:65536\n")...), 0o644)
 	}
 	sh(t, "loginctl", "enable-linger", userName)
+	// The user's manager goes at the end: on cgroup v1 its companion fails at every start and
+	// lockstepd starts it again, at a cost in CPU a later step would pay.
+	t.Cleanup(func() {
+		asUser("systemctl", "--user", "disable", "--now", "lockstep-reconcile.timer", "lockstepd.socket", "lockstepd.service")
+		asUser("systemctl", "--user", "stop", "lockstep-us-web-ui.service")
+		asUser("podman", "rm", "--all", "--force", "--time", "0")
+		exec.Command("loginctl", "disable-linger", userName).Run()
+		exec.Command("systemctl", "stop", fmt.Sprintf("user@%d.service", userUID)).Run()
+	})
 	eventually(t, "the user's manager running", 60*time.Second, func() string {
 		out, _ := asUser("systemctl", "--user", "is-system-running")
 		return strings.TrimPrefix(out, "running")

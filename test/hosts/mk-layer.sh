@@ -28,11 +28,12 @@ unshare --mount --propagation private -- bash -euo pipefail -c '
   mkdir -p "$m/mnt/deb"; mount --bind "$layer" "$m/mnt/deb"
   # the usual guard of a chroot install: no init script is started (systemd is absent anyway)
   printf "#!/bin/sh\nexit 101\n" > "$m/usr/sbin/policy-rc.d"; chmod 755 "$m/usr/sbin/policy-rc.d"
+  # dpkg without fsync (--force-unsafe-io): the layer is thrown away after the run anyway
   run() { chroot "$m" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive "$@"; }
   # A cached root may hold package lists older than the archive: on a failed download, update and retry.
-  if ! run apt-get install -y -q $apt_opts "/mnt/deb/$debname" >"$layer/apt.log" 2>&1; then
+  if ! run apt-get install -y -q -o Dpkg::Options::=--force-unsafe-io $apt_opts "/mnt/deb/$debname" >"$layer/apt.log" 2>&1; then
     run apt-get update -q >>"$layer/apt.log" 2>&1
-    run apt-get install -y -q $apt_opts "/mnt/deb/$debname" >>"$layer/apt.log" 2>&1 || { tail -30 "$layer/apt.log" >&2; exit 1; }
+    run apt-get install -y -q -o Dpkg::Options::=--force-unsafe-io $apt_opts "/mnt/deb/$debname" >>"$layer/apt.log" 2>&1 || { tail -30 "$layer/apt.log" >&2; exit 1; }
   fi
   rm -f "$m/usr/sbin/policy-rc.d"
   umount "$m/mnt/deb"; rmdir "$m/mnt/deb"
