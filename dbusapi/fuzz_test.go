@@ -29,10 +29,11 @@ func FuzzReportRoundTrip(f *testing.F) {
 	f.Add(uint64(1<<63), "dbus,install", int64(-5), "\xff\xfe.yaml", "start", "a\x00b", "x", "open /etc/lockstep/apps.d/\xff: permission denied", "exited", "\u00e9\u2603", "")
 	f.Fuzz(func(t *testing.T, pass uint64, trigger string, usec int64, app, action, cause, fapp, ferr, state, image, next string) {
 		in := &report.Report{PassID: pass, Trigger: trigger, CompanionMode: state,
-			Actions:    []report.ActionRec{{App: app, Action: action, Cause: cause}},
-			Failures:   []report.Failure{{App: fapp, Error: ferr}, {App: app, Error: cause}},
-			Apps:       []report.AppStatus{{ID: app, State: state, Health: cause, Image: image, ContainerID: ferr, LastAction: action, NextAttempt: next}},
-			Companions: []report.AppStatus{{ID: fapp, State: state}},
+			Actions:      []report.ActionRec{{App: app, Action: action, Cause: cause}},
+			Failures:     []report.Failure{{App: fapp, Error: ferr}, {App: app, Error: cause}},
+			Apps:         []report.AppStatus{{ID: app, State: state, Health: cause, Image: image, ContainerID: ferr, LastAction: action, NextAttempt: next}},
+			Companions:   []report.AppStatus{{ID: fapp, State: state}},
+			HostProblems: []report.HostProblem{{Code: action, Message: cause, Fix: ferr, Apps: []string{app, fapp}}},
 		}
 		if usec > 0 {
 			in.StartedAt = time.UnixMicro(usec).UTC()
@@ -69,10 +70,11 @@ func FuzzReportRoundTrip(f *testing.F) {
 			t.Fatal(err)
 		}
 		want := &report.Report{PassID: pass, Trigger: clean(trigger), StartedAt: in.StartedAt, FinishedAt: in.FinishedAt,
-			Actions:    []report.ActionRec{{App: clean(app), Action: clean(action), Cause: clean(cause)}},
-			Failures:   []report.Failure{{App: clean(fapp), Error: clean(ferr)}, {App: clean(app), Error: clean(cause)}},
-			Apps:       []report.AppStatus{{ID: clean(app), State: clean(state), Health: clean(cause), Image: clean(image), ContainerID: clean(ferr), LastAction: clean(action), NextAttempt: clean(next)}},
-			Companions: []report.AppStatus{{ID: clean(fapp), State: clean(state)}},
+			Actions:      []report.ActionRec{{App: clean(app), Action: clean(action), Cause: clean(cause)}},
+			Failures:     []report.Failure{{App: clean(fapp), Error: clean(ferr)}, {App: clean(app), Error: clean(cause)}},
+			Apps:         []report.AppStatus{{ID: clean(app), State: clean(state), Health: clean(cause), Image: clean(image), ContainerID: clean(ferr), LastAction: clean(action), NextAttempt: clean(next)}},
+			Companions:   []report.AppStatus{{ID: clean(fapp), State: clean(state)}},
+			HostProblems: []report.HostProblem{{Code: clean(action), Message: clean(cause), Fix: clean(ferr), Apps: []string{clean(app), clean(fapp)}}},
 		}
 		if d := cmp.Diff(want, out); d != "" {
 			t.Fatalf("round trip (-want +got):\n%s", d)

@@ -48,7 +48,23 @@ func EncodeReport(r *report.Report) map[string]dbus.Variant {
 		"Apps":          dbus.MakeVariant(statuses(r.Apps)),
 		"Companions":    dbus.MakeVariant(statuses(r.Companions)),
 		"CompanionMode": dbus.MakeVariant(text(r.CompanionMode)),
+		"HostProblems":  dbus.MakeVariant(hostProblems(r.HostProblems)),
 	}
+}
+
+// hostProblems is HostProblems, aa{sv}: Code s, Message s, Fix s, Apps as (a dict, so that keys can
+// be added as Apps' are).
+func hostProblems(in []report.HostProblem) []map[string]dbus.Variant {
+	out := make([]map[string]dbus.Variant, 0, len(in))
+	for _, p := range in {
+		apps := make([]string, 0, len(p.Apps))
+		for _, a := range p.Apps {
+			apps = append(apps, text(a))
+		}
+		out = append(out, map[string]dbus.Variant{"Code": dbus.MakeVariant(text(p.Code)), "Message": dbus.MakeVariant(text(p.Message)),
+			"Fix": dbus.MakeVariant(text(p.Fix)), "Apps": dbus.MakeVariant(apps)})
+	}
+	return out
 }
 
 // text makes s a valid D-Bus string: D-Bus strings are UTF-8 without NUL, and godbus refuses to
@@ -78,6 +94,9 @@ func statuses(in []report.AppStatus) []map[string]dbus.Variant {
 			"ContainerId": dbus.MakeVariant(text(a.ContainerID)),
 			"LastAction":  dbus.MakeVariant(text(a.LastAction)),
 			"NextAttempt": dbus.MakeVariant(text(a.NextAttempt)),
+		}
+		if a.App != "" {
+			m["App"] = dbus.MakeVariant(text(a.App)) // a companion's app
 		}
 		if len(a.Containers) > 0 {
 			// A stack's containers, aa{sv}: Name, State, Health, Image, ContainerId, LastAction.
@@ -152,13 +171,14 @@ func DecodeReport(m map[string]dbus.Variant) (*report.Report, error) {
 	var started, finished uint64
 	var actions []action
 	var failures []failure
-	var apps, companions []map[string]dbus.Variant
+	var apps, companions, problems []map[string]dbus.Variant
 	for _, kv := range []struct {
 		key string
 		dst any
 	}{
 		{"PassId", &r.PassID}, {"Trigger", &r.Trigger}, {"StartedUsec", &started}, {"FinishedUsec", &finished},
 		{"Actions", &actions}, {"Failures", &failures}, {"Apps", &apps}, {"Companions", &companions},
+		{"HostProblems", &problems},
 	} {
 		if err := get(kv.key, kv.dst); err != nil {
 			return nil, err
@@ -178,7 +198,37 @@ func DecodeReport(m map[string]dbus.Variant) (*report.Report, error) {
 	if r.Companions, err = decodeStatuses("Companions", companions); err != nil {
 		return nil, err
 	}
+	if r.HostProblems, err = decodeHostProblems(problems); err != nil {
+		return nil, err
+	}
 	return r, nil
+}
+
+// decodeHostProblems is the inverse of hostProblems; no problems (or an older lockstepd, which sends
+// no HostProblems) decode as nil.
+func decodeHostProblems(in []map[string]dbus.Variant) ([]report.HostProblem, error) {
+	var out []report.HostProblem
+	for i, m := range in {
+		p := report.HostProblem{Apps: []string{}}
+		for k, dst := range map[string]*string{"Code": &p.Code, "Message": &p.Message, "Fix": &p.Fix} {
+			if v, ok := m[k]; ok {
+				s, ok := v.Value().(string)
+				if !ok {
+					return nil, fmt.Errorf("report key HostProblems[%d].%s has type %s, want s", i, k, v.Signature())
+				}
+				*dst = s
+			}
+		}
+		if v, ok := m["Apps"]; ok {
+			apps, ok := v.Value().([]string)
+			if !ok {
+				return nil, fmt.Errorf("report key HostProblems[%d].Apps has type %s, want as", i, v.Signature())
+			}
+			p.Apps = append(p.Apps, apps...)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // structs reads what godbus decodes an array of structs of n strings into ([][]any), without
@@ -207,7 +257,7 @@ func structs(v any, n int) ([][]string, bool) {
 // reportTypes are the D-Bus types of the report's keys (docs/dbus-api.md).
 var reportTypes = map[string]string{
 	"PassId": "t", "Trigger": "s", "StartedUsec": "t", "FinishedUsec": "t",
-	"Actions": "a(sss)", "Failures": "a(ss)", "Apps": "aa{sv}", "Companions": "aa{sv}",
+	"Actions": "a(sss)", "Failures": "a(ss)", "Apps": "aa{sv}", "Companions": "aa{sv}", "HostProblems": "aa{sv}",
 }
 
 func fromUsec(u uint64) time.Time {
@@ -221,7 +271,7 @@ func decodeStatuses(key string, in []map[string]dbus.Variant) ([]report.AppStatu
 	out := make([]report.AppStatus, 0, len(in))
 	for i, m := range in {
 		var a report.AppStatus
-		for k, dst := range map[string]*string{"Id": &a.ID, "State": &a.State, "Health": &a.Health, "Image": &a.Image,
+		for k, dst := range map[string]*string{"Id": &a.ID, "App": &a.App, "State": &a.State, "Health": &a.Health, "Image": &a.Image,
 			"ContainerId": &a.ContainerID, "LastAction": &a.LastAction, "NextAttempt": &a.NextAttempt} {
 			v, ok := m[k]
 			if !ok {

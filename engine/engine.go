@@ -84,6 +84,19 @@ type BuildRequest struct {
 	Output io.Writer
 }
 
+// HostInfo is what lockstep needs from podman's GET /info to know what the host's podman can do
+// (package hostcheck).
+type HostInfo struct {
+	Version string
+	Backend string // host.networkBackend: netavark, cni
+	// BackendInfo: host.networkBackendInfo is present (podman >= 4.4); then DNSPath is its dns.path,
+	// "" when podman found no DNS helper.
+	BackendInfo bool
+	DNSPath     string
+	Rootless    bool  // host.security.rootless
+	UIDs        int64 // the sizes of host.idMappings.uidmap, summed
+}
+
 // Classified podman failures. Errors from a Podman implementation wrap one of these where they apply, so
 // that callers use errors.Is rather than matching messages.
 var (
@@ -91,6 +104,9 @@ var (
 	ErrConflict      = errors.New("conflict")
 	ErrUnavailable   = errors.New("podman service unavailable")
 	ErrImageNotFound = errors.New("image not found")
+	// ErrNameInUse is a create refused because a container (or a storage-only container, one podman
+	// did not finish creating) already holds the name. It is also an ErrConflict.
+	ErrNameInUse = fmt.Errorf("%w: name already in use", ErrConflict)
 )
 
 // APIError is a failed podman API call, classified by its HTTP status.

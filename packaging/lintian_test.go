@@ -41,6 +41,13 @@ func TestLintian(t *testing.T) {
 			overridden++
 			continue
 		}
+		if m[1] == "I" && m[3] == "package-supports-alternative-init-but-no-init.d-script" {
+			// lintian 2.116's info tag for lockstepd.service (no init.d script: lockstepd needs
+			// systemd). Newer lintian dropped it and rejects an override of it (alien-tag), so it
+			// cannot be overridden in a file both read: see packaging/lintian-overrides.
+			t.Logf("accepted: %s", line)
+			continue
+		}
 		t.Errorf("lintian: %s (fix it, or override it with a reason in packaging/lintian-overrides)", line)
 	}
 	// The overrides are used: statically-linked-binary for both programs at least.

@@ -13,16 +13,19 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/containers/podman/v5/libpod/define"
 	"github.com/containers/podman/v5/pkg/bindings"
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 	"github.com/containers/podman/v5/pkg/bindings/images"
 	"github.com/containers/podman/v5/pkg/bindings/network"
+	"github.com/containers/podman/v5/pkg/bindings/system"
 	"github.com/containers/podman/v5/pkg/domain/entities/types"
 	"github.com/containers/podman/v5/pkg/errorhandling"
 	"github.com/containers/podman/v5/pkg/specgen"
 	spec "github.com/opencontainers/runtime-spec/specs-go"
 	nettypes "go.podman.io/common/libnetwork/types"
 	"go.podman.io/image/v5/manifest"
+	"go.podman.io/storage"
 
 	"github.com/lockstep/lockstep/engine"
 	lsmanifest "github.com/lockstep/lockstep/manifest"
@@ -34,6 +37,10 @@ import (
 // without a restart of its own. Connected once, the bindings' HTTP client redials by itself.
 type Client struct {
 	url string
+
+	// NetworkSeen, when set before use, is told what EnsureNetwork finds or makes: the network's
+	// name and whether it resolves names (hostcheck.Checker.SawNetwork).
+	NetworkSeen func(name string, dns bool)
 
 	mu   sync.Mutex
 	conn context.Context // carries the bindings connection
@@ -87,10 +94,12 @@ func classify(op string, err error) error {
 	var em *errorhandling.ErrorModel
 	if errors.As(err, &em) {
 		e := &engine.APIError{Op: op, Status: em.ResponseCode, Message: em.Message, Err: err}
-		switch em.ResponseCode {
-		case 404:
+		switch {
+		case em.ResponseCode == 404:
 			e.Err = engine.ErrNotFound
-		case 409:
+		case nameInUse(em):
+			e.Err = engine.ErrNameInUse
+		case em.ResponseCode == 409:
 			e.Err = engine.ErrConflict
 		}
 		return e
@@ -103,6 +112,16 @@ func classify(op string, err error) error {
 		return &engine.APIError{Op: op, Err: fmt.Errorf("%w: %v", engine.ErrUnavailable, rootCause(err))}
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// nameInUse tells a create refused for its name. libpod answers such a create with 500 (the compat API
+// with 409), so the status alone cannot tell it from other failures: the cause podman sends (its root
+// error, a sentinel of containers/storage or libpod, not the message around it) does.
+func nameInUse(em *errorhandling.ErrorModel) bool {
+	if em.ResponseCode != 500 && em.ResponseCode != 409 {
+		return false
+	}
+	return em.Because == storage.ErrDuplicateName.Error() || em.Because == define.ErrCtrExists.Error()
 }
 
 func isUnreachable(err error) bool {
@@ -142,6 +161,47 @@ func (c *Client) List(ctx context.Context) ([]engine.Container, error) {
 		out = append(out, engine.Container{ID: l.ID, Name: name, Image: l.Image, State: l.State, Labels: l.Labels})
 	}
 	return out, nil
+}
+
+// ListStorage returns the containers that are in podman's storage only (podman ps --external: a
+// create podman did not finish, or another tool's working container such as buildah's), in one
+// request. Their State is "storage"; they carry no labels; Image is the image's ID (its name in the
+// listing is any one of the image's names).
+func (c *Client) ListStorage(ctx context.Context) ([]engine.Container, error) {
+	cctx, err := c.ctx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	all, external := true, true
+	list, err := containers.List(cctx, &containers.ListOptions{All: &all, External: &external})
+	if err != nil {
+		return nil, classify("listing storage containers", err)
+	}
+	var out []engine.Container
+	for _, l := range list {
+		if l.State != "storage" {
+			continue
+		}
+		name := ""
+		if len(l.Names) > 0 {
+			name = l.Names[0]
+		}
+		out = append(out, engine.Container{ID: l.ID, Name: name, Image: l.ImageID, State: l.State})
+	}
+	return out, nil
+}
+
+// ImageID returns the ID of the local image ref.
+func (c *Client) ImageID(ctx context.Context, ref string) (string, error) {
+	cctx, err := c.ctx(ctx)
+	if err != nil {
+		return "", err
+	}
+	img, err := images.GetImage(cctx, ref, nil)
+	if err != nil {
+		return "", classify("inspecting image "+ref, err)
+	}
+	return img.ID, nil
 }
 
 // Inspect returns what adoption compares.
@@ -330,20 +390,21 @@ func toSpec(r lsspec.CreateRequest) *specgen.SpecGenerator {
 	return s
 }
 
-// EnsureNetwork creates the named bridge network, with DNS, unless it exists.
+// EnsureNetwork creates the named bridge network, with DNS, unless it exists. What it finds or makes
+// goes to NetworkSeen, if set: whether the network resolves names (dns_enabled).
 func (c *Client) EnsureNetwork(ctx context.Context, name, app string) error {
 	cctx, err := c.ctx(ctx)
 	if err != nil {
 		return err
 	}
-	ok, err := network.Exists(cctx, name, nil)
-	if err != nil {
-		return classify("checking network "+name, err)
-	}
-	if ok {
+	// One request, as network.Exists would be, that also says whether the network has DNS.
+	if n, err := network.Inspect(cctx, name, nil); err == nil {
+		c.sawNetwork(name, n.DNSEnabled)
 		return nil
+	} else if err = classify("checking network "+name, err); !errors.Is(err, engine.ErrNotFound) {
+		return err
 	}
-	_, err = network.Create(cctx, &nettypes.Network{Name: name, Driver: "bridge", DNSEnabled: true,
+	made, err := network.Create(cctx, &nettypes.Network{Name: name, Driver: "bridge", DNSEnabled: true,
 		Labels: map[string]string{lsspec.LabelApp: app}})
 	if err != nil {
 		if ok, e2 := network.Exists(cctx, name, nil); e2 == nil && ok {
@@ -351,7 +412,56 @@ func (c *Client) EnsureNetwork(ctx context.Context, name, app string) error {
 		}
 		return classify("creating network "+name, err)
 	}
+	// CNI without the dnsname plugin makes the network without DNS, whatever was asked.
+	c.sawNetwork(name, made.DNSEnabled)
 	return nil
+}
+
+func (c *Client) sawNetwork(name string, dns bool) {
+	if c.NetworkSeen != nil {
+		c.NetworkSeen(name, dns)
+	}
+}
+
+// HostInfo is GET /info, reduced to what hostcheck needs (one request).
+func (c *Client) HostInfo(ctx context.Context) (engine.HostInfo, error) {
+	cctx, err := c.ctx(ctx)
+	if err != nil {
+		return engine.HostInfo{}, err
+	}
+	in, err := system.Info(cctx, nil)
+	if err != nil {
+		return engine.HostInfo{}, classify("asking for podman's info", err)
+	}
+	out := engine.HostInfo{Backend: in.Host.NetworkBackend, Rootless: in.Host.Security.Rootless}
+	if in.Version.Version != "" {
+		out.Version = in.Version.Version
+	}
+	// podman >= 4.4 describes the backend and its DNS helper; 4.3 sends no networkBackendInfo.
+	if bi := in.Host.NetworkBackendInfo; bi.Backend != "" {
+		out.BackendInfo, out.DNSPath = true, bi.DNS.Path
+	}
+	for _, m := range in.Host.IDMappings.UIDMap {
+		out.UIDs += int64(m.Size)
+	}
+	return out, nil
+}
+
+// NetworkDNS is GET /networks/json (one request): each network's name and dns_enabled.
+func (c *Client) NetworkDNS(ctx context.Context) (map[string]bool, error) {
+	cctx, err := c.ctx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	nets, err := network.List(cctx, nil)
+	if err != nil {
+		return nil, classify("listing networks", err)
+	}
+	out := make(map[string]bool, len(nets))
+	for _, n := range nets {
+		out[n.Name] = n.DNSEnabled
+	}
+	return out, nil
 }
 
 // Start starts a container; starting a running one is not an error.

@@ -99,7 +99,7 @@ func TestCompanionStage(t *testing.T) {
 	if st := r.CompanionStats(); st != (CompanionStats{Writes: 2, Reloads: 1}) {
 		t.Fatalf("stats %+v", st)
 	}
-	if len(rep.Companions) != 2 || rep.Companions[0].State != "active/x" {
+	if len(rep.Companions) != 2 || rep.Companions[0].State != "active/x" || rep.Companions[0].App != "a" || rep.Companions[1].App != "b" {
 		t.Fatalf("companions %+v", rep.Companions)
 	}
 	// No-op pass: no write, no reload, no start.
@@ -124,6 +124,10 @@ func TestCompanionStage(t *testing.T) {
 	noFail(t, rep)
 	if got := strings.Join(sd.take(), ","); got != "stop lockstep-b-ui.service,reload" {
 		t.Fatalf("removal: %s", got)
+	}
+	// The removed companion's row still names its app (from its unit file's label).
+	if i := slices.IndexFunc(rep.Companions, func(c AppStatus) bool { return c.ID == "b-ui" }); i < 0 || rep.Companions[i].App != "b" || rep.Companions[i].State != StateRemoved {
+		t.Fatalf("removed companion's row: %+v", rep.Companions)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "lockstep-b-ui.container")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal("file of a removed companion left")

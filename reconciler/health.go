@@ -3,9 +3,9 @@ package reconciler
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
+	"github.com/lockstep/lockstep/reconciler/plan"
 	"github.com/lockstep/lockstep/spec"
 )
 
@@ -138,49 +138,10 @@ func (r *Reconciler) RunHealthChecks(ctx context.Context, hc HealthChecker, chan
 }
 
 // waitForHealthyDependencies holds back installing or starting an app until each dependency that
-// declares a health check is healthy (bitcoind before lnd). The health monitor asks for a pass when a
-// dependency's health changes, so the dependent follows without waiting for the timer.
+// declares a health check is healthy (package plan), by the monitor's view of health.
 func (r *Reconciler) waitForHealthyDependencies(actions []Action) {
-	byApp := map[string][]*Action{}
-	for i := range actions {
-		if actions[i].Desired != nil {
-			byApp[actions[i].App] = append(byApp[actions[i].App], &actions[i])
-		}
-	}
-	// unhealthy returns the first container of app (before index before, when >= 0) with a health
-	// check that is not healthy, and its health.
-	unhealthy := func(app string, before int) (string, string) {
-		for _, d := range byApp[app] {
-			if d.Desired.Health == nil || (before >= 0 && d.Desired.Index >= before) {
-				continue
-			}
-			if h, _ := r.healthOf(d.Name()); h != HealthHealthy {
-				if h == "" {
-					h = "not checked yet"
-				}
-				return d.Name(), h
-			}
-		}
-		return "", ""
-	}
-	for i := range actions {
-		a := &actions[i]
-		if a.Desired == nil || (a.Kind != KindInstall && a.Kind != KindStart && a.Kind != KindForceRecreate && a.Kind != KindRecreate) {
-			continue
-		}
-		if name, h := unhealthy(a.App, a.Desired.Index); name != "" {
-			a.Kind, a.Cause, a.WaitDep = KindWait, fmt.Sprintf("%s; waiting for %s to be healthy (%s)", a.Cause, name, h), name
-			continue
-		}
-		for _, dep := range a.Desired.Deps {
-			if name, h := unhealthy(dep, -1); name != "" {
-				what := "dependency " + dep
-				if name != dep {
-					what += " (" + name + ")"
-				}
-				a.Kind, a.Cause, a.WaitDep = KindWait, fmt.Sprintf("%s; waiting for %s to be healthy (%s)", a.Cause, what, h), dep
-				break
-			}
-		}
-	}
+	plan.WaitForHealthyDependencies(actions, func(name string) string {
+		h, _ := r.healthOf(name)
+		return h
+	})
 }

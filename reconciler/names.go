@@ -60,6 +60,7 @@ var (
 	ErrConflict      = engine.ErrConflict
 	ErrUnavailable   = engine.ErrUnavailable
 	ErrImageNotFound = engine.ErrImageNotFound
+	ErrNameInUse     = engine.ErrNameInUse
 )
 
 // The desired containers and their create requests (package spec).

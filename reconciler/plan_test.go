@@ -1,10 +1,6 @@
 package reconciler
 
 import (
-	"testing"
-
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/lockstep/lockstep/manifest"
 )
 
@@ -39,88 +35,6 @@ func withLabel(c Container, k, v string) Container {
 	l[k] = v
 	c.Labels = l
 	return c
-}
-
-type step struct {
-	App, Kind, Cause string
-}
-
-func TestPlan(t *testing.T) {
-	web, worker := app("web"), app("worker", "web")
-	changed := app("web")
-	changed.Container.Image = "localhost/web:2"
-	tests := []struct {
-		name string
-		in   Input
-		want []step
-	}{
-		{"nothing installed, nothing running", Input{}, nil},
-		{"missing apps are installed", Input{Desired: desired(web, worker)},
-			[]step{{"web", "install", "no container"}, {"worker", "install", "no container"}}},
-		{"running and unchanged is a no-op", Input{Desired: desired(web), Containers: []Container{owned(web, "running")}},
-			[]step{{"web", "none", "running, spec unchanged"}}},
-		{"exited is started", Input{Desired: desired(web), Containers: []Container{owned(web, "exited")}},
-			[]step{{"web", "start", "container is exited"}}},
-		{"stopped is started", Input{Desired: desired(web), Containers: []Container{owned(web, "stopped")}},
-			[]step{{"web", "start", "container is stopped"}}},
-		{"created is force-recreated", Input{Desired: desired(web), Containers: []Container{owned(web, "created")}},
-			[]step{{"web", "force-recreate", "container is created"}}},
-		{"paused is force-recreated", Input{Desired: desired(web), Containers: []Container{owned(web, "paused")}},
-			[]step{{"web", "force-recreate", "container is paused"}}},
-		{"unknown is force-recreated", Input{Desired: desired(web), Containers: []Container{owned(web, "unknown")}},
-			[]step{{"web", "force-recreate", "container is unknown"}}},
-		{"stopping is waited for", Input{Desired: desired(web), Containers: []Container{owned(web, "stopping")}},
-			[]step{{"web", "wait", "container is stopping"}}},
-		{"drift is recreated", Input{Desired: desired(changed), Containers: []Container{owned(web, "running")}},
-			[]step{{"web", "recreate", "spec changed (hash " + DesiredFor(web, testRoots).Hash()[:12] + " -> " + DesiredFor(changed, testRoots).Hash()[:12] + ")"}}},
-		{"drift of an exited container is recreated", Input{Desired: desired(changed), Containers: []Container{owned(web, "exited")}},
-			[]step{{"web", "recreate", "spec changed (hash " + DesiredFor(web, testRoots).Hash()[:12] + " -> " + DesiredFor(changed, testRoots).Hash()[:12] + ")"}}},
-		{"unknown hash scheme is not drift", Input{Desired: desired(changed), Containers: []Container{withLabel(owned(web, "running"), LabelHashScheme, "v9")}},
-			[]step{{"web", "none", `running; hash scheme "v9" is unknown to this lockstep, so drift is not checked`}}},
-		{"foreign container with the app's name", Input{Desired: desired(web), Containers: []Container{{ID: "x", Name: "web", State: "running"}}},
-			[]step{{"web", "adopt", "a container named web exists that lockstep did not create"}}},
-		{"adopted container is owned", Input{Desired: desired(web), Containers: []Container{{ID: "x", Name: "web", State: "running"}},
-			Adopted: map[string]Adoption{"web": {ContainerID: "x", Scheme: "v1", Hash: DesiredFor(web, testRoots).Hash()}}},
-			[]step{{"web", "none", "running, spec unchanged"}}},
-		{"adopted container drifts", Input{Desired: desired(web), Containers: []Container{{ID: "x", Name: "web", State: "running"}},
-			Adopted: map[string]Adoption{"web": {ContainerID: "x", Scheme: "v1", Hash: "old"}}},
-			[]step{{"web", "recreate", "spec changed (hash old -> " + DesiredFor(web, testRoots).Hash()[:12] + ")"}}},
-		{"uninstalled app is removed", Input{Containers: []Container{owned(web, "running")}},
-			[]step{{"web", "remove", "app is no longer installed (its data is kept)"}}},
-		{"invalid manifest holds the container", Input{Invalid: map[string]bool{"web": true}, Containers: []Container{owned(web, "exited")}},
-			[]step{{"web", "hold", "manifest is invalid; its container is left as it is"}}},
-		{"stray labelled container is removed", Input{Desired: desired(web), Containers: []Container{owned(web, "running"), withLabel(Container{ID: "s", Name: "web-old", State: "exited"}, LabelApp, "web")}},
-			[]step{{"web", "remove", "stray container web-old labelled for this app"}, {"web", "none", "running, spec unchanged"}}},
-		{"unlabelled unrelated containers are ignored", Input{Containers: []Container{{ID: "z", Name: "postgres", State: "running"}}}, nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var got []step
-			for _, a := range Plan(tt.in) {
-				got = append(got, step{a.App, string(a.Kind), a.Cause})
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Fatalf("plan (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-func TestOrderPutsDependenciesFirst(t *testing.T) {
-	a, b, c, d := app("a"), app("b", "a"), app("c", "b", "a"), app("d")
-	actions := Plan(Input{Desired: desired(c, b, a, d), Containers: []Container{owned(app("gone"), "running")}})
-	var got [][]string
-	for _, w := range Order(actions) {
-		var ids []string
-		for _, x := range w {
-			ids = append(ids, x.App+":"+string(x.Kind))
-		}
-		got = append(got, ids)
-	}
-	want := [][]string{{"gone:remove"}, {"a:install", "d:install"}, {"b:install"}, {"c:install"}}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Fatalf("waves (-want +got):\n%s", diff)
-	}
 }
 
 func testRootsIn(dir string) manifest.Roots {

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -56,6 +57,8 @@ type Config struct {
 	// ReadOnly makes a reconciler that only observes (lockstepctl plan): New creates no state dir,
 	// and Pass must not be called.
 	ReadOnly bool
+	// Host, when set, finds what the host's podman cannot do for the apps (host.go); nil: no check.
+	Host HostChecker
 }
 
 // Reconciler runs passes. Pass must not be called concurrently; Runner serializes it.
@@ -69,6 +72,9 @@ type Reconciler struct {
 	lastCompanionStats CompanionStats
 	// reloadPending: unit files were written but the daemon-reload after them failed (pass goroutine).
 	reloadPending bool
+
+	// nameInUseRetry: an install's name stayed taken (nameinuse.go); the pass asks for another soon.
+	nameInUseRetry atomic.Bool
 
 	backoff map[string]*backoffState // pass goroutine only
 	reach   map[string]*reachState   // pass goroutine only
@@ -248,7 +254,8 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		cp = r.planCompanions(set)
 		r.stopGoneCompanions(ctx, cp, rep)
 	}
-	actions := Plan(r.input(set, cs))
+	in := r.input(set, cs)
+	actions := Plan(in)
 	now := r.cfg.Now()
 	r.planRollback(ctx, actions, now) // rollback: judge updates on trial, hold rolled-back apps (rollback.go)
 	for i := range actions {
@@ -282,6 +289,9 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	r.mu.Lock()
 	r.nextWake = wake
 	r.mu.Unlock()
+	if r.nameInUseRetry.Swap(false) {
+		r.wakeBy(now.Add(NameInUseRetry))
+	}
 	rows := map[string]*AppStatus{}
 	var order []string
 	failed := map[string]bool{}
@@ -357,6 +367,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		targets[a.Name()] = t
 	}
 	r.setHealthTargets(targets)
+	r.checkHost(ctx, in.Desired, rep) // what podman cannot do for these apps (host.go)
 	if cp != nil {
 		r.lastCompanionStats = r.companionsStage(ctx, log, cp, rep)
 	}
@@ -598,8 +609,13 @@ func (r *Reconciler) install(ctx context.Context, d *Desired, old *Container) re
 		r.forget(d.Name())
 	}
 	id, err := r.podman.Create(ctx, d.Request)
+	if errors.Is(err, ErrNameInUse) {
+		id, err = r.createAfterNameInUse(ctx, d, err) // a name the list did not show (nameinuse.go)
+	} else if err != nil {
+		err = fmt.Errorf("creating container: %w", err)
+	}
 	if err != nil {
-		return result{err: fmt.Errorf("creating container: %w", err)}
+		return result{err: err}
 	}
 	if err := r.podman.Start(ctx, id); err != nil {
 		return result{containerID: id, state: "created", err: fmt.Errorf("starting: %w", err)}

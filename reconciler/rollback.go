@@ -1,152 +1,35 @@
 package reconciler
 
-// Update with rollback (issue 7 point 8).
-//
-// lockstep keeps, per container (an app's one container, or each container of a stack, by podman
-// name), the last known-good CreateRequest: the request of a container it saw healthy (or, without a
-// health check, running past the settle window and answering on its published ports). When a manifest
-// change recreates a container (KindRecreate) and a known-good spec with another hash exists, the new
-// container is on trial. In a stack each container is judged, rolled back and held on its own. A trial fails when, before it is judged good:
-//   - the app has a health check and its health turns unhealthy (failing retries times after the start
-//     period), or is still not healthy at the trial's deadline (start period + (retries+1) checks with
-//     their timeout: a check that never completes is caught here);
-//   - the container is not running (exited, crashed, left created by a failed start, gone);
-//   - the app has no health check and a published port still does not answer once both the settle
-//     window and the reachability grace have passed.
-//
-// A failed trial makes the pass roll back (KindRollback): the container is recreated from the saved
-// good request, labels included, so it carries the good spec's hash. The failed hash is remembered, and
-// while the manifest still asks for it the app is held "rolled-back": it is planned against the good
-// spec (started if it dies, restarted if unhealthy, as any app) instead of being recreated again.
-// A manifest change to any other hash is a new attempt; a change back to the good spec is a no-op.
-//
-// Everything is persisted in STATE-DIR/rollback.json (mode 0600: env may hold secrets), written
-// atomically and only when it changed, so a restart of lockstepd neither forgets a good spec nor
-// retries a failed one, and a no-op pass writes nothing.
-
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"sort"
-	"sync"
 	"time"
 
-	"github.com/lockstep/lockstep/internal/atomicfile"
 	"github.com/lockstep/lockstep/reconciler/plan"
 	"github.com/lockstep/lockstep/reconciler/probe"
+	"github.com/lockstep/lockstep/reconciler/rollback"
 	"github.com/lockstep/lockstep/spec"
 )
+
+// This file judges containers on trial and holds rolled-back apps; package rollback's doc gives the
+// rules, and its Book keeps the records.
 
 // RollbackSettle is how long a new container of an app without a health check must keep running
 // (and answering on its published ports) before its spec counts as good; Config.RollbackSettle
 // overrides it.
 const RollbackSettle = 30 * time.Second
 
-const rollbackFile = "rollback.json"
+// The rollback book (package rollback), under the names the pass uses.
+type (
+	rollbacks      = rollback.Book
+	rollbackRecord = rollback.Record
+	goodSpec       = rollback.Good
+	trialSpec      = rollback.Trial
+)
 
-// goodSpec is the last known-good container of an app.
-type goodSpec struct {
-	Hash    string        `json:"spec_hash"`
-	Scheme  string        `json:"hash_scheme"`
-	Request CreateRequest `json:"request"`
-}
-
-// failedSpec is a spec that was rolled back; it is not applied again until the manifest changes.
-type failedSpec struct {
-	Hash   string    `json:"spec_hash"`
-	Reason string    `json:"reason"`
-	At     time.Time `json:"at"`
-}
-
-// trialSpec is a recreated container not yet judged.
-type trialSpec struct {
-	Hash    string    `json:"spec_hash"`
-	From    string    `json:"from_hash"` // the good spec it falls back to
-	Started time.Time `json:"started"`
-	Error   string    `json:"error,omitempty"` // the recreate's error, when it failed
-}
-
-// rollbackRecord is kept per container (by podman name: an app's id for a one-container app).
-type rollbackRecord struct {
-	App    string      `json:"app"`
-	Good   *goodSpec   `json:"good,omitempty"`
-	Failed *failedSpec `json:"failed,omitempty"`
-	Trial  *trialSpec  `json:"trial,omitempty"`
-}
-
-type runningSince struct {
-	id    string
-	since time.Time
-}
-
-// rollbacks is the persisted rollback book plus per-pass scratch state.
-type rollbacks struct {
-	mu       sync.Mutex
-	path     string
-	readOnly bool                       // the file could not be read (not root): never overwrite it
-	apps     map[string]*rollbackRecord // by container name
-	dirty    bool
-	writes   int // files written, for tests
-
-	running map[string]runningSince // pass goroutine only: containers without a health check
-	held    map[string]bool         // pass goroutine only: containers held or rolled back in this pass
-}
-
-// loadRollbacks reads STATE-DIR/rollback.json. A file lockstep may not read (a plan run by a user)
-// leaves the book empty and read-only; a corrupt one is an error, as for adoptions.
 func loadRollbacks(dir string, log interface{ Warnf(string, ...any) }) (*rollbacks, error) {
-	rb := &rollbacks{path: filepath.Join(dir, rollbackFile), apps: map[string]*rollbackRecord{},
-		running: map[string]runningSince{}, held: map[string]bool{}}
-	b, err := os.ReadFile(rb.path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return rb, nil
-	case errors.Is(err, fs.ErrPermission):
-		log.Warnf("rollback records %s are not readable; rollback is off in this process: %v", rb.path, err)
-		rb.readOnly = true
-		return rb, nil
-	case err != nil:
-		return nil, fmt.Errorf("reading rollback records: %w", err)
-	}
-	if err := json.Unmarshal(b, &rb.apps); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", rb.path, err)
-	}
-	if rb.apps == nil {
-		rb.apps = map[string]*rollbackRecord{}
-	}
-	return rb, nil
-}
-
-// saveLocked writes the book if it changed since the last write.
-func (rb *rollbacks) saveLocked() error {
-	if !rb.dirty || rb.readOnly {
-		return nil
-	}
-	b, err := json.MarshalIndent(rb.apps, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.Write(rb.path, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("saving rollback records: %w", err)
-	}
-	rb.dirty = false
-	rb.writes++
-	return nil
-}
-
-func (rb *rollbacks) record(name, app string) *rollbackRecord {
-	rec := rb.apps[name]
-	if rec == nil {
-		rec = &rollbackRecord{}
-		rb.apps[name] = rec
-	}
-	rec.App = app
-	return rec
+	return rollback.Load(dir, log)
 }
 
 func (r *Reconciler) rollbackSettle() time.Duration {
@@ -201,14 +84,14 @@ func (r *Reconciler) holdLocked(a *Action, rec *rollbackRecord) {
 // holdRolledBack applies holds to a dry run's plan (no trial is judged and nothing is changed).
 func (r *Reconciler) holdRolledBack(actions []Action) {
 	rb := r.rb
-	rb.mu.Lock()
-	defer rb.mu.Unlock()
+	rb.Lock()
+	defer rb.Unlock()
 	for i := range actions {
 		a := &actions[i]
 		if a.Desired == nil || a.Kind == KindRemove {
 			continue
 		}
-		if rec := rb.apps[a.Name()]; rec != nil && rec.Good != nil && rec.Failed != nil && rec.Failed.Hash == a.Desired.Hash() {
+		if rec := rb.Apps[a.Name()]; rec != nil && rec.Good != nil && rec.Failed != nil && rec.Failed.Hash == a.Desired.Hash() {
 			r.holdLocked(a, rec)
 		}
 	}
@@ -219,15 +102,15 @@ func (r *Reconciler) holdRolledBack(actions []Action) {
 // failed spec once the manifest asks for another, and records good specs.
 func (r *Reconciler) planRollback(ctx context.Context, actions []Action, now time.Time) {
 	rb := r.rb
-	rb.mu.Lock()
-	defer rb.mu.Unlock()
-	rb.held = map[string]bool{}
+	rb.Lock()
+	defer rb.Unlock()
+	rb.Held = map[string]bool{}
 	for i := range actions {
 		a := &actions[i]
 		if a.Desired == nil || a.Kind == KindRemove {
 			continue
 		}
-		rec := rb.apps[a.Name()]
+		rec := rb.Apps[a.Name()]
 		want := a.Desired.Hash()
 		if rec != nil && rec.Trial != nil {
 			if r.judgeTrialLocked(ctx, a, rec, now) {
@@ -237,12 +120,12 @@ func (r *Reconciler) planRollback(ctx context.Context, actions []Action, now tim
 		if rec != nil && rec.Failed != nil {
 			if rec.Failed.Hash == want && rec.Good != nil {
 				r.holdLocked(a, rec)
-				rb.held[a.Name()] = true
+				rb.Held[a.Name()] = true
 				continue
 			}
 			// The manifest changed: a new attempt (or back to the good spec).
 			rec.Failed = nil
-			rb.dirty = true
+			rb.Dirty = true
 		}
 		r.noteGoodLocked(a, rec, now)
 	}
@@ -254,7 +137,7 @@ func (r *Reconciler) noteGoodLocked(a *Action, rec *rollbackRecord, now time.Tim
 	rb := r.rb
 	c, want := a.Container, a.Desired.Hash()
 	if a.Kind != KindNone || c == nil || c.State != "running" || specHashOf(c) != want {
-		delete(rb.running, a.Name())
+		delete(rb.Running, a.Name())
 		return
 	}
 	if rec != nil && rec.Good != nil && rec.Good.Hash == want {
@@ -265,12 +148,12 @@ func (r *Reconciler) noteGoodLocked(a *Action, rec *rollbackRecord, now time.Tim
 			return
 		}
 	} else {
-		rs, ok := rb.running[a.Name()]
-		if !ok || rs.id != c.ID {
-			rb.running[a.Name()] = runningSince{id: c.ID, since: now}
+		rs, ok := rb.Running[a.Name()]
+		if !ok || rs.ID != c.ID {
+			rb.Running[a.Name()] = rollback.Running{ID: c.ID, Since: now}
 			return
 		}
-		if now.Sub(rs.since) < r.rollbackSettle() {
+		if now.Sub(rs.Since) < r.rollbackSettle() {
 			return
 		}
 	}
@@ -279,11 +162,11 @@ func (r *Reconciler) noteGoodLocked(a *Action, rec *rollbackRecord, now time.Tim
 
 func (r *Reconciler) setGoodLocked(a *Action) {
 	rb := r.rb
-	rec := rb.record(a.Name(), a.App)
-	rec.Good = &goodSpec{Hash: a.Desired.Hash(), Scheme: HashScheme, Request: a.Desired.Request}
+	rec := rb.Record(a.Name(), a.App)
+	rec.Good = &rollback.Good{Hash: a.Desired.Hash(), Scheme: HashScheme, Request: a.Desired.Request}
 	rec.Trial = nil
-	rb.dirty = true
-	delete(rb.running, a.Name())
+	rb.Dirty = true
+	delete(rb.Running, a.Name())
 	r.cfg.Log.WithField("app", a.App).WithField("container", a.Name()).WithField("spec", plan.Short(rec.Good.Hash)).Debug("spec recorded as good")
 }
 
@@ -321,7 +204,7 @@ func (r *Reconciler) judgeTrialLocked(ctx context.Context, a *Action, rec *rollb
 	c := a.Container
 	drop := func() bool {
 		rec.Trial = nil
-		rb.dirty = true
+		rb.Dirty = true
 		return false
 	}
 	switch {
@@ -383,10 +266,10 @@ func (r *Reconciler) judgeTrialLocked(ctx context.Context, a *Action, rec *rollb
 	cause := fmt.Sprintf("new spec %s not healthy after %s: %s; back to %s", plan.Short(t.Hash),
 		now.Sub(t.Started).Round(time.Second), reason, plan.Short(rec.Good.Hash))
 	failedHash := t.Hash
-	rec.Failed = &failedSpec{Hash: failedHash, Reason: cause, At: now.UTC()}
+	rec.Failed = &rollback.Failed{Hash: failedHash, Reason: cause, At: now.UTC()}
 	rec.Trial = nil
-	rb.dirty = true
-	rb.held[a.Name()] = true
+	rb.Dirty = true
+	rb.Held[a.Name()] = true
 	delete(r.reach, a.Name()) // the good container gets its own reachability grace
 	a.Desired = goodDesired(a.Desired, rec.Good)
 	a.Kind, a.Cause = KindRollback, cause
@@ -401,8 +284,8 @@ func (r *Reconciler) judgeTrialLocked(ctx context.Context, a *Action, rec *rollb
 // deadline.
 func (r *Reconciler) finishRollback(actions []Action, results map[string]result, now time.Time, rep *Report) {
 	rb := r.rb
-	rb.mu.Lock()
-	defer rb.mu.Unlock()
+	rb.Lock()
+	defer rb.Unlock()
 	// Containers of installed apps; an app whose manifest is invalid keeps its records.
 	byName := map[string]*Action{}
 	keepApp := map[string]bool{}
@@ -415,15 +298,15 @@ func (r *Reconciler) finishRollback(actions []Action, results map[string]result,
 			byName[a.Name()] = a
 		}
 	}
-	for name, rec := range rb.apps {
+	for name, rec := range rb.Apps {
 		if byName[name] == nil && !keepApp[rec.App] {
-			delete(rb.apps, name)
-			rb.dirty = true
+			delete(rb.Apps, name)
+			rb.Dirty = true
 		}
 	}
-	for name := range rb.running {
+	for name := range rb.Running {
 		if byName[name] == nil {
-			delete(rb.running, name)
+			delete(rb.Running, name)
 		}
 	}
 	var wake time.Time
@@ -438,12 +321,12 @@ func (r *Reconciler) finishRollback(actions []Action, results map[string]result,
 			continue
 		}
 		res, done := results[actionKey(a)]
-		rec := rb.apps[a.Name()]
+		rec := rb.Apps[a.Name()]
 		want := a.Desired.Hash()
 		if !done || rec == nil || rec.Good == nil || rec.Good.Hash == want {
 			continue
 		}
-		t := &trialSpec{Hash: want, From: rec.Good.Hash, Started: now.UTC()}
+		t := &rollback.Trial{Hash: want, From: rec.Good.Hash, Started: now.UTC()}
 		if res.err != nil {
 			t.Error = res.err.Error()
 			if res.containerID != "" {
@@ -456,9 +339,9 @@ func (r *Reconciler) finishRollback(actions []Action, results map[string]result,
 			}
 		}
 		rec.Trial = t
-		rb.dirty = true
+		rb.Dirty = true
 	}
-	for name, rec := range rb.apps {
+	for name, rec := range rb.Apps {
 		a := byName[name]
 		if rec.Trial == nil || a == nil || unconfirmed[name] {
 			continue
@@ -477,8 +360,8 @@ func (r *Reconciler) finishRollback(actions []Action, results map[string]result,
 		rows[rep.Apps[i].ID] = &rep.Apps[i]
 	}
 	for name, a := range byName {
-		rec, row := rb.apps[name], rows[a.App]
-		if !rb.held[name] || rec == nil || rec.Failed == nil || row == nil {
+		rec, row := rb.Apps[name], rows[a.App]
+		if !rb.Held[name] || rec == nil || rec.Failed == nil || row == nil {
 			continue
 		}
 		if member := a.Desired.Member; member != "" {
@@ -495,7 +378,7 @@ func (r *Reconciler) finishRollback(actions []Action, results map[string]result,
 			"the manifest's spec %s is not applied until the manifest changes: %s", plan.Short(rec.Failed.Hash), rec.Failed.Reason))})
 	}
 	sort.SliceStable(rep.Failures, func(i, j int) bool { return rep.Failures[i].App < rep.Failures[j].App })
-	if err := rb.saveLocked(); err != nil {
+	if err := rb.SaveLocked(); err != nil {
 		r.cfg.Log.WithError(err).Error("saving rollback records")
 	}
 	if !wake.IsZero() {

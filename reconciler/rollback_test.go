@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lockstep/lockstep/reconciler/rollback"
 	lsspec "github.com/lockstep/lockstep/spec"
 )
 
@@ -130,7 +131,7 @@ func (e *rbEnv) installGood(health bool) *Desired {
 	if rep := e.pass(); len(rep.Actions) != 0 || len(rep.Failures) != 0 {
 		e.t.Fatalf("steady pass: %+v %+v", rep.Actions, rep.Failures)
 	}
-	if rec := e.r.rb.apps["a"]; rec == nil || rec.Good == nil || rec.Good.Hash != good.Hash() {
+	if rec := e.r.rb.Apps["a"]; rec == nil || rec.Good == nil || rec.Good.Hash != good.Hash() {
 		e.t.Fatalf("good spec not recorded: %+v", rec)
 	}
 	e.creates()
@@ -140,7 +141,7 @@ func (e *rbEnv) installGood(health bool) *Desired {
 func TestRollbackWhenUpdateTurnsUnhealthy(t *testing.T) {
 	e := newRBEnv(t, rbHealth)
 	good := e.installGood(true)
-	fi, err := os.Stat(filepath.Join(e.r.cfg.StateDir, rollbackFile))
+	fi, err := os.Stat(filepath.Join(e.r.cfg.StateDir, rollback.File))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("rollback file: %v %v", fi, err)
 	}
@@ -240,7 +241,7 @@ func TestRollbackWhenUpdateTurnsUnhealthy(t *testing.T) {
 	if rep = e.pass(); len(rep.Actions) != 0 || len(rep.Failures) != 0 || appState(rep, "a").State != StateRunning {
 		t.Fatalf("healthy update: %s %+v %+v", actionList(rep), rep.Apps, rep.Failures)
 	}
-	if rec := e.r.rb.apps["a"]; rec.Good.Hash != e.desired().Hash() || rec.Trial != nil || rec.Failed != nil {
+	if rec := e.r.rb.Apps["a"]; rec.Good.Hash != e.desired().Hash() || rec.Trial != nil || rec.Failed != nil {
 		t.Fatalf("record %+v", rec)
 	}
 	// Unhealthy later is an ordinary restart, not a rollback.
@@ -269,7 +270,7 @@ func TestRollbackRevertToGoodSpecIsNoop(t *testing.T) {
 	if len(rep.Actions) != 0 || len(rep.Failures) != 0 || appState(rep, "a").State != StateRunning {
 		t.Fatalf("revert: %s %+v %+v", actionList(rep), rep.Apps, rep.Failures)
 	}
-	if rec := e.r.rb.apps["a"]; rec.Failed != nil {
+	if rec := e.r.rb.Apps["a"]; rec.Failed != nil {
 		t.Fatalf("failed spec kept after the manifest changed: %+v", rec.Failed)
 	}
 	// Going back to the failed spec is a manifest change too: a new attempt.
@@ -332,7 +333,7 @@ func TestUpdateKeptAfterSettleWithoutHealthCheck(t *testing.T) {
 	if rep := e.pass(); len(rep.Actions) != 0 || len(rep.Failures) != 0 {
 		t.Fatalf("%s %+v", actionList(rep), rep.Failures)
 	}
-	if rec := e.r.rb.apps["a"]; rec.Good.Hash != e.desired().Hash() {
+	if rec := e.r.rb.Apps["a"]; rec.Good.Hash != e.desired().Hash() {
 		t.Fatalf("not kept as good: %+v", rec)
 	}
 	// A crash after that is repaired in place.
@@ -413,12 +414,12 @@ func TestRollbackWhenCreateFailsAfterRemoval(t *testing.T) {
 func TestNoopPassesWriteNoRollbackFile(t *testing.T) {
 	e := newRBEnv(t, rbHealth)
 	e.installGood(true)
-	path := filepath.Join(e.r.cfg.StateDir, rollbackFile)
+	path := filepath.Join(e.r.cfg.StateDir, rollback.File)
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	writes := e.r.rb.writes
+	writes := e.r.rb.Writes
 	for i := 0; i < 3; i++ {
 		e.now = e.now.Add(time.Minute)
 		if rep := e.pass(); len(rep.Actions) != 0 {
@@ -426,13 +427,13 @@ func TestNoopPassesWriteNoRollbackFile(t *testing.T) {
 		}
 	}
 	fi2, _ := os.Stat(path)
-	if e.r.rb.writes != writes || fi.Sys().(*syscall.Stat_t).Ino != fi2.Sys().(*syscall.Stat_t).Ino || !fi.ModTime().Equal(fi2.ModTime()) {
-		t.Fatalf("no-op passes wrote the rollback file (%d writes)", e.r.rb.writes-writes)
+	if e.r.rb.Writes != writes || fi.Sys().(*syscall.Stat_t).Ino != fi2.Sys().(*syscall.Stat_t).Ino || !fi.ModTime().Equal(fi2.ModTime()) {
+		t.Fatalf("no-op passes wrote the rollback file (%d writes)", e.r.rb.Writes-writes)
 	}
 	// Uninstalling forgets the app's records.
 	os.Remove(filepath.Join(e.r.cfg.AppsDir, "a.yaml"))
 	e.pass()
-	if _, ok := e.r.rb.apps["a"]; ok {
+	if _, ok := e.r.rb.Apps["a"]; ok {
 		t.Fatal("records of an uninstalled app kept")
 	}
 }
@@ -464,7 +465,7 @@ func TestTrialSurvivesRestart(t *testing.T) {
 	if rep := e.pass(); len(rep.Actions) != 0 {
 		t.Fatalf("first pass after the restart: %s", actionList(rep))
 	}
-	if rec := e.r.rb.apps["a"]; rec == nil || rec.Trial == nil || rec.Trial.Hash != bad.Hash() {
+	if rec := e.r.rb.Apps["a"]; rec == nil || rec.Trial == nil || rec.Trial.Hash != bad.Hash() {
 		t.Fatalf("trial lost in the restart: %+v", rec)
 	}
 	// The deadline counts from this process's first look: 8 s later, still no verdict, it rolls back.
@@ -550,7 +551,7 @@ func TestStackContainerRollsBackAlone(t *testing.T) {
 	list()
 	health(HealthHealthy, 0)
 	r.Pass(context.Background(), "test")
-	goodWeb := r.rb.apps["s-web"]
+	goodWeb := r.rb.Apps["s-web"]
 	if goodWeb == nil || goodWeb.Good == nil || goodWeb.App != "s" {
 		t.Fatalf("web's good spec not recorded: %+v", goodWeb)
 	}

@@ -27,6 +27,22 @@ type Report struct {
 	// CompanionMode says how companions are run: quadlet, service (plain units, for podman without a
 	// Quadlet generator) or none (no companion stage).
 	CompanionMode string `json:"companion_mode"`
+	// HostProblems are what the host's podman cannot do for the installed apps (package hostcheck):
+	// each with its fix and the apps it affects (each of which also has a failure saying so).
+	HostProblems []HostProblem `json:"host_problems"`
+}
+
+// HostProblem is one thing the host's podman cannot do that installed apps (or lockstep's exports)
+// need; package hostcheck finds them.
+type HostProblem struct {
+	// Code names the problem for programs (hostcheck's Code* constants).
+	Code string `json:"code"`
+	// Message says what is wrong and what it breaks.
+	Message string `json:"message"`
+	// Fix says what fixes it, naming the Debian package where one does.
+	Fix string `json:"fix"`
+	// Apps are the installed apps it affects, sorted; empty when it affects none now.
+	Apps []string `json:"apps"`
 }
 
 // ActionRec is an action a pass took.
@@ -67,9 +83,12 @@ const (
 	HealthNone      = "none" // the manifest declares no health check
 )
 
-// AppStatus is one app's state at the end of a pass.
+// AppStatus is one app's (or companion's) state at the end of a pass.
 type AppStatus struct {
-	ID          string `json:"id"`
+	ID string `json:"id"`
+	// App is the app a companion belongs to (companion rows only): ids do not say it, since app web's
+	// companion and app web-api are both web-something.
+	App         string `json:"app,omitempty"`
 	State       string `json:"state"`
 	Health      string `json:"health"`
 	Image       string `json:"image"`
@@ -118,6 +137,9 @@ func normalize(r Report) Report {
 	}
 	if r.Companions == nil {
 		r.Companions = []AppStatus{}
+	}
+	if r.HostProblems == nil {
+		r.HostProblems = []HostProblem{}
 	}
 	return r
 }

@@ -1,8 +1,9 @@
 #!/bin/bash
-# The main job (make demo), for a fresh Debian 12 machine as root: build lockstep's package and bring
-# the whole service up (socket, timer, D-Bus activation, Quadlet companions), install the demo
+# The main job (make demo), for a fresh Debian 12 or 13 machine as root: build lockstep's package and
+# bring the whole service up (socket, timer, D-Bus activation, Quadlet companions), install the demo
 # catalog's apps and show them working. Under the host's systemd when PID 1 is systemd; otherwise
 # inside the project's systemd sandbox (test/sandbox/harness), which is left running for you to explore.
+# The .deb is installed with apt, as a user would, so the dependencies it declares come with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -20,8 +21,8 @@ cat > bin/demo-inside.sh <<'INSIDE'
 #!/bin/bash
 set -euo pipefail
 deb=$1 top=$2
-echo "== installing $(basename "$deb")"
-dpkg -i "$deb" >/dev/null
+echo "== installing $(basename "$deb") with apt (and what it depends on)"
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 "$deb" >/dev/null
 systemctl enable --now podman.socket >/dev/null 2>&1 || true
 # The image's label says which applet list made it: an older demo image is made again.
 img=localhost/lockstep/busybox:demo imgv=2
@@ -88,6 +89,15 @@ if [ -d /run/systemd/system ] && [ "$(readlink /proc/1/exe)" != "" ] && [[ "$(re
 fi
 
 echo "== PID 1 is not systemd: bringing lockstep up inside the project's systemd sandbox"
+# The sandbox's network namespace has only loopback: apt cannot download inside it. So what the .deb
+# depends on and recommends is installed here on the host first (deps.sh above covers all of it;
+# apt-get satisfy with the .deb's own fields makes sure, and is a no-op when it is all there), and
+# inside, apt installs the local file and finds every dependency installed already, through the
+# sandbox's overlays of /usr and /var/lib/dpkg: it has nothing to download. (apt's --no-download
+# would say so outright, but apt 2.6 then fails on the local file: "Internal Error, Pathname to
+# install is not absolute".)
+need="$(dpkg-deb -f "$deb" Depends), $(dpkg-deb -f "$deb" Recommends)"
+DEBIAN_FRONTEND=noninteractive apt-get satisfy -y -qq -o DPkg::Lock::Timeout=300 --no-install-recommends "$need" >/dev/null
 export HARNESS_NAME=lockstep-demo
 h=$top/test/sandbox/harness
 "$h/h-stop.sh" >/dev/null 2>&1 || true
@@ -96,7 +106,9 @@ stage=/var/lib/lockstep-sandbox/bundle/lockstep-demo
 rm -rf "$stage"; mkdir -p "$stage"
 cp bin/quadlet bin/demo-inside.sh "$deb" "$stage/"
 export HARNESS_QUADLET=$stage/quadlet HARNESS_CONTAINERS_CONF=$top/test/sandbox/containers.conf
-export HARNESS_OVERLAYS="/usr /etc /var/lib/dpkg /var/lib/lockstep"
+# apt's and deb-systemd-helper's state too (/var/lib/apt, /var/cache/apt, /var/lib/systemd): nothing
+# of the install inside reaches the host.
+export HARNESS_OVERLAYS="/usr /etc /var/lib/dpkg /var/lib/apt /var/cache/apt /var/lib/systemd /var/lib/lockstep"
 mkdir -p /var/lib/lockstep   # the base of a private overlay; it stays empty on the host
 "$h/h-boot.sh" >/dev/null
 HARNESS_WD=/ "$h/h-exec.sh" "$stage/demo-inside.sh" "$stage/$(basename "$deb")" "$stage"

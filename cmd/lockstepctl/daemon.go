@@ -51,7 +51,9 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Short: "Show every app's state, health, image and last action, and the companions",
 		Long: `Show the apps and companions of lockstepd's last report: state, health, image, last action and
 how long ago the pass that saw them finished (SINCE). Colour on a terminal (see --color), plain when
-piped. Failures of the last pass are listed under the tables.
+piped. What the host's podman cannot do for the apps (no DNS on their networks, no id mapping for
+rootless podman, no catatonit for podman kube play) comes first, with its fix and the apps it
+affects. Failures of the last pass are listed under the tables.
 
 Exit status: 0 when every app is running with no failures, 3 when degraded (a failure, or an app or
 companion not running or unhealthy), 1 on error (e.g. lockstepd is not running).`,
@@ -79,6 +81,7 @@ companion not running or unhealthy), 1 on error (e.g. lockstepd is not running).
 				fmt.Fprintf(w, "lockstepd is %s; pass %d (%s) finished %s ago: %s, %s.\n", state, rep.PassID, rep.Trigger,
 					ago(rep.FinishedAt), plural(len(rep.Actions), "action"), plural(len(rep.Failures), "failure"))
 			}
+			printHostProblems(w, rep, p)
 			since := ago(rep.FinishedAt)
 			fmt.Fprintln(w, "\nApps:")
 			printStatuses(w, rep.Apps, p, "APP", since)
@@ -129,30 +132,33 @@ same as lockstepd --once and STATE-DIR/report.json).`,
 	return cmd
 }
 
-// filterReport keeps what a report says about one app: its actions, failures and status, and the
-// companions named after it (ID or ID-*).
+// filterReport keeps what a report says about one app: its actions, failures and status, and its
+// companions' rows, actions and failures (rows name their app; a lockstepd from before rows did is
+// matched by id, ID or ID-*).
 func filterReport(rep *report.Report, id string) (*report.Report, bool) {
 	out := *rep
 	out.Actions, out.Failures, out.Apps, out.Companions = []report.ActionRec{}, []report.Failure{}, []report.AppStatus{}, []report.AppStatus{}
 	found := false
+	mine := map[string]bool{id: true} // the app and its companions
+	for _, a := range rep.Companions {
+		if a.App == id || (a.App == "" && (a.ID == id || strings.HasPrefix(a.ID, id+"-"))) {
+			out.Companions = append(out.Companions, a)
+			mine[a.ID] = true
+		}
+	}
 	for _, a := range rep.Actions {
-		if a.App == id {
-			out.Actions, found = append(out.Actions, a), true
+		if mine[a.App] {
+			out.Actions, found = append(out.Actions, a), found || a.App == id
 		}
 	}
 	for _, f := range rep.Failures {
-		if f.App == id {
-			out.Failures, found = append(out.Failures, f), true
+		if mine[f.App] {
+			out.Failures, found = append(out.Failures, f), found || f.App == id
 		}
 	}
 	for _, a := range rep.Apps {
 		if a.ID == id {
 			out.Apps, found = append(out.Apps, a), true
-		}
-	}
-	for _, a := range rep.Companions {
-		if a.ID == id || strings.HasPrefix(a.ID, id+"-") {
-			out.Companions = append(out.Companions, a)
 		}
 	}
 	return &out, found

@@ -42,6 +42,12 @@ func sleeper(extra string) string {
 // and waits for its start-up pass.
 func startEnv(t *testing.T, apps, catalog map[string]string) *env {
 	t.Helper()
+	return startEnvWith(t, apps, catalog, nil)
+}
+
+// startEnvWith is startEnv with more environment for lockstepd (NAME=VALUE; PATH replaces).
+func startEnvWith(t *testing.T, apps, catalog map[string]string, more []string) *env {
+	t.Helper()
 	testenv.Need(t, "dbus-daemon")
 	pm := realPodman(t)
 	bin := built(t, "lockstepd")
@@ -68,6 +74,9 @@ func startEnv(t *testing.T, apps, catalog map[string]string) *env {
 		// Pass ids in the golden files must not depend on when podman or inotify events arrive.
 		"--events=false")
 	e.cmd.Stdout, e.cmd.Stderr = logf, logf
+	if more != nil {
+		e.cmd.Env = append(os.Environ(), more...)
+	}
 	if err := e.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

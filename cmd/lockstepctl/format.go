@@ -161,6 +161,7 @@ func printReport(w io.Writer, rep *report.Report, p palette) {
 	}
 	fmt.Fprintf(w, "Pass %d (%s) finished %s, took %s: %s, %s\n", rep.PassID, rep.Trigger, stamp(rep.FinishedAt), took,
 		plural(len(rep.Actions), "action"), plural(len(rep.Failures), "failure"))
+	printHostProblems(w, rep, p)
 
 	fmt.Fprintln(w, "\nActions:")
 	if len(rep.Actions) == 0 {
@@ -181,6 +182,20 @@ func printReport(w io.Writer, rep *report.Report, p palette) {
 	if len(rep.Companions) > 0 {
 		fmt.Fprintln(w, "\nCompanions:")
 		printStatuses(w, rep.Companions, p, "COMPANION", "")
+	}
+}
+
+// printHostProblems is the headline of what the host's podman cannot do for the apps, one
+// paragraph per problem: what is wrong, the fix, the apps it affects.
+func printHostProblems(w io.Writer, rep *report.Report, p palette) {
+	for _, hp := range rep.HostProblems {
+		fmt.Fprintf(w, "\n%s %s\n", p.paint(colRed, "Host problem ("+hp.Code+"):"), hp.Message)
+		fmt.Fprintf(w, "  fix: %s\n", hp.Fix)
+		if len(hp.Apps) == 0 {
+			fmt.Fprintln(w, "  apps affected: none now")
+		} else {
+			fmt.Fprintf(w, "  apps affected: %s\n", strings.Join(hp.Apps, ", "))
+		}
 	}
 }
 

@@ -152,11 +152,12 @@ unreadable).`,
 var renderMode = reconciler.ModeQuadlet
 
 // renderCompanions renders an app's companions to systemd units, by unit file name, exactly as
-// lockstepd's companion stage writes them (system scope).
-var renderCompanions = func(app *manifest.Loaded, roots manifest.Roots) (map[string][]byte, error) {
+// lockstepd's companion stage writes them (system scope): providers, the installed set's, resolve a
+// mount's from as lockstepd does.
+var renderCompanions = func(app *manifest.Loaded, roots manifest.Roots, providers map[string]string) (map[string][]byte, error) {
 	out := map[string][]byte{}
 	for i, c := range app.Companions {
-		u, err := quadlet.CompanionUnit(app, i, roots, nil, "multi-user.target")
+		u, err := quadlet.CompanionUnit(app, i, roots, providers, "multi-user.target")
 		if err != nil {
 			return nil, err
 		}
@@ -194,7 +195,11 @@ unit files its companions render to, each after a "# FILE" line. Works without l
 				fmt.Fprintf(cmd.ErrOrStderr(), "%s has no companions: nothing to render\n", app.ID)
 				return nil
 			}
-			units, err := renderCompanions(app, d.roots())
+			var providers map[string]string // the installed set's, when the apps dir reads
+			if set, err := manifest.NewCache().LoadDir(d.appsDir, d.roots()); err == nil {
+				providers = set.Providers
+			}
+			units, err := renderCompanions(app, d.roots(), providers)
 			if err != nil {
 				return fmt.Errorf("rendering the companions of %s: %w", app.ID, err)
 			}

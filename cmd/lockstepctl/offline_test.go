@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/report"
 )
 
 func TestRender(t *testing.T) {
@@ -32,14 +33,16 @@ func TestRender(t *testing.T) {
 	// The output format, with a renderer plugged in: units sorted by name, each after "# NAME".
 	real := renderCompanions
 	defer func() { renderCompanions = real }()
-	renderCompanions = func(app *manifest.Loaded, _ manifest.Roots) (map[string][]byte, error) {
+	renderCompanions = func(app *manifest.Loaded, _ manifest.Roots, _ map[string]string) (map[string][]byte, error) {
 		return map[string][]byte{"b.container": []byte("[Container]\nImage=b\n"), "a.container": []byte("[Container]\nImage=a\n")}, nil
 	}
 	code, out, _ = runCtl("render", "demo-web", "--catalog-dir", cat, "--apps-dir", apps)
 	if want := "# a.container\n[Container]\nImage=a\n\n# b.container\n[Container]\nImage=b\n"; code != 0 || out != want {
 		t.Fatalf("render output %q", out)
 	}
-	renderCompanions = func(*manifest.Loaded, manifest.Roots) (map[string][]byte, error) { return nil, errors.New("boom") }
+	renderCompanions = func(*manifest.Loaded, manifest.Roots, map[string]string) (map[string][]byte, error) {
+		return nil, errors.New("boom")
+	}
 	if code, _, errOut := runCtl("render", "demo-web", "--catalog-dir", cat, "--apps-dir", apps); code != 1 || !strings.Contains(errOut, "boom") {
 		t.Fatalf("render error: %d %q", code, errOut)
 	}
@@ -189,5 +192,30 @@ func TestRenderWithTheRealRenderer(t *testing.T) {
 	code, out, _ = runCtl("render", "demo-web", "--mode", "service", "--catalog-dir", "../../catalog/demo", "--apps-dir", t.TempDir())
 	if code != 0 || !strings.Contains(out, "# lockstep-demo-web-ui.service") || !strings.Contains(out, "ExecStart=/usr/bin/podman") {
 		t.Fatalf("render --mode service: exit %d %q", code, out)
+	}
+}
+
+// A companion belongs to the app its row names, not to whatever app its id starts with: app web's
+// view holds web-ui, not web-api's web-api-ui (nor its failures); a row from a lockstepd that did not
+// name apps is matched by id as before.
+func TestFilterReportAttributesCompanionsByTheirApp(t *testing.T) {
+	rep := &report.Report{
+		Apps:       []report.AppStatus{{ID: "web", State: "running"}, {ID: "web-api", State: "running"}},
+		Companions: []report.AppStatus{{ID: "web-api-ui", App: "web-api", State: "failed"}, {ID: "web-ui", App: "web", State: "active/running"}, {ID: "web-old", State: "active/running"}},
+		Failures:   []report.Failure{{App: "web-api-ui", Error: "unit failed"}, {App: "web-ui", Error: "restarting"}},
+		Actions:    []report.ActionRec{{App: "web-api-ui", Action: "start-companion"}},
+	}
+	got, found := filterReport(rep, "web")
+	var ids []string
+	for _, c := range got.Companions {
+		ids = append(ids, c.ID)
+	}
+	if !found || strings.Join(ids, ",") != "web-ui,web-old" || len(got.Apps) != 1 || len(got.Actions) != 0 ||
+		len(got.Failures) != 1 || got.Failures[0].App != "web-ui" {
+		t.Fatalf("web: found %v, companions %v, %+v", found, ids, got)
+	}
+	got, _ = filterReport(rep, "web-api")
+	if len(got.Companions) != 1 || got.Companions[0].ID != "web-api-ui" || len(got.Failures) != 1 || len(got.Actions) != 1 {
+		t.Fatalf("web-api: %+v", got)
 	}
 }

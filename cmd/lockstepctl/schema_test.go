@@ -118,7 +118,8 @@ func checkAgainstDoc(t *testing.T, name, out string) {
 func TestSchemaChecker(t *testing.T) {
 	s := docSchema(t, "report")
 	good := `{"pass_id":1,"trigger":"dbus","started_at":"2026-01-02T03:04:05.123456Z","finished_at":"2026-01-02T03:04:06Z",
-	  "actions":[{"app":"a","action":"start","cause":"c"}],"failures":[],"apps":[{"id":"a","state":"running","health":"unknown","image":"i","container_id":"x","last_action":"start"}],"companions":[],"companion_mode":"quadlet"}`
+	  "actions":[{"app":"a","action":"start","cause":"c"}],"failures":[],"apps":[{"id":"a","state":"running","health":"unknown","image":"i","container_id":"x","last_action":"start"}],"companions":[],"companion_mode":"quadlet",
+	  "host_problems":[{"code":"kube-no-catatonit","message":"m","fix":"install catatonit (Debian)","apps":[]}]}`
 	var v any
 	json.Unmarshal([]byte(good), &v)
 	if errs := validate(s, s, v, "report"); len(errs) > 0 {
@@ -131,6 +132,7 @@ func TestSchemaChecker(t *testing.T) {
 		strings.Replace(good, `"started_at":"2026-01-02T03:04:05.123456Z"`, `"started_at":"yesterday"`, 1),
 		strings.Replace(good, `"container_id":"x",`, ``, 1),
 		strings.Replace(good, `"pass_id":1`, `"pass_id":-1`, 1),
+		strings.Replace(good, `"apps":[]}]`, `"apps":null}]`, 1),
 	} {
 		json.Unmarshal([]byte(bad), &v)
 		if errs := validate(s, s, v, "report"); len(errs) == 0 {

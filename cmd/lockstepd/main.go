@@ -16,6 +16,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/lockstep/lockstep/hostcheck"
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/podman"
 	"github.com/lockstep/lockstep/reconciler"
@@ -64,6 +65,9 @@ type options struct {
 	defaultNetwork string
 	events         bool
 	registries     reconciler.RegistryPolicy
+	// reconnected, when set, is called when podman's event stream is re-established (not a flag:
+	// run sets it to make the host check probe again).
+	reconnected func()
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -206,6 +210,11 @@ func run(args []string, stdout io.Writer) int {
 	defer stop()
 
 	pm := podman.New(o.podmanURL)
+	// What podman cannot do for the apps (DNS, id mapping, catatonit): probed by the first pass that
+	// reaches podman and again after the event stream reconnects, never on every pass.
+	host := hostcheck.NewChecker(pm, hostcheck.Files{}, log)
+	pm.NetworkSeen = host.SawNetwork
+	o.reconnected = host.Invalidate
 	companions := companionConfig(o)
 	if companions != nil {
 		log.WithFields(logrus.Fields{"mode": companions.Mode, "dir": companions.Dir, "generator": companions.Generator}).Info("companions")
@@ -221,6 +230,7 @@ func run(args []string, stdout io.Writer) int {
 		NetworkPrefix:  o.networkPrefix,
 		DefaultNetwork: o.defaultNetwork,
 		Registries:     o.registries,
+		Host:           host,
 	}, pm)
 	if err != nil {
 		log.WithError(err).Error("starting")

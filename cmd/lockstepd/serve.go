@@ -127,7 +127,8 @@ func apiListener(o *options, log logrus.FieldLogger) (net.Listener, error) {
 // watchEvents turns podman events about app containers (a death, an OOM kill, a failed health check)
 // into passes, without waiting for the timer: level-based, so an event only says "look again".
 // Events within 100 ms make one request; the runner coalesces requests that arrive during a pass.
-func watchEvents(ctx context.Context, pm engine, runner *reconciler.Runner, log logrus.FieldLogger) {
+// reconnected, when not nil, is called on every re-established stream before its pass is requested.
+func watchEvents(ctx context.Context, pm engine, runner *reconciler.Runner, log logrus.FieldLogger, reconnected func()) {
 	event := debounce(100*time.Millisecond, func() { runner.Request("event") })
 	relist := debounce(100*time.Millisecond, func() { runner.Request("events-reconnected") })
 	pm.Watch(ctx, func(e podman.Event) {
@@ -141,6 +142,9 @@ func watchEvents(ctx context.Context, pm engine, runner *reconciler.Runner, log 
 		}
 	}, func() {
 		log.Info("podman event stream reconnected; looking at everything again")
+		if reconnected != nil {
+			reconnected()
+		}
 		relist()
 	})
 }
@@ -288,7 +292,7 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 	go func() { runner.Run(runCtx); close(done) }()
 	runner.Request("startup")
 	if o.events {
-		go watchEvents(runCtx, pm, runner, log)
+		go watchEvents(runCtx, pm, runner, log, o.reconnected)
 	}
 	if watch != nil {
 		go watch(runCtx, debounce(200*time.Millisecond, func() { runner.Request("manifests") }))

@@ -64,12 +64,27 @@ type Podman struct {
 	flags  []string
 }
 
+// Conf is the path of the service's containers.conf (what CONTAINERS_CONF names for it).
+func (p *Podman) Conf() string { return filepath.Join(p.Dir, "containers.conf") }
+
 // URL is the service's API URL.
 func (p *Podman) URL() string { return "unix://" + p.Socket }
 
 // StartPodman starts a private podman service and registers its teardown (every container of it
 // removed, storage deleted). Call t.Cleanup-less users' Close.
 func StartPodman(t TB) *Podman {
+	t.Helper()
+	return StartPodmanConf(t, PodmanConf{})
+}
+
+// PodmanConf is more containers.conf for StartPodmanConf: TOML keys added to the [engine] and
+// [network] tables of ContainersConf, e.g. Network: `network_backend = "cni"`.
+type PodmanConf struct {
+	Engine, Network string
+}
+
+// StartPodmanConf is StartPodman with more containers.conf.
+func StartPodmanConf(t TB, more PodmanConf) *Podman {
 	t.Helper()
 	Need(t, "podman", "runc")
 	dir, err := os.MkdirTemp("/var/tmp", "lockstep-podman-")
@@ -81,7 +96,7 @@ func StartPodman(t TB) *Podman {
 	// Networks go to the instance's own dir: rootful podman keeps them in /etc/containers/networks by
 	// default, shared by every instance, and the teardown's system reset would delete them all.
 	netConf := fmt.Sprintf("[network]\nnetwork_config_dir = %q\n", filepath.Join(dir, "networks"))
-	if err := os.WriteFile(conf, []byte(ContainersConf+netConf), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(ContainersConf+more.Engine+"\n"+netConf+more.Network+"\n"), 0o644); err != nil {
 		t.Fatalf("%v", err)
 	}
 	p.env = append(os.Environ(), "CONTAINERS_CONF="+conf, "TMPDIR="+dir)

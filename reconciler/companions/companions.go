@@ -97,14 +97,15 @@ type Plan struct {
 	cc     *Config
 	suffix string
 	want   []companion
-	gone   []string // owned files no installed app wants (and not held)
+	gone   []string          // owned files no installed app wants (and not held)
+	goneOf map[string]string // gone file -> the app its label names
 	err    error
 }
 
 // NewPlan lists the companion units the installed apps want and the owned unit files no app wants
 // (companions of held, invalid apps keep theirs). roots give the apps' data dirs.
 func NewPlan(cc *Config, set *manifest.Set, roots manifest.Roots) *Plan {
-	p := &Plan{cc: cc, suffix: ".container"}
+	p := &Plan{cc: cc, suffix: ".container", goneOf: map[string]string{}}
 	if cc.Mode == ModeService {
 		p.suffix = ".service"
 	}
@@ -130,10 +131,12 @@ func NewPlan(cc *Config, set *manifest.Set, roots manifest.Roots) *Plan {
 			continue
 		}
 		// Companions of held (invalid) apps keep their units: we cannot know what they should be.
-		if len(set.Invalid) > 0 && set.Invalid[companionApp(cc.Dir, f)] {
+		app := companionApp(cc.Dir, f)
+		if set.Invalid[app] {
 			continue
 		}
 		p.gone = append(p.gone, f)
+		p.goneOf[f] = app
 	}
 	sort.Strings(p.gone)
 	return p
@@ -163,17 +166,17 @@ func (p *Plan) StopGone(ctx context.Context, rep *report.Report) {
 // mount source), zero for no such need.
 func (p *Plan) Apply(ctx context.Context, log logrus.FieldLogger, rep *report.Report, now time.Time, reloadPending *bool) (st Stats, wake time.Time) {
 	cc := p.cc
-	fail := func(id string, state string, err error) {
+	fail := func(id, app, state string, err error) {
 		rep.Failures = append(rep.Failures, report.Failure{App: id, Error: err.Error()})
-		rep.Companions = append(rep.Companions, report.AppStatus{ID: id, State: state})
+		rep.Companions = append(rep.Companions, report.AppStatus{ID: id, App: app, State: state})
 		log.WithField("companion", id).WithError(err).Warn("companion")
 	}
 	if p.err != nil {
-		fail("", "unknown", p.err)
+		fail("", "", "unknown", p.err)
 		return st, wake
 	}
 	if err := os.MkdirAll(cc.Dir, 0o755); err != nil {
-		fail("", "unknown", fmt.Errorf("companion dir: %w", err))
+		fail("", "", "unknown", fmt.Errorf("companion dir: %w", err))
 		return st, wake
 	}
 	want := p.want
@@ -184,12 +187,12 @@ func (p *Plan) Apply(ctx context.Context, log logrus.FieldLogger, rep *report.Re
 			continue // the stop failed: keep the file, so the unit keeps its stop commands
 		}
 		if err := os.Remove(filepath.Join(cc.Dir, f)); err != nil {
-			fail(id, "unknown", fmt.Errorf("deleting %s: %w", f, err))
+			fail(id, p.goneOf[f], "unknown", fmt.Errorf("deleting %s: %w", f, err))
 			continue
 		}
 		st.Deletes++
 		rep.Actions = append(rep.Actions, report.ActionRec{App: id, Action: "remove-companion", Cause: "its app is no longer installed"})
-		rep.Companions = append(rep.Companions, report.AppStatus{ID: id, State: report.StateRemoved, LastAction: "remove"})
+		rep.Companions = append(rep.Companions, report.AppStatus{ID: id, App: p.goneOf[f], State: report.StateRemoved, LastAction: "remove"})
 	}
 	// 2. Write what is missing or changed. A companion whose bind-mount source does not exist yet
 	// (lnd's TLS certificate before lnd wrote it) waits: podman would refuse to start it, and systemd
@@ -197,12 +200,12 @@ func (p *Plan) Apply(ctx context.Context, log logrus.FieldLogger, rep *report.Re
 	ready := want[:0:0]
 	for _, c := range want {
 		if c.err != nil {
-			fail(c.unit.ID, report.StateInvalid, c.err)
+			fail(c.unit.ID, c.app, report.StateInvalid, c.err)
 			continue
 		}
 		if missing := missingSource(c.unit); missing != "" {
 			rep.Failures = append(rep.Failures, report.Failure{App: c.unit.ID, Error: fmt.Sprintf("waiting for %s (a mount source) to exist", missing)})
-			rep.Companions = append(rep.Companions, report.AppStatus{ID: c.unit.ID, State: "waiting"})
+			rep.Companions = append(rep.Companions, report.AppStatus{ID: c.unit.ID, App: c.app, State: "waiting"})
 			// Data dirs are not watched: look again soon (lnd writes its certificate seconds after start).
 			wake = now.Add(SourceRecheck)
 			continue
@@ -214,12 +217,12 @@ func (p *Plan) Apply(ctx context.Context, log logrus.FieldLogger, rep *report.Re
 	for _, c := range want {
 		data, err := cc.render(c.unit)
 		if err != nil {
-			fail(c.unit.ID, report.StateInvalid, err)
+			fail(c.unit.ID, c.app, report.StateInvalid, err)
 			continue
 		}
 		ch, err := atomicfile.WriteIfChanged(filepath.Join(cc.Dir, c.file), data, 0o644)
 		if err != nil {
-			fail(c.unit.ID, "unknown", err)
+			fail(c.unit.ID, c.app, "unknown", err)
 			continue
 		}
 		if ch {
@@ -232,7 +235,7 @@ func (p *Plan) Apply(ctx context.Context, log logrus.FieldLogger, rep *report.Re
 		if err := cc.Systemd.Reload(ctx); err != nil {
 			*reloadPending = true
 			for _, c := range want {
-				fail(c.unit.ID, "unknown", err)
+				fail(c.unit.ID, c.app, "unknown", err)
 			}
 			return st, wake
 		}
@@ -246,10 +249,10 @@ func (p *Plan) Apply(ctx context.Context, log logrus.FieldLogger, rep *report.Re
 		}
 		s, err := cc.Systemd.State(ctx, c.name)
 		if err != nil {
-			fail(c.unit.ID, "unknown", err)
+			fail(c.unit.ID, c.app, "unknown", err)
 			continue
 		}
-		status := report.AppStatus{ID: c.unit.ID, Image: c.unit.Image}
+		status := report.AppStatus{ID: c.unit.ID, App: c.app, Image: c.unit.Image}
 		if s.LoadState != "loaded" {
 			msg := fmt.Sprintf("unit %s did not load (%s)", c.name, s.LoadState)
 			if cc.Mode == ModeQuadlet && cc.Generator != "" {
@@ -257,7 +260,7 @@ func (p *Plan) Apply(ctx context.Context, log logrus.FieldLogger, rep *report.Re
 					msg = fmt.Sprintf("unit %s was not generated: %s", c.name, why)
 				}
 			}
-			fail(c.unit.ID, report.StateInvalid, errors.New(msg))
+			fail(c.unit.ID, c.app, report.StateInvalid, errors.New(msg))
 			continue
 		}
 		action, cause := "", ""
@@ -283,7 +286,7 @@ func (p *Plan) Apply(ctx context.Context, log logrus.FieldLogger, rep *report.Re
 			rep.Actions = append(rep.Actions, report.ActionRec{App: c.unit.ID, Action: action, Cause: cause})
 			status.LastAction = strings.TrimSuffix(action, "-companion")
 			if err != nil {
-				fail(c.unit.ID, "failed", err)
+				fail(c.unit.ID, c.app, "failed", err)
 				continue
 			}
 			if s2, err := cc.Systemd.State(ctx, c.name); err == nil {
