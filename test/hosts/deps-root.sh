@@ -55,7 +55,7 @@ t2=$(date +%s.%N)
 printf 'deps-root: roots ready in %.0fs (%s)\n' "$(echo "$t2 - $t0" | bc)" "$root"
 
 # the tests: an overlay over the cached root, a copy of the checkout (tests may write in it)
-run=$HOST_BASE/layers/deps
+run=$HOST_BASE/layers/deps-${HOSTS_RUN:-$$}   # one per run: another run on the machine has its own
 rm -rf "$run"; mkdir -p "$run"/{upper,work,merged,vartmp} "$HOST_BASE/gocache"; chmod 1777 "$run/vartmp"
 export R=$run/merged root run top goroot modcache DEPS_PKGS
 unshare --mount --net --propagation private -- bash -euo pipefail -c '
