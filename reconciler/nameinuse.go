@@ -60,7 +60,11 @@ func (r *Reconciler) createAfterNameInUse(ctx context.Context, d *Desired, creat
 			r.cfg.Log.WithField("container", d.Name()).Info("create found the container made by an interrupted install; taking it")
 			return in.ID, nil
 		case ierr == nil:
+			// Stopped first with its grace period, as remove does, should it have been started.
 			r.cfg.Log.WithField("container", d.Name()).Info("create found a leftover container of an earlier spec; removing it")
+			if err := r.podman.Stop(ctx, in.ID, 0); err != nil && !errors.Is(err, ErrNotFound) {
+				r.cfg.Log.WithError(err).WithField("container", d.Name()).Warn("stopping the leftover container")
+			}
 			if err := r.podman.Remove(ctx, in.ID); err != nil && !errors.Is(err, ErrNotFound) {
 				return "", fmt.Errorf("removing leftover container %s: %w", d.Name(), err)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -116,6 +117,15 @@ func TestNameInUseByOldSpecIsReplacedInThePass(t *testing.T) {
 	}
 	if env := f.pm.MustCLI(t, "inspect", "--format", "{{range .Config.Env}}{{println .}}{{end}}", "nu-old"); !strings.Contains(env, "MODE=new") {
 		t.Fatalf("env %q", env)
+	}
+	// The data dir outlived the old container: both starts are in its log.
+	var log []byte
+	for i := 0; i < 50 && strings.Count(string(log), "started") < 2; i++ {
+		time.Sleep(100 * time.Millisecond)
+		log, _ = os.ReadFile(filepath.Join(f.data, "nu-old", "data", "log"))
+	}
+	if n := strings.Count(string(log), "started"); n != 2 {
+		t.Fatalf("data log %q: want two starts", log)
 	}
 }
 

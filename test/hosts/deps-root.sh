@@ -1,15 +1,13 @@
 #!/bin/bash
 # deps.sh proven complete: a Debian 12 root with only Debian's minbase, the project's scripts/deps.sh
-# run in it (chroot, on the machine's network), then the real-component Go tests run in it (chroot,
+# run in it (chroot, on the machine's network), then the real-component Go tests run in it (pivot_root,
 # LOCKSTEP_REQUIRE_REAL=1: a program the tests need and deps.sh did not install fails them). Go is
 # the machine's /usr/local/go, bind-mounted read-only, as a user's own Go install would be.
 #
 # The root after deps.sh is cached under $HOST_BASE/roots/deps-bookworm-HASH, HASH over deps.sh's
-# package list (deps.sh --list); each run's writes go to an overlay layer that is thrown away. The tests run in a
-# private network namespace (only lo: no test can reach the network, none collides with the
-# machine's ports) and the checkout's copy at /src. Not in a pid namespace of its own: there runc
-# exec, as podman 4.3.1 runs it in a chroot, put the exec'd process into the machine's namespaces
-# instead of the container's (seen: `podman exec CTR cat /proc/1/cmdline` printed the machine's PID 1).
+# package list (deps.sh --list); each run's writes go to an overlay layer that is thrown away.
+# The tests run in a private network namespace (only lo: no test can reach the network, none collides with the
+# machine's ports) and the checkout's copy at /src, the root pivot_root'ed into (not chroot: see below).
 # Usage: test/hosts/deps-root.sh    DEPS_PKGS: Go packages to test (default below)
 #   GOMODCACHE of the machine is bound read-only (GOPROXY=off: everything is in go.sum already)
 set -euo pipefail
@@ -18,7 +16,7 @@ top=$(cd "$here/../.." && pwd)
 HOST_BASE=${HOST_BASE:-/var/lib/lockstep-hosts}
 export HOST_BASE
 # The packages whose tests use podman, dbus-daemon and the registry.
-DEPS_PKGS=${DEPS_PKGS:-./reconciler/... ./export/... ./dbusapi/... ./cmd/lockstepd/... ./cmd/lockstepctl/... ./podman/... ./systemd/...}
+DEPS_PKGS=${DEPS_PKGS:-./reconciler/... ./export/... ./dbusapi/... ./cmd/lockstepd/... ./cmd/lockstepctl/...}
 goroot=${GOROOT_HOST:-/usr/local/go}
 modcache=$(go env GOMODCACHE 2>/dev/null || echo /root/go/pkg/mod)
 [ -x "$goroot/bin/go" ] || { echo "deps-root: no Go at $goroot" >&2; exit 1; }
@@ -57,7 +55,7 @@ t2=$(date +%s.%N)
 printf 'deps-root: roots ready in %.0fs (%s)\n' "$(echo "$t2 - $t0" | bc)" "$root"
 
 # the tests: an overlay over the cached root, a copy of the checkout (tests may write in it)
-run=$HOST_BASE/layers/deps
+run=$HOST_BASE/layers/deps-${HOSTS_RUN:-$$}   # one per run: another run on the machine has its own
 rm -rf "$run"; mkdir -p "$run"/{upper,work,merged,vartmp} "$HOST_BASE/gocache"; chmod 1777 "$run/vartmp"
 export R=$run/merged root run top goroot modcache DEPS_PKGS
 unshare --mount --net --propagation private -- bash -euo pipefail -c '
@@ -74,8 +72,12 @@ unshare --mount --net --propagation private -- bash -euo pipefail -c '
   mount --bind "$HOST_BASE/gocache" "$R/root/.cache/go-build"
   # the checkout as git has it (no build output), copied into the layer
   git -C "$top" ls-files -z | tar -C "$top" --null -T - -cf - | tar -C "$R/src" -xf -
-  cd /
-  chroot "$R" env -i PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+  # pivot_root, not chroot: in a chroot runc exec (podman 4.3.1, runc 1.1.5) ran the exec'"'"'d
+  # process in the machine'"'"'s namespaces instead of the container'"'"'s (podman exec CTR cat
+  # /proc/1/cmdline printed the machine'"'"'s PID 1; health checks and exec-based tests failed)
+  mount --make-rprivate /
+  mkdir -p "$R/run/oldroot"; cd "$R"; pivot_root . run/oldroot; cd /; umount -l /run/oldroot
+  exec env -i PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     HOME=/root TERM=dumb GOTOOLCHAIN=local GOPROXY=off GOFLAGS="-mod=readonly -tags=remote,containers_image_openpgp,exclude_graphdriver_btrfs,exclude_graphdriver_devicemapper" \
     CGO_ENABLED=1 LOCKSTEP_REQUIRE_REAL=1 \
     sh -c "cd /src && go test -race -count=1 -timeout 20m $DEPS_PKGS"

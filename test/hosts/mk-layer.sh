@@ -15,8 +15,9 @@ cache=$HOST_BASE/apt-cache/$suite
 rm -rf "$layer"; mkdir -p "$layer"/{upper,work,merged} "$cache/partial"
 cp "$deb" "$layer/"
 export root layer cache debname=$(basename "$deb") apt_opts="$*"
-# A private mount namespace: every mount below vanishes with it, even if the install fails.
-unshare --mount --propagation private -- bash -euo pipefail -c '
+# A private mount namespace: every mount below vanishes with it, even if the install fails. One
+# install per suite at a time: apt locks the shared download cache.
+flock "$HOST_BASE/apt-cache/$suite.lock" unshare --mount --propagation private -- bash -euo pipefail -c '
   m=$layer/merged
   mount -t overlay overlay -o "lowerdir=$root,upperdir=$layer/upper,workdir=$layer/work" "$m"
   mount -t proc proc "$m/proc"

@@ -13,6 +13,8 @@
 #   HOST_BASE     roots, layers, host state and logs (default /var/lib/lockstep-hosts; never under
 #                 /tmp, /var/tmp or /run)        HOST_REFRESH=1  rebuild the cached roots
 #   HOSTS_KEEP=1  leave a failed host running to look into (HOST_NAME=... test/hosts/host-exec.sh bash)
+#   HOSTS_RUN     this run's id (default its pid): hosts, layers and shares are NAME-ID, so two runs on
+#                 one machine (CI and a developer) never touch each other's; the cached roots are shared
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -27,6 +29,7 @@ only=${HOSTS_ONLY:-bookworm bookworm-service trixie norecommends deps}
 for f in "$test_bin" "$quadlet" "$deb" "$old_deb"; do [ -f "$f" ] || { echo "test/hosts: missing $f" >&2; exit 1; }; done
 version_of() { dpkg-deb -f "$1" Version; }
 mkdir -p "$HOST_BASE/logs"
+export HOSTS_RUN=${HOSTS_RUN:-$$}
 # Packages every root gets besides systemd, dbus, procps and iproute2: busybox-static makes the
 # demo image (no registry to pull from). Everything else comes with the .deb.
 root_pkgs=(busybox-static)
@@ -45,6 +48,9 @@ cleanup() {
     [ "${HOSTS_KEEP:-0}" = 1 ] && [[ " ${failed[*]} " == *" $h "* ]] && continue
     HOST_NAME=$h "$here/host-stop.sh" >/dev/null 2>&1
   done
+  # this run's layers and shares (a failed host kept with HOSTS_KEEP=1 keeps its own)
+  [ "${HOSTS_KEEP:-0}" = 1 ] && [ ${#failed[@]} -gt 0 ] && return
+  rm -rf "$HOST_BASE"/layers/*-"$HOSTS_RUN" "$HOST_BASE"/share/*-"$HOSTS_RUN"
 }
 trap cleanup EXIT
 
@@ -58,12 +64,12 @@ root() {
 # layer NAME ROOT DEB [APT_OPTION...]: the .deb installed over ROOT; sets $lower
 layer() {
   local name=$1 r=$2 d=$3 t; shift 3; t=$(now)
-  lower=$("$here/mk-layer.sh" "$r" "$HOST_BASE/layers/$name" "$d" "$@") || { echo "test/hosts: installing $(basename "$d") into $name failed" >&2; exit 1; }
+  lower=$("$here/mk-layer.sh" "$r" "$HOST_BASE/layers/$name-$HOSTS_RUN" "$d" "$@") || { echo "test/hosts: installing $(basename "$d") into $name failed" >&2; exit 1; }
   note "layer $name: apt-get install $* $(basename "$d"): $(took "$t")"
 }
 # boot NAME LOWER [VAR=value...]: boot a host (HOST_RESUME=1 in the arguments: on the disk it left)
 boot() {
-  local name=$1 low=$2 t; shift 2; t=$(now)
+  local name=$1-$HOSTS_RUN low=$2 t; shift 2; t=$(now)
   local share=$HOST_BASE/share/$name
   rm -rf "$share"; mkdir -p "$share"; cp "$test_bin" "$deb" "$old_deb" "$share/"
   # a host left over from an earlier run goes first (its disk stays for a reboot)
@@ -74,11 +80,11 @@ boot() {
     echo "test/hosts: booting $name failed" >&2; exit 1
   fi
   running+=("$name")
-  note "boot $name: $(took "$t")"
+  note "boot ${name%-$HOSTS_RUN}: $(took "$t")"
 }
 # tests NAME STEP REGEXP [VAR=value...]: run hosts.test -test.run REGEXP inside host NAME
 tests() {
-  local name=$1 step=$2 re=$3 t rc; shift 3; t=$(now)
+  local name=$1-$HOSTS_RUN step=$2 re=$3 t rc; shift 3; t=$(now)
   HOST_NAME=$name "$here/host-exec.sh" env "$@" "/mnt/share/$(basename "$test_bin")" -test.v -test.count=1 \
     -test.timeout=15m -test.run "$re" 2>&1 | sed "s/^/[$name] /"
   rc=${PIPESTATUS[0]}
@@ -92,10 +98,10 @@ tests() {
 }
 # stop NAME [VAR=value...]   (HOST_KEEP_STATE=1: the disk stays for a reboot)
 stop() {
-  local name=$1 t; shift; t=$(now)
+  local name=$1-$HOSTS_RUN t; shift; t=$(now)
   env HOST_NAME="$name" "$@" "$here/host-stop.sh" >/dev/null 2>&1
   running=("${running[@]/$name}")
-  note "stop $name ($*): $(took "$t")"
+  note "stop ${name%-$HOSTS_RUN} ($*): $(took "$t")"
 }
 
 new_v=$(version_of "$deb"); old_v=$(version_of "$old_deb")

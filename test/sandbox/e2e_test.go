@@ -59,6 +59,10 @@ type report struct {
 		State string `json:"state"`
 	} `json:"companions"`
 	CompanionMode string `json:"companion_mode"`
+	HostProblems  []struct {
+		Code string   `json:"code"`
+		Apps []string `json:"apps"`
+	} `json:"host_problems"`
 }
 
 func getReport(t *testing.T) report {

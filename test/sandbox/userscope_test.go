@@ -3,6 +3,7 @@
 package sandbox
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,6 +14,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lockstep/lockstep/hostcheck"
+	"github.com/lockstep/lockstep/podman"
 )
 
 const (
@@ -157,6 +161,19 @@ func TestUserScopeNonRoot(t *testing.T) {
 		t.Fatalf("the app on its own network: %q (state %s): if rootless podman runs it now, update docs/compatibility.md and this test", netErr, states["us-net"])
 	}
 	t.Logf("rootless podman and the app's own network: %s", netErr)
+	// The host check on the user's rootless podman: its /info says rootless with the user's
+	// subordinate ids mapped (useradd gave them), and uidmap is installed, so lockstepd reports
+	// nothing about id mapping.
+	facts, err := hostcheck.Probe(context.Background(), podman.New(fmt.Sprintf("unix:///run/user/%d/podman/podman.sock", userUID)), hostcheck.Files{})
+	if err != nil || !facts.Rootless || facts.UIDs < 2 {
+		t.Fatalf("probing the user's podman: %+v, %v", facts, err)
+	}
+	t.Logf("the user's podman, as the host check sees it: %+v", facts)
+	for _, p := range r.HostProblems {
+		if strings.HasPrefix(p.Code, "rootless-") {
+			t.Fatalf("host problem %s for the rootless podman: %s", p.Code, out)
+		}
+	}
 	if body, err := try("curl", "-sS", "--max-time", "5", "http://127.0.0.1:18202/"); err != nil || !strings.Contains(body, "hello from busybox") {
 		t.Fatalf("the rootless app on its published port: %v %s", err, body)
 	}
