@@ -69,7 +69,7 @@ func FuzzReportRoundTrip(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := &report.Report{PassID: pass, Trigger: clean(trigger), StartedAt: in.StartedAt, FinishedAt: in.FinishedAt,
+		want := &report.Report{PassID: pass, Trigger: clean(trigger), CompanionMode: clean(state), StartedAt: in.StartedAt, FinishedAt: in.FinishedAt,
 			Actions:      []report.ActionRec{{App: clean(app), Action: clean(action), Cause: clean(cause)}},
 			Failures:     []report.Failure{{App: clean(fapp), Error: clean(ferr)}, {App: clean(app), Error: clean(cause)}},
 			Apps:         []report.AppStatus{{ID: clean(app), State: clean(state), Health: clean(cause), Image: clean(image), ContainerID: clean(ferr), LastAction: clean(action), NextAttempt: clean(next)}},

@@ -178,7 +178,7 @@ func DecodeReport(m map[string]dbus.Variant) (*report.Report, error) {
 	}{
 		{"PassId", &r.PassID}, {"Trigger", &r.Trigger}, {"StartedUsec", &started}, {"FinishedUsec", &finished},
 		{"Actions", &actions}, {"Failures", &failures}, {"Apps", &apps}, {"Companions", &companions},
-		{"HostProblems", &problems},
+		{"HostProblems", &problems}, {"CompanionMode", &r.CompanionMode},
 	} {
 		if err := get(kv.key, kv.dst); err != nil {
 			return nil, err

@@ -25,7 +25,8 @@ func TestDecodeReportRoundTrip(t *testing.T) {
 				{Name: "db", State: "running", Health: "healthy", Image: "db:1", ContainerID: "d1"},
 				{Name: "api", State: "running", Health: "none", Image: "api:1", ContainerID: "a1", LastAction: "recreate"}}},
 			{ID: "node", State: report.StateRolledBack, Health: "healthy", Image: "x:1", ContainerID: "def", LastAction: "rollback"}},
-		Companions: []report.AppStatus{{ID: "web-ui", App: "web", State: "running"}},
+		Companions:    []report.AppStatus{{ID: "web-ui", App: "web", State: "running"}},
+		CompanionMode: "quadlet",
 		HostProblems: []report.HostProblem{{Code: "netavark-no-aardvark", Message: "no aardvark-dns", Fix: "install aardvark-dns (Debian)", Apps: []string{"mempool", "web"}},
 			{Code: "kube-no-catatonit", Message: "no catatonit", Fix: "install catatonit (Debian)", Apps: []string{}}},
 	}
