@@ -328,23 +328,79 @@ func TestImageChangeRecreatesAndKeepsData(t *testing.T) {
 func TestWedgedContainersAreForceRecreated(t *testing.T) {
 	f := newFixture(t)
 	f.app("it-paused", worker(bbImage))
-	f.app("it-created", worker(bbImage))
 	noFailures(t, f.pass())
 	f.pm.MustCLI(t, "pause", "it-paused")
-	// A container left "created", as a crash between create and start would leave it.
-	labels := f.pm.MustCLI(t, "inspect", "--format", `{{index .Config.Labels "io.lockstep.spec-hash"}}`, "it-created")
-	f.pm.MustCLI(t, "rm", "--force", "--time", "0", "it-created")
-	f.pm.MustCLI(t, "create", "--name", "it-created", "--label", "io.lockstep.app=it-created",
-		"--label", "io.lockstep.hash-scheme=v1", "--label", "io.lockstep.spec-hash="+labels, bbImage, "sleep", "1000")
 	r := f.pass()
 	noFailures(t, r)
-	if got := actions(r); got != "it-created:force-recreate it-paused:force-recreate" {
+	if got := actions(r); got != "it-paused:force-recreate" {
 		t.Fatalf("actions %q", got)
 	}
-	for _, n := range []string{"it-paused", "it-created"} {
-		if s := f.state(n); s != "running" {
-			t.Fatalf("%s: %s", n, s)
-		}
+	if s := f.state("it-paused"); s != "running" {
+		t.Fatalf("it-paused: %s", s)
+	}
+}
+
+// recreateAsCreated replaces lockstep's container name with a container in podman's "created" state
+// (as podman's refresh after a reboot leaves every container) that carries the same lockstep labels,
+// running cmd; it returns the new container's id.
+func recreateAsCreated(t *testing.T, f *fixture, name string, cmd ...string) string {
+	t.Helper()
+	scheme := f.pm.MustCLI(t, "inspect", "--format", `{{index .Config.Labels "io.lockstep.hash-scheme"}}`, name)
+	hash := f.pm.MustCLI(t, "inspect", "--format", `{{index .Config.Labels "io.lockstep.spec-hash"}}`, name)
+	f.pm.MustCLI(t, "rm", "--force", "--time", "0", name)
+	args := []string{"create", "--name", name, "--label", "io.lockstep.app=" + name,
+		"--label", "io.lockstep.hash-scheme=" + scheme, "--label", "io.lockstep.spec-hash=" + hash, bbImage}
+	f.pm.MustCLI(t, append(args, cmd...)...)
+	if s := f.state(name); s != "created" {
+		t.Fatalf("%s: state %q, want created", name, s)
+	}
+	return f.id(name)
+}
+
+func TestCreatedContainerIsStartedAndKept(t *testing.T) {
+	f := newFixture(t)
+	f.app("it-created", worker(bbImage))
+	noFailures(t, f.pass())
+	id := recreateAsCreated(t, f, "it-created", "sleep", "1000")
+	r := f.pass()
+	noFailures(t, r)
+	if got := actions(r); got != "it-created:start" {
+		t.Fatalf("actions %q", got)
+	}
+	if f.id("it-created") != id {
+		t.Fatal("the created container was replaced, not started")
+	}
+	if s := f.state("it-created"); s != "running" {
+		t.Fatalf("state %s", s)
+	}
+	if r := f.pass(); len(r.Actions) != 0 {
+		t.Fatalf("pass after start acted: %s", actions(r))
+	}
+}
+
+func TestCreatedContainerThatWillNotStartIsForceRecreated(t *testing.T) {
+	f := newFixture(t)
+	f.app("it-wedged", worker(bbImage))
+	noFailures(t, f.pass())
+	// Its command does not exist in the image: podman creates it, but every start fails.
+	id := recreateAsCreated(t, f, "it-wedged", "/no/such/entrypoint")
+	r := f.pass()
+	noFailures(t, r)
+	if len(r.Actions) != 1 || r.Actions[0].Action != "start" || !strings.Contains(r.Actions[0].Cause, "start failed") ||
+		!strings.Contains(r.Actions[0].Cause, "force-recreated") {
+		t.Fatalf("actions %+v", r.Actions)
+	}
+	if f.id("it-wedged") == id {
+		t.Fatal("the wedged container was not replaced")
+	}
+	if s := f.state("it-wedged"); s != "running" {
+		t.Fatalf("state %s", s)
+	}
+	if len(r.Apps) != 1 || r.Apps[0].ContainerID != f.id("it-wedged") || r.Apps[0].State != reconciler.StateRunning {
+		t.Fatalf("apps %+v", r.Apps)
+	}
+	if r := f.pass(); len(r.Actions) != 0 {
+		t.Fatalf("pass after the fallback acted: %s", actions(r))
 	}
 }
 

@@ -315,7 +315,11 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	for _, a := range actions {
 		res := results[actionKey(a)]
 		if a.Kind != KindNone && a.Kind != KindHold && a.Kind != KindWait && a.Blocked == nil {
-			rep.Actions = append(rep.Actions, ActionRec{App: a.App, Action: string(a.Kind), Cause: withMember(a, a.Cause)})
+			cause := a.Cause
+			if res.note != "" {
+				cause += "; " + res.note
+			}
+			rep.Actions = append(rep.Actions, ActionRec{App: a.App, Action: string(a.Kind), Cause: withMember(a, cause)})
 		}
 		if res.err != nil {
 			fail(a.App, withMember(a, res.err.Error()), res.err)
@@ -430,6 +434,7 @@ type result struct {
 	err         error
 	containerID string
 	state       string
+	note        string // what the action did beyond its planned kind; appended to its reported cause
 }
 
 func actionKey(a Action) string {
@@ -542,7 +547,18 @@ func (r *Reconciler) execute(ctx context.Context, log logrus.FieldLogger, action
 func (r *Reconciler) do(ctx context.Context, a Action) result {
 	switch a.Kind {
 	case KindStart:
-		if err := r.podman.Start(ctx, a.Container.ID); err != nil {
+		err := r.podman.Start(ctx, a.Container.ID)
+		if err != nil && a.Container.State == "created" && a.Desired != nil {
+			// A created container that will not start is wedged: force-recreate it in this action
+			// (remove without its volumes, create, start), as KindForceRecreate does.
+			res := r.install(ctx, a.Desired, a.Container)
+			res.note = fmt.Sprintf("start failed (%v), so it was force-recreated", err)
+			if res.err != nil {
+				res.err = fmt.Errorf("starting failed (%v), then force-recreating: %w", err, res.err)
+			}
+			return res
+		}
+		if err != nil {
 			return result{err: fmt.Errorf("starting: %w", err)}
 		}
 		return result{state: StateRunning}

@@ -161,7 +161,7 @@ func One(d *spec.Desired, c, sameName *engine.Container, ad Adoption) Action {
 		scheme, hash = ad.Scheme, ad.Hash
 	}
 	switch c.State {
-	case "created", "paused", "unknown", "dead":
+	case "paused", "unknown", "dead":
 		a.Kind, a.Cause = KindForceRecreate, fmt.Sprintf("container is %s", c.State)
 		return a
 	case "stopping", "removing":
@@ -181,8 +181,16 @@ func One(d *spec.Desired, c, sameName *engine.Container, ad Adoption) Action {
 		return a
 	}
 	a.Kind, a.Cause = KindStart, fmt.Sprintf("container is %s", c.State)
+	if c.State == "created" {
+		// Podman resets every container to created when it refreshes after a reboot; starting keeps the
+		// container (and its id). If the start fails, the executor force-recreates it in the same action.
+		a.Cause = CauseCreated
+	}
 	return a
 }
+
+// CauseCreated is the cause of starting a created container whose spec is unchanged.
+const CauseCreated = "container is created (not started since it was made, or since a reboot)"
 
 // Short is a spec hash as causes and logs show it: its first 12 characters, "none" for no hash.
 func Short(h string) string {
