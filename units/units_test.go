@@ -86,3 +86,23 @@ func TestDBusFilesAreWellFormed(t *testing.T) {
 		t.Fatalf("policy XML: %v %s", err, out)
 	}
 }
+
+// After a reboot every container is down until the first pass: the timer's first pass comes 5 s after
+// boot, its interval stays 30 s (both the system and the user timer).
+func TestReconcileTimerFirstPassSoonAfterBoot(t *testing.T) {
+	for _, p := range []string{"lockstep-reconcile.timer", "user/lockstep-reconcile.timer"} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := map[string]bool{}
+		for _, l := range strings.Split(string(b), "\n") {
+			lines[strings.TrimSpace(l)] = true
+		}
+		for _, want := range []string{"OnBootSec=5s", "OnActiveSec=30s", "OnUnitActiveSec=30s"} {
+			if !lines[want] {
+				t.Errorf("%s: no line %q", p, want)
+			}
+		}
+	}
+}
