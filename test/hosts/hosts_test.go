@@ -351,8 +351,15 @@ func TestNode(t *testing.T) {
 			t.Errorf("demo-built (an image built on the host): %s", s)
 		}
 	}
-	// What the reboot step compares with.
-	b, _ := json.Marshal(map[string]any{"apps": apps, "mode": mode, "lockstepd_pid": unitProp(t, "lockstepd.service", "MainPID")})
+	// What the reboot step compares with: the apps' containers (labelled io.lockstep.app; companions are
+	// not) by name, with their ids.
+	containers := map[string]string{}
+	for _, l := range strings.Split(sh(t, "podman", "ps", "-a", "--no-trunc", "--filter", "label=io.lockstep.app", "--format", "{{.Names}} {{.ID}}"), "\n") {
+		if f := strings.Fields(l); len(f) == 2 {
+			containers[f[0]] = f[1]
+		}
+	}
+	b, _ := json.Marshal(map[string]any{"apps": apps, "mode": mode, "containers": containers, "lockstepd_pid": unitProp(t, "lockstepd.service", "MainPID")})
 	os.WriteFile(filepath.Join(stateDir, "node.json"), b, 0o644)
 }
 
@@ -380,16 +387,18 @@ func hostBoot(t *testing.T) time.Time {
 
 // TestAfterReboot runs after the host was killed (as by a power cut) and booted again on the same
 // disk: every container of the node had exited with it; lockstepd, started again by the package's
-// timer and socket, brings every app back to healthy, each container started after the boot, the
-// apps' data kept.
+// timer and socket, brings every app back to healthy, each container started after the boot and
+// still the container it was before the reboot (podman reports it created; lockstepd starts it, does
+// not recreate it), the apps' data kept.
 func TestAfterReboot(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(stateDir, "node.json"))
 	if err != nil {
 		t.Fatalf("no record of the node before the reboot: %v", err)
 	}
 	var before struct {
-		Apps []string
-		Mode string
+		Apps       []string
+		Mode       string
+		Containers map[string]string // name -> id
 	}
 	json.Unmarshal(b, &before)
 	boot := hostBoot(t)
@@ -420,6 +429,14 @@ func TestAfterReboot(t *testing.T) {
 		}
 		return ""
 	})
+	if len(before.Containers) == 0 {
+		t.Errorf("node.json records no container ids: %s", b)
+	}
+	for name, id := range before.Containers {
+		if now, err := try("podman", "inspect", "--format", "{{.Id}}", name); err != nil || now != id {
+			t.Errorf("container %s: %s before the reboot, %s after (%v): recreated, not started", name, id, now, err)
+		}
+	}
 	t.Logf("every app healthy and every container running %s after the test started, %s after the boot", time.Since(t0).Round(time.Second), time.Since(boot).Round(time.Second))
 	if ts := unitProp(t, "lockstepd.service", "ActiveState"); ts != "active" {
 		t.Errorf("lockstepd.service: %s", ts)
