@@ -548,9 +548,10 @@ func (r *Reconciler) do(ctx context.Context, a Action) result {
 	switch a.Kind {
 	case KindStart:
 		err := r.podman.Start(ctx, a.Container.ID)
-		if err != nil && a.Container.State == "created" && a.Desired != nil {
+		if err != nil && a.Container.State == "created" && a.Desired != nil && ctx.Err() == nil {
 			// A created container that will not start is wedged: force-recreate it in this action
-			// (remove without its volumes, create, start), as KindForceRecreate does.
+			// (remove without its volumes, create, start), as KindForceRecreate does; not when the pass
+			// is being cancelled (its deadline, a shutdown).
 			res := r.install(ctx, a.Desired, a.Container)
 			res.note = fmt.Sprintf("start failed (%v), so it was force-recreated", err)
 			if res.err != nil {
