@@ -25,6 +25,3 @@ const (
 	ClassTimeout   = outcome.ClassTimeout
 	ClassCancelled = outcome.ClassCancelled
 )
-
-// classOf returns the class of a failure's error ("" when it has none yet).
-func classOf(err error) string { return outcome.Class(err) }

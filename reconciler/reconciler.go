@@ -20,6 +20,7 @@ import (
 
 	"github.com/lockstep/lockstep/internal/atomicfile"
 	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/reconciler/deadline"
 )
 
@@ -237,7 +238,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	set, err := r.manifests.LoadDir(r.cfg.AppsDir, r.cfg.Roots)
 	if err != nil {
 		// Nothing is known about the installed set: touch nothing.
-		rep.Failures = append(rep.Failures, Failure{App: "", Error: err.Error(), Class: classOf(err)})
+		rep.Failures = append(rep.Failures, Failure{App: "", Error: err.Error(), Class: outcome.Class(err)})
 		log.WithError(err).Error("loading installed apps")
 		return
 	}
@@ -250,7 +251,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		err = fmt.Errorf("listing containers: %w", err)
 		log.WithError(err).Error("observing podman")
 		for _, a := range set.Apps {
-			rep.Failures = append(rep.Failures, Failure{App: a.ID, Error: err.Error(), Class: classOf(err)})
+			rep.Failures = append(rep.Failures, Failure{App: a.ID, Error: err.Error(), Class: outcome.Class(err)})
 			rep.Apps = append(rep.Apps, AppStatus{ID: a.ID, State: StateUnknown})
 		}
 		for id := range set.Invalid {
@@ -309,7 +310,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		key := app + "\x00" + msg
 		if !failed[key] {
 			failed[key] = true
-			rep.Failures = append(rep.Failures, Failure{App: app, Error: msg, Class: classOf(err)})
+			rep.Failures = append(rep.Failures, Failure{App: app, Error: msg, Class: outcome.Class(err)})
 		}
 	}
 	for _, a := range actions {
