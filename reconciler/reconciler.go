@@ -19,9 +19,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lockstep/lockstep/internal/atomicfile"
+	"github.com/lockstep/lockstep/internal/beneath"
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/reconciler/deadline"
+	"github.com/lockstep/lockstep/reconciler/hooks"
 )
 
 // Config says where the reconciler finds desired state and keeps its own.
@@ -692,22 +694,40 @@ func statfsFree(path string) (uint64, error) {
 	return st.Bavail * uint64(st.Bsize), nil
 }
 
-// prepareData creates the app's data dir and the bind-mount sources inside the allowed roots that do
-// not exist yet (podman refuses a missing bind source). It never removes or empties anything.
+// prepareData creates the app's data dir (hooks.DataDirMode) and the bind-mount sources inside the
+// allowed roots that do not exist yet (podman refuses a missing bind source), relative to an open
+// handle on their root and following no symlink: a source whose path runs through a symlink (a
+// container that owns a directory on the way could point it anywhere, / included) is refused
+// before anything is created or mounted. It never removes or empties anything.
 func (r *Reconciler) prepareData(d *Desired) error {
-	dirs := []string{r.cfg.Roots.AppData(d.App.ID)}
-	for _, v := range d.Request.Volumes {
-		dirs = append(dirs, v.Source)
+	data, err := beneath.Open(r.cfg.Roots.AppData(d.App.ID), hooks.DataDirMode(d.App))
+	if err != nil {
+		return fmt.Errorf("creating data dir: %w", err)
 	}
-	for _, dir := range dirs {
-		if _, err := os.Stat(dir); err == nil {
-			continue
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("creating data dir: %w", err)
+	data.Close()
+	for _, v := range d.Request.Volumes {
+		if err := prepareSource(r.cfg.Roots, v.Source); err != nil {
+			return fmt.Errorf("bind mount source %s: %w", v.Source, err)
 		}
 	}
 	return nil
+}
+
+// prepareSource checks and makes one bind-mount source beneath the root it lies in.
+func prepareSource(roots manifest.Roots, src string) error {
+	for _, root := range append([]string{roots.DataRoot}, roots.Extra...) {
+		rel, err := filepath.Rel(root, src)
+		if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+			continue
+		}
+		d, err := beneath.Open(root, 0o711)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		return d.EnsurePath(rel, 0o755)
+	}
+	return fmt.Errorf("not inside the data root or an allowed root")
 }
 
 // adopt takes over a container with the app's name that lockstep did not create, if it matches the

@@ -19,6 +19,7 @@ const module = "github.com/lockstep/lockstep/"
 // in docs/architecture.md) when adding it. A row ending in "/" allows the packages under it.
 var allowed = map[string][]string{
 	"internal/atomicfile": {},
+	"internal/beneath":    {},
 	"internal/peer":       {},
 	"internal/testenv":    {},
 	"internal/archtest":   {},
@@ -36,7 +37,7 @@ var allowed = map[string][]string{
 	"httpapi":             {"report", "ops", "internal/peer"},
 	"reconciler/plan":     {"engine", "spec", "manifest"},
 	"hostcheck":           {"engine", "spec", "report"},
-	"reconciler":          {"engine", "spec", "report", "outcome", "ops", "quadlet", "manifest", "internal/atomicfile", "reconciler/"},
+	"reconciler":          {"engine", "spec", "report", "outcome", "ops", "quadlet", "manifest", "internal/atomicfile", "internal/beneath", "reconciler/"},
 	// cmd/ assembles the daemon and the CLI; tests and packaging data are leaves of nothing.
 	"cmd/lockstepd":   {"*"},
 	"cmd/lockstepctl": {"*"},
