@@ -244,6 +244,19 @@ func (d *Dir) Lstat(rel string) (unix.Stat_t, error) {
 	return st, nil
 }
 
+// Check returns ErrSymlink when rel beneath d exists and is a symlink or runs through one; nil
+// for anything else, a missing path included.
+func (d *Dir) Check(rel string) error {
+	st, err := d.Lstat(rel)
+	switch {
+	case errors.Is(err, ErrSymlink):
+		return err
+	case err == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		return d.pathErr("lstat", rel, ErrSymlink)
+	}
+	return nil
+}
+
 // ReadFile reads the regular file rel beneath d, following no symlink; at most max bytes.
 func (d *Dir) ReadFile(rel string, max int64) ([]byte, error) {
 	if _, err := clean(rel); err != nil {
