@@ -87,7 +87,7 @@ func (s *Server) encode(r *report.Report) map[string]dbus.Variant {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.enc == nil || s.encoded != r {
-		s.enc, s.encoded = EncodeReport(r), r
+		s.enc, s.encoded = EncodeReport(report.Bounded(r)), r // never past the bus's message limit
 		if s.spliced {
 			s.token = bodies.add(s.enc, s.token)
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/reconciler/deadline"
 	"github.com/lockstep/lockstep/reconciler/hooks"
+	"github.com/lockstep/lockstep/report"
 )
 
 // Config says where the reconciler finds desired state and keeps its own.
@@ -225,6 +226,7 @@ func (r *Reconciler) Pass(ctx context.Context, trigger string) *Report {
 	r.pass(ctx, log, rep)
 	rep.FinishedAt = r.cfg.Now().UTC()
 	sort.SliceStable(rep.Failures, func(i, j int) bool { return rep.Failures[i].App < rep.Failures[j].App })
+	report.Clean(rep) // no control characters from podman or containers; bounded for D-Bus
 	if err := SaveReport(r.cfg.StateDir, rep); err != nil {
 		log.WithError(err).Error("saving report")
 	}

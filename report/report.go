@@ -177,5 +177,6 @@ func LoadReport(dir string) (*Report, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("reading report %s: %w", filepath.Join(dir, reportFile), err)
 	}
+	Clean(&r) // written by an older lockstepd, perhaps
 	return &r, nil
 }
