@@ -1,0 +1,197 @@
+package reconciler_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/lockstep/lockstep/internal/testenv"
+	"github.com/lockstep/lockstep/podman"
+	"github.com/lockstep/lockstep/reconciler"
+)
+
+// Tests of issue 16 on the real podman service, with apps shaped as the node app stores package them
+// (a bitcoind, an electrs, an lnd with its macaroon, a mempool-like stack), not like the demo.
+
+// catalog makes the fixture's reconciler install from a catalog dir of its own, returned.
+func (f *fixture) catalog(cfg func(*reconciler.Config)) string {
+	f.t.Helper()
+	cat := filepath.Join(f.dir, "catalog")
+	mkdirAll(f.t, cat)
+	c := reconciler.Config{AppsDir: f.apps, CatalogDir: cat, StateDir: filepath.Join(f.dir, "state"), Roots: rootsOf(f),
+		ReachGrace: f.reachGrace, NetworkPrefix: f.netPrefix()}
+	if cfg != nil {
+		cfg(&c)
+	}
+	rec, err := reconciler.New(c, f.client)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.rec = rec
+	return cat
+}
+
+func (f *fixture) install(id string) error {
+	return f.rec.Apply(context.Background(), reconciler.Op{Kind: reconciler.OpInstall, App: id})
+}
+
+// noOpIsOneRequest asserts that a pass now, by a reconciler of the same config on a counting proxy,
+// acts on nothing and asks podman exactly one thing (its List).
+func (f *fixture) noOpIsOneRequest(cfg func(*reconciler.Config)) {
+	f.t.Helper()
+	sockDir, err := os.MkdirTemp("", "lsp") // a unix socket's path is short
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { os.RemoveAll(sockDir) })
+	proxy := testenv.StartCountingProxy(f.t, sockDir, f.pm.Socket)
+	counted := podman.New(proxy.URL())
+	if err := counted.Connect(context.Background()); err != nil {
+		f.t.Fatal(err)
+	}
+	c := reconciler.Config{AppsDir: f.apps, CatalogDir: filepath.Join(f.dir, "catalog"), StateDir: filepath.Join(f.dir, "state"),
+		Roots: rootsOf(f), ReachGrace: f.reachGrace, NetworkPrefix: f.netPrefix(), RollbackSettle: -1}
+	if cfg != nil {
+		cfg(&c)
+	}
+	rec, err := reconciler.New(c, counted)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	proxy.Reset()
+	r := rec.Pass(context.Background(), "test")
+	if len(r.Actions) != 0 {
+		f.t.Fatalf("no-op pass acted: %+v", r.Actions)
+	}
+	if n := proxy.Count(); n != 1 {
+		f.t.Fatalf("no-op pass made %d podman API requests, want exactly 1", n)
+	}
+}
+
+func writeCatalog(t *testing.T, dir, id, body string) string {
+	t.Helper()
+	writeManifest(t, dir, id, body)
+	return filepath.Join(dir, id+".yaml")
+}
+
+// bitcoind is a bitcoind as the stores package it: unless-stopped, its data dir mounted, a long stop.
+func bitcoind(port int, extra string) string {
+	return fmt.Sprintf(`  provides: [bitcoin]
+  exports:
+    rpc_host: {host: %%s}
+    rpc_port: {value: "8332"}
+  container:
+    image: %s
+    command: [sh, -c, 'trap "exit 0" TERM; mkdir -p /data/.bitcoin; exec httpd -f -p 8333 -h /data']
+    ports: ["127.0.0.1:%d:8333"]
+    volumes: ["${APP_DATA}/data:/data"]
+    restart: unless-stopped
+    stop_grace_period: 1s
+%s`, bbImage, port, extra)
+}
+
+func btc(id string, port int, extra string) string {
+	return fmt.Sprintf(bitcoind(port, extra), id)
+}
+
+// Point 5: an install that would publish the host port of an app already running is refused at
+// Install, naming both files; an operator's own file that clashes is held, and the running app keeps
+// its supervision (killed, it is started again).
+func TestClashingInstallIsRefusedAndTheRunningAppKeepsItsSupervision(t *testing.T) {
+	f := newFixture(t)
+	cat := f.catalog(nil)
+	port := freePort(t)
+	writeCatalog(t, cat, "btc-a", btc("btc-a", port, ""))
+	fileB := writeCatalog(t, cat, "btc-b", btc("btc-b", port, ""))
+	f.names2("btc-a", "btc-b")
+	if err := f.install("btc-a"); err != nil {
+		t.Fatal(err)
+	}
+	noFailures(t, f.pass())
+	err := f.install("btc-b")
+	if !errors.Is(err, reconciler.ErrInvalidManifest) {
+		t.Fatalf("installing btc-b: %v", err)
+	}
+	if want := fmt.Sprintf("%s: app.container.ports[0]: host port %d/tcp is also published by app btc-a (%s: app.container.ports[0])",
+		fileB, port, filepath.Join(f.apps, "btc-a.yaml")); !strings.Contains(err.Error(), want) {
+		t.Fatalf("installing btc-b: %v\nwant it to say %s", err, want)
+	}
+	if _, err := os.Lstat(filepath.Join(f.apps, "btc-b.yaml")); !os.IsNotExist(err) {
+		t.Fatalf("btc-b is installed after all: %v", err)
+	}
+	// The operator links it in by hand: btc-b is held, btc-a is still lockstep's.
+	if err := os.Symlink(fileB, filepath.Join(f.apps, "btc-b.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	r := f.pass()
+	if len(r.Failures) != 1 || r.Failures[0].App != "btc-b" || !strings.Contains(r.Failures[0].Error, "btc-a") {
+		t.Fatalf("failures %+v", r.Failures)
+	}
+	f.pm.MustCLI(t, "kill", "btc-a")
+	f.pm.MustCLI(t, "wait", "btc-a")
+	r = f.pass()
+	if got := actions(r); got != "btc-a:start" {
+		t.Fatalf("after btc-a was killed: %s (%+v)", got, r.Failures)
+	}
+	if f.state("btc-a") != "running" || f.state("btc-b") != "missing" {
+		t.Fatalf("btc-a %s, btc-b %s", f.state("btc-a"), f.state("btc-b"))
+	}
+	f.noOpIsOneRequest(nil)
+}
+
+// Point 6: an install refused for disk is not installed and answers for nothing: the smaller
+// variant installed next is the provider electrs binds to. The error names the file and the field,
+// and gives the free space exactly, in GB as disk_gb declares it.
+func TestDiskRefusedInstallIsNotLeftInstalled(t *testing.T) {
+	f := newFixture(t)
+	var free uint64
+	cat := f.catalog(func(c *reconciler.Config) {
+		c.FreeBytes = func(p string) (uint64, error) {
+			var st unix.Statfs_t
+			err := unix.Statfs(p, &st)
+			free = st.Bavail * uint64(st.Bsize)
+			return free, err
+		}
+	})
+	big := writeCatalog(t, cat, "bitcoin-core", btc("bitcoin-core", freePort(t), "  requires: {disk_gb: 1000000}\n"))
+	writeCatalog(t, cat, "bitcoin-pruned", btc("bitcoin-pruned", freePort(t), "  requires: {disk_gb: 0.001}\n"))
+	writeCatalog(t, cat, "electrs", fmt.Sprintf(`  requires: {apps: [bitcoin]}
+  container:
+    image: %s
+    command: %s
+    env: {ELECTRS_DAEMON_RPC_ADDR: "${bitcoin.rpc_host}:${bitcoin.rpc_port}"}
+    restart: on-failure
+    stop_grace_period: 1s
+`, bbImage, sleeper))
+	f.names2("bitcoin-core", "bitcoin-pruned", "electrs")
+	err := f.install("bitcoin-core")
+	if !errors.Is(err, reconciler.ErrInsufficientDisk) {
+		t.Fatalf("installing bitcoin-core: %v", err)
+	}
+	if want := fmt.Sprintf("%s: app.requires.disk_gb: needs 1000000 GB free at %s, which has %s GB free", big, f.dir, reconciler.ExactGB(free)); err.Error() != want {
+		t.Fatalf("installing bitcoin-core:\n %v\nwant\n %s", err, want)
+	}
+	if _, err := os.Lstat(filepath.Join(f.apps, "bitcoin-core.yaml")); !os.IsNotExist(err) {
+		t.Fatalf("bitcoin-core is installed after all: %v", err)
+	}
+	for _, id := range []string{"bitcoin-pruned", "electrs"} {
+		if err := f.install(id); err != nil {
+			t.Fatalf("installing %s: %v", id, err)
+		}
+	}
+	r := f.pass()
+	noFailures(t, r)
+	if got := actions(r); got != "bitcoin-pruned:install electrs:install" {
+		t.Fatalf("actions %s", got)
+	}
+	if env := f.pm.MustCLI(t, "inspect", "--format", "{{range .Config.Env}}{{println .}}{{end}}", "electrs"); !strings.Contains(env, "ELECTRS_DAEMON_RPC_ADDR=bitcoin-pruned:8332") {
+		t.Fatalf("electrs env:\n%s", env)
+	}
+	f.noOpIsOneRequest(nil)
+}
