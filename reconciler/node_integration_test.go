@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -194,4 +195,43 @@ func TestDiskRefusedInstallIsNotLeftInstalled(t *testing.T) {
 		t.Fatalf("electrs env:\n%s", env)
 	}
 	f.noOpIsOneRequest(nil)
+}
+
+// Point 4: a manifest's restart policy (lnd, mempool and electrs ship on-failure or unless-stopped)
+// is lockstep's to carry out, under its backoff: podman's own policy on the container is no, so a
+// container that exits at start is started exactly as often as the report says.
+func TestRestartPolicyIsCarriedOutByLockstepUnderItsBackoff(t *testing.T) {
+	f := newFixture(t)
+	f.app("lnd", fmt.Sprintf(`  container:
+    image: %s
+    command: [sh, -c, 'echo start >> /data/starts; echo "unable to connect to bitcoind" >&2; exit 1']
+    volumes: ["${APP_DATA}:/data"]
+    restart: on-failure
+    stop_grace_period: 1s
+`, bbImage))
+	starts := 0
+	var last *reconciler.Report
+	deadline := time.Now().Add(4 * time.Second)
+	for time.Now().Before(deadline) {
+		last = f.pass()
+		for _, a := range last.Actions {
+			if a.App == "lnd" && (a.Action == "install" || a.Action == "start") {
+				starts++
+			}
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	if got := f.pm.MustCLI(t, "inspect", "--format", "{{.HostConfig.RestartPolicy.Name}}", "lnd"); got != "" && got != "no" {
+		t.Fatalf("podman's restart policy on the container is %q", got)
+	}
+	b, err := os.ReadFile(filepath.Join(f.data, "lnd", "starts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), "start"); n != starts || starts != 2 {
+		t.Fatalf("the container started %d times, lockstep started it %d times (want 2: the install, one restart, then backoff)", n, starts)
+	}
+	if len(last.Failures) != 1 || !strings.Contains(last.Failures[0].Error, "restart backoff after 1 restarts") {
+		t.Fatalf("report failures %+v", last.Failures)
+	}
 }

@@ -187,8 +187,11 @@ func desiredMember(app *manifest.Loaded, m manifest.Member, w *Wiring, deps []st
 		Network:    c.Network,
 		User:       c.User,
 		ReadOnly:   c.ReadOnly,
-		Restart:    c.Restart,
-		Health:     m.Health,
+		// podman's own restart policy is always no: a manifest's restart (on-failure, unless-stopped,
+		// always) is carried out by lockstep, which starts an exited container under its backoff.
+		// podman's policy would restart it behind lockstep's back, without backoff (issue 16 point 4).
+		Restart: "no",
+		Health:  m.Health,
 	}
 	for _, word := range c.Command {
 		r.Command = append(r.Command, manifest.Expand(word, value))
@@ -222,9 +225,6 @@ func desiredMember(app *manifest.Loaded, m manifest.Member, w *Wiring, deps []st
 				}
 			}
 		}
-	}
-	if r.Restart == "" {
-		r.Restart = "no"
 	}
 	r.StopTimeout = DefaultStopTimeout
 	if c.StopGracePeriod != 0 {
