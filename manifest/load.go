@@ -10,6 +10,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/lockstep/lockstep/internal/graph"
+	"github.com/lockstep/lockstep/internal/tmplref"
 )
 
 // Loaded is a valid manifest and where it came from.
@@ -23,6 +26,9 @@ type Loaded struct {
 	// Since is when File's directory entry was made or last changed (a symlink's own time): of two
 	// apps that clash, the later one is held and the earlier keeps its supervision.
 	Since time.Time
+	// HookDeps holds, per pre-start hook, the dependencies its template asks values of (dep "NAME"),
+	// tmplref.Dynamic for any; nil for an ownership fix.
+	HookDeps [][]string
 }
 
 // Set is the result of loading a directory of manifests.
@@ -107,14 +113,26 @@ func LoadFile(file string, roots Roots) (*Loaded, Problems) {
 	if want := stem(filepath.Base(file)); app.ID != "" && app.ID != want && IsManifestName(filepath.Base(file)) {
 		ps = append(ps, Problem{file, "app.id", fmt.Sprintf("%q does not match the file name; name the file %s.yaml", app.ID, app.ID)})
 	}
-	if len(ps) > 0 {
-		return nil, ps
-	}
 	dir := filepath.Dir(file)
 	if real, err := filepath.EvalSymlinks(file); err == nil {
 		dir = filepath.Dir(real)
 	}
-	l := &Loaded{App: *app, File: file, Dir: dir}
+	l := &Loaded{App: *app, File: file, Dir: dir, HookDeps: make([][]string, len(app.Hooks.PreStart))}
+	for i, h := range app.Hooks.PreStart {
+		if h.Template != "" && !hasDotDot(h.Template) && !filepath.IsAbs(h.Template) {
+			f, text := fmt.Sprintf("app.hooks.pre_start[%d].template", i), ""
+			b, err := readBounded(filepath.Join(dir, h.Template))
+			if text = string(b); err == nil {
+				l.HookDeps[i], err = tmplref.Deps(h.Template, text)
+			}
+			if err != nil {
+				ps = append(ps, Problem{file, f, fmt.Sprintf("%s: %v", filepath.Join(dir, h.Template), err)})
+			}
+		}
+	}
+	if len(ps) > 0 {
+		return nil, ps
+	}
 	if fi, err := os.Lstat(file); err == nil {
 		l.Since = fi.ModTime()
 	}
@@ -304,7 +322,18 @@ func crossCheck(apps []*Loaded, invalid map[string]bool) []appProblem {
 			}
 		}
 	}
-	for _, cyc := range cycles(apps, byID, providers) {
+	ids := make([]string, len(apps))
+	for i, a := range apps {
+		ids[i] = a.ID
+	}
+	for _, cyc := range graph.Cycles(ids, func(id string) (out []string) {
+		for _, name := range byID[id].Deps() {
+			if dep, ok := providers[name]; ok && byID[dep] != nil {
+				out = append(out, dep)
+			}
+		}
+		return out
+	}) {
 		for _, id := range cyc {
 			out = append(out, appProblem{Problem{byID[id].File, "app.requires.apps", "dependency cycle: " + strings.Join(append(cyc, cyc[0]), " -> ")}, id})
 		}
@@ -377,48 +406,6 @@ func (s *Set) Conflicts(app *Loaded) Problems {
 		}
 	}
 	return ps
-}
-
-// cycles returns each dependency cycle once, as the ids along it.
-func cycles(apps []*Loaded, byID map[string]*Loaded, providers map[string]string) [][]string {
-	const (
-		white = iota
-		grey
-		black
-	)
-	color := map[string]int{}
-	var stack []string
-	var out [][]string
-	var visit func(id string)
-	visit = func(id string) {
-		color[id] = grey
-		stack = append(stack, id)
-		for _, name := range byID[id].Deps() {
-			dep, ok := providers[name]
-			if !ok || byID[dep] == nil {
-				continue
-			}
-			switch color[dep] {
-			case white:
-				visit(dep)
-			case grey:
-				for k := len(stack) - 1; k >= 0; k-- {
-					if stack[k] == dep {
-						out = append(out, append([]string(nil), stack[k:]...))
-						break
-					}
-				}
-			}
-		}
-		stack = stack[:len(stack)-1]
-		color[id] = black
-	}
-	for _, a := range apps {
-		if color[a.ID] == white {
-			visit(a.ID)
-		}
-	}
-	return out
 }
 
 func exportList(a *Loaded) string {

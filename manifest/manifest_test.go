@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -400,5 +401,26 @@ func TestProviders(t *testing.T) {
 	p = Providers([]*Loaded{mk("bitcoin-knots", "bitcoin"), mk("bitcoin")})
 	if p["bitcoin"] != "bitcoin" {
 		t.Fatalf("an app named bitcoin: %v", p)
+	}
+}
+
+// A pre-start template must exist and parse when the manifest is loaded (validate says so), and the
+// dependencies it asks values of are recorded per hook (issue 16 points 2 and 10).
+func TestTemplatesAreCheckedAtLoad(t *testing.T) {
+	dir := t.TempDir()
+	hooks := "  requires: {apps: [bitcoin]}\n  hooks:\n    pre_start:\n      - {name: conf, template: lnd.conf.tmpl, path: lnd.conf}\n      - {name: own, path: state, owner: '1000:1000'}\n"
+	writeApp(t, dir, "lnd", hooks)
+	_, ps := LoadFile(filepath.Join(dir, "lnd.yaml"), roots)
+	if want := filepath.Join(dir, "lnd.yaml") + ": app.hooks.pre_start[0].template: " + filepath.Join(dir, "lnd.conf.tmpl") + ": cannot read: no such file or directory"; ps.Error() != want {
+		t.Fatalf("missing template: %v\nwant %s", ps, want)
+	}
+	os.WriteFile(filepath.Join(dir, "lnd.conf.tmpl"), []byte("{{dep \"bitcoin\""), 0o644)
+	if _, ps := LoadFile(filepath.Join(dir, "lnd.yaml"), roots); len(ps) != 1 || !strings.Contains(ps[0].Reason, "unclosed action") {
+		t.Fatalf("broken template: %v", ps)
+	}
+	os.WriteFile(filepath.Join(dir, "lnd.conf.tmpl"), []byte("rpchost={{dep \"bitcoin\" \"rpc_host\"}}\n"), 0o644)
+	l, ps := LoadFile(filepath.Join(dir, "lnd.yaml"), roots)
+	if len(ps) > 0 || fmt.Sprint(l.HookDeps) != "[[bitcoin] []]" {
+		t.Fatalf("%v %v", l, ps)
 	}
 }

@@ -235,3 +235,69 @@ func TestRestartPolicyIsCarriedOutByLockstepUnderItsBackoff(t *testing.T) {
 		t.Fatalf("report failures %+v", last.Failures)
 	}
 }
+
+// Points 2 and 3: a stack's members join a dependency's exports network only when they use its
+// values, so installing an optional dependency (electrs, for mempool) recreates exactly the member
+// that uses it; lnd, which takes bitcoind's values in its config template only, joins bitcoind's.
+func TestOptionalDependencyRecreatesOnlyTheMemberThatUsesIt(t *testing.T) {
+	f := newFixture(t)
+	f.app("bitcoind", btc("bitcoind", freePort(t), ""))
+	os.WriteFile(filepath.Join(f.apps, "lnd.conf.tmpl"), []byte("[Bitcoind]\nbitcoind.rpchost={{dep \"bitcoin\" \"rpc_host\"}}:{{dep \"bitcoin\" \"rpc_port\"}}\n"), 0o644)
+	f.app("lnd", fmt.Sprintf(`  requires: {apps: [bitcoin]}
+  container:
+    image: %s
+    command: %s
+    volumes: ["${APP_DATA}:/root/.lnd"]
+    restart: on-failure
+    stop_grace_period: 1s
+  hooks:
+    pre_start:
+      - {name: config, template: lnd.conf.tmpl, path: lnd.conf, mode: "0600"}
+`, bbImage, sleeper))
+	member := func(name, env string) string {
+		return fmt.Sprintf("    - name: %s\n      image: %s\n      command: %s\n      env: %s\n      restart: on-failure\n      stop_grace_period: 1s\n", name, bbImage, sleeper, env)
+	}
+	f.app("mempool", "  requires: {apps: [bitcoin], optional: [electrs]}\n  containers:\n"+
+		member("db", "{MYSQL_DATABASE: mempool}")+
+		member("api", `{CORE_RPC_HOST: "${bitcoin.rpc_host}", ELECTRUM_HOST: "${electrs.host}", DATABASE_HOST: db}`)+
+		member("web", "{BACKEND_MAINNET_HTTP_HOST: api}")+
+		member("cron", "{MEMPOOL_BACKEND: api}"))
+	f.names2("mempool-db", "mempool-api", "mempool-web", "mempool-cron", "electrs")
+	noFailures(t, f.pass())
+	net := func(name string) string {
+		return strings.TrimSpace(f.pm.MustCLI(t, "inspect", "--format", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", name))
+	}
+	p := f.netPrefix()
+	for name, want := range map[string]string{"lnd": p + "bitcoind_exports " + p + "lnd", "mempool-api": p + "bitcoind_exports " + p + "mempool", "mempool-db": p + "mempool", "mempool-web": p + "mempool"} {
+		if got := net(name); got != want {
+			t.Fatalf("%s is on networks %q, want %q", name, got, want)
+		}
+	}
+	ids := map[string]string{}
+	for _, n := range []string{"bitcoind", "lnd", "mempool-db", "mempool-api", "mempool-web", "mempool-cron"} {
+		ids[n] = f.id(n)
+	}
+	f.app("electrs", fmt.Sprintf(`  requires: {apps: [bitcoin]}
+  exports: {host: {host: electrs}}
+  container:
+    image: %s
+    command: %s
+    env: {ELECTRS_DAEMON_RPC_ADDR: "${bitcoin.rpc_host}:${bitcoin.rpc_port}"}
+    restart: on-failure
+    stop_grace_period: 1s
+`, bbImage, sleeper))
+	r := f.pass()
+	noFailures(t, r)
+	if got := actions(r); got != "electrs:install mempool:recreate" {
+		t.Fatalf("actions %s (%+v)", got, r.Actions)
+	}
+	for n, id := range ids {
+		if changed := f.id(n) != id; changed != (n == "mempool-api") {
+			t.Errorf("%s recreated: %v", n, changed)
+		}
+	}
+	if got := net("mempool-api"); got != p+"bitcoind_exports "+p+"electrs_exports "+p+"mempool" {
+		t.Fatalf("mempool-api is on networks %q", got)
+	}
+	f.noOpIsOneRequest(nil)
+}
