@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -625,9 +626,17 @@ func (r *Reconciler) install(ctx context.Context, d *Desired, old *Container) re
 	return result{containerID: id, state: StateRunning}
 }
 
-// ErrInsufficientDisk is returned by the disk preflight.
+// ErrInsufficientDisk is returned by the disk preflight (errors.Is); the error itself reads
+// FILE: app.requires.disk_gb: REASON.
 var ErrInsufficientDisk = errors.New("not enough disk space")
 
+type diskError struct{ msg string }
+
+func (e *diskError) Error() string { return e.msg }
+func (e *diskError) Unwrap() error { return ErrInsufficientDisk }
+
+// checkDisk compares app's disk need with the free space at its data dir (or the nearest parent that
+// exists), both in GB as the manifest declares it, the free space exact to the byte.
 func (r *Reconciler) checkDisk(app *manifest.Loaded) error {
 	dir := r.cfg.Roots.AppData(app.ID)
 	p := dir
@@ -643,13 +652,24 @@ func (r *Reconciler) checkDisk(app *manifest.Loaded) error {
 	}
 	free, err := r.cfg.FreeBytes(p)
 	if err != nil {
-		return fmt.Errorf("checking free disk space at %s: %w", p, err)
+		return fmt.Errorf("%s: app.requires.disk_gb: checking free disk space at %s: %w", app.File, p, err)
 	}
-	need := uint64(app.Requires.DiskGB * 1e9)
-	if free < need {
-		return fmt.Errorf("%w: requires.disk_gb is %g GB, %s has %.1f GB free", ErrInsufficientDisk, app.Requires.DiskGB, p, float64(free)/1e9)
+	if need := uint64(app.Requires.DiskGB * 1e9); free < need {
+		return &diskError{fmt.Sprintf("%s: app.requires.disk_gb: needs %s GB free at %s, which has %s GB free",
+			app.File, strconv.FormatFloat(app.Requires.DiskGB, 'f', -1, 64), p, ExactGB(free))}
 	}
 	return nil
+}
+
+// ExactGB writes a byte count in GB (10^9 bytes) without rounding: 67108864 is "0.067108864".
+func ExactGB(b uint64) string {
+	s := fmt.Sprintf("%010d", b)
+	s = strings.TrimRight(s[:len(s)-9]+"."+s[len(s)-9:], "0")
+	s = strings.TrimLeft(strings.TrimSuffix(s, "."), "0")
+	if s == "" || s[0] == '.' {
+		s = "0" + s
+	}
+	return s
 }
 
 func statfsFree(path string) (uint64, error) {
