@@ -97,6 +97,28 @@ func cleanStrings(v reflect.Value) {
 	}
 }
 
+func isClean(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.String:
+		return CleanText(v.String()) == v.String()
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() && !isClean(v.Field(i)) {
+				return false
+			}
+		}
+	case reflect.Slice:
+		for i := range v.Len() {
+			if !isClean(v.Index(i)) {
+				return false
+			}
+		}
+	case reflect.Pointer:
+		return v.IsNil() || isClean(v.Elem())
+	}
+	return true
+}
+
 // cut shortens s to at most n bytes, on a rune boundary, marking the cut.
 func cut(s string, n int) string {
 	if len(s) <= n {
@@ -169,14 +191,15 @@ func bound(r *Report, rows, text int) {
 	}
 }
 
-// Bounded returns r when it is within MaxBytes, else a copy of r that Clean bounded (r itself is
-// left as it is: it may be shared). The D-Bus and HTTP APIs send what it returns, whoever made r.
+// Bounded returns r when it is clean and within MaxBytes, else a copy of r that Clean made so (r
+// itself is left as it is: it may be shared). The D-Bus and HTTP APIs send what it returns,
+// whoever made r.
 func Bounded(r *Report) *Report {
 	if r == nil {
 		return nil
 	}
 	b, err := json.Marshal(r)
-	if err != nil || len(b) <= MaxBytes {
+	if err != nil || (len(b) <= MaxBytes && isClean(reflect.ValueOf(r).Elem())) {
 		return r
 	}
 	var c Report

@@ -15,6 +15,8 @@ import (
 	"text/template"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/lockstep/lockstep/internal/beneath"
 	"github.com/lockstep/lockstep/manifest"
 )
@@ -29,6 +31,20 @@ type TemplateData struct {
 // Value gives an app's exported value (a secret, a hostname, a fixed value).
 type Value func(app *manifest.Loaded, name string) (string, error)
 
+// Output is one pre-start hook's outcome, worked out without writing: the file it renders (Content
+// nil: an ownership hook, which gives Target and everything under it the owner) and whether that
+// changes the file on disk.
+type Output struct {
+	DataDir, Rel string // the app's data dir and the hook's path in it
+	Target       string
+	Content      []byte
+	Mode         fs.FileMode
+	UID, GID     int // -1: left as they are
+	Changed      bool
+	// DirMode is the mode the data dir is made with when Apply finds it missing (DataDirMode).
+	DirMode fs.FileMode
+}
+
 // Limits of a template: the source read, the output rendered, the time it may take.
 var (
 	MaxTemplateSource int64 = 1 << 20
@@ -40,42 +56,70 @@ var (
 // bounds who reaches them).
 const DirMode fs.FileMode = 0o755
 
-// Run runs one pre-start hook of app: it renders the template into the app's data dir (roots),
-// writing the file only when its content changes, or fixes the ownership of a path. changed tells
-// whether it rewrote a file's content. Every step works relative to an open handle on the data dir
-// and follows no symlink (package beneath): a container that swaps a directory for a symlink while
-// the hook runs makes it fail, never write or chown outside the data dir.
-func Run(set *manifest.Set, app *manifest.Loaded, h manifest.TemplateHook, roots manifest.Roots, value Value) (changed bool, err error) {
+// Render works out one pre-start hook of app, reading only: the template rendered (value gives the
+// exports, and must not make anything either), compared with the file in the app's data dir, read
+// relative to an open handle on it without following a symlink (a path through one is refused).
+// The file's mode is the hook's, else 0600 when the template called secret or dep, else 0644.
+func Render(set *manifest.Set, app *manifest.Loaded, h manifest.TemplateHook, roots manifest.Roots, value Value) (*Output, error) {
 	dataDir := roots.AppData(app.ID)
-	d, err := beneath.Open(dataDir, DataDirMode(app))
-	if err != nil {
-		return false, err
-	}
-	defer d.Close()
-	uid, gid := -1, -1
+	rel := strings.TrimPrefix(path.Clean("/"+filepath.ToSlash(h.Path)), "/")
+	o := &Output{DataDir: dataDir, Rel: rel, Target: filepath.Join(dataDir, rel), UID: -1, GID: -1, Mode: 0o644, DirMode: DataDirMode(app)}
 	if h.Owner != "" {
 		u, g, _ := strings.Cut(h.Owner, ":")
-		uid, _ = strconv.Atoi(u)
-		gid, _ = strconv.Atoi(g)
+		o.UID, _ = strconv.Atoi(u)
+		o.GID, _ = strconv.Atoi(g)
 	}
-	rel := strings.TrimPrefix(path.Clean("/"+filepath.ToSlash(h.Path)), "/")
+	var d *beneath.Dir
+	if _, err := os.Lstat(dataDir); err == nil { // a data dir not made yet holds nothing to compare
+		if d, err = beneath.Open(dataDir, o.DirMode); err != nil {
+			return nil, err
+		}
+		defer d.Close()
+		if err := d.Check(rel); err != nil {
+			return nil, pathErr(h.Path, err)
+		}
+	}
 	if h.Template == "" {
-		return false, pathErr(h.Path, d.ChownTree(rel, uid, gid, DirMode))
+		return o, nil
 	}
-	out, sensitive, err := render(set, app, h, dataDir, value)
+	content, sensitive, err := render(set, app, h, dataDir, value)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	mode := fs.FileMode(0o644)
+	o.Content = content
 	if sensitive {
-		mode = 0o600
+		o.Mode = 0o600
 	}
 	if h.Mode != "" {
 		m, _ := strconv.ParseUint(h.Mode, 8, 32)
-		mode = fs.FileMode(m)
+		o.Mode = fs.FileMode(m)
 	}
-	changed, err = d.WriteIfChanged(rel, out, mode, uid, gid, DirMode)
-	return changed, pathErr(h.Path, err)
+	o.Changed = true
+	if d != nil {
+		if st, err := d.Lstat(rel); err == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && fs.FileMode(st.Mode&0o7777) == o.Mode.Perm() && st.Size == int64(len(content)) {
+			old, err := d.ReadFile(rel, int64(len(content))+1)
+			o.Changed = err != nil || !bytes.Equal(old, content)
+		}
+	}
+	return o, nil
+}
+
+// Apply writes what Render worked out: the file, only when its content changes, with its owner and
+// mode before it is renamed into place; or, for an ownership hook, the owner of the tree. Every
+// step works relative to an open handle on the data dir and follows no symlink (package beneath):
+// a container that swaps a directory for a symlink meanwhile makes it fail, never write or chown
+// outside the data dir.
+func Apply(o *Output) error {
+	d, err := beneath.Open(o.DataDir, o.DirMode)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if o.Content == nil {
+		return pathErr(o.Rel, d.ChownTree(o.Rel, o.UID, o.GID, DirMode))
+	}
+	_, err = d.WriteIfChanged(o.Rel, o.Content, o.Mode, o.UID, o.GID, DirMode)
+	return pathErr(o.Rel, err)
 }
 
 // DataDirMode is the mode an app's data dir is made with: 0700, or 0711 when one of its

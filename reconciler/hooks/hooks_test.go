@@ -59,9 +59,14 @@ func newFixture(t *testing.T, base string, user string, hooks string, templates 
 
 func value(_ *manifest.Loaded, name string) (string, error) { return "v-" + name, nil }
 
+// run runs hook i as a pass does: Render (in the observation), then Apply (in the executor).
 func (f *fixture) run(t *testing.T, i int) (bool, error) {
 	t.Helper()
-	return Run(f.set, f.app, f.app.Hooks.PreStart[i], f.roots, value)
+	out, err := Render(f.set, f.app, f.app.Hooks.PreStart[i], f.roots, value)
+	if err != nil {
+		return false, err
+	}
+	return out.Changed, Apply(out)
 }
 
 func mode(t *testing.T, p string) fs.FileMode {
@@ -165,7 +170,7 @@ func stat(t *testing.T, p string) *syscall.Stat_t {
 
 // TestSymlinkSwapDuringHookNeverWins is the race of issue 18: a container with its data dir
 // mounted read-write swaps a directory the hook writes into (or chowns) for a symlink to a
-// directory outside, as fast as it can (renameat2 RENAME_EXCHANGE), while the real hooks.Run
+// directory outside, as fast as it can (renameat2 RENAME_EXCHANGE), while the real hooks.Render and Apply
 // renders and chowns 100,000 times. Nothing outside may ever be written or chowned.
 func TestSymlinkSwapDuringHookNeverWins(t *testing.T) {
 	if os.Geteuid() != 0 {
