@@ -88,6 +88,8 @@ type Reconciler struct {
 
 	backoff map[string]*backoffState // pass goroutine only
 	reach   map[string]plan.Reach    // pass goroutine only
+	// depWaits: dependents waiting for a repaired dependency (plan.AfterRepair); pass goroutine only.
+	depWaits map[string]string
 
 	mu            sync.Mutex
 	last          *Report
@@ -136,7 +138,7 @@ func New(cfg Config, p Podman) (*Reconciler, error) {
 		cc.Systemd = deadline.Systemd(cc.Systemd, cfg.Timeouts)
 		cfg.Companions = &cc
 	}
-	r := &Reconciler{cfg: cfg, podman: deadline.Podman(p, cfg.Timeouts), adopted: map[string]Adoption{}, manifests: manifest.NewCache(), secrets: newSecretStore(cfg.StateDir), backoff: map[string]*backoffState{}, reach: map[string]plan.Reach{},
+	r := &Reconciler{cfg: cfg, podman: deadline.Podman(p, cfg.Timeouts), adopted: map[string]Adoption{}, manifests: manifest.NewCache(), secrets: newSecretStore(cfg.StateDir), backoff: map[string]*backoffState{}, reach: map[string]plan.Reach{}, depWaits: map[string]string{},
 		healthTargets: map[string]healthTarget{}, health: map[string]*healthState{}}
 	last, err := LoadReport(cfg.StateDir)
 	if err != nil {
@@ -262,7 +264,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	var wake time.Time
 	restarted := map[string]bool{}
 	for _, a := range actions {
-		if isRestart(a.Kind) && !a.ConfigChanged && !restarted[a.App] && a.Blocked == nil {
+		if isRestart(a.Kind) && !a.ConfigChanged && !a.AfterDependency && !restarted[a.App] && a.Blocked == nil {
 			restarted[a.App] = true
 			r.recordRestart(a.App, now)
 		}
@@ -275,6 +277,13 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	r.mu.Unlock()
 	if r.nameInUseRetry.Swap(false) {
 		r.wakeBy(now.Add(NameInUseRetry))
+	}
+	if !res.Wake.IsZero() {
+		r.wakeBy(res.Wake) // a dependency awaited, a re-probe (package plan)
+	}
+	starting := r.probeStarted(ctx, actions, results)
+	if len(starting) > 0 {
+		r.wakeBy(now.Add(plan.ReprobeMin))
 	}
 	rows := map[string]*AppStatus{}
 	var order []string
@@ -311,6 +320,9 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		if addr, ok := unreachable[a.Name()]; ok && a.Kind == KindNone {
 			st.State = StateUnreachable
 			fail(a.App, withMember(a, "running but unreachable: "+addr), nil)
+		}
+		if starting[a.Name()] && st.State == StateRunning {
+			st.State = report.StateStarting
 		}
 		if h, _ := r.healthOf(a.Name()); h != "" {
 			st.Health = h
@@ -373,7 +385,7 @@ func withMember(a Action, msg string) string {
 }
 
 // stateRank orders container states from good to bad: an app's row shows its worst container.
-var stateRank = map[string]int{StateRunning: 0, StateRemoved: 1, "exited": 2, "stopped": 2, "created": 2,
+var stateRank = map[string]int{StateRunning: 0, report.StateStarting: 1, StateRemoved: 1, "exited": 2, "stopped": 2, "created": 2,
 	StateMissing: 3, StateUnreachable: 4, StateUnknown: 5, StateForeign: 6, StateInvalid: 7, StateFailed: 8}
 
 var healthRank = map[string]int{HealthNone: 0, HealthHealthy: 1, HealthStarting: 2, HealthUnknown: 3, HealthUnhealthy: 4}
