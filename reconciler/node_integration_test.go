@@ -301,3 +301,37 @@ func TestOptionalDependencyRecreatesOnlyTheMemberThatUsesIt(t *testing.T) {
 	}
 	f.noOpIsOneRequest(nil)
 }
+
+// Point 10: an ownership fix of the whole data dir (path: .) runs, so an app running as its own user
+// can write there; $${HOME} reaches the container as ${HOME}, for its shell to expand.
+func TestOwnershipOfTheDataDirAndALiteralVariable(t *testing.T) {
+	f := newFixture(t)
+	f.app("rtl", fmt.Sprintf(`  container:
+    image: %s
+    command: [sh, -c, 'echo "home=$${HOME}" > /data/env; exec sh -c "trap \"exit 0\" TERM; while :; do sleep 1; done"']
+    user: "1000:1000"
+    volumes: ["${APP_DATA}:/data"]
+    restart: unless-stopped
+    stop_grace_period: 1s
+  hooks:
+    pre_start:
+      - {name: data, path: ., owner: "1000:1000"}
+`, bbImage))
+	noFailures(t, f.pass())
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(f.data, "rtl"), &st); err != nil || st.Uid != 1000 || st.Gid != 1000 {
+		t.Fatalf("data dir owner %d:%d, %v", st.Uid, st.Gid, err)
+	}
+	if cmd := f.pm.MustCLI(t, "inspect", "--format", "{{json .Config.Cmd}}", "rtl"); !strings.Contains(cmd, `home=${HOME}`) {
+		t.Fatalf("command %s", cmd)
+	}
+	var b []byte
+	for i := 0; i < 50 && len(b) == 0; i++ {
+		time.Sleep(100 * time.Millisecond)
+		b, _ = os.ReadFile(filepath.Join(f.data, "rtl", "env"))
+	}
+	if s := strings.TrimSpace(string(b)); !strings.HasPrefix(s, "home=/") {
+		t.Fatalf("the container wrote %q", s)
+	}
+	f.noOpIsOneRequest(nil)
+}

@@ -125,6 +125,9 @@ func insideDataDir(dataDir, rel string) (string, error) {
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return "", err
 	}
+	if target == filepath.Clean(dataDir) {
+		return target, nil // path "." (an ownership fix of the whole data dir): the data dir itself
+	}
 	realData, err := filepath.EvalSymlinks(dataDir)
 	if err != nil {
 		return "", err
