@@ -335,3 +335,85 @@ func TestOwnershipOfTheDataDirAndALiteralVariable(t *testing.T) {
 	}
 	f.noOpIsOneRequest(nil)
 }
+
+// Point 8: when lnd rewrites the macaroon a UI mounts read-only (in place, or replaced by a rename as
+// lncli does), the UI is restarted exactly once, and the pass after is a no-op.
+func TestRewrittenCredentialRestartsItsConsumerOnce(t *testing.T) {
+	f := newFixture(t)
+	pub := filepath.Join(f.data, "lnd", "public")
+	mkdirAll(t, pub)
+	os.WriteFile(filepath.Join(pub, "admin.macaroon"), []byte("0201036c6e6402f801"), 0o644) // an lnd that ran before
+	f.app("lnd", fmt.Sprintf(`  exports: {host: {host: lnd}, rest_port: {value: "8080"}}
+  container:
+    image: %s
+    command: %s
+    volumes: ["${APP_DATA}:/data"]
+    restart: on-failure
+    stop_grace_period: 1s
+`, bbImage, sleeper))
+	f.app("lnd-ui", fmt.Sprintf(`  requires: {apps: [lnd]}
+  container:
+    image: %s
+    command: [sh, -c, 'cat /lnd/admin.macaroon >> /data/read; echo >> /data/read; trap "exit 0" TERM; while :; do sleep 1; done']
+    env: {LND_REST: "${lnd.host}:${lnd.rest_port}"}
+    volumes: ["${APP_DATA}:/data"]
+    mounts: [{from: lnd, path: public, target: /lnd}]
+    restart: unless-stopped
+    stop_grace_period: 1s
+`, bbImage))
+	r := f.pass()
+	noFailures(t, r)
+	if got := actions(r); got != "lnd:install lnd-ui:install" {
+		t.Fatalf("first pass: %s", got)
+	}
+	if r := f.pass(); len(r.Actions) != 0 {
+		t.Fatalf("second pass: %s", actions(r))
+	}
+	read := func(n int) string {
+		t.Helper()
+		var s string
+		for i := 0; i < 50; i++ {
+			b, _ := os.ReadFile(filepath.Join(f.data, "lnd-ui", "read"))
+			if s = string(b); strings.Count(s, "\n") >= n {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		return s
+	}
+	if got := read(1); got != "0201036c6e6402f801\n" {
+		t.Fatalf("lnd-ui read %q", got)
+	}
+	for i, rewrite := range []string{
+		"printf 0201036c6e6402f802 > /data/public/admin.macaroon",                                       // in place
+		"printf 0201036c6e6402f803 > /data/public/.m && mv /data/public/.m /data/public/admin.macaroon", // replaced
+	} {
+		f.pm.MustCLI(t, "exec", "lnd", "sh", "-c", rewrite)
+		r := f.pass()
+		noFailures(t, r)
+		if got := actions(r); got != "lnd-ui:restart" || !strings.Contains(r.Actions[0].Cause, "files it mounts read-only changed") {
+			t.Fatalf("after rewrite %d: %s %+v", i, got, r.Actions)
+		}
+		if r := f.pass(); len(r.Actions) != 0 {
+			t.Fatalf("pass after the restart: %s", actions(r))
+		}
+		if got, want := read(i+2), "0201036c6e6402f801\n0201036c6e6402f802\n"+map[int]string{0: "", 1: "0201036c6e6402f803\n"}[i]; got != want {
+			t.Fatalf("lnd-ui read %q, want %q", got, want)
+		}
+	}
+	// lnd crashes and is started again: lnd-ui is restarted once with it, not again after.
+	f.pm.MustCLI(t, "kill", "lnd")
+	f.pm.MustCLI(t, "wait", "lnd")
+	r = f.pass()
+	noFailures(t, r)
+	if got := actions(r); got != "lnd:start lnd-ui:restart" {
+		t.Fatalf("after lnd was killed: %s", got)
+	}
+	if r := f.pass(); len(r.Actions) != 0 {
+		t.Fatalf("pass after lnd's restart: %s", actions(r))
+	}
+	if got := read(4); strings.Count(got, "\n") != 4 {
+		t.Fatalf("lnd-ui read %q", got)
+	}
+	f.noOpIsOneRequest(nil)
+}

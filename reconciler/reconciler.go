@@ -82,6 +82,7 @@ type Reconciler struct {
 	nameInUseRetry atomic.Bool
 
 	backoff map[string]*backoffState // pass goroutine only
+	prints  map[string]string        // mounts.go; pass goroutine only
 	reach   map[string]*reachState   // pass goroutine only
 
 	mu            sync.Mutex
@@ -286,6 +287,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	r.applyBackoff(actions, now)
 	r.runHooks(log, set, actions)
 	r.waitForHealthyDependencies(actions)
+	r.checkMounts(actions) // files mounted read-only from a dependency rewritten: restart (mounts.go)
 	results := r.execute(ctx, log, actions)
 	var wake time.Time
 	restarted := map[string]bool{}
