@@ -23,8 +23,7 @@ type Loaded struct {
 	// Dir is the directory that build contexts and templates are relative to: the directory of the file
 	// after symlinks are resolved, so an installed catalog app finds the catalog's files.
 	Dir string
-	// Since is when File's directory entry was made or last changed (a symlink's own time): of two
-	// apps that clash, the later one is held and the earlier keeps its supervision.
+	// Since is File's own mtime (a symlink's creation): of two clashing apps the later one is held.
 	Since time.Time
 	// HookDeps holds, per pre-start hook, the dependencies its template asks values of (dep "NAME"),
 	// tmplref.Dynamic for any; nil for an ownership fix.
