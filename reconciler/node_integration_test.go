@@ -417,3 +417,23 @@ func TestRewrittenCredentialRestartsItsConsumerOnce(t *testing.T) {
 	}
 	f.noOpIsOneRequest(nil)
 }
+
+// Point 10: the report of the pass that starts a killed container again shows it starting, not the
+// killed container's health.
+func TestReportAfterARestartShowsTheNewContainersHealth(t *testing.T) {
+	f := newFixture(t)
+	f.app("bitcoind", btc("bitcoind", freePort(t), "  health: {command: [sh, -c, 'test -d /data/.bitcoin'], interval: 1s, retries: 1}\n"))
+	w := watchHealth(t, f.rec, f)
+	noFailures(t, f.pass())
+	w.waitFor(t, "bitcoind=healthy")
+	if r := f.pass(); r.Apps[0].Health != "healthy" {
+		t.Fatalf("health %q", r.Apps[0].Health)
+	}
+	w.close()
+	f.pm.MustCLI(t, "kill", "bitcoind")
+	f.pm.MustCLI(t, "wait", "bitcoind")
+	r := f.pass()
+	if got := actions(r); got != "bitcoind:start" || r.Apps[0].Health != "starting" {
+		t.Fatalf("after the kill: %s, health %q", got, r.Apps[0].Health)
+	}
+}

@@ -342,7 +342,9 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 			st.State = StateUnreachable
 			fail(a.App, withMember(a, "running but unreachable: "+addr), nil)
 		}
-		if h, _ := r.healthOf(a.Name()); h != "" {
+		if h, _ := r.healthOf(a.Name()); a.Kind != KindNone && res.err == nil && res.state == StateRunning && a.Desired != nil && a.Desired.Health != nil {
+			st.Health = HealthStarting // (re)started in this pass: the old container's health says nothing of it
+		} else if h != "" {
 			st.Health = h
 		} else if a.Desired != nil && a.Desired.Health == nil {
 			st.Health = HealthNone
