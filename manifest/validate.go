@@ -366,6 +366,7 @@ func Validate(file string, a *App, roots Roots) Problems {
 		}
 		checkEnv(f+".env", comp.Env, bad)
 		checkPorts(f+".ports", comp.Ports, bad)
+		checkProbes(f+".probes", comp.Probes, comp.Ports, bad)
 		checkVolumes(f+".volumes", comp.Volumes, roots, a.ID, bad)
 		checkNetwork(f+".network", comp.Network, bad)
 		checkCaps(f+".capabilities", comp.Capabilities, bad)
