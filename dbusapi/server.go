@@ -58,7 +58,10 @@ type Backend interface {
 type Config struct {
 	// AdminGroup may call the methods that change things, besides root (default "lockstep").
 	AdminGroup string
-	Log        logrus.FieldLogger
+	// ReadGroup may call Report, besides root and AdminGroup (default none: "lockstep-read" is
+	// lockstepd's default).
+	ReadGroup string
+	Log       logrus.FieldLogger
 }
 
 // Server is the exported object. Every D-Bus call runs in its own goroutine (godbus); the methods only
@@ -87,7 +90,7 @@ func (s *Server) encode(r *report.Report) map[string]dbus.Variant {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.enc == nil || s.encoded != r {
-		s.enc, s.encoded = EncodeReport(r), r
+		s.enc, s.encoded = EncodeReport(report.Bounded(r)), r // never past the bus's message limit
 		if s.spliced {
 			s.token = bodies.add(s.enc, s.token)
 		}
@@ -335,8 +338,15 @@ func (o object) Reconcile(sender dbus.Sender) (map[string]dbus.Variant, *dbus.Er
 	return o.s.wait(o.s.b.Request("dbus"))
 }
 
-// Report returns the last completed report.
-func (o object) Report() (map[string]dbus.Variant, *dbus.Error) {
+// Report returns the last completed report, to root, the admin group and the read group.
+func (o object) Report(sender dbus.Sender) (map[string]dbus.Variant, *dbus.Error) {
+	c, err := callerOf(o.s.Conn(), string(sender))
+	if err != nil {
+		return nil, dbus.NewError(ErrAccessDenied, []any{err.Error()})
+	}
+	if !peer.Reader(c, o.s.cfg.ReadGroup, o.s.cfg.AdminGroup) {
+		return nil, dbus.NewError(ErrAccessDenied, []any{fmt.Sprintf("Report needs root or membership of group %s or %s (caller uid %d)", o.s.cfg.ReadGroup, o.s.cfg.AdminGroup, c.UID)})
+	}
 	return o.s.encode(o.s.b.Last()), nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -321,9 +322,9 @@ func crossCheck(apps []*Loaded, invalid map[string]bool) []appProblem {
 			}
 		}
 	}
-	ids := make([]string, len(apps))
-	for i, a := range apps {
-		ids[i] = a.ID
+	var ids []string
+	for _, a := range apps {
+		ids = append(ids, a.ID)
 	}
 	for _, cyc := range graph.Cycles(ids, func(id string) (out []string) {
 		for _, name := range byID[id].Deps() {
@@ -392,12 +393,7 @@ func newer(a, b *Loaded) *Loaded {
 func (s *Set) Conflicts(app *Loaded) Problems {
 	c := *app
 	c.Since = time.Unix(1<<40, 0)
-	apps := []*Loaded{&c}
-	for _, a := range s.Apps {
-		if a.ID != app.ID {
-			apps = append(apps, a)
-		}
-	}
+	apps := append([]*Loaded{&c}, slices.DeleteFunc(slices.Clone(s.Apps), func(a *Loaded) bool { return a.ID == app.ID })...)
 	var ps Problems
 	for _, p := range crossCheck(apps, s.Invalid) {
 		if p.id == app.ID {

@@ -29,6 +29,10 @@ var (
 // RestartPolicies are the accepted values of container.restart.
 var RestartPolicies = []string{"no", "always", "on-failure", "unless-stopped"}
 
+// ReservedCompanionIDs are the companion ids whose unit (lockstep-ID.service) would be one of
+// lockstep's own units (lockstep-reconcile.service and .timer, system and user).
+var ReservedCompanionIDs = map[string]bool{"reconcile": true}
+
 // Roots says where an app's data may live: DataRoot/<id> is ${APP_DATA}, and bind-mount sources must be
 // inside DataRoot or one of Extra.
 type Roots struct {
@@ -359,6 +363,8 @@ func Validate(file string, a *App, roots Roots) Problems {
 			bad(f+".id", "%q is not a valid id", comp.ID)
 		case comp.ID == a.ID || seen[comp.ID]:
 			bad(f+".id", "%q is used twice in this app", comp.ID)
+		case ReservedCompanionIDs[comp.ID]:
+			bad(f+".id", "%q is reserved: its unit lockstep-%s.service is one of lockstep's own", comp.ID, comp.ID)
 		}
 		seen[comp.ID] = true
 		if err := checkImage(comp.Image); err != nil {

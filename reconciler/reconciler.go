@@ -20,9 +20,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lockstep/lockstep/internal/atomicfile"
+	"github.com/lockstep/lockstep/internal/beneath"
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/reconciler/deadline"
+	"github.com/lockstep/lockstep/reconciler/hooks"
+	"github.com/lockstep/lockstep/reconciler/plan"
+	"github.com/lockstep/lockstep/reconciler/rollback"
+	"github.com/lockstep/lockstep/report"
 )
 
 // Config says where the reconciler finds desired state and keeps its own.
@@ -83,7 +88,9 @@ type Reconciler struct {
 
 	backoff map[string]*backoffState // pass goroutine only
 	prints  map[string]string        // mounts.go; pass goroutine only
-	reach   map[string]*reachState   // pass goroutine only
+	reach   map[string]plan.Reach    // pass goroutine only
+	// depWaits: dependents waiting for a repaired dependency (plan.AfterRepair); pass goroutine only.
+	depWaits map[string]string
 
 	mu            sync.Mutex
 	last          *Report
@@ -94,7 +101,7 @@ type Reconciler struct {
 	healthGen     uint64       // the last health target generation given (health.go)
 	images        imageRecords // images.go
 
-	rb *rollbacks // rollback: known-good and failed specs (rollback.go)
+	rb *rollback.Book // rollback: known-good and failed specs (rollback.go)
 }
 
 // New returns a reconciler that starts from the report and adoptions saved in the state dir.
@@ -132,7 +139,7 @@ func New(cfg Config, p Podman) (*Reconciler, error) {
 		cc.Systemd = deadline.Systemd(cc.Systemd, cfg.Timeouts)
 		cfg.Companions = &cc
 	}
-	r := &Reconciler{cfg: cfg, podman: deadline.Podman(p, cfg.Timeouts), adopted: map[string]Adoption{}, manifests: manifest.NewCache(), secrets: newSecretStore(cfg.StateDir), backoff: map[string]*backoffState{}, reach: map[string]*reachState{},
+	r := &Reconciler{cfg: cfg, podman: deadline.Podman(p, cfg.Timeouts), adopted: map[string]Adoption{}, manifests: manifest.NewCache(), secrets: newSecretStore(cfg.StateDir), backoff: map[string]*backoffState{}, reach: map[string]plan.Reach{}, depWaits: map[string]string{},
 		healthTargets: map[string]healthTarget{}, health: map[string]*healthState{}}
 	last, err := LoadReport(cfg.StateDir)
 	if err != nil {
@@ -166,45 +173,26 @@ func (r *Reconciler) Last() *Report {
 	return r.last
 }
 
-// Observation is what a dry run sees and plans.
-type Observation struct {
+// DryRun is what a dry run saw and planned.
+type DryRun struct {
 	Set     *manifest.Set
 	Actions []Action
 }
 
-// Observe loads the manifests, lists containers and plans, changing nothing: secrets are read, never
-// made (a secret the next pass will make counts as empty, which plans what that pass will do).
-func (r *Reconciler) Observe(ctx context.Context) (*Observation, error) {
+// Observe loads the manifests, lists containers and plans exactly as a pass does, changing nothing:
+// it observes (observe.go, which only reads) and plans (package plan, pure), and drops the books the
+// plan leaves.
+func (r *Reconciler) Observe(ctx context.Context) (*DryRun, error) {
 	set, err := r.manifests.LoadDir(r.cfg.AppsDir, r.cfg.Roots)
 	if err != nil {
 		return nil, err
 	}
 	cs, err := r.podman.List(ctx)
 	if err != nil {
-		return &Observation{Set: set}, fmt.Errorf("listing containers: %w", err)
+		return &DryRun{Set: set}, fmt.Errorf("listing containers: %w", err)
 	}
-	actions := Plan(r.inputWith(set, cs, r.peekExportValue))
-	r.holdRolledBack(actions) // rollback: apps held on their good spec (rollback.go)
-	return &Observation{Set: set, Actions: actions}, nil
-}
-
-func (r *Reconciler) input(set *manifest.Set, cs []Container) Input {
-	return r.inputWith(set, cs, r.exportValue)
-}
-
-// inputWith is Plan's input, with value giving the apps' exported values.
-func (r *Reconciler) inputWith(set *manifest.Set, cs []Container, value func(*manifest.Loaded, string) (string, error)) Input {
-	in := Input{Invalid: set.Invalid, Containers: cs, Adopted: map[string]Adoption{}}
-	w := &Wiring{Roots: r.cfg.Roots, Set: set, Value: value, NetworkPrefix: r.cfg.NetworkPrefix, DefaultNetwork: r.cfg.DefaultNetwork}
-	for _, a := range set.Apps {
-		in.Desired = append(in.Desired, DesiredsFor(a, w)...)
-	}
-	r.mu.Lock()
-	for k, v := range r.adopted {
-		in.Adopted[k] = v
-	}
-	r.mu.Unlock()
-	return in
+	o := r.observe(ctx, set, cs)
+	return &DryRun{Set: set, Actions: plan.Plan(o.desired, &o.Observation).Actions}, nil
 }
 
 // Pass runs one reconcile pass and returns its report, which is also saved and becomes Last. A failing
@@ -225,6 +213,7 @@ func (r *Reconciler) Pass(ctx context.Context, trigger string) *Report {
 	r.pass(ctx, log, rep)
 	rep.FinishedAt = r.cfg.Now().UTC()
 	sort.SliceStable(rep.Failures, func(i, j int) bool { return rep.Failures[i].App < rep.Failures[j].App })
+	report.Clean(rep) // no control characters from podman or containers; bounded for D-Bus
 	if err := SaveReport(r.cfg.StateDir, rep); err != nil {
 		log.WithError(err).Error("saving report")
 	}
@@ -267,32 +256,17 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		cp = r.planCompanions(set)
 		r.stopGoneCompanions(ctx, cp, rep)
 	}
-	in := r.input(set, cs)
-	actions := Plan(in)
-	now := r.cfg.Now()
-	r.planRollback(ctx, actions, now) // rollback: judge updates on trial, hold rolled-back apps (rollback.go)
-	for i := range actions {
-		a := &actions[i]
-		if a.Desired != nil && a.Desired.Err != nil {
-			a.Blocked = a.Desired.Err
-			continue
-		}
-		if h, streak := r.healthOf(a.Name()); a.Kind == KindNone && h == HealthUnhealthy {
-			a.Kind, a.Cause = KindRestart, fmt.Sprintf("unhealthy (%d failing health checks)", streak)
-		}
-	}
-	unreachable := r.checkReach(ctx, actions, now)
-	r.applyBackoff(actions, now)
-	restartDependents(actions)
-	r.applyBackoff(actions, now)
-	r.runHooks(log, set, actions)
-	r.waitForHealthyDependencies(actions)
+	o := r.observe(ctx, set, cs)
+	res := plan.Plan(o.desired, &o.Observation)
+	r.keep(log, res)
+	r.prepare(log, o, res)
+	actions, now, unreachable := res.Actions, o.Now, res.Unreachable
 	r.checkMounts(actions) // files mounted read-only from a dependency rewritten: restart (mounts.go)
 	results := r.execute(ctx, log, actions)
 	var wake time.Time
 	restarted := map[string]bool{}
 	for _, a := range actions {
-		if isRestart(a.Kind) && !a.ConfigChanged && !restarted[a.App] && a.Blocked == nil {
+		if isRestart(a.Kind) && !a.ConfigChanged && !a.AfterDependency && !restarted[a.App] && a.Blocked == nil {
 			restarted[a.App] = true
 			r.recordRestart(a.App, now)
 		}
@@ -305,6 +279,13 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	r.mu.Unlock()
 	if r.nameInUseRetry.Swap(false) {
 		r.wakeBy(now.Add(NameInUseRetry))
+	}
+	if !res.Wake.IsZero() {
+		r.wakeBy(res.Wake) // a dependency awaited, a re-probe (package plan)
+	}
+	starting := r.probeStarted(ctx, actions, results)
+	if len(starting) > 0 {
+		r.wakeBy(now.Add(plan.ReprobeMin))
 	}
 	rows := map[string]*AppStatus{}
 	var order []string
@@ -342,6 +323,9 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 			st.State = StateUnreachable
 			fail(a.App, withMember(a, "running but unreachable: "+addr), nil)
 		}
+		if starting[a.Name()] && st.State == StateRunning {
+			st.State = report.StateStarting
+		}
 		if h, _ := r.healthOf(a.Name()); a.Kind != KindNone && res.err == nil && res.state == StateRunning && a.Desired != nil && a.Desired.Health != nil {
 			st.Health = HealthStarting // (re)started in this pass: the old container's health says nothing of it
 		} else if h != "" {
@@ -366,7 +350,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		rep.Apps = append(rep.Apps, *rows[id])
 	}
 	sortApps(rep.Apps)
-	r.finishRollback(actions, results, now, rep) // rollback: start trials, report, save, wake (rollback.go)
+	r.finishRollback(o, actions, results, rep) // rollback: start trials, report, save, wake (rollback.go)
 	targets := map[string]healthTarget{}
 	for _, a := range actions {
 		if a.Desired == nil || a.Desired.Health == nil {
@@ -387,7 +371,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		targets[a.Name()] = t
 	}
 	r.setHealthTargets(targets)
-	r.checkHost(ctx, in.Desired, rep) // what podman cannot do for these apps (host.go)
+	r.checkHost(ctx, o.desired, rep) // what podman cannot do for these apps (host.go)
 	if cp != nil {
 		r.lastCompanionStats = r.companionsStage(ctx, log, cp, rep)
 	}
@@ -405,7 +389,7 @@ func withMember(a Action, msg string) string {
 }
 
 // stateRank orders container states from good to bad: an app's row shows its worst container.
-var stateRank = map[string]int{StateRunning: 0, StateRemoved: 1, "exited": 2, "stopped": 2, "created": 2,
+var stateRank = map[string]int{StateRunning: 0, report.StateStarting: 1, StateRemoved: 1, "exited": 2, "stopped": 2, "created": 2,
 	StateMissing: 3, StateUnreachable: 4, StateUnknown: 5, StateForeign: 6, StateInvalid: 7, StateFailed: 8}
 
 var healthRank = map[string]int{HealthNone: 0, HealthHealthy: 1, HealthStarting: 2, HealthUnknown: 3, HealthUnhealthy: 4}
@@ -716,22 +700,40 @@ func statfsFree(path string) (uint64, error) {
 	return st.Bavail * uint64(st.Bsize), nil
 }
 
-// prepareData creates the app's data dir and the bind-mount sources inside the allowed roots that do
-// not exist yet (podman refuses a missing bind source). It never removes or empties anything.
+// prepareData creates the app's data dir (hooks.DataDirMode) and the bind-mount sources inside the
+// allowed roots that do not exist yet (podman refuses a missing bind source), relative to an open
+// handle on their root and following no symlink: a source whose path runs through a symlink (a
+// container that owns a directory on the way could point it anywhere, / included) is refused
+// before anything is created or mounted. It never removes or empties anything.
 func (r *Reconciler) prepareData(d *Desired) error {
-	dirs := []string{r.cfg.Roots.AppData(d.App.ID)}
-	for _, v := range d.Request.Volumes {
-		dirs = append(dirs, v.Source)
+	data, err := beneath.Open(r.cfg.Roots.AppData(d.App.ID), hooks.DataDirMode(d.App))
+	if err != nil {
+		return fmt.Errorf("creating data dir: %w", err)
 	}
-	for _, dir := range dirs {
-		if _, err := os.Stat(dir); err == nil {
-			continue
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("creating data dir: %w", err)
+	data.Close()
+	for _, v := range d.Request.Volumes {
+		if err := prepareSource(r.cfg.Roots, v.Source); err != nil {
+			return fmt.Errorf("bind mount source %s: %w", v.Source, err)
 		}
 	}
 	return nil
+}
+
+// prepareSource checks and makes one bind-mount source beneath the root it lies in.
+func prepareSource(roots manifest.Roots, src string) error {
+	for _, root := range append([]string{roots.DataRoot}, roots.Extra...) {
+		rel, err := filepath.Rel(root, src)
+		if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+			continue
+		}
+		d, err := beneath.Open(root, 0o711)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		return d.EnsurePath(rel, 0o755)
+	}
+	return fmt.Errorf("not inside the data root or an allowed root")
 }
 
 // adopt takes over a container with the app's name that lockstep did not create, if it matches the

@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/signal"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -91,7 +91,8 @@ func summary(rep *report.Report, apps int64) string {
 }
 
 // apiListener takes the socket systemd passed (lockstepd.socket), or, when started by hand, opens
-// --socket itself (mode 0660, group --admin-group when it exists).
+// --socket itself (mode 0666, as lockstepd.socket: every request is authorized by the peer's
+// credentials, package httpapi).
 func apiListener(o *options, log logrus.FieldLogger) (net.Listener, error) {
 	ls, err := activation.Listeners()
 	if err != nil {
@@ -114,12 +115,7 @@ func apiListener(o *options, log logrus.FieldLogger) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	os.Chmod(path, 0o660)
-	if g, err := user.LookupGroup(o.adminGroup); err == nil {
-		if gid, err := strconv.Atoi(g.Gid); err == nil {
-			os.Chown(path, 0, gid)
-		}
-	}
+	os.Chmod(path, 0o666)
 	log.WithField("path", path).Info("API socket")
 	return l, nil
 }
@@ -213,12 +209,12 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 	}
 	conn, err := dbusapi.Dial(o.bus)
 	if err != nil {
-		log.WithError(err).Errorf("connecting to the %s bus", o.bus)
+		log.WithError(err).Errorf("connecting to the %s bus%s", o.bus, busHint(o.bus, err))
 		return 1
 	}
 	runner := reconciler.NewRunner(rec)
 	runner.PassTimeout, runner.StopGrace = o.passTimeout, o.stopGrace
-	srv, err := dbusapi.Export(conn, backend{runner, rec}, dbusapi.Config{AdminGroup: o.adminGroup, Log: log})
+	srv, err := dbusapi.Export(conn, backend{runner, rec}, dbusapi.Config{AdminGroup: o.adminGroup, ReadGroup: o.readGroup, Log: log})
 	if err != nil {
 		conn.Close()
 		log.WithError(err).Error("exporting the D-Bus API")
@@ -256,7 +252,7 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 	cancel()
 
 	metrics := httpapi.NewMetrics()
-	web := httpapi.New(backend{runner, rec}, o.adminGroup, metrics, log)
+	web := httpapi.New(backend{runner, rec}, httpapi.Groups{Admin: o.adminGroup, Read: o.readGroup}, metrics, log)
 	listener, err := apiListener(o, log)
 	if err != nil {
 		log.WithError(err).Error("opening the API socket")
@@ -380,4 +376,14 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 			return 0
 		}
 	}
+}
+
+// busHint says what fixes a session bus that is not there: the user scope's lockstepd serves on the
+// user's session bus, which Debian's dbus-user-session starts (a Recommends of the package, so
+// apt-get install --no-install-recommends leaves it out: seen on the fresh test hosts).
+func busHint(bus string, err error) string {
+	if bus != "session" || !(errors.Is(err, fs.ErrNotExist) || strings.Contains(err.Error(), "DBUS_SESSION_BUS_ADDRESS is not set")) {
+		return ""
+	}
+	return ": no session bus for this user (Debian: install dbus-user-session, then restart the user's manager: systemctl restart user@$UID.service, or log in again)"
 }

@@ -19,6 +19,7 @@ const module = "github.com/lockstep/lockstep/"
 // in docs/architecture.md) when adding it. A row ending in "/" allows the packages under it.
 var allowed = map[string][]string{
 	"internal/atomicfile": {},
+	"internal/beneath":    {},
 	"internal/peer":       {},
 	"internal/testenv":    {},
 	"internal/archtest":   {},
@@ -39,13 +40,16 @@ var allowed = map[string][]string{
 	"httpapi":             {"report", "ops", "internal/peer"},
 	"reconciler/plan":     {"engine", "spec", "manifest"},
 	"hostcheck":           {"engine", "spec", "report"},
-	"reconciler":          {"engine", "spec", "report", "outcome", "ops", "quadlet", "manifest", "internal/atomicfile", "reconciler/"},
+	"reconciler":          {"engine", "spec", "report", "outcome", "ops", "quadlet", "manifest", "internal/atomicfile", "internal/beneath", "reconciler/"},
 	// cmd/ assembles the daemon and the CLI; tests and packaging data are leaves of nothing.
 	"cmd/lockstepd":   {"*"},
 	"cmd/lockstepctl": {"*"},
 	"packaging":       {},
 	"units":           {},
 	"test/sandbox":    {"*"},
+	// The end-to-end suites' shared helpers and the fresh hosts' proxy check lockstep from outside.
+	"test/e2e":             {},
+	"test/hosts/hostproxy": {},
 }
 
 // never lists imports no package but cmd/ may have, whatever a row says: an adapter never imports the
