@@ -19,8 +19,8 @@ import (
 // mount (names, sizes, inodes, modification and change times; never contents), keeps the one each
 // container started with, and turns a running, unchanged container whose fingerprint moved into a
 // restart. Like a hook's rewritten config, that restart is not a repair: no backoff, no dependents.
-// A container this pass starts, restarts or recreates takes the fingerprint of now. After a restart
-// of lockstepd the first pass only takes fingerprints.
+// A container this pass starts, restarts or recreates takes the fingerprint of this pass's
+// observation. After a restart of lockstepd the first pass only takes fingerprints.
 
 // Bounds of a mount's fingerprint: a mount is a directory of a few credential files, not a tree.
 const (
@@ -28,8 +28,20 @@ const (
 	printMaxDepth   = 3
 )
 
-// checkMounts folds changed mounted files into the actions.
-func (r *Reconciler) checkMounts(actions []Action) {
+// fingerprints takes, while observing, the fingerprint of every desired container's mounts.
+func fingerprints(desired []*Desired) map[string]string {
+	out := map[string]string{}
+	for _, d := range desired {
+		if len(d.Mounts) > 0 {
+			out[d.Name()] = fingerprint(d.Mounts)
+		}
+	}
+	return out
+}
+
+// checkMounts folds changed mounted files (prints: the observed fingerprints) into the actions, and
+// books the fingerprint each container starts with. It does no I/O.
+func (r *Reconciler) checkMounts(actions []Action, prints map[string]string) {
 	if r.prints == nil {
 		r.prints = map[string]string{}
 	}
@@ -47,7 +59,7 @@ func (r *Reconciler) checkMounts(actions []Action) {
 		if a.Kind == KindNone && (a.Container == nil || a.Container.State != "running") {
 			continue
 		}
-		p := fingerprint(a.Desired.Mounts)
+		p := prints[name]
 		old, known := r.prints[name]
 		r.prints[name] = p
 		if a.Kind == KindNone && known && old != p {
