@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -24,8 +25,7 @@ type Loaded struct {
 	// Dir is the directory that build contexts and templates are relative to: the directory of the file
 	// after symlinks are resolved, so an installed catalog app finds the catalog's files.
 	Dir string
-	// Since is when File's directory entry was made or last changed (a symlink's own time): of two
-	// apps that clash, the later one is held and the earlier keeps its supervision.
+	// Since is File's own mtime (a symlink's creation): of two clashing apps the later one is held.
 	Since time.Time
 	// HookDeps holds, per pre-start hook, the dependencies its template asks values of (dep "NAME"),
 	// tmplref.Dynamic for any; nil for an ownership fix.
@@ -323,9 +323,9 @@ func crossCheck(apps []*Loaded, invalid map[string]bool) []appProblem {
 			}
 		}
 	}
-	ids := make([]string, len(apps))
-	for i, a := range apps {
-		ids[i] = a.ID
+	var ids []string
+	for _, a := range apps {
+		ids = append(ids, a.ID)
 	}
 	for _, cyc := range graph.Cycles(ids, func(id string) (out []string) {
 		for _, name := range byID[id].Deps() {
@@ -389,12 +389,7 @@ func newer(a, b *Loaded) *Loaded {
 func (s *Set) Conflicts(app *Loaded) Problems {
 	c := *app
 	c.Since = time.Unix(1<<40, 0)
-	apps := []*Loaded{&c}
-	for _, a := range s.Apps {
-		if a.ID != app.ID {
-			apps = append(apps, a)
-		}
-	}
+	apps := append([]*Loaded{&c}, slices.DeleteFunc(slices.Clone(s.Apps), func(a *Loaded) bool { return a.ID == app.ID })...)
 	var ps Problems
 	for _, p := range crossCheck(apps, s.Invalid) {
 		if p.id == app.ID {

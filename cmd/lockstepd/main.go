@@ -20,6 +20,7 @@ import (
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/podman"
 	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/reconciler/deadline"
 	"github.com/lockstep/lockstep/systemd"
 )
 
@@ -74,6 +75,8 @@ type options struct {
 	// reconnected, when set, is called when podman's event stream is re-established (not a flag:
 	// run sets it to make the host check probe again).
 	reconnected func()
+	// companionDir is where companion units are written (watched: a deleted one is rewritten at once)
+	companionDir string
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -107,8 +110,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.stopTimeout, "stop-timeout", 10*time.Minute, "on SIGTERM, how long to wait for the pass in progress before exiting anyway")
 	fs.DurationVar(&o.stopGrace, "stop-grace", 0, "on SIGTERM, how long the pass in progress may go on before it is cancelled; less than --stop-timeout (0: --stop-timeout less 30 s, or less half of it when that is shorter)")
 	fs.DurationVar(&o.passTimeout, "pass-timeout", reconciler.PassTimeout, "deadline of one pass; its unfinished actions fail as timed out")
-	fs.DurationVar(&o.callTimeout, "podman-timeout", reconciler.CallTimeout, "deadline of one podman call (list, create, start, remove, ...); a stop gets this plus the container's stop grace")
-	fs.DurationVar(&o.pullTimeout, "pull-timeout", reconciler.PullTimeout, "deadline of one image pull or build")
+	fs.DurationVar(&o.callTimeout, "podman-timeout", deadline.CallTimeout, "deadline of one podman call (list, create, start, remove, ...); a stop gets this plus the container's stop grace")
+	fs.DurationVar(&o.pullTimeout, "pull-timeout", deadline.PullTimeout, "deadline of one image pull or build")
 	fs.StringVar(&o.scope, "systemd-scope", "system", "systemd instance that runs companions: system, user or none (no companion stage)")
 	fs.StringVar(&o.mode, "companion-mode", "auto", "how companions run: quadlet (.container files), service (plain units running podman) or auto (quadlet when podman's generator is installed)")
 	fs.StringVar(&o.quadletDir, "quadlet-dir", "", "where .container files go (default /etc/containers/systemd, or ~/.config/containers/systemd for --systemd-scope user)")
@@ -243,6 +246,7 @@ func run(args []string, stdout io.Writer) int {
 	o.reconnected = host.Invalidate
 	companions := companionConfig(o)
 	if companions != nil {
+		o.companionDir = companions.Dir
 		log.WithFields(logrus.Fields{"mode": companions.Mode, "dir": companions.Dir, "generator": companions.Generator}).Info("companions")
 	}
 	rec, err := reconciler.New(reconciler.Config{
@@ -256,7 +260,7 @@ func run(args []string, stdout io.Writer) int {
 		NetworkPrefix:  o.networkPrefix,
 		DefaultNetwork: o.defaultNetwork,
 		Registries:     o.registries,
-		Timeouts:       reconciler.Timeouts{Call: o.callTimeout, Pull: o.pullTimeout},
+		Timeouts:       deadline.Timeouts{Call: o.callTimeout, Pull: o.pullTimeout},
 		Host:           host,
 	}, pm)
 	if err != nil {
