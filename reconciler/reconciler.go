@@ -26,6 +26,7 @@ import (
 	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/reconciler/deadline"
 	"github.com/lockstep/lockstep/reconciler/hooks"
+	"github.com/lockstep/lockstep/reconciler/mounts"
 	"github.com/lockstep/lockstep/reconciler/plan"
 	"github.com/lockstep/lockstep/reconciler/rollback"
 	"github.com/lockstep/lockstep/report"
@@ -89,7 +90,7 @@ type Reconciler struct {
 	nameInUseRetry atomic.Bool
 
 	backoff map[string]*backoffState // pass goroutine only
-	prints  map[string]string        // mounts.go; pass goroutine only
+	prints  mounts.Book              // mounted files' fingerprints at each start; pass goroutine only
 	reach   map[string]plan.Reach    // pass goroutine only
 	// depWaits: dependents waiting for a repaired dependency (plan.AfterRepair); pass goroutine only.
 	depWaits map[string]string
@@ -263,7 +264,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *repo
 	r.keep(log, res)
 	r.prepare(log, o, res)
 	actions, now, unreachable := res.Actions, o.Now, res.Unreachable
-	r.checkMounts(actions, o.prints) // files mounted read-only from a dependency rewritten: restart (mounts.go)
+	r.prints.Fold(actions, o.prints) // files mounted read-only from a dependency rewritten: restart (reconciler/mounts)
 	results := r.execute(ctx, log, actions)
 	var wake time.Time
 	restarted := map[string]bool{}
@@ -328,8 +329,8 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *repo
 		if starting[a.Name()] && st.State == report.StateRunning {
 			st.State = report.StateStarting
 		}
-		if h, _ := r.healthOf(a.Name()); a.Kind != KindNone && res.err == nil && res.state == StateRunning && a.Desired != nil && a.Desired.Health != nil {
-			st.Health = HealthStarting // (re)started in this pass: the old container's health says nothing of it
+		if h, _ := r.healthOf(a.Name()); a.Kind != plan.KindNone && res.err == nil && res.state == report.StateRunning && a.Desired != nil && a.Desired.Health != nil {
+			st.Health = report.HealthStarting // (re)started in this pass: the old container's health says nothing of it
 		} else if h != "" {
 			st.Health = h
 		} else if a.Desired != nil && a.Desired.Health == nil {
