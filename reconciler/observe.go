@@ -51,17 +51,10 @@ func (r *Reconciler) observe(ctx context.Context, set *manifest.Set, cs []engine
 	for _, a := range set.Apps {
 		o.desired = append(o.desired, spec.DesiredsFor(a, w)...)
 	}
-	o.Adopted, o.Health = map[string]plan.Adoption{}, map[string]plan.Health{}
+	o.Adopted, o.Health = map[string]plan.Adoption{}, r.health.Snapshot()
 	r.mu.Lock()
 	for k, v := range r.adopted {
 		o.Adopted[k] = v
-	}
-	for name, t := range r.healthTargets {
-		h := plan.Health{Status: report.HealthUnknown, Since: t.started}
-		if s, ok := r.health[name]; ok {
-			h.Status, h.Streak = s.status, s.streak
-		}
-		o.Health[name] = h
 	}
 	r.mu.Unlock()
 	o.Reach, o.Backoff = map[string]plan.Reach{}, map[string]plan.Backoff{}
