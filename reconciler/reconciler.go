@@ -27,6 +27,7 @@ import (
 	"github.com/lockstep/lockstep/reconciler/deadline"
 	"github.com/lockstep/lockstep/reconciler/health"
 	"github.com/lockstep/lockstep/reconciler/hooks"
+	"github.com/lockstep/lockstep/reconciler/mounts"
 	"github.com/lockstep/lockstep/reconciler/plan"
 	"github.com/lockstep/lockstep/reconciler/rollback"
 	"github.com/lockstep/lockstep/report"
@@ -90,7 +91,7 @@ type Reconciler struct {
 	nameInUseRetry atomic.Bool
 
 	backoff map[string]*backoffState // pass goroutine only
-	prints  map[string]string        // mounts.go; pass goroutine only
+	prints  mounts.Book              // mounted files' fingerprints at each start; pass goroutine only
 	reach   map[string]plan.Reach    // pass goroutine only
 	// depWaits: dependents waiting for a repaired dependency (plan.AfterRepair); pass goroutine only.
 	depWaits map[string]string
@@ -262,7 +263,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *repo
 	r.keep(log, res)
 	r.prepare(log, o, res)
 	actions, now, unreachable := res.Actions, o.Now, res.Unreachable
-	r.checkMounts(actions, o.prints) // files mounted read-only from a dependency rewritten: restart (mounts.go)
+	r.prints.Fold(actions, o.prints) // files mounted read-only from a dependency rewritten: restart (reconciler/mounts)
 	results := r.execute(ctx, log, actions)
 	var wake time.Time
 	restarted := map[string]bool{}
