@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/quadlet"
 	"github.com/lockstep/lockstep/systemd"
 )
@@ -150,7 +151,9 @@ func TestCompanionThatDoesNotLoadIsReported(t *testing.T) {
 	sd := &fakeSystemd{dir: dir, suffix: ".container", active: map[string]string{}}
 	r.cfg.Companions = &CompanionConfig{Mode: ModeQuadlet, Dir: dir, Systemd: sd}
 	rep := r.Pass(context.Background(), "test")
-	if len(rep.Failures) != 1 || !strings.Contains(rep.Failures[0].Error, "did not load (not-found)") {
+	// The failure is about the companion, for its app.
+	if len(rep.Failures) != 1 || !strings.Contains(rep.Failures[0].Error, "did not load (not-found)") ||
+		rep.Failures[0].App != "a" || rep.Failures[0].Subject != outcome.SubjectCompanion || rep.Failures[0].Name != "a-ui" || rep.Failures[0].Class != outcome.ClassFailed {
 		t.Fatalf("failures %+v", rep.Failures)
 	}
 	if len(rep.Apps) != 1 || rep.Apps[0].State != StateRunning {
@@ -202,7 +205,8 @@ func TestCompanionWaitsForItsMountSource(t *testing.T) {
 	ctx := context.Background()
 	rep := r.Pass(ctx, "test")
 	cert := filepath.Join(r.cfg.Roots.AppData("a"), "public", "tls.cert")
-	if len(rep.Failures) != 1 || rep.Failures[0].Error != "waiting for "+cert+" (a mount source) to exist" || rep.Companions[0].State != "waiting" {
+	if len(rep.Failures) != 1 || rep.Failures[0].Error != "waiting for "+cert+" (a mount source) to exist" || rep.Companions[0].State != "waiting" ||
+		rep.Failures[0] != (Failure{App: "a", Error: rep.Failures[0].Error, Class: outcome.ClassWaiting, Subject: outcome.SubjectCompanion, Name: "a-ui"}) {
 		t.Fatalf("failures %+v companions %+v", rep.Failures, rep.Companions)
 	}
 	if got := sd.take(); len(got) != 0 {

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/report"
 )
 
@@ -95,10 +96,16 @@ func newTestReconciler(t *testing.T, p Podman, apps map[string]string) *Reconcil
 	return r
 }
 
+// failures maps each failure's subject to its message: an app's (or a manifest's, or a stack
+// container's, whose message names it) by its app, a companion's by "companion ID".
 func failures(r *Report) map[string]string {
 	m := map[string]string{}
 	for _, f := range r.Failures {
-		m[f.App] = f.Error
+		key := f.App
+		if f.Subject == outcome.SubjectCompanion {
+			key = "companion " + f.Name
+		}
+		m[key] = f.Error
 	}
 	return m
 }

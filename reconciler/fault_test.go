@@ -42,7 +42,7 @@ func TestFailedDaemonReloadIsRetried(t *testing.T) {
 	ctx := context.Background()
 
 	rep := r.Pass(ctx, "test")
-	if f := failures(rep); !strings.Contains(f["a-ui"], "daemon-reload: Connection timed out") {
+	if f := failures(rep); !strings.Contains(f["companion a-ui"], "daemon-reload: Connection timed out") {
 		t.Fatalf("failures %v", f)
 	}
 	if got := strings.Join(sd.take(), ","); got != "reload (fails)" {
@@ -103,7 +103,7 @@ func TestFullDiskKeepsOldUnitsAndReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep := r.Pass(ctx, "test")
-	if f := failures(rep); !strings.Contains(f["a-ui"], "no space left on device") || !strings.Contains(f["a-ui"], unit) {
+	if f := failures(rep); !strings.Contains(f["companion a-ui"], "no space left on device") || !strings.Contains(f["companion a-ui"], unit) {
 		t.Fatalf("failures on a full disk: %v", f)
 	}
 	if got := sd.take(); len(got) != 0 {

@@ -238,12 +238,12 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	set, err := r.manifests.LoadDir(r.cfg.AppsDir, r.cfg.Roots)
 	if err != nil {
 		// Nothing is known about the installed set: touch nothing.
-		rep.Failures = append(rep.Failures, Failure{App: "", Error: err.Error(), Class: outcome.Class(err)})
+		rep.Failures = append(rep.Failures, Failure{Error: err.Error(), Class: outcome.Of(err), Subject: outcome.SubjectPass})
 		log.WithError(err).Error("loading installed apps")
 		return
 	}
 	for _, p := range set.Problems {
-		rep.Failures = append(rep.Failures, Failure{App: problemApp(p), Error: p.String()})
+		rep.Failures = append(rep.Failures, problemFailure(p))
 		log.WithField("app", problemApp(p)).Warn(p.String())
 	}
 	cs, err := r.podman.List(ctx)
@@ -251,7 +251,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		err = fmt.Errorf("listing containers: %w", err)
 		log.WithError(err).Error("observing podman")
 		for _, a := range set.Apps {
-			rep.Failures = append(rep.Failures, Failure{App: a.ID, Error: err.Error(), Class: outcome.Class(err)})
+			rep.Failures = append(rep.Failures, Failure{App: a.ID, Error: err.Error(), Class: outcome.Of(err), Subject: outcome.SubjectApp})
 			rep.Apps = append(rep.Apps, AppStatus{ID: a.ID, State: StateUnknown})
 		}
 		for id := range set.Invalid {
@@ -306,11 +306,12 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	rows := map[string]*AppStatus{}
 	var order []string
 	failed := map[string]bool{}
-	fail := func(app, msg string, err error) {
-		key := app + "\x00" + msg
+	fail := func(a Action, msg string, class outcome.Class) {
+		f := actionFailure(a, msg, class)
+		key := f.App + "\x00" + f.Error
 		if !failed[key] {
 			failed[key] = true
-			rep.Failures = append(rep.Failures, Failure{App: app, Error: msg, Class: outcome.Class(err)})
+			rep.Failures = append(rep.Failures, f)
 		}
 	}
 	for _, a := range actions {
@@ -323,13 +324,13 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 			rep.Actions = append(rep.Actions, ActionRec{App: a.App, Action: string(a.Kind), Cause: withMember(a, cause)})
 		}
 		if res.err != nil {
-			fail(a.App, withMember(a, res.err.Error()), res.err)
+			fail(a, res.err.Error(), outcome.Of(res.err))
 		}
 		if a.Blocked != nil {
-			fail(a.App, withMember(a, a.Blocked.Error()), a.Blocked)
+			fail(a, a.Blocked.Error(), outcome.Of(a.Blocked))
 		}
 		if !a.WaitUntil.IsZero() || a.WaitDep != "" {
-			fail(a.App, withMember(a, a.Cause), nil)
+			fail(a, a.Cause, waitClass(a))
 		}
 		if a.Kind == KindRemove && a.Desired != nil {
 			continue // a stray container of an installed app; the app's own row follows
@@ -337,7 +338,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		st := status(a, res)
 		if addr, ok := unreachable[a.Name()]; ok && a.Kind == KindNone {
 			st.State = StateUnreachable
-			fail(a.App, withMember(a, "running but unreachable: "+addr), nil)
+			fail(a, "running but unreachable: "+addr, outcome.ClassUnreachable)
 		}
 		if h, _ := r.healthOf(a.Name()); h != "" {
 			st.Health = h
@@ -390,11 +391,8 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 
 // withMember prefixes a stack container's messages with its name.
 func withMember(a Action, msg string) string {
-	if a.Desired != nil && a.Desired.Member != "" {
-		return a.Desired.Member + ": " + msg
-	}
-	if a.Desired == nil && a.Container != nil && a.Container.Labels[LabelContainer] != "" {
-		return a.Container.Labels[LabelContainer] + ": " + msg
+	if m := member(a); m != "" {
+		return m + ": " + msg
 	}
 	return msg
 }
@@ -507,11 +505,11 @@ func (r *Reconciler) execute(ctx context.Context, log logrus.FieldLogger, action
 				mu.Lock()
 				for _, dep := range a.Desired.Deps {
 					if err := failed[dep]; err != nil {
-						blocked = fmt.Errorf("not started: dependency %s failed in this pass", dep)
+						blocked = fmt.Errorf("%w: dependency %s failed in this pass", outcome.ErrDependencyFailed, dep)
 					}
 				}
 				if err := failed[a.App]; err != nil && a.Desired.Index > 0 {
-					blocked = fmt.Errorf("not started: a container before it in the stack failed in this pass")
+					blocked = fmt.Errorf("%w: a container before it in the stack failed in this pass", outcome.ErrDependencyFailed)
 				}
 				if blocked != nil {
 					results[actionKey(a)] = result{err: blocked}

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/reconciler/plan"
 	"github.com/lockstep/lockstep/reconciler/probe"
 	"github.com/lockstep/lockstep/reconciler/rollback"
@@ -374,8 +375,8 @@ func (r *Reconciler) finishRollback(actions []Action, results map[string]result,
 		if row.State == StateRunning {
 			row.State = StateRolledBack
 		}
-		rep.Failures = append(rep.Failures, Failure{App: a.App, Error: withMember(*a, fmt.Sprintf(
-			"the manifest's spec %s is not applied until the manifest changes: %s", plan.Short(rec.Failed.Hash), rec.Failed.Reason))})
+		rep.Failures = append(rep.Failures, actionFailure(*a, fmt.Sprintf("the manifest's spec %s is not applied until the manifest changes: %s",
+			plan.Short(rec.Failed.Hash), rec.Failed.Reason), outcome.ClassRolledBack))
 	}
 	sort.SliceStable(rep.Failures, func(i, j int) bool { return rep.Failures[i].App < rep.Failures[j].App })
 	if err := rb.SaveLocked(); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/report"
 )
 
@@ -199,13 +201,18 @@ func printHostProblems(w io.Writer, rep *report.Report, p palette) {
 	}
 }
 
+// printFailures lists failures: the app (a companion's after its app), the class's word (outcome's
+// table; none from a lockstepd that sent no class) and the message.
 func printFailures(w io.Writer, fs []report.Failure, p palette) {
 	for _, f := range fs {
-		app := f.App
-		if app == "" {
-			app = "(pass)"
+		who := cmp.Or(f.App, "(pass)")
+		if f.Subject == outcome.SubjectCompanion && f.Name != "" {
+			who += " companion " + f.Name
 		}
-		fmt.Fprintf(w, "  %s: %s\n", p.paint(colRed, app), f.Error)
+		if f.Class != "" {
+			who += " (" + f.Class.Word() + ")"
+		}
+		fmt.Fprintf(w, "  %s: %s\n", p.paint(colRed, who), f.Error)
 	}
 }
 

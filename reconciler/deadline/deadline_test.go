@@ -43,7 +43,7 @@ func (h *hangingPodman) Create(ctx context.Context, c spec.CreateRequest) (strin
 	return "", ctx.Err()
 }
 
-var classOf = outcome.Class
+var classOf = outcome.Of
 
 // Every call has its deadline; one cut short is a timeout naming the call, classified as such, and a
 // pass cancelled by the stop classifies its calls as cancelled.
@@ -87,8 +87,8 @@ func TestCallDeadlinesAndClasses(t *testing.T) {
 	if _, err := p.Create(context.Background(), spec.CreateRequest{}); !strings.Contains(err.Error(), "podman create gave no answer within 100ms") {
 		t.Fatalf("Create: %v", err)
 	}
-	if classOf(errors.New("boom")) != "" {
-		t.Fatal("an unclassified error got a class")
+	if classOf(errors.New("boom")) != outcome.ClassFailed || classOf(nil) != "" {
+		t.Fatal("an unclassified error is not of class failed")
 	}
 }
 
