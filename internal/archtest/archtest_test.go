@@ -22,7 +22,10 @@ var allowed = map[string][]string{
 	"internal/peer":       {},
 	"internal/testenv":    {},
 	"internal/archtest":   {},
-	"manifest":            {},
+	"internal/suggest":    {},
+	"internal/tmplref":    {},
+	"internal/graph":      {},
+	"manifest":            {"internal/suggest", "internal/tmplref", "internal/graph"},
 	"outcome":             {},
 	"ops":                 {"report", "outcome"},
 	"spec":                {"manifest"},
@@ -43,6 +46,9 @@ var allowed = map[string][]string{
 	"packaging":       {},
 	"units":           {},
 	"test/sandbox":    {"*"},
+	// The end-to-end suites' shared helpers and the fresh hosts' proxy check lockstep from outside.
+	"test/e2e":             {},
+	"test/hosts/hostproxy": {},
 }
 
 // never lists imports no package but cmd/ may have, whatever a row says: an adapter never imports the
