@@ -70,6 +70,22 @@ type Failure struct {
 	Name    string          `json:"name,omitempty"`
 }
 
+// Who names a failure for people (lockstepctl): its app, "(pass)" for none; a companion's id after
+// it; its class's word (outcome's table) in parentheses when it has a class.
+func (f Failure) Who() string {
+	who := f.App
+	if who == "" {
+		who = "(pass)"
+	}
+	if f.Subject == outcome.SubjectCompanion && f.Name != "" {
+		who += " companion " + f.Name
+	}
+	if f.Class != "" {
+		who += " (" + f.Class.Word() + ")"
+	}
+	return who
+}
+
 // App states in a report.
 const (
 	StateRunning = "running"

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/report"
 )
 
@@ -201,18 +199,10 @@ func printHostProblems(w io.Writer, rep *report.Report, p palette) {
 	}
 }
 
-// printFailures lists failures: the app (a companion's after its app), the class's word (outcome's
-// table; none from a lockstepd that sent no class) and the message.
+// printFailures lists failures: who (report.Failure.Who: app, companion, class word) and message.
 func printFailures(w io.Writer, fs []report.Failure, p palette) {
 	for _, f := range fs {
-		who := cmp.Or(f.App, "(pass)")
-		if f.Subject == outcome.SubjectCompanion && f.Name != "" {
-			who += " companion " + f.Name
-		}
-		if f.Class != "" {
-			who += " (" + f.Class.Word() + ")"
-		}
-		fmt.Fprintf(w, "  %s: %s\n", p.paint(colRed, who), f.Error)
+		fmt.Fprintf(w, "  %s: %s\n", p.paint(colRed, f.Who()), f.Error)
 	}
 }
 
