@@ -85,7 +85,7 @@ func companionYAML(id, extra string) string {
 }
 
 func TestCompanionStage(t *testing.T) {
-	p := &fakePodman{images: map[string]bool{"localhost/a:1": true, "localhost/b:1": true}}
+	p := &fakePodman{Images: map[string]bool{"localhost/a:1": true, "localhost/b:1": true}}
 	r := newTestReconciler(t, p, map[string]string{"a": companionYAML("a-ui", ""), "b": companionYAML("b-ui", "")})
 	dir := filepath.Join(t.TempDir(), "quadlet")
 	sd := &fakeSystemd{dir: dir, suffix: ".container", active: map[string]string{}}
@@ -119,8 +119,8 @@ func TestCompanionStage(t *testing.T) {
 	}
 	// Removing app b: stop its companion before its container, then delete the file, one reload.
 	os.Remove(filepath.Join(r.cfg.AppsDir, "b.yaml"))
-	p.containers = []Container{{ID: "cb", Name: "b", State: "running", Labels: map[string]string{LabelApp: "b"}}}
-	p.calls = nil
+	p.Containers = []Container{{ID: "cb", Name: "b", State: "running", Labels: map[string]string{LabelApp: "b"}}}
+	p.Calls = nil
 	rep = r.Pass(ctx, "test")
 	noFail(t, rep)
 	if got := strings.Join(sd.take(), ","); got != "stop lockstep-b-ui.service,reload" {
@@ -133,8 +133,8 @@ func TestCompanionStage(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "lockstep-b-ui.container")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal("file of a removed companion left")
 	}
-	if !slices.Contains(p.calls, "Stop cb") {
-		t.Fatalf("app container not stopped: %v", p.calls)
+	if !slices.Contains(p.Calls, "Stop cb") {
+		t.Fatalf("app container not stopped: %v", p.Calls)
 	}
 	// A file that is not ours is never touched.
 	os.WriteFile(filepath.Join(dir, "lockstep-other.container"), []byte("[Container]\nImage=x\n"), 0o644)
@@ -145,7 +145,7 @@ func TestCompanionStage(t *testing.T) {
 }
 
 func TestCompanionThatDoesNotLoadIsReported(t *testing.T) {
-	p := &fakePodman{images: map[string]bool{"localhost/a:1": true}}
+	p := &fakePodman{Images: map[string]bool{"localhost/a:1": true}}
 	r := newTestReconciler(t, p, map[string]string{"a": companionYAML("a-ui", "      env: {X: BROKEN}\n")})
 	dir := filepath.Join(t.TempDir(), "quadlet")
 	sd := &fakeSystemd{dir: dir, suffix: ".container", active: map[string]string{}}
@@ -197,7 +197,7 @@ func TestCompanionMountsAreReadOnly(t *testing.T) {
 // A companion whose mount source does not exist yet waits, unwritten and unstarted, and starts on the
 // first pass after the source appears.
 func TestCompanionWaitsForItsMountSource(t *testing.T) {
-	p := &fakePodman{images: map[string]bool{"localhost/a:1": true}}
+	p := &fakePodman{Images: map[string]bool{"localhost/a:1": true}}
 	r := newTestReconciler(t, p, map[string]string{"a": companionYAML("a-ui", "      mounts: [{from: a, path: public/tls.cert, target: /tls.cert}]\n")})
 	dir := filepath.Join(t.TempDir(), "quadlet")
 	sd := &fakeSystemd{dir: dir, suffix: ".container", active: map[string]string{}}

@@ -16,8 +16,8 @@ import (
 // Every failure of a pass names its subject (an app, a stack's container, a manifest), its app and
 // its class, set where it happens rather than guessed later from the message.
 func TestFailuresNameTheirSubjectAndClass(t *testing.T) {
-	p := &fakePodman{images: map[string]bool{"localhost/a:1": true, "localhost/b:1": true, "localhost/db:1": true, "localhost/web:1": true},
-		fail: map[string]error{"Create a": &APIError{Op: "creating container a", Status: 500, Message: "boom", Err: errors.New("boom")},
+	p := &fakePodman{Images: map[string]bool{"localhost/a:1": true, "localhost/b:1": true, "localhost/db:1": true, "localhost/web:1": true},
+		Fail: map[string]error{"Create a": &APIError{Op: "creating container a", Status: 500, Message: "boom", Err: errors.New("boom")},
 			"Start new-s-db": &APIError{Op: "starting container s-db", Status: 500, Message: "no", Err: errors.New("no")}}}
 	r := newTestReconciler(t, p, map[string]string{"a": "", "b": "  requires: {apps: [a]}\n"})
 	stack := "app:\n  id: s\n  name: s\n  version: '1'\n  containers:\n    - name: db\n      image: localhost/db:1\n    - name: web\n      image: localhost/web:1\n"
@@ -51,7 +51,7 @@ func TestFailuresNameTheirSubjectAndClass(t *testing.T) {
 	}
 
 	// podman down: every app's failure is podman-unavailable.
-	p.listErr = &APIError{Op: "listing containers", Err: fmt.Errorf("%w: connection refused", ErrUnavailable)}
+	p.ListErr = &APIError{Op: "listing containers", Err: fmt.Errorf("%w: connection refused", ErrUnavailable)}
 	for _, x := range r.Pass(context.Background(), "test").Failures {
 		if x.Subject == outcome.SubjectApp && x.Class != outcome.ClassUnavailable {
 			t.Errorf("with podman down: %+v", x)

@@ -32,7 +32,7 @@ func (b *blockingChecker) RunHealthCheck(ctx context.Context, name string) (stri
 // A check that began before a pass restarted the container ends after it: its result is the old
 // process's and is dropped, not written over the new one's health (which would restart it again).
 func TestStaleHealthResultAfterRestartIsDropped(t *testing.T) {
-	r := newTestReconciler(t, &fakePodman{images: map[string]bool{}}, nil)
+	r := newTestReconciler(t, &fakePodman{Images: map[string]bool{}}, nil)
 	old := time.Now().Add(-time.Hour)
 	target := func(fresh bool) map[string]healthTarget {
 		return map[string]healthTarget{"web": {app: "web", container: "web", interval: time.Hour, retries: 1, started: old, fresh: fresh}}

@@ -21,6 +21,7 @@ var allowed = map[string][]string{
 	"internal/atomicfile": {},
 	"internal/peer":       {},
 	"internal/testenv":    {},
+	"internal/podmantest": {"engine", "spec"},
 	"internal/archtest":   {},
 	"internal/suggest":    {},
 	"internal/tmplref":    {},
