@@ -11,9 +11,12 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/lockstep/lockstep/engine"
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/quadlet"
+	"github.com/lockstep/lockstep/report"
+	"github.com/lockstep/lockstep/spec"
 	"github.com/lockstep/lockstep/systemd"
 )
 
@@ -119,7 +122,7 @@ func TestCompanionStage(t *testing.T) {
 	}
 	// Removing app b: stop its companion before its container, then delete the file, one reload.
 	os.Remove(filepath.Join(r.cfg.AppsDir, "b.yaml"))
-	p.Containers = []Container{{ID: "cb", Name: "b", State: "running", Labels: map[string]string{LabelApp: "b"}}}
+	p.Containers = []engine.Container{{ID: "cb", Name: "b", State: "running", Labels: map[string]string{spec.LabelApp: "b"}}}
 	p.Calls = nil
 	rep = r.Pass(ctx, "test")
 	noFail(t, rep)
@@ -127,7 +130,7 @@ func TestCompanionStage(t *testing.T) {
 		t.Fatalf("removal: %s", got)
 	}
 	// The removed companion's row still names its app (from its unit file's label).
-	if i := slices.IndexFunc(rep.Companions, func(c AppStatus) bool { return c.ID == "b-ui" }); i < 0 || rep.Companions[i].App != "b" || rep.Companions[i].State != StateRemoved {
+	if i := slices.IndexFunc(rep.Companions, func(c report.AppStatus) bool { return c.ID == "b-ui" }); i < 0 || rep.Companions[i].App != "b" || rep.Companions[i].State != report.StateRemoved {
 		t.Fatalf("removed companion's row: %+v", rep.Companions)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "lockstep-b-ui.container")); !errors.Is(err, os.ErrNotExist) {
@@ -156,12 +159,12 @@ func TestCompanionThatDoesNotLoadIsReported(t *testing.T) {
 		rep.Failures[0].App != "a" || rep.Failures[0].Subject != outcome.SubjectCompanion || rep.Failures[0].Name != "a-ui" || rep.Failures[0].Class != outcome.ClassFailed {
 		t.Fatalf("failures %+v", rep.Failures)
 	}
-	if len(rep.Apps) != 1 || rep.Apps[0].State != StateRunning {
+	if len(rep.Apps) != 1 || rep.Apps[0].State != report.StateRunning {
 		t.Fatal("a companion failure stopped the app")
 	}
 }
 
-func noFail(t *testing.T, r *Report) {
+func noFail(t *testing.T, r *report.Report) {
 	t.Helper()
 	if len(r.Failures) > 0 {
 		t.Fatalf("failures: %+v", r.Failures)
@@ -206,7 +209,7 @@ func TestCompanionWaitsForItsMountSource(t *testing.T) {
 	rep := r.Pass(ctx, "test")
 	cert := filepath.Join(r.cfg.Roots.AppData("a"), "public", "tls.cert")
 	if len(rep.Failures) != 1 || rep.Failures[0].Error != "waiting for "+cert+" (a mount source) to exist" || rep.Companions[0].State != "waiting" ||
-		rep.Failures[0] != (Failure{App: "a", Error: rep.Failures[0].Error, Class: outcome.ClassWaiting, Subject: outcome.SubjectCompanion, Name: "a-ui"}) {
+		rep.Failures[0] != (report.Failure{App: "a", Error: rep.Failures[0].Error, Class: outcome.ClassWaiting, Subject: outcome.SubjectCompanion, Name: "a-ui"}) {
 		t.Fatalf("failures %+v companions %+v", rep.Failures, rep.Companions)
 	}
 	if got := sd.take(); len(got) != 0 {

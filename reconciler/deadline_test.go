@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/reconciler/deadline"
 )
 
@@ -14,7 +15,7 @@ import (
 func TestPassAgainstAHungPodmanReports(t *testing.T) {
 	h := &fakePodman{Hang: map[string]bool{"List": true}} // never answers List
 	r := newTestReconciler(t, h, map[string]string{"a": "", "b": ""})
-	r.podman = deadline.Podman(h, Timeouts{Call: 200 * time.Millisecond, Pull: time.Hour})
+	r.podman = deadline.Podman(h, deadline.Timeouts{Call: 200 * time.Millisecond, Pull: time.Hour})
 	t0 := time.Now()
 	rep := r.Pass(context.Background(), "test")
 	if d := time.Since(t0); d > 5*time.Second {
@@ -24,7 +25,7 @@ func TestPassAgainstAHungPodmanReports(t *testing.T) {
 		t.Fatalf("failures %+v", rep.Failures)
 	}
 	for _, f := range rep.Failures {
-		if f.Class != ClassTimeout || !strings.Contains(f.Error, "timed out: podman list gave no answer within 200ms") {
+		if f.Class != outcome.ClassTimeout || !strings.Contains(f.Error, "timed out: podman list gave no answer within 200ms") {
 			t.Fatalf("failure %+v", f)
 		}
 	}

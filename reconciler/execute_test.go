@@ -13,17 +13,20 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/lockstep/lockstep/engine"
 	"github.com/lockstep/lockstep/internal/podmantest"
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/outcome"
+	"github.com/lockstep/lockstep/reconciler/plan"
 	"github.com/lockstep/lockstep/report"
+	"github.com/lockstep/lockstep/spec"
 )
 
 // fakePodman is the one fake podman (internal/podmantest): stateful, recording every call as
 // "Op arg", failing those named in Fail.
 type fakePodman = podmantest.Podman
 
-func newTestReconciler(t *testing.T, p Podman, apps map[string]string) *Reconciler {
+func newTestReconciler(t *testing.T, p engine.Podman, apps map[string]string) *Reconciler {
 	t.Helper()
 	dir := t.TempDir()
 	appsDir := filepath.Join(dir, "apps.d")
@@ -40,9 +43,7 @@ func newTestReconciler(t *testing.T, p Podman, apps map[string]string) *Reconcil
 	return r
 }
 
-// failures maps each failure's subject to its message: an app's (or a manifest's, or a stack
-// container's, whose message names it) by its app, a companion's by "companion ID".
-func failures(r *Report) map[string]string {
+func failures(r *report.Report) map[string]string {
 	m := map[string]string{}
 	for _, f := range r.Failures {
 		key := f.App
@@ -56,7 +57,7 @@ func failures(r *Report) map[string]string {
 
 func TestOneFailingAppDoesNotStopThePass(t *testing.T) {
 	p := &fakePodman{Images: map[string]bool{"localhost/a:1": true, "localhost/b:1": true, "localhost/c:1": true},
-		Fail: map[string]error{"Create b": &APIError{Op: "creating container b", Status: 500, Message: "boom", Err: errors.New("boom")}}}
+		Fail: map[string]error{"Create b": &engine.APIError{Op: "creating container b", Status: 500, Message: "boom", Err: errors.New("boom")}}}
 	r := newTestReconciler(t, p, map[string]string{"a": "", "b": "", "c": ""})
 	rep := r.Pass(context.Background(), "test")
 	f := failures(rep)
@@ -90,7 +91,7 @@ func TestFailedDependencyBlocksDependents(t *testing.T) {
 func TestRecreateKeepsOldContainerWhenImageFails(t *testing.T) {
 	p := &fakePodman{Images: map[string]bool{},
 		Fail: map[string]error{"Pull localhost/a:1 tls=true": errors.New("registry down")}}
-	p.Containers = []Container{{ID: "old", Name: "a", State: "running", Labels: map[string]string{LabelApp: "a", LabelHashScheme: "v1", LabelSpecHash: "stale"}}}
+	p.Containers = []engine.Container{{ID: "old", Name: "a", State: "running", Labels: map[string]string{spec.LabelApp: "a", spec.LabelHashScheme: "v1", spec.LabelSpecHash: "stale"}}}
 	r := newTestReconciler(t, p, map[string]string{"a": ""})
 	f := failures(r.Pass(context.Background(), "test"))
 	if !strings.Contains(f["a"], "pulling image localhost/a:1: registry down") {
@@ -116,7 +117,7 @@ func TestInsecurePullOnlyForAllowListedRegistry(t *testing.T) {
 }
 
 func TestListFailureFailsEveryAppAndTouchesNothing(t *testing.T) {
-	p := &fakePodman{ListErr: &APIError{Op: "listing containers", Err: fmt.Errorf("%w: connection refused", ErrUnavailable)}}
+	p := &fakePodman{ListErr: &engine.APIError{Op: "listing containers", Err: fmt.Errorf("%w: connection refused", engine.ErrUnavailable)}}
 	r := newTestReconciler(t, p, map[string]string{"a": "", "b": ""})
 	rep := r.Pass(context.Background(), "test")
 	f := failures(rep)
@@ -171,8 +172,8 @@ func TestRestartBackoff(t *testing.T) {
 	r := newTestReconciler(t, p, map[string]string{"a": ""})
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	r.cfg.Now = func() time.Time { return now }
-	p.Containers = []Container{{ID: "c1", Name: "a", State: "exited", Labels: DesiredFor(mustLoad(t, r, "a"), r.cfg.Roots).Request.Labels}}
-	pass := func() *Report { return r.Pass(context.Background(), "test") }
+	p.Containers = []engine.Container{{ID: "c1", Name: "a", State: "exited", Labels: spec.DesiredFor(mustLoad(t, r, "a"), r.cfg.Roots).Request.Labels}}
+	pass := func() *report.Report { return r.Pass(context.Background(), "test") }
 	starts := func() int {
 		n := 0
 		for _, c := range p.Calls {
@@ -237,28 +238,60 @@ func mustLoad(t *testing.T, r *Reconciler, id string) *manifest.Loaded {
 	return set.ByID(id)
 }
 
+// After a dependency's repair its running dependents wait until it is ready again, then restart
+// once, outside their backoff; their own dependents follow the same way (issue 16 point 1).
 func TestDependentsRestartAfterTheirDependency(t *testing.T) {
 	p := &fakePodman{Images: map[string]bool{"localhost/a:1": true, "localhost/b:1": true, "localhost/c:1": true, "localhost/d:1": true}}
 	r := newTestReconciler(t, p, map[string]string{"a": "", "b": "  requires: {apps: [a]}\n", "c": "  requires: {apps: [b]}\n", "d": ""})
 	set, _ := r.LoadManifests()
-	mk := func(id, state string) Container {
-		d := DesiredsFor(set.ByID(id), &Wiring{Roots: r.cfg.Roots, Set: set})[0]
-		return Container{ID: "c-" + id, Name: id, State: state, Labels: d.Request.Labels}
+	mk := func(id, state string) engine.Container {
+		d := spec.DesiredsFor(set.ByID(id), &spec.Wiring{Roots: r.cfg.Roots, Set: set})[0]
+		return engine.Container{ID: "c-" + id, Name: id, State: state, Labels: d.Request.Labels}
 	}
-	// a died; b (needs a) and c (needs b) still run; d is unrelated.
-	p.Containers = []Container{mk("a", "exited"), mk("b", "running"), mk("c", "running"), mk("d", "running")}
+	causes := func(rep *report.Report) string {
+		var out []string
+		for _, a := range rep.Actions {
+			out = append(out, a.App+":"+a.Action+":"+a.Cause)
+		}
+		return fmt.Sprint(out)
+	}
+	// a died; b (needs a) and c (needs b) still run; d is unrelated. Only a is started; b waits.
+	p.Containers = []engine.Container{mk("a", "exited"), mk("b", "running"), mk("c", "running"), mk("d", "running")}
 	rep := r.Pass(context.Background(), "test")
-	if got := fmt.Sprint(p.Calls[1:]); got != "[Start c-a Stop c-b Start c-b Stop c-c Start c-c]" {
+	if got := fmt.Sprint(p.Calls[1:]); got != "[Start c-a]" {
 		t.Fatalf("calls %s", got)
 	}
-	var causes []string
-	for _, a := range rep.Actions {
-		causes = append(causes, a.App+":"+a.Action+":"+a.Cause)
+	if f := failures(rep)["b"]; f != "dependency a was restarted; waiting for a to be healthy before restarting this app" || appState(rep, "b").State != report.StateRunning {
+		t.Fatalf("b: %q %+v", f, rep.Apps)
 	}
-	if want := "[a:start:container is exited b:restart:dependency a was restarted c:restart:dependency b was restarted]"; fmt.Sprint(causes) != want {
-		t.Fatalf("actions %v", causes)
+	if w := r.NextWake(); w.IsZero() || w.Sub(r.cfg.Now()) > plan.DepRecheck {
+		t.Fatalf("no recheck for a dependency without a health check: %v", w)
+	}
+	// a runs again (no health check, no ports: ready): b restarts once, not as a repair; c waits for b.
+	p.Containers[0].State = "running"
+	p.Calls = nil
+	rep = r.Pass(context.Background(), "test")
+	if got := fmt.Sprint(p.Calls[1:]); got != "[Stop c-b Start c-b]" || causes(rep) != "[b:restart:dependency a was restarted and is healthy again]" {
+		t.Fatalf("calls %s, actions %s", got, causes(rep))
+	}
+	if !strings.Contains(failures(rep)["c"], "waiting for b to be healthy") {
+		t.Fatalf("failures %+v", rep.Failures)
+	}
+	p.Calls = nil
+	rep = r.Pass(context.Background(), "test")
+	if got := fmt.Sprint(p.Calls[1:]); got != "[Stop c-c Start c-c]" || len(rep.Failures) != 0 {
+		t.Fatalf("calls %s, failures %+v", got, rep.Failures)
+	}
+	if r.backoff["b"] != nil || r.backoff["c"] != nil || r.backoff["a"] == nil {
+		t.Fatalf("backoff book %v: the restarts after a dependency count, or a's repair does not", r.backoff)
+	}
+	// No-op after that.
+	p.Calls = nil
+	if rep = r.Pass(context.Background(), "test"); len(p.Calls) != 1 || len(rep.Failures) != 0 {
+		t.Fatalf("calls %v, failures %+v", p.Calls, rep.Failures)
 	}
 	// When the dependency's repair fails, dependents are left alone.
+	p.Containers[0].State = "exited"
 	p.Calls = nil
 	p.Fail = map[string]error{"Start c-a": errors.New("no")}
 	r.backoff = map[string]*backoffState{}
@@ -287,15 +320,15 @@ func TestDependentWaitsForHealthyDependency(t *testing.T) {
 			waiting = a.State
 		}
 	}
-	if waiting != StateMissing || len(rep.Failures) != 1 || !strings.Contains(rep.Failures[0].Error, "waiting for dependency db to be healthy (not checked yet)") {
+	if waiting != report.StateMissing || len(rep.Failures) != 1 || !strings.Contains(rep.Failures[0].Error, "waiting for dependency db to be healthy (not checked yet)") {
 		t.Fatalf("api state %q, failures %+v", waiting, rep.Failures)
 	}
 	// db turns healthy (the monitor's doing): the next pass installs api.
 	r.mu.Lock()
-	r.health["db"] = &healthState{status: HealthHealthy}
+	r.health["db"] = &healthState{status: report.HealthHealthy}
 	r.mu.Unlock()
 	set, _ := r.LoadManifests()
-	p.Containers = []Container{{ID: "new-db", Name: "db", State: "running", Labels: DesiredFor(set.ByID("db"), r.cfg.Roots).Request.Labels}}
+	p.Containers = []engine.Container{{ID: "new-db", Name: "db", State: "running", Labels: spec.DesiredFor(set.ByID("db"), r.cfg.Roots).Request.Labels}}
 	p.Calls = nil
 	r.Pass(context.Background(), "test")
 	if !slices.Contains(p.Calls, "Create api") {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/lockstep/lockstep/engine"
 	"github.com/lockstep/lockstep/outcome"
 )
 
@@ -17,8 +18,8 @@ import (
 // its class, set where it happens rather than guessed later from the message.
 func TestFailuresNameTheirSubjectAndClass(t *testing.T) {
 	p := &fakePodman{Images: map[string]bool{"localhost/a:1": true, "localhost/b:1": true, "localhost/db:1": true, "localhost/web:1": true},
-		Fail: map[string]error{"Create a": &APIError{Op: "creating container a", Status: 500, Message: "boom", Err: errors.New("boom")},
-			"Start new-s-db": &APIError{Op: "starting container s-db", Status: 500, Message: "no", Err: errors.New("no")}}}
+		Fail: map[string]error{"Create a": &engine.APIError{Op: "creating container a", Status: 500, Message: "boom", Err: errors.New("boom")},
+			"Start new-s-db": &engine.APIError{Op: "starting container s-db", Status: 500, Message: "no", Err: errors.New("no")}}}
 	r := newTestReconciler(t, p, map[string]string{"a": "", "b": "  requires: {apps: [a]}\n"})
 	stack := "app:\n  id: s\n  name: s\n  version: '1'\n  containers:\n    - name: db\n      image: localhost/db:1\n    - name: web\n      image: localhost/web:1\n"
 	os.WriteFile(filepath.Join(r.cfg.AppsDir, "s.yaml"), []byte(stack), 0o644)
@@ -51,7 +52,7 @@ func TestFailuresNameTheirSubjectAndClass(t *testing.T) {
 	}
 
 	// podman down: every app's failure is podman-unavailable.
-	p.ListErr = &APIError{Op: "listing containers", Err: fmt.Errorf("%w: connection refused", ErrUnavailable)}
+	p.ListErr = &engine.APIError{Op: "listing containers", Err: fmt.Errorf("%w: connection refused", engine.ErrUnavailable)}
 	for _, x := range r.Pass(context.Background(), "test").Failures {
 		if x.Subject == outcome.SubjectApp && x.Class != outcome.ClassUnavailable {
 			t.Errorf("with podman down: %+v", x)

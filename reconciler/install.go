@@ -13,6 +13,7 @@ import (
 
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/outcome"
+	"github.com/lockstep/lockstep/spec"
 )
 
 // Errors of the install, remove and purge operations, for callers to map to their own (D-Bus errors,
@@ -219,7 +220,7 @@ func (r *Reconciler) purge(ctx context.Context, id string) error {
 		return fmt.Errorf("purging %s: cannot tell whether a container of it is left: %w", id, err)
 	}
 	for _, c := range cs {
-		if c.Labels[LabelApp] == id {
+		if c.Labels[spec.LabelApp] == id {
 			return fmt.Errorf("purging %s: its container %s is still there (%s)", id, c.Name, c.State)
 		}
 	}

@@ -9,10 +9,12 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/lockstep/lockstep/engine"
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/reconciler/hooks"
 	"github.com/lockstep/lockstep/reconciler/plan"
 	"github.com/lockstep/lockstep/reconciler/probe"
+	"github.com/lockstep/lockstep/report"
 	"github.com/lockstep/lockstep/spec"
 )
 
@@ -38,22 +40,22 @@ type observed struct {
 }
 
 // observe gathers a pass's observation from the loaded set and podman's list, reading only.
-func (r *Reconciler) observe(ctx context.Context, set *manifest.Set, cs []Container) *observed {
+func (r *Reconciler) observe(ctx context.Context, set *manifest.Set, cs []engine.Container) *observed {
 	o := &observed{set: set, hookOut: map[string][]*hooks.Output{}}
 	o.Now = r.cfg.Now()
 	o.Invalid, o.Containers = set.Invalid, cs
 	o.ReachGrace, o.RollbackSettle = r.cfg.ReachGrace, r.rollbackSettle()
-	w := &Wiring{Roots: r.cfg.Roots, Set: set, Value: r.exportValue, NetworkPrefix: r.cfg.NetworkPrefix, DefaultNetwork: r.cfg.DefaultNetwork}
+	w := &spec.Wiring{Roots: r.cfg.Roots, Set: set, Value: r.exportValue, NetworkPrefix: r.cfg.NetworkPrefix, DefaultNetwork: r.cfg.DefaultNetwork}
 	for _, a := range set.Apps {
-		o.desired = append(o.desired, DesiredsFor(a, w)...)
+		o.desired = append(o.desired, spec.DesiredsFor(a, w)...)
 	}
-	o.Adopted, o.Health = map[string]Adoption{}, map[string]plan.Health{}
+	o.Adopted, o.Health = map[string]plan.Adoption{}, map[string]plan.Health{}
 	r.mu.Lock()
 	for k, v := range r.adopted {
 		o.Adopted[k] = v
 	}
 	for name, t := range r.healthTargets {
-		h := plan.Health{Status: HealthUnknown, Since: t.started}
+		h := plan.Health{Status: report.HealthUnknown, Since: t.started}
 		if s, ok := r.health[name]; ok {
 			h.Status, h.Streak = s.status, s.streak
 		}
@@ -66,6 +68,10 @@ func (r *Reconciler) observe(ctx context.Context, set *manifest.Set, cs []Contai
 	}
 	for k, v := range r.backoff {
 		o.Backoff[k] = *v
+	}
+	o.DepWaits = map[string]string{}
+	for k, v := range r.depWaits {
+		o.DepWaits[k] = v
 	}
 	o.Rollback, o.Running = map[string]plan.Record{}, map[string]plan.Running{}
 	r.rb.Lock()
@@ -90,7 +96,7 @@ func (r *Reconciler) observe(ctx context.Context, set *manifest.Set, cs []Contai
 
 // probeRunning probes, in parallel, the published TCP ports of every running container of a
 // desired one that publishes any, and returns what failed by container name.
-func probeRunning(ctx context.Context, desired []*spec.Desired, cs []Container) map[string]string {
+func probeRunning(ctx context.Context, desired []*spec.Desired, cs []engine.Container) map[string]string {
 	running := map[string]bool{}
 	for _, c := range cs {
 		if c.State == "running" {
@@ -123,7 +129,7 @@ func probeRunning(ctx context.Context, desired []*spec.Desired, cs []Container) 
 
 // keep takes the books as the plan leaves them: reachability, backoff, rollback.
 func (r *Reconciler) keep(log logrus.FieldLogger, res *plan.Result) {
-	r.reach = res.Reach
+	r.reach, r.depWaits = res.Reach, res.DepWaits
 	for _, app := range res.ForgetBackoff {
 		delete(r.backoff, app)
 	}
@@ -155,7 +161,7 @@ func (r *Reconciler) prepare(log logrus.FieldLogger, o *observed, res *plan.Resu
 	block := func(app string, err error, users bool) {
 		for i := range res.Actions {
 			a := &res.Actions[i]
-			if a.Desired == nil || a.Kind == KindRemove || a.Blocked != nil {
+			if a.Desired == nil || a.Kind == plan.KindRemove || a.Blocked != nil {
 				continue
 			}
 			if a.App == app || (users && slices.Contains(a.Desired.Deps, app)) {
@@ -184,4 +190,40 @@ func (r *Reconciler) prepare(log logrus.FieldLogger, o *observed, res *plan.Resu
 			log.WithFields(logrus.Fields{"app": w.App, "hook": h.Name}).Info("pre-start hook changed " + h.Path)
 		}
 	}
+}
+
+// StartProbeWait bounds how long a pass waits, after starting a container without a health check
+// that publishes TCP ports, for a probe to say it answers: the report (an install's reply) says
+// running only then, and starting until a later pass's probe does.
+const StartProbeWait = 2 * time.Second
+
+// probeStarted probes, in parallel, the containers without a health check that this pass started
+// and that publish TCP ports, each again every 200 ms until it answers or StartProbeWait has passed,
+// and returns those that never answered.
+func (r *Reconciler) probeStarted(ctx context.Context, actions []plan.Action, results map[string]result) map[string]bool {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	silent := map[string]bool{}
+	for _, a := range actions {
+		res := results[actionKey(a)]
+		if a.Kind == plan.KindNone || a.Desired == nil || a.Desired.Health != nil || res.err != nil || res.state != report.StateRunning || len(a.Desired.Request.Ports) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func(d *spec.Desired) {
+			defer wg.Done()
+			deadline := time.Now().Add(StartProbeWait)
+			for probe.Container(ctx, d) != "" {
+				if !time.Now().Before(deadline) || ctx.Err() != nil {
+					mu.Lock()
+					silent[d.Name()] = true
+					mu.Unlock()
+					return
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}(a.Desired)
+	}
+	wg.Wait()
+	return silent
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/lockstep/lockstep/dbusapi"
+	lsengine "github.com/lockstep/lockstep/engine"
 	"github.com/lockstep/lockstep/internal/podmantest"
 	"github.com/lockstep/lockstep/internal/testenv"
 	"github.com/lockstep/lockstep/manifest"
@@ -33,8 +34,8 @@ func newMemPodman() *memPodman {
 }
 
 var (
-	_ reconciler.Podman = (*memPodman)(nil)
-	_ engine            = (*memPodman)(nil)
+	_ lsengine.Podman = (*memPodman)(nil)
+	_ engine          = (*memPodman)(nil)
 )
 
 func (m *memPodman) Connect(ctx context.Context) error { return nil }
