@@ -9,7 +9,7 @@ import (
 )
 
 func TestEnableDisablePurge(t *testing.T) {
-	p := &fakePodman{images: map[string]bool{}}
+	p := &fakePodman{Images: map[string]bool{}}
 	r := newTestReconciler(t, p, nil)
 	cat := filepath.Join(t.TempDir(), "catalog")
 	os.MkdirAll(cat, 0o755)
@@ -74,7 +74,7 @@ func TestEnableDisablePurge(t *testing.T) {
 // Installing an app whose requirement no installed app answers for is refused, naming the catalog
 // apps that would; once a provider is installed it goes ahead.
 func TestEnableNeedsItsDependencies(t *testing.T) {
-	p := &fakePodman{images: map[string]bool{}}
+	p := &fakePodman{Images: map[string]bool{}}
 	r := newTestReconciler(t, p, nil)
 	cat := filepath.Join(t.TempDir(), "catalog")
 	os.MkdirAll(cat, 0o755)
