@@ -14,6 +14,7 @@ import (
 	"github.com/lockstep/lockstep/engine"
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/quadlet"
+	"github.com/lockstep/lockstep/reconciler/companions"
 	"github.com/lockstep/lockstep/report"
 	"github.com/lockstep/lockstep/spec"
 	"github.com/lockstep/lockstep/systemd"
@@ -91,7 +92,7 @@ func TestCompanionStage(t *testing.T) {
 	r := newTestReconciler(t, p, map[string]string{"a": companionYAML("a-ui", ""), "b": companionYAML("b-ui", "")})
 	dir := filepath.Join(t.TempDir(), "quadlet")
 	sd := &fakeSystemd{dir: dir, suffix: ".container", active: map[string]string{}}
-	r.cfg.Companions = &CompanionConfig{Mode: ModeQuadlet, Dir: dir, WantedBy: "multi-user.target", Systemd: sd}
+	r.cfg.Companions = &companions.Config{Mode: companions.ModeQuadlet, Dir: dir, WantedBy: "multi-user.target", Systemd: sd}
 	ctx := context.Background()
 
 	rep := r.Pass(ctx, "test")
@@ -99,7 +100,7 @@ func TestCompanionStage(t *testing.T) {
 	if got := strings.Join(sd.take(), ","); got != "reload,start lockstep-a-ui.service,start lockstep-b-ui.service" {
 		t.Fatalf("first pass: %s", got)
 	}
-	if st := r.CompanionStats(); st != (CompanionStats{Writes: 2, Reloads: 1}) {
+	if st := r.CompanionStats(); st != (companions.Stats{Writes: 2, Reloads: 1}) {
 		t.Fatalf("stats %+v", st)
 	}
 	if len(rep.Companions) != 2 || rep.Companions[0].State != "active/x" || rep.Companions[0].App != "a" || rep.Companions[1].App != "b" {
@@ -108,7 +109,7 @@ func TestCompanionStage(t *testing.T) {
 	// No-op pass: no write, no reload, no start.
 	rep = r.Pass(ctx, "test")
 	noFail(t, rep)
-	if got := sd.take(); len(got) != 0 || r.CompanionStats() != (CompanionStats{}) {
+	if got := sd.take(); len(got) != 0 || r.CompanionStats() != (companions.Stats{}) {
 		t.Fatalf("no-op pass: %v %+v", got, r.CompanionStats())
 	}
 	// A unit file deleted by hand is written again; a failed unit is reset and started.
@@ -151,7 +152,7 @@ func TestCompanionThatDoesNotLoadIsReported(t *testing.T) {
 	r := newTestReconciler(t, p, map[string]string{"a": companionYAML("a-ui", "      env: {X: BROKEN}\n")})
 	dir := filepath.Join(t.TempDir(), "quadlet")
 	sd := &fakeSystemd{dir: dir, suffix: ".container", active: map[string]string{}}
-	r.cfg.Companions = &CompanionConfig{Mode: ModeQuadlet, Dir: dir, Systemd: sd}
+	r.cfg.Companions = &companions.Config{Mode: companions.ModeQuadlet, Dir: dir, Systemd: sd}
 	rep := r.Pass(context.Background(), "test")
 	if len(rep.Failures) != 1 || !strings.Contains(rep.Failures[0].Error, "did not load (not-found)") {
 		t.Fatalf("failures %+v", rep.Failures)
@@ -201,7 +202,7 @@ func TestCompanionWaitsForItsMountSource(t *testing.T) {
 	r := newTestReconciler(t, p, map[string]string{"a": companionYAML("a-ui", "      mounts: [{from: a, path: public/tls.cert, target: /tls.cert}]\n")})
 	dir := filepath.Join(t.TempDir(), "quadlet")
 	sd := &fakeSystemd{dir: dir, suffix: ".container", active: map[string]string{}}
-	r.cfg.Companions = &CompanionConfig{Mode: ModeQuadlet, Dir: dir, WantedBy: "multi-user.target", Systemd: sd}
+	r.cfg.Companions = &companions.Config{Mode: companions.ModeQuadlet, Dir: dir, WantedBy: "multi-user.target", Systemd: sd}
 	ctx := context.Background()
 	rep := r.Pass(ctx, "test")
 	cert := filepath.Join(r.cfg.Roots.AppData("a"), "public", "tls.cert")
@@ -211,7 +212,7 @@ func TestCompanionWaitsForItsMountSource(t *testing.T) {
 	if got := sd.take(); len(got) != 0 {
 		t.Fatalf("systemd was asked to %v", got)
 	}
-	if w := r.NextWake(); w.IsZero() || w.Sub(r.cfg.Now()) > CompanionSourceRecheck {
+	if w := r.NextWake(); w.IsZero() || w.Sub(r.cfg.Now()) > companions.SourceRecheck {
 		t.Fatalf("no pass asked for soon: next wake %v", w)
 	}
 	os.MkdirAll(filepath.Dir(cert), 0o755)

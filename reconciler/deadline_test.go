@@ -8,6 +8,7 @@ import (
 
 	"github.com/lockstep/lockstep/engine"
 	"github.com/lockstep/lockstep/outcome"
+	"github.com/lockstep/lockstep/reconciler/companions"
 	"github.com/lockstep/lockstep/reconciler/deadline"
 )
 
@@ -52,7 +53,7 @@ func TestPassAgainstAHungPodmanReports(t *testing.T) {
 
 // New wraps the companions' systemd in deadlines.
 func TestNewBoundsTheCompanionsSystemd(t *testing.T) {
-	r, err := New(Config{StateDir: t.TempDir(), Companions: &CompanionConfig{Systemd: &fakeSystemd{}}}, &fakePodman{})
+	r, err := New(Config{StateDir: t.TempDir(), Companions: &companions.Config{Systemd: &fakeSystemd{}}}, &fakePodman{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -260,12 +260,12 @@ func TestRestartBackoff(t *testing.T) {
 			t.Fatalf("after %s: %d starts", d, starts())
 		}
 	}
-	if backoffDelay(20) != BackoffMax {
+	if backoffDelay(20) != plan.BackoffMax {
 		t.Fatal("backoff not capped at 5 min")
 	}
 	// Up for 10 minutes: the history is forgotten, the next death restarts at once.
 	p.containers = []engine.Container{{ID: "c1", Name: "a", State: "running", Labels: dead[0].Labels}}
-	now = now.Add(BackoffReset)
+	now = now.Add(plan.BackoffReset)
 	pass()
 	p.containers = dead
 	now = now.Add(time.Second)
@@ -340,7 +340,7 @@ func TestDependentsRestartAfterTheirDependency(t *testing.T) {
 	p.containers[0].State = "exited"
 	p.calls = nil
 	p.fail = map[string]error{"Start c-a": errors.New("no")}
-	r.backoff = map[string]*backoffState{}
+	r.backoff = map[string]*plan.Backoff{}
 	r.Pass(context.Background(), "test")
 	for _, c := range p.calls {
 		if strings.HasSuffix(c, "c-b") || strings.HasSuffix(c, "c-c") {
