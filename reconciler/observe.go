@@ -37,6 +37,7 @@ type observed struct {
 	desired []*spec.Desired
 	plan.Observation
 	hookOut map[string][]*hooks.Output // by app, as Observation.Hooks
+	prints  map[string]string          // fingerprints of containers' read-only mounts (mounts.go)
 }
 
 // observe gathers a pass's observation from the loaded set and podman's list, reading only.
@@ -76,6 +77,7 @@ func (r *Reconciler) observe(ctx context.Context, set *manifest.Set, cs []engine
 	}
 	r.rb.Unlock()
 	o.Unreachable = probeRunning(ctx, o.desired, cs)
+	o.prints = fingerprints(o.desired)
 	o.Hooks = map[string][]plan.Hook{}
 	for _, app := range set.Apps {
 		for _, h := range app.Hooks.PreStart {

@@ -91,6 +91,7 @@ type Reconciler struct {
 	nameInUseRetry atomic.Bool
 
 	backoff map[string]*plan.Backoff // pass goroutine only
+	prints  map[string]string        // mounts.go; pass goroutine only
 	reach   map[string]plan.Reach    // pass goroutine only
 	// depWaits: dependents waiting for a repaired dependency (plan.AfterRepair); pass goroutine only.
 	depWaits map[string]string
@@ -262,6 +263,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *repo
 	r.keep(log, res)
 	r.prepare(log, o, res)
 	actions, now, unreachable := res.Actions, o.Now, res.Unreachable
+	r.checkMounts(actions, o.prints) // files mounted read-only from a dependency rewritten: restart (mounts.go)
 	results := r.execute(ctx, log, actions)
 	var wake time.Time
 	restarted := map[string]bool{}
@@ -326,7 +328,9 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *repo
 		if starting[a.Name()] && st.State == report.StateRunning {
 			st.State = report.StateStarting
 		}
-		if h, _ := r.health.Of(a.Name()); h != "" {
+		if h, _ := r.health.Of(a.Name()); a.Kind != plan.KindNone && res.err == nil && res.state == report.StateRunning && a.Desired != nil && a.Desired.Health != nil {
+			st.Health = report.HealthStarting // (re)started in this pass: the old container's health says nothing of it
+		} else if h != "" {
 			st.Health = h
 		} else if a.Desired != nil && a.Desired.Health == nil {
 			st.Health = report.HealthNone
