@@ -6,15 +6,6 @@ import (
 	"github.com/lockstep/lockstep/reconciler/plan"
 )
 
-// Restart backoff (package plan decides; the book is the reconciler's).
-const (
-	BackoffMin   = plan.BackoffMin
-	BackoffMax   = plan.BackoffMax
-	BackoffReset = plan.BackoffReset
-)
-
-type backoffState = plan.Backoff
-
 func backoffDelay(attempts int) time.Duration { return plan.BackoffDelay(attempts) }
 
 func isRestart(k plan.Kind) bool { return plan.IsRestart(k) }
@@ -23,7 +14,7 @@ func isRestart(k plan.Kind) bool { return plan.IsRestart(k) }
 func (r *Reconciler) recordRestart(app string, now time.Time) {
 	st := r.backoff[app]
 	if st == nil {
-		st = &backoffState{}
+		st = &plan.Backoff{}
 		r.backoff[app] = st
 	}
 	st.Attempts++

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lockstep/lockstep/reconciler/companions"
 )
 
 // A unit file of a companion's name that lockstep did not write (no header) is reported and left
@@ -19,7 +21,7 @@ func TestCompanionNeverOverwritesAUnitWithoutLockstepsHeader(t *testing.T) {
 	file := filepath.Join(dir, "lockstep-a-ui.container")
 	os.WriteFile(file, []byte(theirs), 0o644)
 	sd := &fakeSystemd{dir: dir, suffix: ".container", active: map[string]string{}}
-	r.cfg.Companions = &CompanionConfig{Mode: ModeQuadlet, Dir: dir, WantedBy: "multi-user.target", Systemd: sd}
+	r.cfg.Companions = &companions.Config{Mode: companions.ModeQuadlet, Dir: dir, WantedBy: "multi-user.target", Systemd: sd}
 	rep := r.Pass(context.Background(), "test")
 	if f := failures(rep)["companion a-ui"]; !strings.Contains(f, "was not written by lockstep (no lockstep header): left alone") {
 		t.Fatalf("failures %+v", rep.Failures)
@@ -46,7 +48,7 @@ func TestCompanionMountSourceThroughASymlinkIsRefused(t *testing.T) {
 	}
 	dir := filepath.Join(t.TempDir(), "quadlet")
 	sd := &fakeSystemd{dir: dir, suffix: ".container", active: map[string]string{}}
-	r.cfg.Companions = &CompanionConfig{Mode: ModeQuadlet, Dir: dir, WantedBy: "multi-user.target", Systemd: sd}
+	r.cfg.Companions = &companions.Config{Mode: companions.ModeQuadlet, Dir: dir, WantedBy: "multi-user.target", Systemd: sd}
 	rep := r.Pass(context.Background(), "test")
 	if f := failures(rep)["companion a-ui"]; !strings.Contains(f, "runs through a symlink") {
 		t.Fatalf("failures %+v", rep.Failures)

@@ -15,6 +15,7 @@ import (
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/quadlet"
+	"github.com/lockstep/lockstep/reconciler/companions"
 	"github.com/lockstep/lockstep/report"
 	"github.com/lockstep/lockstep/spec"
 	"github.com/lockstep/lockstep/systemd"
@@ -92,7 +93,7 @@ func TestCompanionStage(t *testing.T) {
 	r := newTestReconciler(t, p, map[string]string{"a": companionYAML("a-ui", ""), "b": companionYAML("b-ui", "")})
 	dir := filepath.Join(t.TempDir(), "quadlet")
 	sd := &fakeSystemd{dir: dir, suffix: ".container", active: map[string]string{}}
-	r.cfg.Companions = &CompanionConfig{Mode: ModeQuadlet, Dir: dir, WantedBy: "multi-user.target", Systemd: sd}
+	r.cfg.Companions = &companions.Config{Mode: companions.ModeQuadlet, Dir: dir, WantedBy: "multi-user.target", Systemd: sd}
 	ctx := context.Background()
 
 	rep := r.Pass(ctx, "test")
@@ -100,7 +101,7 @@ func TestCompanionStage(t *testing.T) {
 	if got := strings.Join(sd.take(), ","); got != "reload,start lockstep-a-ui.service,start lockstep-b-ui.service" {
 		t.Fatalf("first pass: %s", got)
 	}
-	if st := r.CompanionStats(); st != (CompanionStats{Writes: 2, Reloads: 1}) {
+	if st := r.CompanionStats(); st != (companions.Stats{Writes: 2, Reloads: 1}) {
 		t.Fatalf("stats %+v", st)
 	}
 	if len(rep.Companions) != 2 || rep.Companions[0].State != "active/x" || rep.Companions[0].App != "a" || rep.Companions[1].App != "b" {
@@ -109,7 +110,7 @@ func TestCompanionStage(t *testing.T) {
 	// No-op pass: no write, no reload, no start.
 	rep = r.Pass(ctx, "test")
 	noFail(t, rep)
-	if got := sd.take(); len(got) != 0 || r.CompanionStats() != (CompanionStats{}) {
+	if got := sd.take(); len(got) != 0 || r.CompanionStats() != (companions.Stats{}) {
 		t.Fatalf("no-op pass: %v %+v", got, r.CompanionStats())
 	}
 	// A unit file deleted by hand is written again, identical: a reload, no restart (issue 16 point
@@ -153,7 +154,7 @@ func TestCompanionThatDoesNotLoadIsReported(t *testing.T) {
 	r := newTestReconciler(t, p, map[string]string{"a": companionYAML("a-ui", "      env: {X: BROKEN}\n")})
 	dir := filepath.Join(t.TempDir(), "quadlet")
 	sd := &fakeSystemd{dir: dir, suffix: ".container", active: map[string]string{}}
-	r.cfg.Companions = &CompanionConfig{Mode: ModeQuadlet, Dir: dir, Systemd: sd}
+	r.cfg.Companions = &companions.Config{Mode: companions.ModeQuadlet, Dir: dir, Systemd: sd}
 	rep := r.Pass(context.Background(), "test")
 	// The failure is about the companion, for its app.
 	if len(rep.Failures) != 1 || !strings.Contains(rep.Failures[0].Error, "did not load (not-found)") ||
@@ -205,7 +206,7 @@ func TestCompanionWaitsForItsMountSource(t *testing.T) {
 	r := newTestReconciler(t, p, map[string]string{"a": companionYAML("a-ui", "      mounts: [{from: a, path: public/tls.cert, target: /tls.cert}]\n")})
 	dir := filepath.Join(t.TempDir(), "quadlet")
 	sd := &fakeSystemd{dir: dir, suffix: ".container", active: map[string]string{}}
-	r.cfg.Companions = &CompanionConfig{Mode: ModeQuadlet, Dir: dir, WantedBy: "multi-user.target", Systemd: sd}
+	r.cfg.Companions = &companions.Config{Mode: companions.ModeQuadlet, Dir: dir, WantedBy: "multi-user.target", Systemd: sd}
 	ctx := context.Background()
 	rep := r.Pass(ctx, "test")
 	cert := filepath.Join(r.cfg.Roots.AppData("a"), "public", "tls.cert")
@@ -216,7 +217,7 @@ func TestCompanionWaitsForItsMountSource(t *testing.T) {
 	if got := sd.take(); len(got) != 0 {
 		t.Fatalf("systemd was asked to %v", got)
 	}
-	if w := r.NextWake(); w.IsZero() || w.Sub(r.cfg.Now()) > CompanionSourceRecheck {
+	if w := r.NextWake(); w.IsZero() || w.Sub(r.cfg.Now()) > companions.SourceRecheck {
 		t.Fatalf("no pass asked for soon: next wake %v", w)
 	}
 	os.MkdirAll(filepath.Dir(cert), 0o755)

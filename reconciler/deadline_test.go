@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lockstep/lockstep/outcome"
+	"github.com/lockstep/lockstep/reconciler/companions"
 	"github.com/lockstep/lockstep/reconciler/deadline"
 )
 
@@ -33,7 +34,7 @@ func TestPassAgainstAHungPodmanReports(t *testing.T) {
 
 // New wraps the companions' systemd in deadlines.
 func TestNewBoundsTheCompanionsSystemd(t *testing.T) {
-	r, err := New(Config{StateDir: t.TempDir(), Companions: &CompanionConfig{Systemd: &fakeSystemd{}}}, &fakePodman{})
+	r, err := New(Config{StateDir: t.TempDir(), Companions: &companions.Config{Systemd: &fakeSystemd{}}}, &fakePodman{})
 	if err != nil {
 		t.Fatal(err)
 	}

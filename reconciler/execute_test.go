@@ -211,16 +211,16 @@ func TestRestartBackoff(t *testing.T) {
 			t.Fatalf("dead again after %s: %d starts", d, starts())
 		}
 	}
-	if backoffDelay(20) != BackoffMax {
+	if backoffDelay(20) != plan.BackoffMax {
 		t.Fatal("backoff not capped at 5 min")
 	}
 	// Up for 10 minutes: the history is forgotten, the next death restarts at once.
-	now = now.Add(BackoffMax)
+	now = now.Add(plan.BackoffMax)
 	pass() // the held-back restart
 	if c, _ := p.Container("c1"); c.State != "running" || starts() != 5 {
 		t.Fatalf("before the reset: %s, %d starts", c.State, starts())
 	}
-	now = now.Add(BackoffReset)
+	now = now.Add(plan.BackoffReset)
 	pass()
 	p.Kill("c1")
 	now = now.Add(time.Second)
@@ -295,7 +295,7 @@ func TestDependentsRestartAfterTheirDependency(t *testing.T) {
 	p.Containers[0].State = "exited"
 	p.Calls = nil
 	p.Fail = map[string]error{"Start c-a": errors.New("no")}
-	r.backoff = map[string]*backoffState{}
+	r.backoff = map[string]*plan.Backoff{}
 	r.Pass(context.Background(), "test")
 	for _, c := range p.Calls {
 		if strings.HasSuffix(c, "c-b") || strings.HasSuffix(c, "c-c") {

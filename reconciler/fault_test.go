@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/lockstep/lockstep/internal/testenv"
+	"github.com/lockstep/lockstep/reconciler/companions"
 	"github.com/lockstep/lockstep/report"
 )
 
@@ -39,7 +40,7 @@ func TestFailedDaemonReloadIsRetried(t *testing.T) {
 	r := newTestReconciler(t, p, map[string]string{"a": companionYAML("a-ui", "")})
 	dir := filepath.Join(t.TempDir(), "quadlet")
 	sd := &reloadFailing{fakeSystemd: &fakeSystemd{dir: dir, suffix: ".container", active: map[string]string{}}, fail: true}
-	r.cfg.Companions = &CompanionConfig{Mode: ModeQuadlet, Dir: dir, WantedBy: "multi-user.target", Systemd: sd}
+	r.cfg.Companions = &companions.Config{Mode: companions.ModeQuadlet, Dir: dir, WantedBy: "multi-user.target", Systemd: sd}
 	ctx := context.Background()
 
 	rep := r.Pass(ctx, "test")
@@ -84,7 +85,7 @@ func TestFullDiskKeepsOldUnitsAndReport(t *testing.T) {
 	os.MkdirAll(r.cfg.StateDir, 0o755)
 	dir := filepath.Join(disk, "quadlet")
 	sd := &fakeSystemd{dir: dir, suffix: ".container", active: map[string]string{}}
-	r.cfg.Companions = &CompanionConfig{Mode: ModeQuadlet, Dir: dir, WantedBy: "multi-user.target", Systemd: sd}
+	r.cfg.Companions = &companions.Config{Mode: companions.ModeQuadlet, Dir: dir, WantedBy: "multi-user.target", Systemd: sd}
 	ctx := context.Background()
 	noFail(t, r.Pass(ctx, "test"))
 	sd.take()

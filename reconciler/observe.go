@@ -191,7 +191,7 @@ func (r *Reconciler) prepare(log logrus.FieldLogger, o *observed, res *plan.Resu
 // StartProbeWait bounds how long a pass waits, after starting a container without a health check
 // that publishes TCP ports, for a probe to say it answers: the report (an install's reply) says
 // running only then, and starting until a later pass's probe does.
-const StartProbeWait = 2 * time.Second
+const StartProbeWait = 5 * time.Second
 
 // probeStarted probes, in parallel, the containers without a health check that this pass started
 // and that publish TCP ports, each again every 200 ms until it answers or StartProbeWait has passed,

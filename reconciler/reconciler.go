@@ -24,6 +24,7 @@ import (
 	"github.com/lockstep/lockstep/internal/beneath"
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/outcome"
+	"github.com/lockstep/lockstep/reconciler/companions"
 	"github.com/lockstep/lockstep/reconciler/deadline"
 	"github.com/lockstep/lockstep/reconciler/failure"
 	"github.com/lockstep/lockstep/reconciler/health"
@@ -52,7 +53,7 @@ type Config struct {
 	// repaired (default ReachGrace; negative: at once).
 	ReachGrace time.Duration
 	// Companions configures the companion stage; nil leaves companions alone.
-	Companions *CompanionConfig
+	Companions *companions.Config
 	// NetworkPrefix starts the names of the networks lockstep manages, one per app (default
 	// "lockstep-"). Rootful podman instances share aardvark-dns's per-network state, so tests that run
 	// several private podman services give each its own prefix.
@@ -84,14 +85,14 @@ type Reconciler struct {
 	manifests *manifest.Cache
 	secrets   *secretStore
 	// lastCompanionStats counts the last pass's companion file writes, deletes and reloads.
-	lastCompanionStats CompanionStats
+	lastCompanionStats companions.Stats
 	// reloadPending: unit files were written but the daemon-reload after them failed (pass goroutine).
 	reloadPending bool
 
 	// nameInUseRetry: an install's name stayed taken (nameinuse.go); the pass asks for another soon.
 	nameInUseRetry atomic.Bool
 
-	backoff map[string]*backoffState // pass goroutine only
+	backoff map[string]*plan.Backoff // pass goroutine only
 	prints  mounts.Book              // mounted files' fingerprints at each start; pass goroutine only
 	reach   map[string]plan.Reach    // pass goroutine only
 	// depWaits: dependents waiting for a repaired dependency (plan.AfterRepair); pass goroutine only.
@@ -142,7 +143,7 @@ func New(cfg Config, p engine.Podman) (*Reconciler, error) {
 		cc.Systemd = deadline.Systemd(cc.Systemd, cfg.Timeouts)
 		cfg.Companions = &cc
 	}
-	r := &Reconciler{cfg: cfg, podman: deadline.Podman(p, cfg.Timeouts), adopted: map[string]plan.Adoption{}, manifests: manifest.NewCache(), secrets: newSecretStore(cfg.StateDir), backoff: map[string]*backoffState{}, reach: map[string]plan.Reach{}, depWaits: map[string]string{},
+	r := &Reconciler{cfg: cfg, podman: deadline.Podman(p, cfg.Timeouts), adopted: map[string]plan.Adoption{}, manifests: manifest.NewCache(), secrets: newSecretStore(cfg.StateDir), backoff: map[string]*plan.Backoff{}, reach: map[string]plan.Reach{}, depWaits: map[string]string{},
 		health: health.New()}
 	last, err := report.LoadReport(cfg.StateDir)
 	if err != nil {
@@ -254,7 +255,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *repo
 		sortApps(rep.Apps)
 		return
 	}
-	var cp *companionPlan
+	var cp *companions.Plan
 	if r.cfg.Companions != nil {
 		cp = r.planCompanions(set)
 		r.stopGoneCompanions(ctx, cp, rep)

@@ -10,16 +10,16 @@ import (
 )
 
 // TestUnreachableAppAsksForItsOwnReprobe (issue 16 point 9), on real podman: an app without a health
-// check whose server binds its port 4 s after start is reported starting, not running, by the pass
-// that installs it (the install's reply), and that pass asks for its own next pass within a second;
-// the passes after it, each asking for the next (spaced), find it unreachable until it answers, then
-// running, with no other trigger needed.
+// check whose server binds its port 8 s after start (the install pass waits 5 s for it) is reported
+// starting, not running, by the pass that installs it (the install's reply), and that pass asks for
+// its own next pass within a second; the passes after it, each asking for the next (spaced), find it
+// unreachable until it answers, then running, with no other trigger needed.
 func TestUnreachableAppAsksForItsOwnReprobe(t *testing.T) {
 	f := newFixture(t)
 	port := freePort(t)
 	f.app("it-slow", fmt.Sprintf(`  container:
     image: %s
-    command: [sh, -c, 'sleep 4; exec httpd -f -p 8080 -h /www']
+    command: [sh, -c, 'sleep 8; exec httpd -f -p 8080 -h /www']
     ports: ["127.0.0.1:%d:8080/tcp"]
     stop_grace_period: 1s
 `, bbImage, port))
@@ -32,7 +32,7 @@ func TestUnreachableAppAsksForItsOwnReprobe(t *testing.T) {
 		t.Fatalf("the install asked for no re-probe soon: wake %v", w)
 	}
 	var states []string
-	for time.Since(start) < 20*time.Second {
+	for time.Since(start) < 30*time.Second {
 		w := f.rec.NextWake()
 		if w.IsZero() {
 			t.Fatalf("an unreachable app asked for no pass (states %v)", states)

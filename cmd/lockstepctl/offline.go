@@ -14,6 +14,7 @@ import (
 	"github.com/lockstep/lockstep/podman"
 	"github.com/lockstep/lockstep/quadlet"
 	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/reconciler/companions"
 	"github.com/lockstep/lockstep/report"
 )
 
@@ -150,7 +151,7 @@ unreadable).`,
 }
 
 // renderMode is the companion mode render uses (its --mode flag).
-var renderMode = reconciler.ModeQuadlet
+var renderMode = companions.ModeQuadlet
 
 // renderCompanions renders an app's companions to systemd units, by unit file name, exactly as
 // lockstepd's companion stage writes them (system scope): providers, the installed set's, resolve a
@@ -164,7 +165,7 @@ var renderCompanions = func(app *manifest.Loaded, roots manifest.Roots, provider
 		}
 		var b []byte
 		name := quadlet.ContainerFile(c.ID)
-		if renderMode == reconciler.ModeService {
+		if renderMode == companions.ModeService {
 			b, err = quadlet.RenderService(u)
 			name = quadlet.ServiceFile(c.ID)
 		} else {
@@ -221,7 +222,7 @@ unit files its companions render to, each after a "# FILE" line. Works without l
 	}
 	d.addManifestFlags(cmd)
 	cmd.Flags().StringVar(&d.catalogDir, "catalog-dir", "/usr/share/lockstep/catalog", "available apps, as lockstepd's --catalog-dir")
-	cmd.Flags().StringVar(&renderMode, "mode", reconciler.ModeQuadlet, "companion mode to render for: quadlet (.container files) or service (plain units, podman without Quadlet)")
+	cmd.Flags().StringVar(&renderMode, "mode", companions.ModeQuadlet, "companion mode to render for: quadlet (.container files) or service (plain units, podman without Quadlet)")
 	cmd.MarkFlagDirname("catalog-dir")
 	return cmd
 }

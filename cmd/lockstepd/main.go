@@ -20,6 +20,7 @@ import (
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/podman"
 	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/reconciler/companions"
 	"github.com/lockstep/lockstep/reconciler/deadline"
 	"github.com/lockstep/lockstep/systemd"
 )
@@ -156,7 +157,7 @@ func (o *options) finish(fs *flag.FlagSet) (*options, error) {
 		return nil, fmt.Errorf("--systemd-scope: %q is not system, user or none", o.scope)
 	}
 	switch o.mode {
-	case "auto", reconciler.ModeQuadlet, reconciler.ModeService:
+	case "auto", companions.ModeQuadlet, companions.ModeService:
 	default:
 		return nil, fmt.Errorf("--companion-mode: %q is not auto, quadlet or service", o.mode)
 	}
@@ -193,7 +194,7 @@ func newLogger(level string) (*logrus.Logger, error) {
 }
 
 // companionConfig sets up the companion stage from the flags: nil for --systemd-scope none.
-func companionConfig(o *options) *reconciler.CompanionConfig {
+func companionConfig(o *options) *companions.Config {
 	if o.scope == "none" {
 		return nil
 	}
@@ -205,16 +206,16 @@ func companionConfig(o *options) *reconciler.CompanionConfig {
 	gen := systemd.DetectGenerator(scope)
 	mode := o.mode
 	if mode == "auto" {
-		mode = reconciler.ModeService
+		mode = companions.ModeService
 		if gen != "" {
-			mode = reconciler.ModeQuadlet
+			mode = companions.ModeQuadlet
 		}
 	}
 	dir := o.unitDir
-	if mode == reconciler.ModeQuadlet {
+	if mode == companions.ModeQuadlet {
 		dir = o.quadletDir
 	}
-	return &reconciler.CompanionConfig{Mode: mode, Dir: dir, Generator: gen, WantedBy: wantedBy, Systemd: systemd.New(scope)}
+	return &companions.Config{Mode: mode, Dir: dir, Generator: gen, WantedBy: wantedBy, Systemd: systemd.New(scope)}
 }
 
 func main() {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
-	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/reconciler/companions"
 	"github.com/lockstep/lockstep/systemd"
 )
 
@@ -22,7 +22,7 @@ import (
 // Counted independently of lockstep's own counters: daemon-reloads as systemd's Reloading signals on
 // the bus, file writes as changes of the unit files' inode or mtime. Both must be 0.
 func BenchmarkNoopCompanionStage(b *testing.B) {
-	e := newEnv(b, reconciler.ModeQuadlet, systemd.System)
+	e := newEnv(b, companions.ModeQuadlet, systemd.System)
 	var body strings.Builder
 	body.WriteString("  companions:\n")
 	var ids []string

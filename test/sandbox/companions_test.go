@@ -18,6 +18,7 @@ import (
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/podman"
 	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/reconciler/companions"
 	lsreport "github.com/lockstep/lockstep/report"
 	"github.com/lockstep/lockstep/systemd"
 )
@@ -49,7 +50,7 @@ type env struct {
 	apps string
 	rec  *reconciler.Reconciler
 	sd   *systemd.Client
-	cc   *reconciler.CompanionConfig
+	cc   *companions.Config
 }
 
 func newEnv(t testing.TB, mode string, scope systemd.Scope) *env {
@@ -65,10 +66,10 @@ func newEnv(t testing.TB, mode string, scope systemd.Scope) *env {
 		wantedBy, qdir, udir = "default.target", "/etc/containers/systemd/users/0", "/run/user/0/systemd/user"
 	}
 	d := qdir
-	if mode == reconciler.ModeService {
+	if mode == companions.ModeService {
 		d = udir
 	}
-	e.cc = &reconciler.CompanionConfig{Mode: mode, Dir: d, Generator: systemd.DetectGenerator(scope), WantedBy: wantedBy, Systemd: e.sd}
+	e.cc = &companions.Config{Mode: mode, Dir: d, Generator: systemd.DetectGenerator(scope), WantedBy: wantedBy, Systemd: e.sd}
 	rec, err := reconciler.New(reconciler.Config{AppsDir: e.apps, StateDir: filepath.Join(dir, "state"),
 		Roots: manifest.Roots{DataRoot: filepath.Join(dir, "data")}, Companions: e.cc}, podman.New("unix:///run/podman/podman.sock"))
 	if err != nil {
@@ -152,7 +153,7 @@ func TestCompanionLifecycle(t *testing.T) {
 	os.Setenv("XDG_RUNTIME_DIR", "/run/user/0")
 	i := 0
 	for _, scope := range []systemd.Scope{systemd.System, systemd.User} {
-		for _, mode := range []string{reconciler.ModeQuadlet, reconciler.ModeService} {
+		for _, mode := range []string{companions.ModeQuadlet, companions.ModeService} {
 			i++
 			testLifecycle(t, scope, mode, i)
 		}
@@ -192,7 +193,7 @@ func testLifecycle(t *testing.T, scope systemd.Scope, mode string, i int) {
 			// A no-op pass writes nothing and reloads nothing.
 			r = e.pass()
 			noFailures(t, r)
-			if st := e.rec.CompanionStats(); st != (reconciler.CompanionStats{}) || len(r.Actions) != 0 {
+			if st := e.rec.CompanionStats(); st != (companions.Stats{}) || len(r.Actions) != 0 {
 				t.Fatalf("no-op pass: %+v %+v", st, r.Actions)
 			}
 			// The unit file vanishes: one pass writes it again and the unit is active.
@@ -263,7 +264,7 @@ func TestGeneratorMessageIsReported(t *testing.T) {
 	if systemd.DetectGenerator(systemd.System) == "" {
 		t.Fatal("the sandbox has no Quadlet generator: run it with HARNESS_QUADLET")
 	}
-	e := newEnv(t, reconciler.ModeQuadlet, systemd.System)
+	e := newEnv(t, companions.ModeQuadlet, systemd.System)
 	e.app("sb-bad", companionBody("sb-bad-ui", 18095, "missing.network"))
 	t.Cleanup(func() { exec.Command("podman", "rm", "-f", "-t", "0", "sb-bad").Run() })
 	r := e.pass()
@@ -284,7 +285,7 @@ func TestGeneratorMessageIsReported(t *testing.T) {
 // A companion's mounts: it waits while the source is missing, then mounts it read-only; its unit's
 // TimeoutStopSec outlasts its stop_grace_period (Quadlet, system scope).
 func TestCompanionMountsAndStopGrace(t *testing.T) {
-	e := newEnv(t, reconciler.ModeQuadlet, systemd.System)
+	e := newEnv(t, companions.ModeQuadlet, systemd.System)
 	id, appID, port := "sb-mnt-ui", "sb-mnt", 18099
 	unit := "lockstep-" + id + ".service"
 	e.app(appID, fmt.Sprintf(`  companions:
@@ -330,7 +331,7 @@ func TestCompanionMountsAndStopGrace(t *testing.T) {
 // failure shows on it. Point 10: its unit file deleted and written again identical reloads systemd
 // and never restarts it. Quadlet, system scope.
 func TestCompanionIsReadyOnlyWhenItServes(t *testing.T) {
-	e := newEnv(t, reconciler.ModeQuadlet, systemd.System)
+	e := newEnv(t, companions.ModeQuadlet, systemd.System)
 	id, appID, port := "sb-rtl-ui", "sb-rtl", 18101
 	unit := "lockstep-" + id + ".service"
 	y := fmt.Sprintf(`app:

@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/reconciler/companions"
 	lsreport "github.com/lockstep/lockstep/report"
 	"github.com/lockstep/lockstep/systemd"
 )
@@ -23,7 +23,7 @@ import (
 // written, the reload fails and is reported, nothing is started; the next pass tries the reload again
 // although no file changed; once /run has room again a pass reloads and starts the unit.
 func TestDaemonReloadFailureIsRetried(t *testing.T) {
-	e := newEnv(t, reconciler.ModeService, systemd.System)
+	e := newEnv(t, companions.ModeService, systemd.System)
 	id, appID := "sb-reload-ui", "sb-reload"
 	unit := "lockstep-" + id + ".service"
 	e.app(appID, companionBody(id, 18099, "host"))
