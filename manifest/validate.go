@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"fmt"
+	"github.com/lockstep/lockstep/internal/ctlchar"
 	"net"
 	"path"
 	"reflect"
@@ -9,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"unicode"
 
 	"go.podman.io/image/v5/docker/reference"
 )
@@ -28,6 +28,10 @@ var (
 
 // RestartPolicies are the accepted values of container.restart.
 var RestartPolicies = []string{"no", "always", "on-failure", "unless-stopped"}
+
+// ReservedCompanionIDs are the companion ids whose unit (lockstep-ID.service) would be one of
+// lockstep's own units (lockstep-reconcile.service and .timer, system and user).
+var ReservedCompanionIDs = map[string]bool{"reconcile": true}
 
 // Roots says where an app's data may live: DataRoot/<id> is ${APP_DATA}, and bind-mount sources must be
 // inside DataRoot or one of Extra.
@@ -198,7 +202,7 @@ func Validate(file string, a *App, roots Roots) Problems {
 	bad := func(field, format string, args ...any) {
 		ps = append(ps, Problem{file, field, fmt.Sprintf(format, args...)})
 	}
-	checkControl(reflect.ValueOf(a).Elem(), "app", func(field string) {
+	ctlchar.Walk(reflect.ValueOf(a).Elem(), "app", func(field string) {
 		bad(field, "contains a newline, NUL or other control character")
 	})
 	switch {
@@ -357,6 +361,8 @@ func Validate(file string, a *App, roots Roots) Problems {
 			bad(f+".id", "%q is not a valid id", comp.ID)
 		case comp.ID == a.ID || seen[comp.ID]:
 			bad(f+".id", "%q is used twice in this app", comp.ID)
+		case ReservedCompanionIDs[comp.ID]:
+			bad(f+".id", "%q is reserved: its unit lockstep-%s.service is one of lockstep's own", comp.ID, comp.ID)
 		}
 		seen[comp.ID] = true
 		if err := checkImage(comp.Image); err != nil {
@@ -581,47 +587,6 @@ func checkCaps(field string, c Capabilities, bad badFunc) {
 	for i, s := range c.Drop {
 		if s != "ALL" && !capRE.MatchString(s) {
 			bad(fmt.Sprintf("%s.drop[%d]", field, i), "%q is not a capability name such as NET_RAW", s)
-		}
-	}
-}
-
-// checkControl reports every string in v that holds a control character (newline, NUL, escape, DEL...).
-func checkControl(v reflect.Value, field string, report func(string)) {
-	switch v.Kind() {
-	case reflect.String:
-		for _, r := range v.String() {
-			if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
-				report(field)
-				return
-			}
-		}
-	case reflect.Pointer:
-		if !v.IsNil() {
-			checkControl(v.Elem(), field, report)
-		}
-	case reflect.Struct:
-		t := v.Type()
-		for i := 0; i < t.NumField(); i++ {
-			tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
-			if tag == "" || tag == "-" {
-				continue
-			}
-			checkControl(v.Field(i), field+"."+tag, report)
-		}
-	case reflect.Slice:
-		for i := 0; i < v.Len(); i++ {
-			checkControl(v.Index(i), fmt.Sprintf("%s[%d]", field, i), report)
-		}
-	case reflect.Map:
-		keys := v.MapKeys()
-		sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
-		for _, k := range keys {
-			name := k.String()
-			if strings.ContainsFunc(name, unicode.IsControl) {
-				report(field)
-				continue
-			}
-			checkControl(v.MapIndex(k), field+"."+name, report)
 		}
 	}
 }

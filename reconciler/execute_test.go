@@ -15,14 +15,17 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/lockstep/lockstep/engine"
 	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/reconciler/plan"
 	"github.com/lockstep/lockstep/report"
+	"github.com/lockstep/lockstep/spec"
 )
 
 // fakePodman records calls and fails those named in fail (by "Op name").
 type fakePodman struct {
 	mu         sync.Mutex
-	containers []Container
+	containers []engine.Container
 	images     map[string]bool
 	fail       map[string]error
 	calls      []string
@@ -31,7 +34,7 @@ type fakePodman struct {
 	networks   []string
 }
 
-var _ Podman = (*fakePodman)(nil)
+var _ engine.Podman = (*fakePodman)(nil)
 
 func (f *fakePodman) call(op, arg string) error {
 	f.mu.Lock()
@@ -40,11 +43,11 @@ func (f *fakePodman) call(op, arg string) error {
 	return f.fail[op+" "+arg]
 }
 
-func (f *fakePodman) List(ctx context.Context) ([]Container, error) {
+func (f *fakePodman) List(ctx context.Context) ([]engine.Container, error) {
 	f.call("List", "")
-	return append([]Container(nil), f.containers...), f.listErr
+	return append([]engine.Container(nil), f.containers...), f.listErr
 }
-func (f *fakePodman) Inspect(ctx context.Context, id string) (*Inspected, error) {
+func (f *fakePodman) Inspect(ctx context.Context, id string) (*engine.Inspected, error) {
 	return nil, f.call("Inspect", id)
 }
 func (f *fakePodman) ImageExists(ctx context.Context, ref string) (bool, error) {
@@ -57,8 +60,10 @@ func (f *fakePodman) RemoveImage(ctx context.Context, ref string) error {
 func (f *fakePodman) Pull(ctx context.Context, ref string, tls bool, progress io.Writer) error {
 	return f.call("Pull", fmt.Sprintf("%s tls=%v", ref, tls))
 }
-func (f *fakePodman) Build(ctx context.Context, b BuildRequest) error { return f.call("Build", b.Tag) }
-func (f *fakePodman) Create(ctx context.Context, c CreateRequest) (string, error) {
+func (f *fakePodman) Build(ctx context.Context, b engine.BuildRequest) error {
+	return f.call("Build", b.Tag)
+}
+func (f *fakePodman) Create(ctx context.Context, c spec.CreateRequest) (string, error) {
 	if err := f.call("Create", c.Name); err != nil {
 		return "", err
 	}
@@ -78,7 +83,7 @@ func (f *fakePodman) EnsureNetwork(ctx context.Context, name, app string) error 
 	return f.fail["EnsureNetwork "+name]
 }
 
-func newTestReconciler(t *testing.T, p Podman, apps map[string]string) *Reconciler {
+func newTestReconciler(t *testing.T, p engine.Podman, apps map[string]string) *Reconciler {
 	t.Helper()
 	dir := t.TempDir()
 	appsDir := filepath.Join(dir, "apps.d")
@@ -95,7 +100,7 @@ func newTestReconciler(t *testing.T, p Podman, apps map[string]string) *Reconcil
 	return r
 }
 
-func failures(r *Report) map[string]string {
+func failures(r *report.Report) map[string]string {
 	m := map[string]string{}
 	for _, f := range r.Failures {
 		m[f.App] = f.Error
@@ -105,7 +110,7 @@ func failures(r *Report) map[string]string {
 
 func TestOneFailingAppDoesNotStopThePass(t *testing.T) {
 	p := &fakePodman{images: map[string]bool{"localhost/a:1": true, "localhost/b:1": true, "localhost/c:1": true},
-		fail: map[string]error{"Create b": &APIError{Op: "creating container b", Status: 500, Message: "boom", Err: errors.New("boom")}}}
+		fail: map[string]error{"Create b": &engine.APIError{Op: "creating container b", Status: 500, Message: "boom", Err: errors.New("boom")}}}
 	r := newTestReconciler(t, p, map[string]string{"a": "", "b": "", "c": ""})
 	rep := r.Pass(context.Background(), "test")
 	f := failures(rep)
@@ -139,7 +144,7 @@ func TestFailedDependencyBlocksDependents(t *testing.T) {
 func TestRecreateKeepsOldContainerWhenImageFails(t *testing.T) {
 	p := &fakePodman{images: map[string]bool{},
 		fail: map[string]error{"Pull localhost/a:1 tls=true": errors.New("registry down")}}
-	p.containers = []Container{{ID: "old", Name: "a", State: "running", Labels: map[string]string{LabelApp: "a", LabelHashScheme: "v1", LabelSpecHash: "stale"}}}
+	p.containers = []engine.Container{{ID: "old", Name: "a", State: "running", Labels: map[string]string{spec.LabelApp: "a", spec.LabelHashScheme: "v1", spec.LabelSpecHash: "stale"}}}
 	r := newTestReconciler(t, p, map[string]string{"a": ""})
 	f := failures(r.Pass(context.Background(), "test"))
 	if !strings.Contains(f["a"], "pulling image localhost/a:1: registry down") {
@@ -165,7 +170,7 @@ func TestInsecurePullOnlyForAllowListedRegistry(t *testing.T) {
 }
 
 func TestListFailureFailsEveryAppAndTouchesNothing(t *testing.T) {
-	p := &fakePodman{listErr: &APIError{Op: "listing containers", Err: fmt.Errorf("%w: connection refused", ErrUnavailable)}}
+	p := &fakePodman{listErr: &engine.APIError{Op: "listing containers", Err: fmt.Errorf("%w: connection refused", engine.ErrUnavailable)}}
 	r := newTestReconciler(t, p, map[string]string{"a": "", "b": ""})
 	rep := r.Pass(context.Background(), "test")
 	f := failures(rep)
@@ -197,13 +202,21 @@ func TestReportIsSavedAndReadBack(t *testing.T) {
 func TestDiskPreflight(t *testing.T) {
 	p := &fakePodman{images: map[string]bool{"localhost/a:1": true}}
 	r := newTestReconciler(t, p, map[string]string{"a": "  requires: {disk_gb: 2}\n"})
-	r.cfg.FreeBytes = func(string) (uint64, error) { return 1e9, nil }
+	r.cfg.FreeBytes = func(string) (uint64, error) { return 64 << 20, nil } // 64 MiB: "0.1 GB" until issue 16
 	f := failures(r.Pass(context.Background(), "test"))
-	if !strings.Contains(f["a"], "not enough disk space: requires.disk_gb is 2 GB") {
+	if !strings.HasPrefix(f["a"], filepath.Join(r.cfg.AppsDir, "a.yaml")+": app.requires.disk_gb: needs 2 GB free at ") || !strings.HasSuffix(f["a"], ", which has 0.067108864 GB free") {
 		t.Fatalf("failures %v", f)
 	}
 	if slices.Contains(p.calls, "Create a") {
 		t.Fatal("created despite failed preflight")
+	}
+}
+
+func TestExactGB(t *testing.T) {
+	for b, want := range map[uint64]string{0: "0", 1: "0.000000001", 44 << 20: "0.046137344", 64 << 20: "0.067108864", 1e9: "1", 700e9 + 5e8: "700.5", 12345678901234: "12345.678901234"} {
+		if got := ExactGB(b); got != want {
+			t.Errorf("ExactGB(%d) = %q, want %q", b, got, want)
+		}
 	}
 }
 
@@ -212,9 +225,9 @@ func TestRestartBackoff(t *testing.T) {
 	r := newTestReconciler(t, p, map[string]string{"a": ""})
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	r.cfg.Now = func() time.Time { return now }
-	dead := []Container{{ID: "c1", Name: "a", State: "exited", Labels: DesiredFor(mustLoad(t, r, "a"), r.cfg.Roots).Request.Labels}}
+	dead := []engine.Container{{ID: "c1", Name: "a", State: "exited", Labels: spec.DesiredFor(mustLoad(t, r, "a"), r.cfg.Roots).Request.Labels}}
 	p.containers = dead
-	pass := func() *Report { return r.Pass(context.Background(), "test") }
+	pass := func() *report.Report { return r.Pass(context.Background(), "test") }
 	starts := func() int {
 		n := 0
 		for _, c := range p.calls {
@@ -250,7 +263,7 @@ func TestRestartBackoff(t *testing.T) {
 		t.Fatal("backoff not capped at 5 min")
 	}
 	// Up for 10 minutes: the history is forgotten, the next death restarts at once.
-	p.containers = []Container{{ID: "c1", Name: "a", State: "running", Labels: dead[0].Labels}}
+	p.containers = []engine.Container{{ID: "c1", Name: "a", State: "running", Labels: dead[0].Labels}}
 	now = now.Add(BackoffReset)
 	pass()
 	p.containers = dead
@@ -270,28 +283,60 @@ func mustLoad(t *testing.T, r *Reconciler, id string) *manifest.Loaded {
 	return set.ByID(id)
 }
 
+// After a dependency's repair its running dependents wait until it is ready again, then restart
+// once, outside their backoff; their own dependents follow the same way (issue 16 point 1).
 func TestDependentsRestartAfterTheirDependency(t *testing.T) {
 	p := &fakePodman{images: map[string]bool{"localhost/a:1": true, "localhost/b:1": true, "localhost/c:1": true, "localhost/d:1": true}}
 	r := newTestReconciler(t, p, map[string]string{"a": "", "b": "  requires: {apps: [a]}\n", "c": "  requires: {apps: [b]}\n", "d": ""})
 	set, _ := r.LoadManifests()
-	mk := func(id, state string) Container {
-		d := DesiredsFor(set.ByID(id), &Wiring{Roots: r.cfg.Roots, Set: set})[0]
-		return Container{ID: "c-" + id, Name: id, State: state, Labels: d.Request.Labels}
+	mk := func(id, state string) engine.Container {
+		d := spec.DesiredsFor(set.ByID(id), &spec.Wiring{Roots: r.cfg.Roots, Set: set})[0]
+		return engine.Container{ID: "c-" + id, Name: id, State: state, Labels: d.Request.Labels}
 	}
-	// a died; b (needs a) and c (needs b) still run; d is unrelated.
-	p.containers = []Container{mk("a", "exited"), mk("b", "running"), mk("c", "running"), mk("d", "running")}
+	causes := func(rep *report.Report) string {
+		var out []string
+		for _, a := range rep.Actions {
+			out = append(out, a.App+":"+a.Action+":"+a.Cause)
+		}
+		return fmt.Sprint(out)
+	}
+	// a died; b (needs a) and c (needs b) still run; d is unrelated. Only a is started; b waits.
+	p.containers = []engine.Container{mk("a", "exited"), mk("b", "running"), mk("c", "running"), mk("d", "running")}
 	rep := r.Pass(context.Background(), "test")
-	if got := fmt.Sprint(p.calls[1:]); got != "[Start c-a Stop c-b Start c-b Stop c-c Start c-c]" {
+	if got := fmt.Sprint(p.calls[1:]); got != "[Start c-a]" {
 		t.Fatalf("calls %s", got)
 	}
-	var causes []string
-	for _, a := range rep.Actions {
-		causes = append(causes, a.App+":"+a.Action+":"+a.Cause)
+	if f := failures(rep)["b"]; f != "dependency a was restarted; waiting for a to be healthy before restarting this app" || appState(rep, "b").State != report.StateRunning {
+		t.Fatalf("b: %q %+v", f, rep.Apps)
 	}
-	if want := "[a:start:container is exited b:restart:dependency a was restarted c:restart:dependency b was restarted]"; fmt.Sprint(causes) != want {
-		t.Fatalf("actions %v", causes)
+	if w := r.NextWake(); w.IsZero() || w.Sub(r.cfg.Now()) > plan.DepRecheck {
+		t.Fatalf("no recheck for a dependency without a health check: %v", w)
+	}
+	// a runs again (no health check, no ports: ready): b restarts once, not as a repair; c waits for b.
+	p.containers[0].State = "running"
+	p.calls = nil
+	rep = r.Pass(context.Background(), "test")
+	if got := fmt.Sprint(p.calls[1:]); got != "[Stop c-b Start c-b]" || causes(rep) != "[b:restart:dependency a was restarted and is healthy again]" {
+		t.Fatalf("calls %s, actions %s", got, causes(rep))
+	}
+	if !strings.Contains(failures(rep)["c"], "waiting for b to be healthy") {
+		t.Fatalf("failures %+v", rep.Failures)
+	}
+	p.calls = nil
+	rep = r.Pass(context.Background(), "test")
+	if got := fmt.Sprint(p.calls[1:]); got != "[Stop c-c Start c-c]" || len(rep.Failures) != 0 {
+		t.Fatalf("calls %s, failures %+v", got, rep.Failures)
+	}
+	if r.backoff["b"] != nil || r.backoff["c"] != nil || r.backoff["a"] == nil {
+		t.Fatalf("backoff book %v: the restarts after a dependency count, or a's repair does not", r.backoff)
+	}
+	// No-op after that.
+	p.calls = nil
+	if rep = r.Pass(context.Background(), "test"); len(p.calls) != 1 || len(rep.Failures) != 0 {
+		t.Fatalf("calls %v, failures %+v", p.calls, rep.Failures)
 	}
 	// When the dependency's repair fails, dependents are left alone.
+	p.containers[0].State = "exited"
 	p.calls = nil
 	p.fail = map[string]error{"Start c-a": errors.New("no")}
 	r.backoff = map[string]*backoffState{}
@@ -320,15 +365,15 @@ func TestDependentWaitsForHealthyDependency(t *testing.T) {
 			waiting = a.State
 		}
 	}
-	if waiting != StateMissing || len(rep.Failures) != 1 || !strings.Contains(rep.Failures[0].Error, "waiting for dependency db to be healthy (not checked yet)") {
+	if waiting != report.StateMissing || len(rep.Failures) != 1 || !strings.Contains(rep.Failures[0].Error, "waiting for dependency db to be healthy (not checked yet)") {
 		t.Fatalf("api state %q, failures %+v", waiting, rep.Failures)
 	}
 	// db turns healthy (the monitor's doing): the next pass installs api.
 	r.mu.Lock()
-	r.health["db"] = &healthState{status: HealthHealthy}
+	r.health["db"] = &healthState{status: report.HealthHealthy}
 	r.mu.Unlock()
 	set, _ := r.LoadManifests()
-	p.containers = []Container{{ID: "new-db", Name: "db", State: "running", Labels: DesiredFor(set.ByID("db"), r.cfg.Roots).Request.Labels}}
+	p.containers = []engine.Container{{ID: "new-db", Name: "db", State: "running", Labels: spec.DesiredFor(set.ByID("db"), r.cfg.Roots).Request.Labels}}
 	p.calls = nil
 	r.Pass(context.Background(), "test")
 	if !slices.Contains(p.calls, "Create api") {

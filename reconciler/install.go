@@ -13,6 +13,7 @@ import (
 
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/outcome"
+	"github.com/lockstep/lockstep/spec"
 )
 
 // Errors of the install, remove and purge operations, for callers to map to their own (D-Bus errors,
@@ -49,6 +50,18 @@ func (r *Reconciler) enable(id string) error {
 		return err
 	}
 	dst := filepath.Join(r.cfg.AppsDir, id+".yaml")
+	if _, err := os.Lstat(dst); err != nil { // not installed yet: what the pass would refuse, refused now
+		if set, err := r.LoadManifests(); err == nil {
+			if ps := set.Conflicts(l); len(ps) > 0 {
+				return fmt.Errorf("%w: %v", ErrInvalidManifest, ps)
+			}
+		}
+		if l.Requires.DiskGB > 0 {
+			if err := r.checkDisk(l); err != nil {
+				return err
+			}
+		}
+	}
 	if target, err := os.Readlink(dst); err == nil && target == src {
 		return nil
 	}
@@ -207,7 +220,7 @@ func (r *Reconciler) purge(ctx context.Context, id string) error {
 		return fmt.Errorf("purging %s: cannot tell whether a container of it is left: %w", id, err)
 	}
 	for _, c := range cs {
-		if c.Labels[LabelApp] == id {
+		if c.Labels[spec.LabelApp] == id {
 			return fmt.Errorf("purging %s: its container %s is still there (%s)", id, c.Name, c.State)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,10 +19,17 @@ import (
 	"go.podman.io/image/v5/docker/reference"
 	"golang.org/x/sys/unix"
 
+	"github.com/lockstep/lockstep/engine"
 	"github.com/lockstep/lockstep/internal/atomicfile"
+	"github.com/lockstep/lockstep/internal/beneath"
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/reconciler/deadline"
+	"github.com/lockstep/lockstep/reconciler/hooks"
+	"github.com/lockstep/lockstep/reconciler/plan"
+	"github.com/lockstep/lockstep/reconciler/rollback"
+	"github.com/lockstep/lockstep/report"
+	"github.com/lockstep/lockstep/spec"
 )
 
 // Config says where the reconciler finds desired state and keeps its own.
@@ -56,8 +64,8 @@ type Config struct {
 	// RollbackSettle is how long an updated app without a health check must keep running before its
 	// spec is good (default RollbackSettle; negative: at once). See rollback.go.
 	RollbackSettle time.Duration
-	// Timeouts bound each podman call of a pass (deadline.go).
-	Timeouts Timeouts
+	// Timeouts bound each podman call of a pass (package deadline).
+	Timeouts deadline.Timeouts
 	// ReadOnly makes a reconciler that only observes (lockstepctl plan): New creates no state dir,
 	// and Pass must not be called.
 	ReadOnly bool
@@ -68,7 +76,7 @@ type Config struct {
 // Reconciler runs passes. Pass must not be called concurrently; Runner serializes it.
 type Reconciler struct {
 	cfg    Config
-	podman Podman
+	podman engine.Podman
 
 	manifests *manifest.Cache
 	secrets   *secretStore
@@ -81,22 +89,24 @@ type Reconciler struct {
 	nameInUseRetry atomic.Bool
 
 	backoff map[string]*backoffState // pass goroutine only
-	reach   map[string]*reachState   // pass goroutine only
+	reach   map[string]plan.Reach    // pass goroutine only
+	// depWaits: dependents waiting for a repaired dependency (plan.AfterRepair); pass goroutine only.
+	depWaits map[string]string
 
 	mu            sync.Mutex
-	last          *Report
-	adopted       map[string]Adoption
+	last          *report.Report
+	adopted       map[string]plan.Adoption
 	nextWake      time.Time
 	healthTargets map[string]healthTarget
 	health        map[string]*healthState
 	healthGen     uint64       // the last health target generation given (health.go)
 	images        imageRecords // images.go
 
-	rb *rollbacks // rollback: known-good and failed specs (rollback.go)
+	rb *rollback.Book // rollback: known-good and failed specs (rollback.go)
 }
 
 // New returns a reconciler that starts from the report and adoptions saved in the state dir.
-func New(cfg Config, p Podman) (*Reconciler, error) {
+func New(cfg Config, p engine.Podman) (*Reconciler, error) {
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = 4
 	}
@@ -109,7 +119,7 @@ func New(cfg Config, p Podman) (*Reconciler, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.NetworkPrefix == "" {
-		cfg.NetworkPrefix = NetworkPrefix
+		cfg.NetworkPrefix = spec.NetworkPrefix
 	}
 	if cfg.ReachGrace == 0 {
 		cfg.ReachGrace = ReachGrace
@@ -130,9 +140,9 @@ func New(cfg Config, p Podman) (*Reconciler, error) {
 		cc.Systemd = deadline.Systemd(cc.Systemd, cfg.Timeouts)
 		cfg.Companions = &cc
 	}
-	r := &Reconciler{cfg: cfg, podman: deadline.Podman(p, cfg.Timeouts), adopted: map[string]Adoption{}, manifests: manifest.NewCache(), secrets: newSecretStore(cfg.StateDir), backoff: map[string]*backoffState{}, reach: map[string]*reachState{},
+	r := &Reconciler{cfg: cfg, podman: deadline.Podman(p, cfg.Timeouts), adopted: map[string]plan.Adoption{}, manifests: manifest.NewCache(), secrets: newSecretStore(cfg.StateDir), backoff: map[string]*backoffState{}, reach: map[string]plan.Reach{}, depWaits: map[string]string{},
 		healthTargets: map[string]healthTarget{}, health: map[string]*healthState{}}
-	last, err := LoadReport(cfg.StateDir)
+	last, err := report.LoadReport(cfg.StateDir)
 	if err != nil {
 		cfg.Log.WithError(err).Warn("ignoring unreadable saved report")
 	}
@@ -158,63 +168,44 @@ func (ioDiscard) Write(p []byte) (int, error) { return len(p), nil }
 const adoptedFile = "adopted.json"
 
 // Last returns the last completed report (the saved one right after a restart), or nil.
-func (r *Reconciler) Last() *Report {
+func (r *Reconciler) Last() *report.Report {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.last
 }
 
-// Observation is what a dry run sees and plans.
-type Observation struct {
+// DryRun is what a dry run saw and planned.
+type DryRun struct {
 	Set     *manifest.Set
-	Actions []Action
+	Actions []plan.Action
 }
 
-// Observe loads the manifests, lists containers and plans, changing nothing: secrets are read, never
-// made (a secret the next pass will make counts as empty, which plans what that pass will do).
-func (r *Reconciler) Observe(ctx context.Context) (*Observation, error) {
+// Observe loads the manifests, lists containers and plans exactly as a pass does, changing nothing:
+// it observes (observe.go, which only reads) and plans (package plan, pure), and drops the books the
+// plan leaves.
+func (r *Reconciler) Observe(ctx context.Context) (*DryRun, error) {
 	set, err := r.manifests.LoadDir(r.cfg.AppsDir, r.cfg.Roots)
 	if err != nil {
 		return nil, err
 	}
 	cs, err := r.podman.List(ctx)
 	if err != nil {
-		return &Observation{Set: set}, fmt.Errorf("listing containers: %w", err)
+		return &DryRun{Set: set}, fmt.Errorf("listing containers: %w", err)
 	}
-	actions := Plan(r.inputWith(set, cs, r.peekExportValue))
-	r.holdRolledBack(actions) // rollback: apps held on their good spec (rollback.go)
-	return &Observation{Set: set, Actions: actions}, nil
-}
-
-func (r *Reconciler) input(set *manifest.Set, cs []Container) Input {
-	return r.inputWith(set, cs, r.exportValue)
-}
-
-// inputWith is Plan's input, with value giving the apps' exported values.
-func (r *Reconciler) inputWith(set *manifest.Set, cs []Container, value func(*manifest.Loaded, string) (string, error)) Input {
-	in := Input{Invalid: set.Invalid, Containers: cs, Adopted: map[string]Adoption{}}
-	w := &Wiring{Roots: r.cfg.Roots, Set: set, Value: value, NetworkPrefix: r.cfg.NetworkPrefix, DefaultNetwork: r.cfg.DefaultNetwork}
-	for _, a := range set.Apps {
-		in.Desired = append(in.Desired, DesiredsFor(a, w)...)
-	}
-	r.mu.Lock()
-	for k, v := range r.adopted {
-		in.Adopted[k] = v
-	}
-	r.mu.Unlock()
-	return in
+	o := r.observe(ctx, set, cs)
+	return &DryRun{Set: set, Actions: plan.Plan(o.desired, &o.Observation).Actions}, nil
 }
 
 // Pass runs one reconcile pass and returns its report, which is also saved and becomes Last. A failing
 // app is recorded in the report; the pass goes on with the others.
-func (r *Reconciler) Pass(ctx context.Context, trigger string) *Report {
+func (r *Reconciler) Pass(ctx context.Context, trigger string) *report.Report {
 	r.mu.Lock()
 	var id uint64 = 1
 	if r.last != nil {
 		id = r.last.PassID + 1
 	}
 	r.mu.Unlock()
-	rep := &Report{PassID: id, Trigger: trigger, StartedAt: r.cfg.Now().UTC(), CompanionMode: "none"}
+	rep := &report.Report{PassID: id, Trigger: trigger, StartedAt: r.cfg.Now().UTC(), CompanionMode: "none"}
 	if r.cfg.Companions != nil {
 		rep.CompanionMode = r.cfg.Companions.Mode
 	}
@@ -223,7 +214,8 @@ func (r *Reconciler) Pass(ctx context.Context, trigger string) *Report {
 	r.pass(ctx, log, rep)
 	rep.FinishedAt = r.cfg.Now().UTC()
 	sort.SliceStable(rep.Failures, func(i, j int) bool { return rep.Failures[i].App < rep.Failures[j].App })
-	if err := SaveReport(r.cfg.StateDir, rep); err != nil {
+	report.Clean(rep) // no control characters from podman or containers; bounded for D-Bus
+	if err := report.SaveReport(r.cfg.StateDir, rep); err != nil {
 		log.WithError(err).Error("saving report")
 	}
 	r.mu.Lock()
@@ -234,16 +226,16 @@ func (r *Reconciler) Pass(ctx context.Context, trigger string) *Report {
 	return rep
 }
 
-func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Report) {
+func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *report.Report) {
 	set, err := r.manifests.LoadDir(r.cfg.AppsDir, r.cfg.Roots)
 	if err != nil {
 		// Nothing is known about the installed set: touch nothing.
-		rep.Failures = append(rep.Failures, Failure{App: "", Error: err.Error(), Class: outcome.Class(err)})
+		rep.Failures = append(rep.Failures, report.Failure{App: "", Error: err.Error(), Class: outcome.Class(err)})
 		log.WithError(err).Error("loading installed apps")
 		return
 	}
 	for _, p := range set.Problems {
-		rep.Failures = append(rep.Failures, Failure{App: problemApp(p), Error: p.String()})
+		rep.Failures = append(rep.Failures, report.Failure{App: problemApp(p), Error: p.String()})
 		log.WithField("app", problemApp(p)).Warn(p.String())
 	}
 	cs, err := r.podman.List(ctx)
@@ -251,11 +243,11 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		err = fmt.Errorf("listing containers: %w", err)
 		log.WithError(err).Error("observing podman")
 		for _, a := range set.Apps {
-			rep.Failures = append(rep.Failures, Failure{App: a.ID, Error: err.Error(), Class: outcome.Class(err)})
-			rep.Apps = append(rep.Apps, AppStatus{ID: a.ID, State: StateUnknown})
+			rep.Failures = append(rep.Failures, report.Failure{App: a.ID, Error: err.Error(), Class: outcome.Class(err)})
+			rep.Apps = append(rep.Apps, report.AppStatus{ID: a.ID, State: report.StateUnknown})
 		}
 		for id := range set.Invalid {
-			rep.Apps = append(rep.Apps, AppStatus{ID: id, State: StateInvalid})
+			rep.Apps = append(rep.Apps, report.AppStatus{ID: id, State: report.StateInvalid})
 		}
 		sortApps(rep.Apps)
 		return
@@ -265,31 +257,16 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		cp = r.planCompanions(set)
 		r.stopGoneCompanions(ctx, cp, rep)
 	}
-	in := r.input(set, cs)
-	actions := Plan(in)
-	now := r.cfg.Now()
-	r.planRollback(ctx, actions, now) // rollback: judge updates on trial, hold rolled-back apps (rollback.go)
-	for i := range actions {
-		a := &actions[i]
-		if a.Desired != nil && a.Desired.Err != nil {
-			a.Blocked = a.Desired.Err
-			continue
-		}
-		if h, streak := r.healthOf(a.Name()); a.Kind == KindNone && h == HealthUnhealthy {
-			a.Kind, a.Cause = KindRestart, fmt.Sprintf("unhealthy (%d failing health checks)", streak)
-		}
-	}
-	unreachable := r.checkReach(ctx, actions, now)
-	r.applyBackoff(actions, now)
-	restartDependents(actions)
-	r.applyBackoff(actions, now)
-	r.runHooks(log, set, actions)
-	r.waitForHealthyDependencies(actions)
+	o := r.observe(ctx, set, cs)
+	res := plan.Plan(o.desired, &o.Observation)
+	r.keep(log, res)
+	r.prepare(log, o, res)
+	actions, now, unreachable := res.Actions, o.Now, res.Unreachable
 	results := r.execute(ctx, log, actions)
 	var wake time.Time
 	restarted := map[string]bool{}
 	for _, a := range actions {
-		if isRestart(a.Kind) && !a.ConfigChanged && !restarted[a.App] && a.Blocked == nil {
+		if isRestart(a.Kind) && !a.ConfigChanged && !a.AfterDependency && !restarted[a.App] && a.Blocked == nil {
 			restarted[a.App] = true
 			r.recordRestart(a.App, now)
 		}
@@ -303,24 +280,31 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	if r.nameInUseRetry.Swap(false) {
 		r.wakeBy(now.Add(NameInUseRetry))
 	}
-	rows := map[string]*AppStatus{}
+	if !res.Wake.IsZero() {
+		r.wakeBy(res.Wake) // a dependency awaited, a re-probe (package plan)
+	}
+	starting := r.probeStarted(ctx, actions, results)
+	if len(starting) > 0 {
+		r.wakeBy(now.Add(plan.ReprobeMin))
+	}
+	rows := map[string]*report.AppStatus{}
 	var order []string
 	failed := map[string]bool{}
 	fail := func(app, msg string, err error) {
 		key := app + "\x00" + msg
 		if !failed[key] {
 			failed[key] = true
-			rep.Failures = append(rep.Failures, Failure{App: app, Error: msg, Class: outcome.Class(err)})
+			rep.Failures = append(rep.Failures, report.Failure{App: app, Error: msg, Class: outcome.Class(err)})
 		}
 	}
 	for _, a := range actions {
 		res := results[actionKey(a)]
-		if a.Kind != KindNone && a.Kind != KindHold && a.Kind != KindWait && a.Blocked == nil {
+		if a.Kind != plan.KindNone && a.Kind != plan.KindHold && a.Kind != plan.KindWait && a.Blocked == nil {
 			cause := a.Cause
 			if res.note != "" {
 				cause += "; " + res.note
 			}
-			rep.Actions = append(rep.Actions, ActionRec{App: a.App, Action: string(a.Kind), Cause: withMember(a, cause)})
+			rep.Actions = append(rep.Actions, report.ActionRec{App: a.App, Action: string(a.Kind), Cause: withMember(a, cause)})
 		}
 		if res.err != nil {
 			fail(a.App, withMember(a, res.err.Error()), res.err)
@@ -331,18 +315,21 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		if !a.WaitUntil.IsZero() || a.WaitDep != "" {
 			fail(a.App, withMember(a, a.Cause), nil)
 		}
-		if a.Kind == KindRemove && a.Desired != nil {
+		if a.Kind == plan.KindRemove && a.Desired != nil {
 			continue // a stray container of an installed app; the app's own row follows
 		}
 		st := status(a, res)
-		if addr, ok := unreachable[a.Name()]; ok && a.Kind == KindNone {
-			st.State = StateUnreachable
+		if addr, ok := unreachable[a.Name()]; ok && a.Kind == plan.KindNone {
+			st.State = report.StateUnreachable
 			fail(a.App, withMember(a, "running but unreachable: "+addr), nil)
+		}
+		if starting[a.Name()] && st.State == report.StateRunning {
+			st.State = report.StateStarting
 		}
 		if h, _ := r.healthOf(a.Name()); h != "" {
 			st.Health = h
 		} else if a.Desired != nil && a.Desired.Health == nil {
-			st.Health = HealthNone
+			st.Health = report.HealthNone
 		}
 		row := rows[a.App]
 		if row == nil {
@@ -353,7 +340,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 			mergeStatus(row, st)
 		}
 		if a.Desired != nil && a.Desired.Member != "" {
-			row.Containers = append(row.Containers, ContainerStatus{Name: a.Desired.Member, State: st.State,
+			row.Containers = append(row.Containers, report.ContainerStatus{Name: a.Desired.Member, State: st.State,
 				Health: st.Health, Image: st.Image, ContainerID: st.ContainerID, LastAction: st.LastAction})
 		}
 	}
@@ -361,52 +348,52 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		rep.Apps = append(rep.Apps, *rows[id])
 	}
 	sortApps(rep.Apps)
-	r.finishRollback(actions, results, now, rep) // rollback: start trials, report, save, wake (rollback.go)
+	r.finishRollback(o, actions, results, rep) // rollback: start trials, report, save, wake (rollback.go)
 	targets := map[string]healthTarget{}
 	for _, a := range actions {
 		if a.Desired == nil || a.Desired.Health == nil {
 			continue
 		}
 		res := results[actionKey(a)]
-		running := (a.Kind == KindNone && a.Container != nil && a.Container.State == "running") || res.state == StateRunning
+		running := (a.Kind == plan.KindNone && a.Container != nil && a.Container.State == "running") || res.state == report.StateRunning
 		if !running || res.err != nil {
 			continue
 		}
 		h := a.Desired.Health
 		// fresh: lockstep (re)started it in this pass, so its start period begins now.
 		t := healthTarget{app: a.App, container: a.Name(), interval: h.Interval.D(), startPeriod: h.StartPeriod.D(),
-			retries: h.Retries, started: now, fresh: a.Kind != KindNone}
+			retries: h.Retries, started: now, fresh: a.Kind != plan.KindNone}
 		if t.interval == 0 {
 			t.interval = DefaultHealthInterval
 		}
 		targets[a.Name()] = t
 	}
 	r.setHealthTargets(targets)
-	r.checkHost(ctx, in.Desired, rep) // what podman cannot do for these apps (host.go)
+	r.checkHost(ctx, o.desired, rep) // what podman cannot do for these apps (host.go)
 	if cp != nil {
 		r.lastCompanionStats = r.companionsStage(ctx, log, cp, rep)
 	}
 }
 
 // withMember prefixes a stack container's messages with its name.
-func withMember(a Action, msg string) string {
+func withMember(a plan.Action, msg string) string {
 	if a.Desired != nil && a.Desired.Member != "" {
 		return a.Desired.Member + ": " + msg
 	}
-	if a.Desired == nil && a.Container != nil && a.Container.Labels[LabelContainer] != "" {
-		return a.Container.Labels[LabelContainer] + ": " + msg
+	if a.Desired == nil && a.Container != nil && a.Container.Labels[spec.LabelContainer] != "" {
+		return a.Container.Labels[spec.LabelContainer] + ": " + msg
 	}
 	return msg
 }
 
 // stateRank orders container states from good to bad: an app's row shows its worst container.
-var stateRank = map[string]int{StateRunning: 0, StateRemoved: 1, "exited": 2, "stopped": 2, "created": 2,
-	StateMissing: 3, StateUnreachable: 4, StateUnknown: 5, StateForeign: 6, StateInvalid: 7, StateFailed: 8}
+var stateRank = map[string]int{report.StateRunning: 0, report.StateStarting: 1, report.StateRemoved: 1, "exited": 2, "stopped": 2, "created": 2,
+	report.StateMissing: 3, report.StateUnreachable: 4, report.StateUnknown: 5, report.StateForeign: 6, report.StateInvalid: 7, report.StateFailed: 8}
 
-var healthRank = map[string]int{HealthNone: 0, HealthHealthy: 1, HealthStarting: 2, HealthUnknown: 3, HealthUnhealthy: 4}
+var healthRank = map[string]int{report.HealthNone: 0, report.HealthHealthy: 1, report.HealthStarting: 2, report.HealthUnknown: 3, report.HealthUnhealthy: 4}
 
 // mergeStatus folds a further container's status into its app's row.
-func mergeStatus(row *AppStatus, st AppStatus) {
+func mergeStatus(row *report.AppStatus, st report.AppStatus) {
 	if stateRank[st.State] > stateRank[row.State] {
 		row.State = st.State
 	}
@@ -421,7 +408,7 @@ func mergeStatus(row *AppStatus, st AppStatus) {
 	}
 }
 
-func sortApps(s []AppStatus) {
+func sortApps(s []report.AppStatus) {
 	sort.SliceStable(s, func(i, j int) bool { return s[i].ID < s[j].ID })
 }
 
@@ -438,7 +425,7 @@ type result struct {
 	note        string // what the action did beyond its planned kind; appended to its reported cause
 }
 
-func actionKey(a Action) string {
+func actionKey(a plan.Action) string {
 	k := a.Name() + "/" + string(a.Kind)
 	if a.Container != nil {
 		k += "/" + a.Container.ID
@@ -446,9 +433,9 @@ func actionKey(a Action) string {
 	return k
 }
 
-func status(a Action, res result) AppStatus {
-	s := AppStatus{ID: a.App, LastAction: string(a.Kind), Health: "unknown"}
-	if a.Kind == KindNone || a.Kind == KindHold || a.Kind == KindWait {
+func status(a plan.Action, res result) report.AppStatus {
+	s := report.AppStatus{ID: a.App, LastAction: string(a.Kind), Health: "unknown"}
+	if a.Kind == plan.KindNone || a.Kind == plan.KindHold || a.Kind == plan.KindWait {
 		s.LastAction = ""
 	}
 	if a.Desired != nil {
@@ -463,16 +450,16 @@ func status(a Action, res result) AppStatus {
 			s.Image = c.Image
 		}
 	} else {
-		s.State = StateMissing
+		s.State = report.StateMissing
 	}
 	switch {
-	case a.Kind == KindHold:
-		s.State = StateInvalid
-	case res.err != nil && a.Kind == KindAdopt:
-		s.State = StateForeign
+	case a.Kind == plan.KindHold:
+		s.State = report.StateInvalid
+	case res.err != nil && a.Kind == plan.KindAdopt:
+		s.State = report.StateForeign
 	case res.err != nil:
-		if s.State == StateMissing {
-			s.State = StateFailed
+		if s.State == report.StateMissing {
+			s.State = report.StateFailed
 		}
 	case res.state != "":
 		s.State = res.state
@@ -485,15 +472,15 @@ func status(a Action, res result) AppStatus {
 
 // execute runs the actions wave by wave, at most Parallel at a time within a wave. An app whose
 // dependency failed in this pass is not started.
-func (r *Reconciler) execute(ctx context.Context, log logrus.FieldLogger, actions []Action) map[string]result {
+func (r *Reconciler) execute(ctx context.Context, log logrus.FieldLogger, actions []plan.Action) map[string]result {
 	results := map[string]result{}
 	failed := map[string]error{}
 	var mu sync.Mutex
 	sem := make(chan struct{}, r.cfg.Parallel)
-	for _, wave := range Order(actions) {
+	for _, wave := range plan.Order(actions) {
 		var wg sync.WaitGroup
 		for _, a := range wave {
-			if a.Kind == KindNone || a.Kind == KindHold || a.Kind == KindWait {
+			if a.Kind == plan.KindNone || a.Kind == plan.KindHold || a.Kind == plan.KindWait {
 				continue
 			}
 			if a.Blocked != nil {
@@ -523,7 +510,7 @@ func (r *Reconciler) execute(ctx context.Context, log logrus.FieldLogger, action
 			}
 			wg.Add(1)
 			sem <- struct{}{}
-			go func(a Action) {
+			go func(a plan.Action) {
 				defer wg.Done()
 				defer func() { <-sem }()
 				alog := log.WithFields(logrus.Fields{"app": a.App, "action": a.Kind})
@@ -545,9 +532,9 @@ func (r *Reconciler) execute(ctx context.Context, log logrus.FieldLogger, action
 	return results
 }
 
-func (r *Reconciler) do(ctx context.Context, a Action) result {
+func (r *Reconciler) do(ctx context.Context, a plan.Action) result {
 	switch a.Kind {
-	case KindStart:
+	case plan.KindStart:
 		err := r.podman.Start(ctx, a.Container.ID)
 		if err != nil && a.Container.State == "created" && a.Desired != nil && ctx.Err() == nil {
 			// A created container that will not start is wedged: force-recreate it in this action
@@ -563,38 +550,38 @@ func (r *Reconciler) do(ctx context.Context, a Action) result {
 		if err != nil {
 			return result{err: fmt.Errorf("starting: %w", err)}
 		}
-		return result{state: StateRunning}
-	case KindRestart:
-		if err := r.podman.Stop(deadline.WithGrace(ctx, graceOf(a.Desired)), a.Container.ID, 0); err != nil && !errors.Is(err, ErrNotFound) {
+		return result{state: report.StateRunning}
+	case plan.KindRestart:
+		if err := r.podman.Stop(deadline.WithGrace(ctx, graceOf(a.Desired)), a.Container.ID, 0); err != nil && !errors.Is(err, engine.ErrNotFound) {
 			return result{err: fmt.Errorf("stopping: %w", err)}
 		}
 		if err := r.podman.Start(ctx, a.Container.ID); err != nil {
 			return result{err: fmt.Errorf("starting: %w", err)}
 		}
 		r.restartedHealth(a.Name())
-		return result{state: StateRunning}
-	case KindInstall:
+		return result{state: report.StateRunning}
+	case plan.KindInstall:
 		return r.install(ctx, a.Desired, nil)
-	case KindRecreate:
+	case plan.KindRecreate:
 		return r.install(ctx, a.Desired, a.Container)
-	case KindForceRecreate:
+	case plan.KindForceRecreate:
 		return r.install(ctx, a.Desired, a.Container)
-	case KindRollback: // a.Desired is the app's last good spec (rollback.go)
+	case plan.KindRollback: // a.Desired is the app's last good spec (rollback.go)
 		return r.install(ctx, a.Desired, a.Container)
-	case KindAdopt:
+	case plan.KindAdopt:
 		return r.adopt(ctx, a)
-	case KindRemove:
+	case plan.KindRemove:
 		if err := r.remove(deadline.WithGrace(ctx, graceOf(a.Desired)), a.Container); err != nil {
 			return result{err: err}
 		}
 		r.forget(a.Container.Name)
-		return result{state: StateRemoved}
+		return result{state: report.StateRemoved}
 	}
 	return result{err: fmt.Errorf("unknown action %q", a.Kind)}
 }
 
 // graceOf is the stop grace of d's container (unknown without a manifest: 0).
-func graceOf(d *Desired) time.Duration {
+func graceOf(d *spec.Desired) time.Duration {
 	if d == nil {
 		return 0
 	}
@@ -602,13 +589,13 @@ func graceOf(d *Desired) time.Duration {
 }
 
 // remove stops c (giving it the grace period it was created with) and removes it, never its volumes.
-func (r *Reconciler) remove(ctx context.Context, c *Container) error {
+func (r *Reconciler) remove(ctx context.Context, c *engine.Container) error {
 	if c.State == "running" {
-		if err := r.podman.Stop(ctx, c.ID, 0); err != nil && !errors.Is(err, ErrNotFound) {
+		if err := r.podman.Stop(ctx, c.ID, 0); err != nil && !errors.Is(err, engine.ErrNotFound) {
 			return fmt.Errorf("stopping old container: %w", err)
 		}
 	}
-	if err := r.podman.Remove(ctx, c.ID); err != nil && !errors.Is(err, ErrNotFound) {
+	if err := r.podman.Remove(ctx, c.ID); err != nil && !errors.Is(err, engine.ErrNotFound) {
 		return fmt.Errorf("removing old container: %w", err)
 	}
 	return nil
@@ -616,7 +603,7 @@ func (r *Reconciler) remove(ctx context.Context, c *Container) error {
 
 // install makes the app's container from nothing, or replaces old. The image is made ready before old
 // is touched, so a failed pull or build leaves the running container in place.
-func (r *Reconciler) install(ctx context.Context, d *Desired, old *Container) result {
+func (r *Reconciler) install(ctx context.Context, d *spec.Desired, old *engine.Container) result {
 	app := d.App
 	if old == nil && app.Requires.DiskGB > 0 && d.Index == 0 {
 		if err := r.checkDisk(app); err != nil {
@@ -631,7 +618,7 @@ func (r *Reconciler) install(ctx context.Context, d *Desired, old *Container) re
 	}
 	for _, n := range append([]string{d.Request.Network}, d.Request.Networks...) {
 		if strings.HasPrefix(n, r.cfg.NetworkPrefix) {
-			if err := r.podman.EnsureNetwork(ctx, n, strings.TrimSuffix(strings.TrimPrefix(n, r.cfg.NetworkPrefix), ExportsSuffix)); err != nil {
+			if err := r.podman.EnsureNetwork(ctx, n, strings.TrimSuffix(strings.TrimPrefix(n, r.cfg.NetworkPrefix), spec.ExportsSuffix)); err != nil {
 				return result{err: fmt.Errorf("network %s: %w", n, err)}
 			}
 		}
@@ -643,7 +630,7 @@ func (r *Reconciler) install(ctx context.Context, d *Desired, old *Container) re
 		r.forget(d.Name())
 	}
 	id, err := r.podman.Create(ctx, d.Request)
-	if errors.Is(err, ErrNameInUse) {
+	if errors.Is(err, engine.ErrNameInUse) {
 		id, err = r.createAfterNameInUse(ctx, d, err) // a name the list did not show (nameinuse.go)
 	} else if err != nil {
 		err = fmt.Errorf("creating container: %w", err)
@@ -654,12 +641,20 @@ func (r *Reconciler) install(ctx context.Context, d *Desired, old *Container) re
 	if err := r.podman.Start(ctx, id); err != nil {
 		return result{containerID: id, state: "created", err: fmt.Errorf("starting: %w", err)}
 	}
-	return result{containerID: id, state: StateRunning}
+	return result{containerID: id, state: report.StateRunning}
 }
 
-// ErrInsufficientDisk is returned by the disk preflight.
+// ErrInsufficientDisk is returned by the disk preflight (errors.Is); the error itself reads
+// FILE: app.requires.disk_gb: REASON.
 var ErrInsufficientDisk = errors.New("not enough disk space")
 
+type diskError struct{ msg string }
+
+func (e *diskError) Error() string { return e.msg }
+func (e *diskError) Unwrap() error { return ErrInsufficientDisk }
+
+// checkDisk compares app's disk need with the free space at its data dir (or the nearest parent that
+// exists), both in GB as the manifest declares it, the free space exact to the byte.
 func (r *Reconciler) checkDisk(app *manifest.Loaded) error {
 	dir := r.cfg.Roots.AppData(app.ID)
 	p := dir
@@ -675,13 +670,24 @@ func (r *Reconciler) checkDisk(app *manifest.Loaded) error {
 	}
 	free, err := r.cfg.FreeBytes(p)
 	if err != nil {
-		return fmt.Errorf("checking free disk space at %s: %w", p, err)
+		return fmt.Errorf("%s: app.requires.disk_gb: checking free disk space at %s: %w", app.File, p, err)
 	}
-	need := uint64(app.Requires.DiskGB * 1e9)
-	if free < need {
-		return fmt.Errorf("%w: requires.disk_gb is %g GB, %s has %.1f GB free", ErrInsufficientDisk, app.Requires.DiskGB, p, float64(free)/1e9)
+	if need := uint64(app.Requires.DiskGB * 1e9); free < need {
+		return &diskError{fmt.Sprintf("%s: app.requires.disk_gb: needs %s GB free at %s, which has %s GB free",
+			app.File, strconv.FormatFloat(app.Requires.DiskGB, 'f', -1, 64), p, ExactGB(free))}
 	}
 	return nil
+}
+
+// ExactGB writes a byte count in GB (10^9 bytes) without rounding: 67108864 is "0.067108864".
+func ExactGB(b uint64) string {
+	s := fmt.Sprintf("%010d", b)
+	s = strings.TrimRight(s[:len(s)-9]+"."+s[len(s)-9:], "0")
+	s = strings.TrimLeft(strings.TrimSuffix(s, "."), "0")
+	if s == "" || s[0] == '.' {
+		s = "0" + s
+	}
+	return s
 }
 
 func statfsFree(path string) (uint64, error) {
@@ -692,27 +698,45 @@ func statfsFree(path string) (uint64, error) {
 	return st.Bavail * uint64(st.Bsize), nil
 }
 
-// prepareData creates the app's data dir and the bind-mount sources inside the allowed roots that do
-// not exist yet (podman refuses a missing bind source). It never removes or empties anything.
-func (r *Reconciler) prepareData(d *Desired) error {
-	dirs := []string{r.cfg.Roots.AppData(d.App.ID)}
-	for _, v := range d.Request.Volumes {
-		dirs = append(dirs, v.Source)
+// prepareData creates the app's data dir (hooks.DataDirMode) and the bind-mount sources inside the
+// allowed roots that do not exist yet (podman refuses a missing bind source), relative to an open
+// handle on their root and following no symlink: a source whose path runs through a symlink (a
+// container that owns a directory on the way could point it anywhere, / included) is refused
+// before anything is created or mounted. It never removes or empties anything.
+func (r *Reconciler) prepareData(d *spec.Desired) error {
+	data, err := beneath.Open(r.cfg.Roots.AppData(d.App.ID), hooks.DataDirMode(d.App))
+	if err != nil {
+		return fmt.Errorf("creating data dir: %w", err)
 	}
-	for _, dir := range dirs {
-		if _, err := os.Stat(dir); err == nil {
-			continue
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("creating data dir: %w", err)
+	data.Close()
+	for _, v := range d.Request.Volumes {
+		if err := prepareSource(r.cfg.Roots, v.Source); err != nil {
+			return fmt.Errorf("bind mount source %s: %w", v.Source, err)
 		}
 	}
 	return nil
 }
 
+// prepareSource checks and makes one bind-mount source beneath the root it lies in.
+func prepareSource(roots manifest.Roots, src string) error {
+	for _, root := range append([]string{roots.DataRoot}, roots.Extra...) {
+		rel, err := filepath.Rel(root, src)
+		if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+			continue
+		}
+		d, err := beneath.Open(root, 0o711)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		return d.EnsurePath(rel, 0o755)
+	}
+	return fmt.Errorf("not inside the data root or an allowed root")
+}
+
 // adopt takes over a container with the app's name that lockstep did not create, if it matches the
 // manifest (image, command, published ports and bind mounts); otherwise it is left untouched.
-func (r *Reconciler) adopt(ctx context.Context, a Action) result {
+func (r *Reconciler) adopt(ctx context.Context, a plan.Action) result {
 	in, err := r.podman.Inspect(ctx, a.Container.ID)
 	if err != nil {
 		return result{err: fmt.Errorf("inspecting container %s: %w", a.Container.Name, err)}
@@ -721,7 +745,7 @@ func (r *Reconciler) adopt(ctx context.Context, a Action) result {
 		return result{err: fmt.Errorf("container %s was not created by lockstep and does not match the manifest (%s); it is left untouched: remove or rename it to let lockstep install the app", a.Container.Name, why)}
 	}
 	r.mu.Lock()
-	r.adopted[a.Name()] = Adoption{App: a.App, ContainerID: in.ID, Scheme: HashScheme, Hash: a.Desired.Hash()}
+	r.adopted[a.Name()] = plan.Adoption{App: a.App, ContainerID: in.ID, Scheme: spec.HashScheme, Hash: a.Desired.Hash()}
 	err = r.saveAdoptedLocked()
 	r.mu.Unlock()
 	if err != nil {
@@ -732,12 +756,12 @@ func (r *Reconciler) adopt(ctx context.Context, a Action) result {
 		if err := r.podman.Start(ctx, in.ID); err != nil {
 			return result{containerID: in.ID, err: fmt.Errorf("starting adopted container: %w", err)}
 		}
-		res.state = StateRunning
+		res.state = report.StateRunning
 	}
 	return res
 }
 
-func mismatch(in *Inspected, want *CreateRequest) string {
+func mismatch(in *engine.Inspected, want *spec.CreateRequest) string {
 	if normImage(in.Image) != normImage(want.Image) {
 		return fmt.Sprintf("image %s, manifest wants %s", in.Image, want.Image)
 	}

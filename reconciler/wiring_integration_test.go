@@ -15,8 +15,10 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/lockstep/lockstep/engine"
 	"github.com/lockstep/lockstep/podman"
 	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/spec"
 )
 
 // Tests of issue 10's wiring on the real podman service: stacks, app networks, exports and secrets,
@@ -45,7 +47,7 @@ func (r *recording) name(id string) string {
 	return id
 }
 
-func (r *recording) List(ctx context.Context) ([]reconciler.Container, error) {
+func (r *recording) List(ctx context.Context) ([]engine.Container, error) {
 	cs, err := r.Client.List(ctx)
 	r.mu.Lock()
 	for _, c := range cs {
@@ -55,7 +57,7 @@ func (r *recording) List(ctx context.Context) ([]reconciler.Container, error) {
 	return cs, err
 }
 
-func (r *recording) Create(ctx context.Context, c reconciler.CreateRequest) (string, error) {
+func (r *recording) Create(ctx context.Context, c spec.CreateRequest) (string, error) {
 	id, err := r.Client.Create(ctx, c)
 	r.mu.Lock()
 	r.names[id] = c.Name
@@ -163,8 +165,9 @@ func TestStackInstallsInOrderAndRecreatesOnlyTheChangedContainer(t *testing.T) {
 }
 
 // Two apps may both have a container called db: each app's containers reach their own db by name,
-// and never the other's, even when one depends on the other: a dependent reaches only the containers
-// its dependency exports as hosts, by their podman names.
+// and never the other's, even when one depends on the other: a dependent's container that uses its
+// dependency's values reaches only the containers it exports as hosts, by their podman names; the
+// dependent's other containers are seen by no other app, its provider included (issue 16 point 3).
 func TestTwoAppsDbContainersNeverSeeEachOther(t *testing.T) {
 	f := newFixture(t)
 	for _, app := range []string{"na", "nb"} {
@@ -180,8 +183,9 @@ func TestTwoAppsDbContainersNeverSeeEachOther(t *testing.T) {
     - name: api
       image: %[1]s
       command: [sh, -c, 'echo api of %[4]s > /www/index.html; exec httpd -f -p 8080 -h /www']
+      env: %[5]s
       stop_grace_period: 1s
-%[3]s`, bbImage, "db of "+app, extra, app))
+%[3]s`, bbImage, "db of "+app, extra, app, map[string]string{"na": "{}", "nb": "{NA_API: '${na.api}'}"}[app]))
 		f.names2(app+"-db", app+"-api")
 	}
 	noFailures(t, f.pass())
@@ -239,6 +243,8 @@ func TestTwoAppsDbContainersNeverSeeEachOther(t *testing.T) {
 		{"na-db", "nb-db"}, {"nb-db", "na-db"}, // the two dbs
 		{"na-db", "nb-api"}, // na does not depend on nb
 		{"nb-api", "na-db"}, // na's db is not exported
+		{"na-api", "nb-db"}, // the provider's exported api never sees the dependent's db
+		{"nb-db", "na-api"}, // nor does nb's db, which uses nothing of na's, see na
 	} {
 		if ip, err := resolve(tc.from, tc.name); err == nil {
 			t.Fatalf("%s resolved %s: %s", tc.from, tc.name, ip)
@@ -254,9 +260,13 @@ func TestTwoAppsDbContainersNeverSeeEachOther(t *testing.T) {
 	if got := net("na-api"); got != p+"na "+p+"na_exports" {
 		t.Fatalf("na-api is on networks %q", got)
 	}
-	if got := net("nb-db"); got != p+"na_exports "+p+"nb" {
+	if got := net("nb-db"); got != p+"nb" {
 		t.Fatalf("nb-db is on networks %q", got)
 	}
+	if got := net("nb-api"); got != p+"na_exports "+p+"nb" {
+		t.Fatalf("nb-api is on networks %q", got)
+	}
+	f.noOpIsOneRequest(nil)
 }
 
 // wireApps writes a provider with a secret, a consumer using it in a template and in env, and an app
@@ -539,7 +549,9 @@ func TestStopGracePeriodPerContainerIsHonoured(t *testing.T) {
 }
 
 // A dependency that died and is started again by a pass brings a restart of its running dependents
-// after it (lnd after bitcoind), on the real service; an unrelated app is untouched.
+// once it is ready again (lnd after bitcoind; issue 16 point 1), on the real service: the repair pass
+// starts the dependency only and says the dependent waits, the next pass (the dependency has no
+// health check: running is ready) restarts the dependent once; an unrelated app is untouched.
 func TestDependentsRestartAfterTheirDependencyRecovers(t *testing.T) {
 	f := newFixture(t)
 	rc := f.record(nil)
@@ -554,11 +566,18 @@ func TestDependentsRestartAfterTheirDependencyRecovers(t *testing.T) {
 	f.pm.MustCLI(t, "kill", "dr-chain")
 	f.pm.MustCLI(t, "wait", "dr-chain")
 	r := f.pass()
+	if got := actions(r); got != "dr-chain:start" || len(r.Failures) != 1 || !strings.Contains(r.Failures[0].Error, "waiting for dr-chain to be healthy") {
+		t.Fatalf("repair pass: actions %q, failures %+v", got, r.Failures)
+	}
+	if got, want := rc.take(), "start dr-chain"; got != want {
+		t.Fatalf("calls %q, want %q", got, want)
+	}
+	r = f.pass()
 	noFailures(t, r)
-	if got := actions(r); got != "dr-chain:start dr-node:restart" {
+	if got := actions(r); got != "dr-node:restart" {
 		t.Fatalf("actions %q", got)
 	}
-	if got, want := rc.take(), "start dr-chain, stop dr-node, start dr-node"; got != want {
+	if got, want := rc.take(), "stop dr-node, start dr-node"; got != want {
 		t.Fatalf("calls %q, want %q", got, want)
 	}
 	if started("dr-node") == nodeStart || started("dr-other") != otherStart {
