@@ -334,3 +334,35 @@ func TestDependentWaitsForHealthyDependency(t *testing.T) {
 		t.Fatalf("api not installed once db was healthy: %v", p.Calls)
 	}
 }
+
+type fakeHost struct{ got []string }
+
+func (h *fakeHost) Problems(_ context.Context, desired []*spec.Desired, _ string) []report.HostProblem {
+	h.got = nil
+	for _, d := range desired {
+		h.got = append(h.got, d.App.ID)
+	}
+	return []report.HostProblem{{Code: "rootless-no-newuidmap", Message: "m", Fix: "install uidmap", Apps: h.got}}
+}
+
+// A pass whose podman does not answer still asks the host checker, with every installed app: the
+// reason podman does not answer may be the host's (rootless podman without newuidmap).
+func TestListFailureStillChecksTheHost(t *testing.T) {
+	p := &fakePodman{listErr: &engine.APIError{Op: "listing containers", Err: fmt.Errorf("%w: connection refused", engine.ErrUnavailable)}}
+	r := newTestReconciler(t, p, map[string]string{"a": "", "b": ""})
+	h := &fakeHost{}
+	r.cfg.Host = h
+	rep := r.Pass(context.Background(), "test")
+	if !slices.Equal(h.got, []string{"a", "b"}) || len(rep.HostProblems) != 1 {
+		t.Fatalf("checker got %v; report's problems %+v", h.got, rep.HostProblems)
+	}
+	n := 0
+	for _, f := range rep.Failures {
+		if strings.HasPrefix(f.Error, "host: m; fix: install uidmap") {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("host failures: %d, want one per app: %+v", n, rep.Failures)
+	}
+}

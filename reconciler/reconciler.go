@@ -252,6 +252,13 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *repo
 		for id := range set.Invalid {
 			rep.Apps = append(rep.Apps, report.AppStatus{ID: id, State: report.StateInvalid})
 		}
+		// Why podman does not answer may be the host's (rootless podman without newuidmap fails
+		// on every request): the checker looks itself, its apps known by id only.
+		apps := make([]*spec.Desired, 0, len(set.Apps))
+		for _, a := range set.Apps {
+			apps = append(apps, &spec.Desired{App: a})
+		}
+		r.checkHost(ctx, apps, rep)
 		sortApps(rep.Apps)
 		return
 	}
