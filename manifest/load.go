@@ -110,6 +110,10 @@ func LoadFile(file string, roots Roots) (*Loaded, Problems) {
 	if real, err := filepath.EvalSymlinks(file); err == nil {
 		dir = filepath.Dir(real)
 	}
+	ps = append(checkBuildContexts(file, dir, app), CheckPolicy(file, app, roots)...)
+	if len(ps) > 0 {
+		return nil, ps
+	}
 	return &Loaded{App: *app, File: file, Dir: dir}, nil
 }
 

@@ -30,7 +30,9 @@ type Config struct {
 	// CatalogDir holds the available apps that OpInstall links into AppsDir.
 	CatalogDir string
 	StateDir   string // report and adoption records
-	Roots      manifest.Roots
+	// Roots are the data root, the --volume-root dirs and the operator's policy every manifest is
+	// loaded under (nil Policy: nothing granted); its NetworkPrefix defaults to NetworkPrefix below.
+	Roots manifest.Roots
 	// Parallel bounds how many apps of one dependency wave are worked on at once (default 4).
 	Parallel int
 	Log      logrus.FieldLogger
@@ -110,6 +112,9 @@ func New(cfg Config, p Podman) (*Reconciler, error) {
 	}
 	if cfg.NetworkPrefix == "" {
 		cfg.NetworkPrefix = NetworkPrefix
+	}
+	if cfg.Roots.NetworkPrefix == "" {
+		cfg.Roots.NetworkPrefix = cfg.NetworkPrefix
 	}
 	if cfg.ReachGrace == 0 {
 		cfg.ReachGrace = ReachGrace
