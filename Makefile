@@ -40,11 +40,12 @@ test-hosts: ## fresh Debian 12 and 13 hosts (debootstrap, cached in /var/lib/loc
 	@t0=$$(date +%s); set -e; rm -rf $(BIN)/hosts-dist $(BIN)/hosts-dist-prev; \
 	$(GO) build -o $(BIN)/quadlet github.com/containers/podman/v5/cmd/quadlet; \
 	$(GO) test -c -tags hosts,$(TAGS) -o $(BIN)/hosts.test ./test/hosts; \
+	$(GO) build -o $(BIN)/hostproxy ./test/hosts/hostproxy; \
 	PKG_ARCHES=amd64 PKG_FORMATS=deb DIST=$(BIN)/hosts-dist scripts/package.sh >/dev/null; \
 	VERSION=$$(tr -d ' \n' < VERSION)-prev PKG_ARCHES=amd64 PKG_FORMATS=deb DIST=$(BIN)/hosts-dist-prev scripts/package.sh >/dev/null; \
 	echo "== test-hosts: test binary, generator and both .debs built in $$(( $$(date +%s) - t0 ))s"; \
 	HOSTS_DEB=$$(ls $(BIN)/hosts-dist/lockstep_*_amd64.deb) HOSTS_OLD_DEB=$$(ls $(BIN)/hosts-dist-prev/lockstep_*_amd64.deb) \
-	  HOSTS_TEST=$(BIN)/hosts.test HOSTS_QUADLET=$(BIN)/quadlet test/hosts/run.sh; \
+	  HOSTS_TEST=$(BIN)/hosts.test HOSTS_QUADLET=$(BIN)/quadlet HOSTS_PROXY_BIN=$(BIN)/hostproxy test/hosts/run.sh; \
 	echo "== make test-hosts took $$(( $$(date +%s) - t0 ))s"
 
 # Fuzz targets: package and name. Seeds are in each package's testdata/fuzz and in the f.Add calls.

@@ -9,6 +9,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
+
+	"github.com/lockstep/lockstep/internal/graph"
+	"github.com/lockstep/lockstep/internal/tmplref"
 )
 
 // Loaded is a valid manifest and where it came from.
@@ -19,6 +23,12 @@ type Loaded struct {
 	// Dir is the directory that build contexts and templates are relative to: the directory of the file
 	// after symlinks are resolved, so an installed catalog app finds the catalog's files.
 	Dir string
+	// Since is when File's directory entry was made or last changed (a symlink's own time): of two
+	// apps that clash, the later one is held and the earlier keeps its supervision.
+	Since time.Time
+	// HookDeps holds, per pre-start hook, the dependencies its template asks values of (dep "NAME"),
+	// tmplref.Dynamic for any; nil for an ownership fix.
+	HookDeps [][]string
 }
 
 // Set is the result of loading a directory of manifests.
@@ -103,18 +113,33 @@ func LoadFile(file string, roots Roots) (*Loaded, Problems) {
 	if want := stem(filepath.Base(file)); app.ID != "" && app.ID != want && IsManifestName(filepath.Base(file)) {
 		ps = append(ps, Problem{file, "app.id", fmt.Sprintf("%q does not match the file name; name the file %s.yaml", app.ID, app.ID)})
 	}
-	if len(ps) > 0 {
-		return nil, ps
-	}
 	dir := filepath.Dir(file)
 	if real, err := filepath.EvalSymlinks(file); err == nil {
 		dir = filepath.Dir(real)
 	}
-	ps = append(checkBuildContexts(file, dir, app), CheckPolicy(file, app, roots)...)
+	if len(ps) == 0 { // the policy holds a valid manifest (no refusal repeats a problem)
+		ps = append(checkBuildContexts(file, dir, app), CheckPolicy(file, app, roots)...)
+	}
+	l := &Loaded{App: *app, File: file, Dir: dir, HookDeps: make([][]string, len(app.Hooks.PreStart))}
+	for i, h := range app.Hooks.PreStart {
+		if h.Template != "" && !hasDotDot(h.Template) && !filepath.IsAbs(h.Template) {
+			f, text := fmt.Sprintf("app.hooks.pre_start[%d].template", i), ""
+			b, err := readBounded(filepath.Join(dir, h.Template))
+			if text = string(b); err == nil {
+				l.HookDeps[i], err = tmplref.Deps(h.Template, text)
+			}
+			if err != nil {
+				ps = append(ps, Problem{file, f, fmt.Sprintf("%s: %v", filepath.Join(dir, h.Template), err)})
+			}
+		}
+	}
 	if len(ps) > 0 {
 		return nil, ps
 	}
-	return &Loaded{App: *app, File: file, Dir: dir}, nil
+	if fi, err := os.Lstat(file); err == nil {
+		l.Since = fi.ModTime()
+	}
+	return l, nil
 }
 
 func readBounded(file string) ([]byte, error) {
@@ -227,31 +252,42 @@ type appProblem struct {
 
 func crossCheck(apps []*Loaded, invalid map[string]bool) []appProblem {
 	var out []appProblem
+	claimed := map[string]string{} // app id NUL name -> the field that claims it
 	byID := map[string]*Loaded{}
 	for _, a := range apps {
 		byID[a.ID] = a
 	}
-	// Companion ids name containers too: they must not collide with any app or other companion.
+	// Podman names and companion ids name containers: they must not collide with any app or other
+	// companion. Of two apps that clash, the later one (newer) is held, naming both files.
 	names := map[string]string{}
 	for _, a := range apps {
 		names[a.ID] = a.ID
 	}
+	claim := func(a *Loaded, name, field, what string) {
+		other, ok := names[name]
+		if !ok || other == a.ID {
+			names[name] = a.ID
+			return
+		}
+		o := byID[other]
+		loser, winner := newer(a, o), a
+		if loser == a {
+			winner = o
+		} else {
+			names[name], field = a.ID, claimed[o.ID+"\x00"+name]
+		}
+		out = append(out, appProblem{Problem{loser.File, field, fmt.Sprintf("%s %q is already used by app %s (%s)", what, name, winner.ID, winner.File)}, loser.ID})
+	}
 	for _, a := range apps {
 		for _, m := range a.Members() {
-			if other, ok := names[m.PodmanName]; ok && other != a.ID {
-				out = append(out, appProblem{Problem{a.File, m.Field + ".name", fmt.Sprintf("podman name %q is already used by app %s (%s)", m.PodmanName, other, byID[other].File)}, a.ID})
-				continue
-			}
-			names[m.PodmanName] = a.ID
+			claimed[a.ID+"\x00"+m.PodmanName] = m.Field + ".name"
+			claim(a, m.PodmanName, m.Field+".name", "podman name")
 		}
 	}
 	for _, a := range apps {
 		for i, c := range a.Companions {
-			if other, ok := names[c.ID]; ok && other != a.ID {
-				out = append(out, appProblem{Problem{a.File, fmt.Sprintf("app.companions[%d].id", i), fmt.Sprintf("%q is already used by app %s", c.ID, other)}, a.ID})
-				continue
-			}
-			names[c.ID] = a.ID
+			claimed[a.ID+"\x00"+c.ID] = fmt.Sprintf("app.companions[%d].id", i)
+			claim(a, c.ID, fmt.Sprintf("app.companions[%d].id", i), "companion id")
 		}
 	}
 	providers := Providers(apps)
@@ -289,7 +325,18 @@ func crossCheck(apps []*Loaded, invalid map[string]bool) []appProblem {
 			}
 		}
 	}
-	for _, cyc := range cycles(apps, byID, providers) {
+	ids := make([]string, len(apps))
+	for i, a := range apps {
+		ids[i] = a.ID
+	}
+	for _, cyc := range graph.Cycles(ids, func(id string) (out []string) {
+		for _, name := range byID[id].Deps() {
+			if dep, ok := providers[name]; ok && byID[dep] != nil {
+				out = append(out, dep)
+			}
+		}
+		return out
+	}) {
 		for _, id := range cyc {
 			out = append(out, appProblem{Problem{byID[id].File, "app.requires.apps", "dependency cycle: " + strings.Join(append(cyc, cyc[0]), " -> ")}, id})
 		}
@@ -317,14 +364,17 @@ func crossCheck(apps []*Loaded, invalid map[string]bool) []appProblem {
 		}
 	}
 	for i := range owners {
-		for j := range owners {
+		for j := i + 1; j < len(owners); j++ {
 			x, y := owners[i], owners[j]
-			if i == j || x.id == y.id || x.port.HostPort != y.port.HostPort || x.port.Protocol != y.port.Protocol {
+			if x.id == y.id || x.port.HostPort != y.port.HostPort || x.port.Protocol != y.port.Protocol {
 				continue
 			}
 			if x.port.HostIP != "" && y.port.HostIP != "" && x.port.HostIP != y.port.HostIP &&
 				x.port.HostIP != "0.0.0.0" && y.port.HostIP != "0.0.0.0" && x.port.HostIP != "::" && y.port.HostIP != "::" {
 				continue
+			}
+			if newer(byID[x.id], byID[y.id]) == byID[y.id] {
+				x, y = y, x
 			}
 			out = append(out, appProblem{Problem{byID[x.id].File, x.field, fmt.Sprintf("host port %d/%s is also published by app %s (%s: %s)", x.port.HostPort, x.port.Protocol, y.id, byID[y.id].File, y.field)}, x.id})
 		}
@@ -332,46 +382,33 @@ func crossCheck(apps []*Loaded, invalid map[string]bool) []appProblem {
 	return out
 }
 
-// cycles returns each dependency cycle once, as the ids along it.
-func cycles(apps []*Loaded, byID map[string]*Loaded, providers map[string]string) [][]string {
-	const (
-		white = iota
-		grey
-		black
-	)
-	color := map[string]int{}
-	var stack []string
-	var out [][]string
-	var visit func(id string)
-	visit = func(id string) {
-		color[id] = grey
-		stack = append(stack, id)
-		for _, name := range byID[id].Deps() {
-			dep, ok := providers[name]
-			if !ok || byID[dep] == nil {
-				continue
-			}
-			switch color[dep] {
-			case white:
-				visit(dep)
-			case grey:
-				for k := len(stack) - 1; k >= 0; k-- {
-					if stack[k] == dep {
-						out = append(out, append([]string(nil), stack[k:]...))
-						break
-					}
-				}
-			}
-		}
-		stack = stack[:len(stack)-1]
-		color[id] = black
+// newer is the one of two clashing apps installed (or changed) later, the one held: by Since, then by id.
+func newer(a, b *Loaded) *Loaded {
+	if a.Since.After(b.Since) || (a.Since.Equal(b.Since) && a.ID > b.ID) {
+		return a
 	}
-	for _, a := range apps {
-		if color[a.ID] == white {
-			visit(a.ID)
+	return b
+}
+
+// Conflicts returns the problems app would have if it were installed next to s's apps (a host port
+// or a name another app already uses, an export a dependency lacks): each names both files. app is
+// taken as the newest, so it never takes anything from an installed app.
+func (s *Set) Conflicts(app *Loaded) Problems {
+	c := *app
+	c.Since = time.Unix(1<<40, 0)
+	apps := []*Loaded{&c}
+	for _, a := range s.Apps {
+		if a.ID != app.ID {
+			apps = append(apps, a)
 		}
 	}
-	return out
+	var ps Problems
+	for _, p := range crossCheck(apps, s.Invalid) {
+		if p.id == app.ID {
+			ps = append(ps, p.Problem)
+		}
+	}
+	return ps
 }
 
 func exportList(a *Loaded) string {

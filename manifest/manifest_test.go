@@ -1,10 +1,12 @@
 package manifest
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -159,12 +161,13 @@ func writeApp(t *testing.T, dir, id, extra string) {
 func TestLoadDirCrossChecks(t *testing.T) {
 	dir := t.TempDir()
 	writeApp(t, dir, "a", "    ports: [\"8080:80\"]\n")
-	writeApp(t, dir, "b", "    ports: [\"127.0.0.1:8080:81\"]\n")                    // clashes with a (a binds every address)
-	writeApp(t, dir, "c", "    ports: [\"127.0.0.2:8080:81\"]\n")                    // clashes with a as well
-	writeApp(t, dir, "d", "    ports: [\"8080:80/udp\"]\n  requires: {apps: [e]}\n") // udp: no clash; requires e
-	writeApp(t, dir, "e", "  requires: {apps: [d]}\n")                               // cycle d <-> e
-	writeApp(t, dir, "f", "  requires: {apps: [nope]}\n")                            // unknown dependency
-	writeApp(t, dir, "g", "  requires: {apps: [broken]}\n")                          // dependency with a bad manifest
+	os.Chtimes(filepath.Join(dir, "a.yaml"), time.Now().Add(-time.Hour), time.Now().Add(-time.Hour)) // installed first
+	writeApp(t, dir, "b", "    ports: [\"127.0.0.1:8080:81\"]\n")                                    // clashes with a (a binds every address)
+	writeApp(t, dir, "c", "    ports: [\"127.0.0.2:8080:81\"]\n")                                    // clashes with a as well
+	writeApp(t, dir, "d", "    ports: [\"8080:80/udp\"]\n  requires: {apps: [e]}\n")                 // udp: no clash; requires e
+	writeApp(t, dir, "e", "  requires: {apps: [d]}\n")                                               // cycle d <-> e
+	writeApp(t, dir, "f", "  requires: {apps: [nope]}\n")                                            // unknown dependency
+	writeApp(t, dir, "g", "  requires: {apps: [broken]}\n")                                          // dependency with a bad manifest
 	writeApp(t, dir, "ok", "  requires: {apps: [h]}\n")
 	writeApp(t, dir, "h", "")
 	os.WriteFile(filepath.Join(dir, "broken.yaml"), []byte("app: {id: broken, nme: x}\n"), 0o644)
@@ -181,17 +184,18 @@ func TestLoadDirCrossChecks(t *testing.T) {
 	for _, a := range s.Apps {
 		ids = append(ids, a.ID)
 	}
-	if diff := cmp.Diff([]string{"h", "ok"}, ids); diff != "" {
+	if diff := cmp.Diff([]string{"a", "h", "ok"}, ids); diff != "" {
 		t.Fatalf("valid apps (-want +got):\n%s\nproblems:\n%v", diff, s.Problems)
 	}
-	for _, id := range []string{"a", "b", "c", "d", "e", "f", "g", "broken", "wrongname", "dangling", "loop"} {
+	for _, id := range []string{"b", "c", "d", "e", "f", "g", "broken", "wrongname", "dangling", "loop"} {
 		if !s.Invalid[id] {
 			t.Errorf("%s not marked invalid", id)
 		}
 	}
 	all := s.Problems.Error()
 	for _, want := range []string{
-		"a.yaml: app.container.ports[0]: host port 8080/tcp is also published by app b",
+		"b.yaml: app.container.ports[0]: host port 8080/tcp is also published by app a (" + filepath.Join(dir, "a.yaml") + ": app.container.ports[0])",
+		"c.yaml: app.container.ports[0]: host port 8080/tcp is also published by app a",
 		"d.yaml: app.requires.apps: dependency cycle: d -> e -> d",
 		`f.yaml: app.requires.apps[0]: requires app "nope", which is not installed`,
 		`g.yaml: app.requires.apps[0]: requires app "broken", whose manifest is invalid`,
@@ -206,6 +210,44 @@ func TestLoadDirCrossChecks(t *testing.T) {
 	}
 	if strings.Contains(all, "README") {
 		t.Error("non-manifest file reported")
+	}
+}
+
+// Of two apps that clash (a host port, a podman name, a companion id), the one whose file came or
+// changed later is held and the other keeps its supervision: an edit that makes the clash holds the
+// edited app, never the one already running.
+func TestClashHoldsTheLaterApp(t *testing.T) {
+	dir := t.TempDir()
+	writeApp(t, dir, "btc-a", "    ports: [\"127.0.0.1:28555:8333\"]\n  companions: [{id: ui, image: 'x:1'}]\n")
+	writeApp(t, dir, "btc-b", "    ports: [\"127.0.0.1:28555:8333\"]\n  companions: [{id: ui, image: 'x:1'}]\n")
+	old := time.Now().Add(-time.Hour)
+	for _, tc := range []struct{ first, later string }{{"btc-a", "btc-b"}, {"btc-b", "btc-a"}} {
+		os.Chtimes(filepath.Join(dir, tc.first+".yaml"), old, old)
+		os.Chtimes(filepath.Join(dir, tc.later+".yaml"), time.Now(), time.Now())
+		s, err := LoadDir(dir, roots)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(s.Apps) != 1 || s.Apps[0].ID != tc.first || !s.Invalid[tc.later] || s.Invalid[tc.first] {
+			t.Fatalf("%s first: apps %v invalid %v", tc.first, s.Apps, s.Invalid)
+		}
+		all := s.Problems.Error()
+		for _, want := range []string{
+			tc.later + ".yaml: app.container.ports[0]: host port 28555/tcp is also published by app " + tc.first + " (" + filepath.Join(dir, tc.first+".yaml"),
+			tc.later + `.yaml: app.companions[0].id: companion id "ui" is already used by app ` + tc.first + " (" + filepath.Join(dir, tc.first+".yaml") + ")",
+		} {
+			if !strings.Contains(all, want) {
+				t.Errorf("missing %q in:\n%s", want, all)
+			}
+		}
+		if strings.Contains("\n"+all, "\n"+filepath.Join(dir, tc.first+".yaml")+":") {
+			t.Errorf("the earlier app has a problem:\n%s", all)
+		}
+		// Installing the later one next to the earlier: Conflicts names both files.
+		l, _ := LoadFile(filepath.Join(dir, tc.later+".yaml"), roots)
+		if ps := s.Conflicts(l); len(ps) != 2 || !strings.Contains(ps.Error(), filepath.Join(dir, tc.first+".yaml")) {
+			t.Errorf("Conflicts: %v", ps)
+		}
 	}
 }
 
@@ -358,5 +400,26 @@ func TestProviders(t *testing.T) {
 	p = Providers([]*Loaded{mk("bitcoin-knots", "bitcoin"), mk("bitcoin")})
 	if p["bitcoin"] != "bitcoin" {
 		t.Fatalf("an app named bitcoin: %v", p)
+	}
+}
+
+// A pre-start template must exist and parse when the manifest is loaded (validate says so), and the
+// dependencies it asks values of are recorded per hook (issue 16 points 2 and 10).
+func TestTemplatesAreCheckedAtLoad(t *testing.T) {
+	dir := t.TempDir()
+	hooks := "  requires: {apps: [bitcoin]}\n  hooks:\n    pre_start:\n      - {name: conf, template: lnd.conf.tmpl, path: lnd.conf}\n      - {name: own, path: state, owner: '1000:1000'}\n"
+	writeApp(t, dir, "lnd", hooks)
+	_, ps := LoadFile(filepath.Join(dir, "lnd.yaml"), roots)
+	if want := filepath.Join(dir, "lnd.yaml") + ": app.hooks.pre_start[0].template: " + filepath.Join(dir, "lnd.conf.tmpl") + ": cannot read: no such file or directory"; ps.Error() != want {
+		t.Fatalf("missing template: %v\nwant %s", ps, want)
+	}
+	os.WriteFile(filepath.Join(dir, "lnd.conf.tmpl"), []byte("{{dep \"bitcoin\""), 0o644)
+	if _, ps := LoadFile(filepath.Join(dir, "lnd.yaml"), roots); len(ps) != 1 || !strings.Contains(ps[0].Reason, "unclosed action") {
+		t.Fatalf("broken template: %v", ps)
+	}
+	os.WriteFile(filepath.Join(dir, "lnd.conf.tmpl"), []byte("rpchost={{dep \"bitcoin\" \"rpc_host\"}}\n"), 0o644)
+	l, ps := LoadFile(filepath.Join(dir, "lnd.yaml"), roots)
+	if len(ps) > 0 || fmt.Sprint(l.HookDeps) != "[[bitcoin] []]" {
+		t.Fatalf("%v %v", l, ps)
 	}
 }

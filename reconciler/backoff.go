@@ -19,14 +19,6 @@ func backoffDelay(attempts int) time.Duration { return plan.BackoffDelay(attempt
 
 func isRestart(k Kind) bool { return plan.IsRestart(k) }
 
-// applyBackoff turns restarts that come too soon into waits (plan.ApplyBackoff) and forgets the
-// history it says to. From the pass goroutine only.
-func (r *Reconciler) applyBackoff(actions []Action, now time.Time) {
-	for _, app := range plan.ApplyBackoff(actions, r.backoff, now) {
-		delete(r.backoff, app)
-	}
-}
-
 // recordRestart notes a restart lockstep made and when the next may come.
 func (r *Reconciler) recordRestart(app string, now time.Time) {
 	st := r.backoff[app]
@@ -56,6 +48,3 @@ func (r *Reconciler) wakeBy(t time.Time) {
 		r.nextWake = t
 	}
 }
-
-// restartDependents restarts the running dependents of apps this pass restarts (package plan).
-func restartDependents(actions []Action) { plan.RestartDependents(actions) }

@@ -197,13 +197,21 @@ func TestReportIsSavedAndReadBack(t *testing.T) {
 func TestDiskPreflight(t *testing.T) {
 	p := &fakePodman{images: map[string]bool{"localhost/a:1": true}}
 	r := newTestReconciler(t, p, map[string]string{"a": "  requires: {disk_gb: 2}\n"})
-	r.cfg.FreeBytes = func(string) (uint64, error) { return 1e9, nil }
+	r.cfg.FreeBytes = func(string) (uint64, error) { return 64 << 20, nil } // 64 MiB: "0.1 GB" until issue 16
 	f := failures(r.Pass(context.Background(), "test"))
-	if !strings.Contains(f["a"], "not enough disk space: requires.disk_gb is 2 GB") {
+	if !strings.HasPrefix(f["a"], filepath.Join(r.cfg.AppsDir, "a.yaml")+": app.requires.disk_gb: needs 2 GB free at ") || !strings.HasSuffix(f["a"], ", which has 0.067108864 GB free") {
 		t.Fatalf("failures %v", f)
 	}
 	if slices.Contains(p.calls, "Create a") {
 		t.Fatal("created despite failed preflight")
+	}
+}
+
+func TestExactGB(t *testing.T) {
+	for b, want := range map[uint64]string{0: "0", 1: "0.000000001", 44 << 20: "0.046137344", 64 << 20: "0.067108864", 1e9: "1", 700e9 + 5e8: "700.5", 12345678901234: "12345.678901234"} {
+		if got := ExactGB(b); got != want {
+			t.Errorf("ExactGB(%d) = %q, want %q", b, got, want)
+		}
 	}
 }
 

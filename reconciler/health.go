@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/lockstep/lockstep/reconciler/deadline"
-	"github.com/lockstep/lockstep/reconciler/plan"
 	"github.com/lockstep/lockstep/spec"
 )
 
@@ -166,13 +165,4 @@ func (r *Reconciler) RunHealthChecks(ctx context.Context, hc HealthChecker, chan
 			}
 		}
 	}
-}
-
-// waitForHealthyDependencies holds back installing or starting an app until each dependency that
-// declares a health check is healthy (package plan), by the monitor's view of health.
-func (r *Reconciler) waitForHealthyDependencies(actions []Action) {
-	plan.WaitForHealthyDependencies(actions, func(name string) string {
-		h, _ := r.healthOf(name)
-		return h
-	})
 }

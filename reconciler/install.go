@@ -49,6 +49,18 @@ func (r *Reconciler) enable(id string) error {
 		return err
 	}
 	dst := filepath.Join(r.cfg.AppsDir, id+".yaml")
+	if _, err := os.Lstat(dst); err != nil { // not installed yet: what the pass would refuse, refused now
+		if set, err := r.LoadManifests(); err == nil {
+			if ps := set.Conflicts(l); len(ps) > 0 {
+				return fmt.Errorf("%w: %v", ErrInvalidManifest, ps)
+			}
+		}
+		if l.Requires.DiskGB > 0 {
+			if err := r.checkDisk(l); err != nil {
+				return err
+			}
+		}
+	}
 	if target, err := os.Readlink(dst); err == nil && target == src {
 		return nil
 	}

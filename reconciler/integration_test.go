@@ -450,7 +450,7 @@ func TestDiskPreflightFailure(t *testing.T) {
 	f := newFixture(t)
 	f.app("it-disk", worker(bbImage)+"  requires:\n    disk_gb: 1000000000\n")
 	r := f.pass()
-	if len(r.Failures) != 1 || !strings.Contains(r.Failures[0].Error, "not enough disk space") || !strings.Contains(r.Failures[0].Error, "requires.disk_gb") {
+	if len(r.Failures) != 1 || !strings.HasPrefix(r.Failures[0].Error, filepath.Join(f.apps, "it-disk.yaml")+": app.requires.disk_gb: needs 1000000000 GB free at ") {
 		t.Fatalf("failures %+v", r.Failures)
 	}
 	if s := f.state("it-disk"); s != "missing" {

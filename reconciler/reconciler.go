@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,8 @@ import (
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/reconciler/deadline"
+	"github.com/lockstep/lockstep/reconciler/plan"
+	"github.com/lockstep/lockstep/reconciler/rollback"
 )
 
 // Config says where the reconciler finds desired state and keeps its own.
@@ -83,7 +86,7 @@ type Reconciler struct {
 	nameInUseRetry atomic.Bool
 
 	backoff map[string]*backoffState // pass goroutine only
-	reach   map[string]*reachState   // pass goroutine only
+	reach   map[string]plan.Reach    // pass goroutine only
 
 	mu            sync.Mutex
 	last          *Report
@@ -94,7 +97,7 @@ type Reconciler struct {
 	healthGen     uint64       // the last health target generation given (health.go)
 	images        imageRecords // images.go
 
-	rb *rollbacks // rollback: known-good and failed specs (rollback.go)
+	rb *rollback.Book // rollback: known-good and failed specs (rollback.go)
 }
 
 // New returns a reconciler that starts from the report and adoptions saved in the state dir.
@@ -135,7 +138,7 @@ func New(cfg Config, p Podman) (*Reconciler, error) {
 		cc.Systemd = deadline.Systemd(cc.Systemd, cfg.Timeouts)
 		cfg.Companions = &cc
 	}
-	r := &Reconciler{cfg: cfg, podman: deadline.Podman(p, cfg.Timeouts), adopted: map[string]Adoption{}, manifests: manifest.NewCache(), secrets: newSecretStore(cfg.StateDir), backoff: map[string]*backoffState{}, reach: map[string]*reachState{},
+	r := &Reconciler{cfg: cfg, podman: deadline.Podman(p, cfg.Timeouts), adopted: map[string]Adoption{}, manifests: manifest.NewCache(), secrets: newSecretStore(cfg.StateDir), backoff: map[string]*backoffState{}, reach: map[string]plan.Reach{},
 		healthTargets: map[string]healthTarget{}, health: map[string]*healthState{}}
 	last, err := LoadReport(cfg.StateDir)
 	if err != nil {
@@ -169,45 +172,26 @@ func (r *Reconciler) Last() *Report {
 	return r.last
 }
 
-// Observation is what a dry run sees and plans.
-type Observation struct {
+// DryRun is what a dry run saw and planned.
+type DryRun struct {
 	Set     *manifest.Set
 	Actions []Action
 }
 
-// Observe loads the manifests, lists containers and plans, changing nothing: secrets are read, never
-// made (a secret the next pass will make counts as empty, which plans what that pass will do).
-func (r *Reconciler) Observe(ctx context.Context) (*Observation, error) {
+// Observe loads the manifests, lists containers and plans exactly as a pass does, changing nothing:
+// it observes (observe.go, which only reads) and plans (package plan, pure), and drops the books the
+// plan leaves.
+func (r *Reconciler) Observe(ctx context.Context) (*DryRun, error) {
 	set, err := r.manifests.LoadDir(r.cfg.AppsDir, r.cfg.Roots)
 	if err != nil {
 		return nil, err
 	}
 	cs, err := r.podman.List(ctx)
 	if err != nil {
-		return &Observation{Set: set}, fmt.Errorf("listing containers: %w", err)
+		return &DryRun{Set: set}, fmt.Errorf("listing containers: %w", err)
 	}
-	actions := Plan(r.inputWith(set, cs, r.peekExportValue))
-	r.holdRolledBack(actions) // rollback: apps held on their good spec (rollback.go)
-	return &Observation{Set: set, Actions: actions}, nil
-}
-
-func (r *Reconciler) input(set *manifest.Set, cs []Container) Input {
-	return r.inputWith(set, cs, r.exportValue)
-}
-
-// inputWith is Plan's input, with value giving the apps' exported values.
-func (r *Reconciler) inputWith(set *manifest.Set, cs []Container, value func(*manifest.Loaded, string) (string, error)) Input {
-	in := Input{Invalid: set.Invalid, Containers: cs, Adopted: map[string]Adoption{}}
-	w := &Wiring{Roots: r.cfg.Roots, Set: set, Value: value, NetworkPrefix: r.cfg.NetworkPrefix, DefaultNetwork: r.cfg.DefaultNetwork}
-	for _, a := range set.Apps {
-		in.Desired = append(in.Desired, DesiredsFor(a, w)...)
-	}
-	r.mu.Lock()
-	for k, v := range r.adopted {
-		in.Adopted[k] = v
-	}
-	r.mu.Unlock()
-	return in
+	o := r.observe(ctx, set, cs)
+	return &DryRun{Set: set, Actions: plan.Plan(o.desired, &o.Observation).Actions}, nil
 }
 
 // Pass runs one reconcile pass and returns its report, which is also saved and becomes Last. A failing
@@ -270,26 +254,11 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		cp = r.planCompanions(set)
 		r.stopGoneCompanions(ctx, cp, rep)
 	}
-	in := r.input(set, cs)
-	actions := Plan(in)
-	now := r.cfg.Now()
-	r.planRollback(ctx, actions, now) // rollback: judge updates on trial, hold rolled-back apps (rollback.go)
-	for i := range actions {
-		a := &actions[i]
-		if a.Desired != nil && a.Desired.Err != nil {
-			a.Blocked = a.Desired.Err
-			continue
-		}
-		if h, streak := r.healthOf(a.Name()); a.Kind == KindNone && h == HealthUnhealthy {
-			a.Kind, a.Cause = KindRestart, fmt.Sprintf("unhealthy (%d failing health checks)", streak)
-		}
-	}
-	unreachable := r.checkReach(ctx, actions, now)
-	r.applyBackoff(actions, now)
-	restartDependents(actions)
-	r.applyBackoff(actions, now)
-	r.runHooks(log, set, actions)
-	r.waitForHealthyDependencies(actions)
+	o := r.observe(ctx, set, cs)
+	res := plan.Plan(o.desired, &o.Observation)
+	r.keep(log, res)
+	r.prepare(log, o, res)
+	actions, now, unreachable := res.Actions, o.Now, res.Unreachable
 	results := r.execute(ctx, log, actions)
 	var wake time.Time
 	restarted := map[string]bool{}
@@ -366,7 +335,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		rep.Apps = append(rep.Apps, *rows[id])
 	}
 	sortApps(rep.Apps)
-	r.finishRollback(actions, results, now, rep) // rollback: start trials, report, save, wake (rollback.go)
+	r.finishRollback(o, actions, results, rep) // rollback: start trials, report, save, wake (rollback.go)
 	targets := map[string]healthTarget{}
 	for _, a := range actions {
 		if a.Desired == nil || a.Desired.Health == nil {
@@ -387,7 +356,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		targets[a.Name()] = t
 	}
 	r.setHealthTargets(targets)
-	r.checkHost(ctx, in.Desired, rep) // what podman cannot do for these apps (host.go)
+	r.checkHost(ctx, o.desired, rep) // what podman cannot do for these apps (host.go)
 	if cp != nil {
 		r.lastCompanionStats = r.companionsStage(ctx, log, cp, rep)
 	}
@@ -662,9 +631,17 @@ func (r *Reconciler) install(ctx context.Context, d *Desired, old *Container) re
 	return result{containerID: id, state: StateRunning}
 }
 
-// ErrInsufficientDisk is returned by the disk preflight.
+// ErrInsufficientDisk is returned by the disk preflight (errors.Is); the error itself reads
+// FILE: app.requires.disk_gb: REASON.
 var ErrInsufficientDisk = errors.New("not enough disk space")
 
+type diskError struct{ msg string }
+
+func (e *diskError) Error() string { return e.msg }
+func (e *diskError) Unwrap() error { return ErrInsufficientDisk }
+
+// checkDisk compares app's disk need with the free space at its data dir (or the nearest parent that
+// exists), both in GB as the manifest declares it, the free space exact to the byte.
 func (r *Reconciler) checkDisk(app *manifest.Loaded) error {
 	dir := r.cfg.Roots.AppData(app.ID)
 	p := dir
@@ -680,13 +657,24 @@ func (r *Reconciler) checkDisk(app *manifest.Loaded) error {
 	}
 	free, err := r.cfg.FreeBytes(p)
 	if err != nil {
-		return fmt.Errorf("checking free disk space at %s: %w", p, err)
+		return fmt.Errorf("%s: app.requires.disk_gb: checking free disk space at %s: %w", app.File, p, err)
 	}
-	need := uint64(app.Requires.DiskGB * 1e9)
-	if free < need {
-		return fmt.Errorf("%w: requires.disk_gb is %g GB, %s has %.1f GB free", ErrInsufficientDisk, app.Requires.DiskGB, p, float64(free)/1e9)
+	if need := uint64(app.Requires.DiskGB * 1e9); free < need {
+		return &diskError{fmt.Sprintf("%s: app.requires.disk_gb: needs %s GB free at %s, which has %s GB free",
+			app.File, strconv.FormatFloat(app.Requires.DiskGB, 'f', -1, 64), p, ExactGB(free))}
 	}
 	return nil
+}
+
+// ExactGB writes a byte count in GB (10^9 bytes) without rounding: 67108864 is "0.067108864".
+func ExactGB(b uint64) string {
+	s := fmt.Sprintf("%010d", b)
+	s = strings.TrimRight(s[:len(s)-9]+"."+s[len(s)-9:], "0")
+	s = strings.TrimLeft(strings.TrimSuffix(s, "."), "0")
+	if s == "" || s[0] == '.' {
+		s = "0" + s
+	}
+	return s
 }
 
 func statfsFree(path string) (uint64, error) {

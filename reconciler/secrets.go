@@ -24,7 +24,8 @@ func (s *secretStore) forget(app string)                     { s.Forget(app) }
 // ErrNoSecret is returned by OpRotateSecret for an app or name that declares no secret.
 var ErrNoSecret = outcome.ErrNoSecret
 
-// exportValue is the value of an app's export: fixed, a container's hostname, or a secret.
+// exportValue is the value of an app's export: fixed, a container's hostname, or a secret (read,
+// never made here: package secrets' Observe).
 func (r *Reconciler) exportValue(app *manifest.Loaded, name string) (string, error) {
 	e, ok := app.Exports[name]
 	if !ok {
@@ -32,7 +33,7 @@ func (r *Reconciler) exportValue(app *manifest.Loaded, name string) (string, err
 	}
 	switch {
 	case e.Secret:
-		return r.secrets.get(app.ID, name)
+		return r.secrets.Observe(app.ID, name)
 	case e.Host != "":
 		for _, m := range app.Members() {
 			if m.Name == e.Host || (m.Name == "" && e.Host == app.ID) {
@@ -42,14 +43,6 @@ func (r *Reconciler) exportValue(app *manifest.Loaded, name string) (string, err
 		return "", fmt.Errorf("app %s: export %s names no container", app.ID, name)
 	}
 	return e.Value, nil
-}
-
-// peekExportValue is exportValue for an observer: a secret is read, never made.
-func (r *Reconciler) peekExportValue(app *manifest.Loaded, name string) (string, error) {
-	if e, ok := app.Exports[name]; ok && e.Secret {
-		return r.secrets.peek(app.ID, name)
-	}
-	return r.exportValue(app, name)
 }
 
 // rotateSecret (OpRotateSecret) gives an app's secret a new value. The pass it asks for re-renders what uses the secret

@@ -163,8 +163,9 @@ func TestStackInstallsInOrderAndRecreatesOnlyTheChangedContainer(t *testing.T) {
 }
 
 // Two apps may both have a container called db: each app's containers reach their own db by name,
-// and never the other's, even when one depends on the other: a dependent reaches only the containers
-// its dependency exports as hosts, by their podman names.
+// and never the other's, even when one depends on the other: a dependent's container that uses its
+// dependency's values reaches only the containers it exports as hosts, by their podman names; the
+// dependent's other containers are seen by no other app, its provider included (issue 16 point 3).
 func TestTwoAppsDbContainersNeverSeeEachOther(t *testing.T) {
 	f := newFixture(t)
 	for _, app := range []string{"na", "nb"} {
@@ -180,8 +181,9 @@ func TestTwoAppsDbContainersNeverSeeEachOther(t *testing.T) {
     - name: api
       image: %[1]s
       command: [sh, -c, 'echo api of %[4]s > /www/index.html; exec httpd -f -p 8080 -h /www']
+      env: %[5]s
       stop_grace_period: 1s
-%[3]s`, bbImage, "db of "+app, extra, app))
+%[3]s`, bbImage, "db of "+app, extra, app, map[string]string{"na": "{}", "nb": "{NA_API: '${na.api}'}"}[app]))
 		f.names2(app+"-db", app+"-api")
 	}
 	noFailures(t, f.pass())
@@ -239,6 +241,8 @@ func TestTwoAppsDbContainersNeverSeeEachOther(t *testing.T) {
 		{"na-db", "nb-db"}, {"nb-db", "na-db"}, // the two dbs
 		{"na-db", "nb-api"}, // na does not depend on nb
 		{"nb-api", "na-db"}, // na's db is not exported
+		{"na-api", "nb-db"}, // the provider's exported api never sees the dependent's db
+		{"nb-db", "na-api"}, // nor does nb's db, which uses nothing of na's, see na
 	} {
 		if ip, err := resolve(tc.from, tc.name); err == nil {
 			t.Fatalf("%s resolved %s: %s", tc.from, tc.name, ip)
@@ -254,9 +258,13 @@ func TestTwoAppsDbContainersNeverSeeEachOther(t *testing.T) {
 	if got := net("na-api"); got != p+"na "+p+"na_exports" {
 		t.Fatalf("na-api is on networks %q", got)
 	}
-	if got := net("nb-db"); got != p+"na_exports "+p+"nb" {
+	if got := net("nb-db"); got != p+"nb" {
 		t.Fatalf("nb-db is on networks %q", got)
 	}
+	if got := net("nb-api"); got != p+"na_exports "+p+"nb" {
+		t.Fatalf("nb-api is on networks %q", got)
+	}
+	f.noOpIsOneRequest(nil)
 }
 
 // wireApps writes a provider with a secret, a consumer using it in a template and in env, and an app

@@ -115,3 +115,19 @@ func Effective(h *manifest.Health) HealthCheck {
 	}
 	return e
 }
+
+// Notes are what lockstep does differently from what a valid manifest's words may suggest, for
+// lockstepctl validate to say (FILE: FIELD: what lockstep does). A restart policy other than no is
+// carried out by lockstep, never by podman.
+func Notes(apps ...*manifest.Loaded) []manifest.Problem {
+	var out []manifest.Problem
+	for _, app := range apps {
+		for _, m := range app.Members() {
+			if m.Restart != "" && m.Restart != "no" {
+				out = append(out, manifest.Problem{File: app.File, Field: m.Field + ".restart", Reason: m.Restart +
+					" is carried out by lockstep: an exited container is started again, whatever its exit code, under lockstep's restart backoff (10 s doubling to 5 min); podman's own restart policy on the container stays no"})
+			}
+		}
+	}
+	return out
+}

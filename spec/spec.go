@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -187,8 +188,11 @@ func desiredMember(app *manifest.Loaded, m manifest.Member, w *Wiring, deps []st
 		Network:    c.Network,
 		User:       c.User,
 		ReadOnly:   c.ReadOnly,
-		Restart:    c.Restart,
-		Health:     m.Health,
+		// podman's own restart policy is always no: a manifest's restart (on-failure, unless-stopped,
+		// always) is carried out by lockstep, which starts an exited container under its backoff.
+		// podman's policy would restart it behind lockstep's back, without backoff (issue 16 point 4).
+		Restart: "no",
+		Health:  m.Health,
 	}
 	for _, word := range c.Command {
 		r.Command = append(r.Command, manifest.Expand(word, value))
@@ -216,15 +220,10 @@ func desiredMember(app *manifest.Loaded, m manifest.Member, w *Wiring, deps []st
 			r.Networks = append(r.Networks, w.exportsNetwork(app.ID))
 		}
 		for _, dep := range deps {
-			if w.Set != nil {
-				if da := w.Set.ByID(dep); da != nil && hasHostExport(da) {
-					r.Networks = append(r.Networks, w.exportsNetwork(dep))
-				}
+			if da := w.Set.ByID(dep); da != nil && hasHostExport(da) && Uses(app, m, dep, w.Set.Providers) {
+				r.Networks = append(r.Networks, w.exportsNetwork(dep))
 			}
 		}
-	}
-	if r.Restart == "" {
-		r.Restart = "no"
 	}
 	r.StopTimeout = DefaultStopTimeout
 	if c.StopGracePeriod != 0 {
@@ -257,6 +256,43 @@ func exportedHost(app *manifest.App, m manifest.Member) bool {
 	for _, e := range app.Exports {
 		if e.Host != "" && (e.Host == m.Name || (m.Name == "" && e.Host == app.ID)) {
 			return true
+		}
+	}
+	return false
+}
+
+// Uses tells whether member m of app takes values of the installed app dep: a ${NAME.KEY} in its env
+// or command, or a dep "NAME" in a pre-start template that restarts it, NAME being an app id or
+// capability that dep answers for (providers: manifest.Set.Providers). Only such a member joins dep's
+// exports network: the others (a stack's db, its web) stay on their own app's network, and neither
+// dep nor any other app sees them (issue 16 points 2 and 3).
+func Uses(app *manifest.Loaded, m manifest.Member, dep string, providers map[string]string) bool {
+	names := func(s string) bool {
+		for _, r := range manifest.Refs(s) {
+			if r[0] != app.ID && providers[r[0]] == dep {
+				return true
+			}
+		}
+		return false
+	}
+	for _, v := range m.Env {
+		if names(v) {
+			return true
+		}
+	}
+	for _, word := range m.Command {
+		if names(word) {
+			return true
+		}
+	}
+	for i, h := range app.Hooks.PreStart {
+		if i >= len(app.HookDeps) || (len(h.Containers) > 0 && !slices.Contains(h.Containers, m.Name) && !(m.Name == "" && slices.Contains(h.Containers, app.ID))) {
+			continue
+		}
+		for _, name := range app.HookDeps[i] {
+			if name == "*" || (name != app.ID && providers[name] == dep) {
+				return true
+			}
 		}
 	}
 	return false

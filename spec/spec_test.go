@@ -62,14 +62,18 @@ func TestHashIsStableAndIgnoresDefaultsAndOrder(t *testing.T) {
 const frozenV1 = "3499116c70027f24ac090fd426720835"
 
 // Networks: a container is on its app's network (a stack member aliased by its name), an exported
-// host also on the app's exports network, a dependent on its dependencies' exports networks; with a
+// host also on the app's exports network, a dependent's container on the exports network of each
+// dependency whose values it uses (env, command, a template that restarts it), and only then; with a
 // default network, none of that.
 func TestNetworks(t *testing.T) {
 	btc := app("btc")
 	btc.Exports = map[string]manifest.Export{"rpc_host": {Host: "btc"}}
 	mp := app("mp", "btc")
 	mp.Container = manifest.Container{}
-	mp.Containers = []manifest.Container{{Name: "db", Image: "db:1"}, {Name: "api", Image: "api:1"}}
+	mp.Containers = []manifest.Container{{Name: "db", Image: "db:1"}, {Name: "api", Image: "api:1", Env: map[string]string{"H": "${btc.rpc_host}"}},
+		{Name: "cfg", Image: "c:1"}, {Name: "web", Image: "w:1", Command: []string{"--own=${mp.api}"}}}
+	mp.Hooks.PreStart = []manifest.TemplateHook{{Template: "a.tmpl", Path: "a", Containers: []string{"cfg"}}, {Template: "b.tmpl", Path: "b", Containers: []string{"web"}}}
+	mp.HookDeps = [][]string{{"btc"}, nil}
 	mp.Exports = map[string]manifest.Export{"api": {Host: "api"}}
 	set := &manifest.Set{Apps: []*manifest.Loaded{btc, mp}, Providers: manifest.Providers([]*manifest.Loaded{btc, mp})}
 	nets := func(w *Wiring) string {
@@ -81,11 +85,12 @@ func TestNetworks(t *testing.T) {
 		}
 		return strings.Join(out, " ")
 	}
-	want := "btc:lockstep-btc[][lockstep-btc_exports] mp-db:lockstep-mp[db][lockstep-btc_exports] mp-api:lockstep-mp[api][lockstep-mp_exports lockstep-btc_exports]"
+	want := "btc:lockstep-btc[][lockstep-btc_exports] mp-db:lockstep-mp[db][] mp-api:lockstep-mp[api][lockstep-mp_exports lockstep-btc_exports] " +
+		"mp-cfg:lockstep-mp[cfg][lockstep-btc_exports] mp-web:lockstep-mp[web][]"
 	if got := nets(&Wiring{Roots: testRoots, Set: set}); got != want {
 		t.Fatalf("networks\n got %s\nwant %s", got, want)
 	}
-	if got := nets(&Wiring{Roots: testRoots, Set: set, DefaultNetwork: "bridge"}); got != "btc:bridge[][] mp-db:bridge[][] mp-api:bridge[][]" {
+	if got := nets(&Wiring{Roots: testRoots, Set: set, DefaultNetwork: "bridge"}); got != "btc:bridge[][] mp-db:bridge[][] mp-api:bridge[][] mp-cfg:bridge[][] mp-web:bridge[][]" {
 		t.Fatalf("with a default network: %s", got)
 	}
 }

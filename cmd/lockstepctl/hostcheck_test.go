@@ -21,6 +21,12 @@ func TestStatusHeadlinesHostProblems(t *testing.T) {
 	if backend := pm.MustCLI(t, "info", "--format", "{{.Host.NetworkBackend}}"); backend != "netavark" {
 		t.Skipf("podman's network backend here is %s", backend)
 	}
+	// podman >= 4.4 names its DNS helper in /info, found with its own containers.conf, and lockstepd
+	// believes it: hiding aardvark-dns from lockstepd's containers.conf alone, as below, is podman
+	// 4.3's case (seen on Debian 13's podman 5.4.2 in test/hosts deps-trixie: no problem reported).
+	if v := pm.MustCLI(t, "version", "--format", "{{.Client.Version}}"); !strings.HasPrefix(v, "4.3.") {
+		t.Skipf("podman %s reports its DNS helper itself; this test is podman 4.3's", v)
+	}
 	dir := t.TempDir()
 	helpers := filepath.Join(dir, "helpers")
 	os.MkdirAll(helpers, 0o755)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/policy"
+	"github.com/lockstep/lockstep/spec"
 )
 
 func newValidateCmd() *cobra.Command {
@@ -33,6 +34,7 @@ Exit status 0 when every manifest is valid and allowed, 1 otherwise.`,
 			roots.Policy = pol
 			var problems manifest.Problems
 			var files []string
+			var notes []*manifest.Loaded
 			n := 0
 			for _, arg := range args {
 				fi, err := os.Stat(arg)
@@ -47,6 +49,7 @@ Exit status 0 when every manifest is valid and allowed, 1 otherwise.`,
 						continue
 					}
 					n += len(set.Apps) + len(set.Invalid)
+					notes = append(notes, set.Apps...)
 					problems = append(problems, set.Problems...)
 					continue
 				}
@@ -54,11 +57,16 @@ Exit status 0 when every manifest is valid and allowed, 1 otherwise.`,
 				files = append(files, filepath.Clean(arg))
 			}
 			if len(files) == 1 {
-				if _, ps := manifest.LoadFile(files[0], roots); len(ps) > 0 {
-					problems = append(problems, ps...)
+				l, ps := manifest.LoadFile(files[0], roots)
+				if problems = append(problems, ps...); l != nil {
+					notes = append(notes, l)
 				}
 			} else if len(files) > 1 {
-				problems = append(problems, manifest.LoadFiles(files, roots).Problems...)
+				set := manifest.LoadFiles(files, roots)
+				problems, notes = append(problems, set.Problems...), append(notes, set.Apps...)
+			}
+			for _, p := range spec.Notes(notes...) {
+				fmt.Fprintln(cmd.ErrOrStderr(), "note: "+p.String())
 			}
 			refused := 0
 			for _, p := range problems {

@@ -45,6 +45,16 @@ func TestValidate(t *testing.T) {
 
 // Wiring errors between apps: an unknown provider, a cycle through a provided capability, a reference
 // to an export nobody exports, clashing host ports and podman names; each names file, field and reason.
+// A restart policy validates, and validate says that lockstep carries it out (issue 16 point 4).
+func TestValidateSaysWhoRestarts(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "lnd.yaml")
+	os.WriteFile(f, []byte("app:\n  id: lnd\n  name: lnd\n  version: '1'\n  container:\n    image: 'a:1'\n    restart: on-failure\n"), 0o644)
+	code, out, errOut := runCtl("validate", f)
+	if code != 0 || out != "" || !strings.Contains(errOut, "note: "+f+": app.container.restart: on-failure is carried out by lockstep: an exited container is started again") {
+		t.Fatalf("exit %d, %q, %q", code, out, errOut)
+	}
+}
+
 func TestValidateExplainsWiringErrors(t *testing.T) {
 	dir := t.TempDir()
 	write := func(id, body string) {

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/signal"
@@ -213,7 +215,7 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 	}
 	conn, err := dbusapi.Dial(o.bus)
 	if err != nil {
-		log.WithError(err).Errorf("connecting to the %s bus", o.bus)
+		log.WithError(err).Errorf("connecting to the %s bus%s", o.bus, busHint(o.bus, err))
 		return 1
 	}
 	runner := reconciler.NewRunner(rec)
@@ -378,4 +380,14 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 			return 0
 		}
 	}
+}
+
+// busHint says what fixes a session bus that is not there: the user scope's lockstepd serves on the
+// user's session bus, which Debian's dbus-user-session starts (a Recommends of the package, so
+// apt-get install --no-install-recommends leaves it out: seen on the fresh test hosts).
+func busHint(bus string, err error) string {
+	if bus != "session" || !(errors.Is(err, fs.ErrNotExist) || strings.Contains(err.Error(), "DBUS_SESSION_BUS_ADDRESS is not set")) {
+		return ""
+	}
+	return ": no session bus for this user (Debian: install dbus-user-session, then restart the user's manager: systemctl restart user@$UID.service, or log in again)"
 }

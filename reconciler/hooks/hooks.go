@@ -26,48 +26,73 @@ type TemplateData struct {
 // Value gives an app's exported value (a secret, a hostname, a fixed value).
 type Value func(app *manifest.Loaded, name string) (string, error)
 
-// Run runs one pre-start hook of app: it renders the template into the app's data dir (roots),
-// writing the file only when its content changes, or fixes the ownership of a path. changed tells
-// whether it rewrote a file's content.
-func Run(set *manifest.Set, app *manifest.Loaded, h manifest.TemplateHook, roots manifest.Roots, value Value) (changed bool, err error) {
+// Output is one pre-start hook's outcome, worked out without writing: the file it renders (Content
+// nil: an ownership hook, which gives Target and everything under it the owner) and whether that
+// changes the file on disk.
+type Output struct {
+	DataDir, Rel string // the app's data dir and the hook's path in it
+	Target       string
+	Content      []byte
+	Mode         fs.FileMode
+	UID, GID     int // -1: left as they are
+	Changed      bool
+}
+
+// Render works out one pre-start hook of app, reading only: the template rendered (value gives the
+// exports, and must not make anything either), compared with the file in the app's data dir.
+func Render(set *manifest.Set, app *manifest.Loaded, h manifest.TemplateHook, roots manifest.Roots, value Value) (*Output, error) {
 	dataDir := roots.AppData(app.ID)
-	target, err := insideDataDir(dataDir, h.Path)
+	target, err := insideDataDir(dataDir, h.Path, false)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	uid, gid := -1, -1
+	o := &Output{DataDir: dataDir, Rel: h.Path, Target: target, UID: -1, GID: -1, Mode: 0o644}
 	if h.Owner != "" {
 		u, g, _ := strings.Cut(h.Owner, ":")
-		uid, _ = strconv.Atoi(u)
-		gid, _ = strconv.Atoi(g)
+		o.UID, _ = strconv.Atoi(u)
+		o.GID, _ = strconv.Atoi(g)
 	}
 	if h.Template == "" {
-		return false, chownTree(target, uid, gid)
+		return o, nil
 	}
-	out, err := render(set, app, h, dataDir, value)
-	if err != nil {
-		return false, err
+	if o.Content, err = render(set, app, h, dataDir, value); err != nil {
+		return nil, err
 	}
-	mode := fs.FileMode(0o644)
 	if h.Mode != "" {
 		m, _ := strconv.ParseUint(h.Mode, 8, 32)
-		mode = fs.FileMode(m)
+		o.Mode = fs.FileMode(m)
+	}
+	fi, err := os.Lstat(target)
+	o.Changed = err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != o.Mode.Perm() || fi.Size() != int64(len(o.Content))
+	if !o.Changed {
+		old, err := os.ReadFile(target)
+		o.Changed = err != nil || !bytes.Equal(old, o.Content)
+	}
+	return o, nil
+}
+
+// Apply writes what Render worked out: the file, only when its content changes, then its owner; or,
+// for an ownership hook, the owner of the tree. The path is checked again against the data dir.
+func Apply(o *Output) error {
+	target, err := insideDataDir(o.DataDir, o.Rel, true)
+	if err != nil {
+		return err
+	}
+	if o.Content == nil {
+		return chownTree(target, o.UID, o.GID)
 	}
 	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-		return false, err
+		return err
 	}
-	changed, err = atomicfile.WriteIfChanged(target, out, mode)
-	if err != nil {
-		return false, err
+	if _, err := atomicfile.WriteIfChanged(target, o.Content, o.Mode); err != nil {
+		return err
 	}
-	if uid >= 0 {
-		if fi, err := os.Lstat(target); err == nil && !ownedBy(fi, uid, gid) {
-			if err := os.Lchown(target, uid, gid); err != nil {
-				return changed, err
-			}
+	if o.UID >= 0 {
+		if fi, err := os.Lstat(target); err == nil && !ownedBy(fi, o.UID, o.GID) {
+			return os.Lchown(target, o.UID, o.GID)
 		}
 	}
-	return changed, nil
+	return nil
 }
 
 // render executes the hook's template. Functions: dep NAME KEY (a dependency's export; "" for an
@@ -119,10 +144,15 @@ func render(set *manifest.Set, app *manifest.Loaded, h manifest.TemplateHook, da
 }
 
 // insideDataDir resolves rel inside dataDir, refusing a path whose existing directories lead out of
-// it through symlinks (the data dir is writable by the app's containers).
-func insideDataDir(dataDir, rel string) (string, error) {
+// it through symlinks (the data dir is writable by the app's containers). With mkdir it makes the
+// data dir; without, a data dir that does not exist yet holds nothing that could lead out.
+func insideDataDir(dataDir, rel string, mkdir bool) (string, error) {
 	target := filepath.Join(dataDir, rel)
-	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+	if !mkdir {
+		if _, err := os.Lstat(dataDir); errors.Is(err, fs.ErrNotExist) {
+			return target, nil
+		}
+	} else if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return "", err
 	}
 	realData, err := filepath.EvalSymlinks(dataDir)

@@ -64,7 +64,7 @@ type Adoption struct {
 	Hash        string `json:"spec_hash"`
 }
 
-// Input is everything Plan looks at.
+// Input is everything Match looks at.
 type Input struct {
 	Desired    []*spec.Desired     // the containers of the installed, valid apps, each app's in start order
 	Invalid    map[string]bool     // installed apps whose manifest is invalid: their containers are held
@@ -72,11 +72,12 @@ type Input struct {
 	Adopted    map[string]Adoption // container name -> adopted container
 }
 
-// Plan decides, without any I/O, what a pass does for each container. The result has one action per
+// Match decides, without any I/O, what a pass does for each container by comparing what is desired
+// with what podman listed (Plan then folds the rest of the observation in). The result has one action per
 // container of an installed app, one per invalid app and one per container lockstep owns that no
 // installed app accounts for, sorted by app id (an app's containers in start order); Order gives the
 // execution order.
-func Plan(in Input) []Action {
+func Match(in Input) []Action {
 	byName := map[string]*engine.Container{}
 	owned := map[string][]*engine.Container{} // app id -> containers labelled (or adopted) for it
 	adoptedIDs := map[string]string{}

@@ -103,7 +103,7 @@ func TestPlan(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []step
-			for _, a := range Plan(tt.in) {
+			for _, a := range Match(tt.in) {
 				got = append(got, step{a.App, string(a.Kind), a.Cause})
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
@@ -115,7 +115,7 @@ func TestPlan(t *testing.T) {
 
 func TestOrderPutsDependenciesFirst(t *testing.T) {
 	a, b, c, d := app("a"), app("b", "a"), app("c", "b", "a"), app("d")
-	actions := Plan(Input{Desired: desired(c, b, a, d), Containers: []engine.Container{owned(app("gone"), "running")}})
+	actions := Match(Input{Desired: desired(c, b, a, d), Containers: []engine.Container{owned(app("gone"), "running")}})
 	var got [][]string
 	for _, w := range Order(actions) {
 		var ids []string

@@ -19,6 +19,8 @@ type Store struct {
 	dir   string
 	mu    sync.Mutex
 	cache map[string]string // APP/NAME -> value
+	// pending holds the values Observe made up for secrets not saved yet (APP/NAME -> value).
+	pending map[string]string
 }
 
 // New returns the store of STATE-DIR/secrets; it creates nothing until a secret is made.
@@ -84,6 +86,11 @@ func (s *Store) Forget(app string) {
 			delete(s.cache, k)
 		}
 	}
+	for k := range s.pending {
+		if strings.HasPrefix(k, app+"/") {
+			delete(s.pending, k)
+		}
+	}
 }
 
 // Rotate replaces the secret with a new random value.
@@ -95,21 +102,34 @@ func (s *Store) Rotate(app, name string) error {
 }
 
 func (s *Store) writeNewLocked(app, name string) (string, error) {
+	v, err := newValue(app, name)
+	if err != nil {
+		return "", err
+	}
+	delete(s.pending, app+"/"+name)
+	return v, s.saveLocked(app, name, v)
+}
+
+func newValue(app, name string) (string, error) {
 	buf := make([]byte, 32)
 	if _, err := rand.Read(buf); err != nil {
 		return "", fmt.Errorf("secret %s of app %s: generating: %w", name, app, err)
 	}
-	v := hex.EncodeToString(buf)
+	return hex.EncodeToString(buf), nil
+}
+
+// saveLocked writes the secret (making its directory, mode 0700) and caches it.
+func (s *Store) saveLocked(app, name, v string) error {
 	dir := filepath.Join(s.dir, app)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("secret %s of app %s: %w", name, app, unwrapPathErr(err))
+		return fmt.Errorf("secret %s of app %s: %w", name, app, unwrapPathErr(err))
 	}
 	_ = os.Chmod(s.dir, 0o700)
 	if err := atomicfile.Write(s.Path(app, name), []byte(v+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("secret %s of app %s: saving: %w", name, app, unwrapPathErr(err))
+		return fmt.Errorf("secret %s of app %s: saving: %w", name, app, unwrapPathErr(err))
 	}
 	s.cache[app+"/"+name] = v
-	return v, nil
+	return nil
 }
 
 func unwrapPathErr(err error) error {
@@ -118,4 +138,61 @@ func unwrapPathErr(err error) error {
 		return fmt.Errorf("%s %s: %w", pe.Op, pe.Path, pe.Err)
 	}
 	return err
+}
+
+// Observe returns the secret without creating anything: the kept value, or, for a secret not made
+// yet, a new random value held in memory (the same one until Commit saves it), so that a pass plans
+// with the value it will make and a dry run makes nothing.
+func (s *Store) Observe(app, name string) (string, error) {
+	key := app + "/" + name
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.cache[key]; ok {
+		return v, nil
+	}
+	if v, ok := s.pending[key]; ok {
+		return v, nil
+	}
+	b, err := os.ReadFile(s.Path(app, name))
+	switch {
+	case err == nil:
+		v := strings.TrimSpace(string(b))
+		if v == "" {
+			return "", fmt.Errorf("secret %s of app %s: %s is empty", name, app, s.Path(app, name))
+		}
+		s.cache[key] = v
+		return v, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("secret %s of app %s: %w", name, app, unwrapPathErr(err))
+	}
+	v, err := newValue(app, name)
+	if err != nil {
+		return "", err
+	}
+	if s.pending == nil {
+		s.pending = map[string]string{}
+	}
+	s.pending[key] = v
+	return v, nil
+}
+
+// Commit saves the values Observe made up, and returns, by app, the first that could not be saved.
+func (s *Store) Commit() map[string]error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var failed map[string]error
+	for key, v := range s.pending {
+		app, name, _ := strings.Cut(key, "/")
+		if err := s.saveLocked(app, name, v); err != nil {
+			if failed == nil {
+				failed = map[string]error{}
+			}
+			if failed[app] == nil {
+				failed[app] = err
+			}
+			continue
+		}
+		delete(s.pending, key)
+	}
+	return failed
 }

@@ -44,3 +44,29 @@ func TestPeekMakesNothingGetMakesOnceRotateChanges(t *testing.T) {
 		t.Fatalf("after purge and forget: %q", p)
 	}
 }
+
+// Observe makes nothing: a secret not made yet gets one value in memory, the same until Commit
+// saves it; a saved one is read.
+func TestObserveMakesNothingUntilCommit(t *testing.T) {
+	state := t.TempDir()
+	s := New(state)
+	v, err := s.Observe("a", "pw")
+	if err != nil || len(v) != 64 {
+		t.Fatalf("observe %q %v", v, err)
+	}
+	if again, _ := s.Observe("a", "pw"); again != v {
+		t.Fatal("a second observe gave another value")
+	}
+	if _, err := os.Stat(filepath.Join(state, "secrets")); !os.IsNotExist(err) {
+		t.Fatalf("observe created %v", err)
+	}
+	if failed := s.Commit(); failed != nil {
+		t.Fatal(failed)
+	}
+	if kept, _ := New(state).Peek("a", "pw"); kept != v {
+		t.Fatalf("committed %q, want %q", kept, v)
+	}
+	if o, _ := New(state).Observe("a", "pw"); o != v {
+		t.Fatal("observe of a saved secret")
+	}
+}

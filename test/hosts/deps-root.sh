@@ -1,33 +1,35 @@
 #!/bin/bash
-# deps.sh proven complete: a Debian 12 root with only Debian's minbase, the project's scripts/deps.sh
+# deps.sh proven complete: a Debian 12 (or 13: DEPS_SUITE=trixie) root with only Debian's minbase, the project's scripts/deps.sh
 # run in it (chroot, on the machine's network), then the real-component Go tests run in it (pivot_root,
 # LOCKSTEP_REQUIRE_REAL=1: a program the tests need and deps.sh did not install fails them). Go is
 # the machine's /usr/local/go, bind-mounted read-only, as a user's own Go install would be.
 #
-# The root after deps.sh is cached under $HOST_BASE/roots/deps-bookworm-HASH, HASH over deps.sh's
+# The root after deps.sh is cached under $HOST_BASE/roots/deps-SUITE-HASH, HASH over deps.sh's
 # package list (deps.sh --list); each run's writes go to an overlay layer that is thrown away.
 # The tests run in a private network namespace (only lo: no test can reach the network, none collides with the
 # machine's ports) and the checkout's copy at /src, the root pivot_root'ed into (not chroot: see below).
-# Usage: test/hosts/deps-root.sh    DEPS_PKGS: Go packages to test (default below)
+# Usage: test/hosts/deps-root.sh    DEPS_SUITE: bookworm (default) or trixie
+#   DEPS_PKGS: Go packages to test (default below)   DEPS_BUILD_ONLY=1: make the root, run no test
 #   GOMODCACHE of the machine is bound read-only (GOPROXY=off: everything is in go.sum already)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 HOST_BASE=${HOST_BASE:-/var/lib/lockstep-hosts}
 export HOST_BASE
-# The packages whose tests use podman, dbus-daemon and the registry.
-DEPS_PKGS=${DEPS_PKGS:-./reconciler/... ./export/... ./dbusapi/... ./cmd/lockstepd/... ./cmd/lockstepctl/...}
+# The packages whose tests use podman, dbus-daemon, the registry and systemd-analyze.
+DEPS_PKGS=${DEPS_PKGS:-./reconciler/... ./export/... ./dbusapi/... ./hostcheck/... ./units/... ./cmd/lockstepd/... ./cmd/lockstepctl/...}
 goroot=${GOROOT_HOST:-/usr/local/go}
 modcache=$(go env GOMODCACHE 2>/dev/null || echo /root/go/pkg/mod)
 [ -x "$goroot/bin/go" ] || { echo "deps-root: no Go at $goroot" >&2; exit 1; }
 
 t0=$(date +%s.%N)
-base=$(ROOT_BASE_PKGS="" "$here/mk-root.sh" bookworm)
+suite=${DEPS_SUITE:-bookworm}
+base=$(ROOT_BASE_PKGS="" "$here/mk-root.sh" "$suite")
 # key: deps.sh's package list (deps.sh --list) and this recipe
 recipe=2
 list=$(bash "$top/scripts/deps.sh" --list) || { echo "deps-root: scripts/deps.sh --list failed" >&2; exit 1; }
 key=$(printf '%s\n' "$recipe" "$list" | sha256sum | cut -c1-12)
-root=$HOST_BASE/roots/deps-bookworm-$key
+root=$HOST_BASE/roots/deps-$suite-$key
 t1=$(date +%s.%N)
 # chroot_run DIR CMD...: run in DIR with /proc, /sys, /dev and the checkout (/src) bound, in a
 # private mount namespace (every mount goes with it)
@@ -53,9 +55,10 @@ if [ ! -f "$root/.lockstep-root" ] || [ "${HOST_REFRESH:-0}" = 1 ]; then
 fi
 t2=$(date +%s.%N)
 printf 'deps-root: roots ready in %.0fs (%s)\n' "$(echo "$t2 - $t0" | bc)" "$root"
+[ "${DEPS_BUILD_ONLY:-0}" = 1 ] && exit 0
 
 # the tests: an overlay over the cached root, a copy of the checkout (tests may write in it)
-run=$HOST_BASE/layers/deps-${HOSTS_RUN:-$$}   # one per run: another run on the machine has its own
+run=$HOST_BASE/layers/deps-$suite-${HOSTS_RUN:-$$}   # one per run: another run on the machine has its own
 rm -rf "$run"; mkdir -p "$run"/{upper,work,merged,vartmp} "$HOST_BASE/gocache"; chmod 1777 "$run/vartmp"
 export R=$run/merged root run top goroot modcache DEPS_PKGS
 unshare --mount --net --propagation private -- bash -euo pipefail -c '

@@ -129,12 +129,17 @@ mkdir -p "$R/mnt/share"
 mount --bind "$HOST_STATE/share" "$R/mnt/share"
 mount -o remount,bind,ro "$R/mnt/share"
 
+# 11. machine dirs bound read-write (HOST_BINDS="SRC:DST ..."; e.g. a CI cache of Go's downloads)
+for b in ${HOST_BINDS:-}; do
+  mkdir -p "$R${b#*:}"; mount --bind "${b%%:*}" "$R${b#*:}"
+done
+
 hostname "fresh-$HOST_NAME"
 # extra environment for systemd (HOST_SYSTEMD_ENV, e.g. SYSTEMD_PROC_CMDLINE=...), read before the switch
 mapfile -t senv < <(grep -v '^$' "$HOST_STATE/systemd.env" || true)
 unit=$(cat "$HOST_STATE/unit" 2>/dev/null || echo multi-user.target)
 
-# 11. switch root: the host's filesystem disappears from this namespace
+# 12. switch root: the host's filesystem disappears from this namespace
 mkdir -p "$R/run/fresh/oldroot"
 cd "$R"
 pivot_root . run/fresh/oldroot
@@ -142,7 +147,7 @@ cd /
 umount -l /run/fresh/oldroot
 rmdir /run/fresh/oldroot
 
-# 12. boot. container=podman: systemd behaves as in a container (no remount-ro of shared
+# 13. boot. container=podman: systemd behaves as in a container (no remount-ro of shared
 #     superblocks, no kernel-level setup)
 exec /usr/bin/env -i container=podman PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   "${senv[@]}" /lib/systemd/systemd --system --unit="$unit" --show-status=0 \

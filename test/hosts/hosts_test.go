@@ -4,7 +4,6 @@ package hosts
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lockstep/lockstep/internal/testenv"
+	"github.com/lockstep/lockstep/test/e2e"
 )
 
 // The demo catalog's image name: the shipped examples are used as they are.
@@ -40,92 +41,21 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func sh(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
+// The suites' shared helpers (test/e2e), under this file's short names.
+var (
+	sh        = e2e.Sh
+	try       = e2e.Try
+	unixDo    = e2e.UnixDo
+	httpGet   = e2e.HTTPGet
+	getReport = e2e.GetReport
+)
 
-func try(name string, args ...string) (string, error) {
-	out, err := exec.Command(name, args...).CombinedOutput()
-	return strings.TrimSpace(string(out)), err
-}
+type report = e2e.Report
 
-// eventually polls f until it returns "" (done), failing with f's last word after timeout.
+// eventually polls f every half second until it returns "" (done), failing with f's last word after timeout.
 func eventually(t *testing.T, what string, timeout time.Duration, f func() string) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		why := f()
-		if why == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s: %s", timeout, what, why)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-}
-
-type report struct {
-	PassID    uint64    `json:"pass_id"`
-	Trigger   string    `json:"trigger"`
-	StartedAt time.Time `json:"started_at"`
-	Failures  []struct {
-		App, Error string
-	} `json:"failures"`
-	Apps []struct {
-		ID    string `json:"id"`
-		State string `json:"state"`
-	} `json:"apps"`
-	Companions []struct {
-		ID    string `json:"id"`
-		State string `json:"state"`
-	} `json:"companions"`
-	CompanionMode string `json:"companion_mode"`
-}
-
-// unixGet asks lockstepd's API on a unix socket (a request on it socket-activates the daemon).
-func unixDo(sock, method, path string, timeout time.Duration) (int, string, error) {
-	c := http.Client{Timeout: timeout, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", sock)
-	}}}
-	req, _ := http.NewRequest(method, "http://lockstep"+path, nil)
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
-}
-
-func getReport(t *testing.T, sock string) (report, string) {
-	t.Helper()
-	code, body, err := unixDo(sock, "GET", "/v1/report", 30*time.Second)
-	if err != nil || code != 200 {
-		t.Fatalf("GET /v1/report on %s: HTTP %d %v %s", sock, code, err, body)
-	}
-	var r report
-	if err := json.Unmarshal([]byte(body), &r); err != nil {
-		t.Fatalf("report: %v\n%s", err, body)
-	}
-	return r, body
-}
-
-func httpGet(url string) (int, string, error) {
-	c := http.Client{Timeout: 8 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
+	e2e.Eventually(t, what, timeout, 500*time.Millisecond, f)
 }
 
 // page waits until url answers 200 with every one of subs in its body.
@@ -461,24 +391,15 @@ const (
 	userUID  = 4711
 )
 
+// testUser is the non-root user of the user-scope tests.
+var testUser = e2e.User{Name: userName, UID: userUID, Home: "/home/" + userName}
+
 // asUser runs a command as the test user, with the environment its systemd --user session has.
-func asUser(name string, args ...string) (string, error) {
-	full := append([]string{fmt.Sprintf("--reuid=%d", userUID), fmt.Sprintf("--regid=%d", userUID), "--init-groups", "--",
-		"env", "HOME=/home/" + userName, "USER=" + userName, fmt.Sprintf("XDG_RUNTIME_DIR=/run/user/%d", userUID),
-		fmt.Sprintf("DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/%d/bus", userUID), "PODMAN_IGNORE_CGROUPSV1_WARNING=1", name}, args...)
-	cmd := exec.Command("setpriv", full...)
-	cmd.Dir = "/"
-	out, err := cmd.CombinedOutput()
-	return strings.TrimSpace(string(out)), err
-}
+func asUser(name string, args ...string) (string, error) { return testUser.Run(name, args...) }
 
 func mustUser(t *testing.T, name string, args ...string) string {
 	t.Helper()
-	out, err := asUser(name, args...)
-	if err != nil {
-		t.Fatalf("as %s: %s %s: %v\n%s", userName, name, strings.Join(args, " "), err, out)
-	}
-	return out
+	return testUser.Must(t, name, args...)
 }
 
 // TestUserScope follows docs/compatibility.md's user scope on the fresh host: a real non-root user
@@ -488,14 +409,7 @@ func mustUser(t *testing.T, name string, args ...string) string {
 // session bus.
 func TestUserScope(t *testing.T) {
 	home := "/home/" + userName
-	sh(t, "useradd", "--create-home", "--uid", fmt.Sprint(userUID), "--user-group", "--shell", "/bin/sh", userName)
-	if b, _ := os.ReadFile("/etc/subuid"); !strings.Contains(string(b), userName+":") {
-		t.Logf("useradd gave %s no subordinate ids: adding them", userName)
-		os.WriteFile("/etc/subuid", append(b, []byte(userName+":200000:65536\n")...), 0o644)
-		b, _ = os.ReadFile("/etc/subgid")
-		os.WriteFile("/etc/subgid", append(b, []byte(userName+":200000:65536\n")...), 0o644)
-	}
-	sh(t, "loginctl", "enable-linger", userName)
+	addUser(t)
 	// The user's manager goes at the end: on cgroup v1 its companion fails at every start and
 	// lockstepd starts it again, at a cost in CPU a later step would pay.
 	t.Cleanup(func() {
@@ -504,10 +418,6 @@ func TestUserScope(t *testing.T) {
 		asUser("podman", "rm", "--all", "--force", "--time", "0")
 		exec.Command("loginctl", "disable-linger", userName).Run()
 		exec.Command("systemctl", "stop", fmt.Sprintf("user@%d.service", userUID)).Run()
-	})
-	eventually(t, "the user's manager running", 60*time.Second, func() string {
-		out, _ := asUser("systemctl", "--user", "is-system-running")
-		return strings.TrimPrefix(out, "running")
 	})
 	importDemoImage(t, asUser)
 	mustUser(t, "systemctl", "--user", "enable", "--now", "podman.socket", "lockstepd.socket", "lockstep-reconcile.timer")
@@ -727,4 +637,301 @@ func TestPackageRemovePurge(t *testing.T) {
 	if b, err := os.ReadFile("/var/lib/lockstep/apps/demo-web/www/index.html"); err != nil || !strings.Contains(string(b), "fresh host") {
 		t.Errorf("purge touched the app's data: %v %q", err, b)
 	}
+}
+
+type hostProblem = e2e.HostProblem
+
+func hostProblems(t *testing.T, sock string) ([]hostProblem, string) {
+	t.Helper()
+	r, body := getReport(t, sock)
+	return r.HostProblems, body
+}
+
+// findProgram says where podman or a user would find name: PATH, then podman's helper dirs.
+func findProgram(name string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, d := range []string{"/usr/libexec/podman", "/usr/lib/podman", "/usr/local/libexec/podman", "/usr/local/lib/podman"} {
+		if _, err := os.Stat(filepath.Join(d, name)); err == nil {
+			return filepath.Join(d, name)
+		}
+	}
+	return ""
+}
+
+// TestHostProblems runs after TestNode on a host where the package was installed with
+// --no-install-recommends: catatonit (a Recommends) is not there, netavark and aardvark-dns (Depends)
+// are. The real lockstepd says so: its report's host_problems has kube-no-catatonit with the package
+// that fixes it, no network problem, and lockstepctl status puts it first.
+func TestHostProblems(t *testing.T) {
+	if p := findProgram("catatonit"); p != "" {
+		t.Fatalf("catatonit is at %s: this host has the package's recommends", p)
+	}
+	for _, p := range []string{"netavark", "aardvark-dns"} {
+		if findProgram(p) == "" {
+			t.Errorf("%s is missing: the package depends on it", p)
+		}
+	}
+	sh(t, "lockstepctl", "--color", "never", "reconcile")
+	probs, body := hostProblems(t, "/run/lockstep/lockstep.sock")
+	var kube *hostProblem
+	for i, p := range probs {
+		switch p.Code {
+		case "kube-no-catatonit":
+			kube = &probs[i]
+		default:
+			t.Errorf("host problem %s on a host with the package's dependencies: %s (fix: %s)", p.Code, p.Message, p.Fix)
+		}
+	}
+	if kube == nil {
+		t.Fatalf("no kube-no-catatonit in the report: %.3000s", body)
+	}
+	if !strings.Contains(kube.Fix, "catatonit") || len(kube.Apps) != 0 {
+		t.Errorf("kube-no-catatonit: fix %q, apps %v (want the package named, no app affected)", kube.Fix, kube.Apps)
+	}
+	out, err := try("lockstepctl", "--color", "never", "status")
+	if err != nil {
+		t.Errorf("lockstepctl status: %v (a problem that affects no app leaves the node healthy)\n%s", err, out)
+	}
+	first := strings.Index(out, "Host problem (kube-no-catatonit):")
+	if first < 0 || !strings.Contains(out[first:], "fix: "+kube.Fix) {
+		t.Errorf("lockstepctl status does not headline the problem with its fix:\n%s", out)
+	}
+	if table := strings.Index(out, "APP"); table >= 0 && first > table {
+		t.Errorf("the host problem comes after the table:\n%s", out)
+	}
+	t.Logf("lockstepctl status:\n%s", out)
+}
+
+// addUser makes the test user, with subordinate ids and lingering, and waits for its manager.
+func addUser(t *testing.T) {
+	t.Helper()
+	sh(t, "useradd", "--create-home", "--uid", fmt.Sprint(userUID), "--user-group", "--shell", "/bin/sh", userName)
+	if b, _ := os.ReadFile("/etc/subuid"); !strings.Contains(string(b), userName+":") {
+		t.Logf("useradd gave %s no subordinate ids: adding them", userName)
+		os.WriteFile("/etc/subuid", append(b, []byte(userName+":200000:65536\n")...), 0o644)
+		b, _ = os.ReadFile("/etc/subgid")
+		os.WriteFile("/etc/subgid", append(b, []byte(userName+":200000:65536\n")...), 0o644)
+	}
+	sh(t, "loginctl", "enable-linger", userName)
+	eventually(t, "the user's manager running", 60*time.Second, func() string {
+		out, _ := asUser("systemctl", "--user", "is-system-running")
+		if out == "running" || out == "degraded" {
+			return ""
+		}
+		return out
+	})
+}
+
+// TestUserScopeHostProblems: the user scope on a --no-install-recommends host, which has neither
+// dbus-user-session nor uidmap (both Recommends). The user's lockstepd cannot serve without a
+// session bus and says which package brings it; given a session bus (started here as
+// dbus-user-session would), it reports rootless-no-newuidmap with uidmap as the fix, on every app.
+func TestUserScopeHostProblems(t *testing.T) {
+	for _, p := range []string{"newuidmap", "newgidmap"} {
+		if w := findProgram(p); w != "" {
+			t.Fatalf("%s is at %s: this host has uidmap", p, w)
+		}
+	}
+	// Without libpam-systemd (dbus-user-session depends on it) the user's manager gets no
+	// XDG_RUNTIME_DIR and fails at once ("Trying to run as user instance, but $XDG_RUNTIME_DIR is
+	// not set"): seen on trixie. The test gives it one, as the sandbox does, to reach lockstepd.
+	if findPAM("pam_systemd.so") == "" {
+		t.Logf("no pam_systemd.so (libpam-systemd): the user's manager is given XDG_RUNTIME_DIR by a drop-in")
+		os.MkdirAll("/etc/systemd/system/user@.service.d", 0o755)
+		os.WriteFile("/etc/systemd/system/user@.service.d/lockstep-test.conf", []byte("[Service]\nEnvironment=XDG_RUNTIME_DIR=/run/user/%i\n"), 0o644)
+		sh(t, "systemctl", "daemon-reload")
+		t.Cleanup(func() {
+			os.Remove("/etc/systemd/system/user@.service.d/lockstep-test.conf")
+			exec.Command("systemctl", "daemon-reload").Run()
+		})
+	}
+	addUser(t)
+	t.Cleanup(func() {
+		asUser("systemctl", "--user", "disable", "--now", "lockstep-reconcile.timer", "lockstepd.socket", "lockstepd.service", "podman.socket")
+		asUser("systemctl", "--user", "stop", "lockstep-test-bus.service")
+		exec.Command("loginctl", "disable-linger", userName).Run()
+		exec.Command("systemctl", "stop", fmt.Sprintf("user@%d.service", userUID)).Run()
+	})
+	busSock := fmt.Sprintf("/run/user/%d/bus", userUID)
+	if _, err := os.Stat(busSock); err == nil {
+		t.Fatalf("%s exists: this host has a session bus (dbus-user-session)", busSock)
+	}
+	home := "/home/" + userName
+	apps := filepath.Join(home, ".config", "lockstep", "apps.d")
+	mustUser(t, "mkdir", "-p", apps)
+	os.WriteFile(filepath.Join(apps, "us-web.yaml"), []byte(fmt.Sprintf("app:\n  id: us-web\n  name: user-scope web\n  version: '1'\n  container:\n    image: %s\n    command: [httpd, -f, -p, '8080']\n    network: bridge\n    stop_grace_period: 1s\n", demoImage)), 0o644)
+	sh(t, "chown", "-R", fmt.Sprintf("%d:%d", userUID, userUID), home)
+	mustUser(t, "systemctl", "--user", "enable", "--now", "podman.socket", "lockstepd.socket")
+	sock := fmt.Sprintf("/run/user/%d/lockstep/lockstep.sock", userUID)
+
+	// No session bus: a request on the socket starts lockstepd, which stops at once, saying why.
+	unixDo(sock, "GET", "/v1/healthz", 10*time.Second)
+	eventually(t, "the user's lockstepd failing without a session bus", time.Minute, func() string {
+		j, _ := try("journalctl", "--no-pager", "-o", "cat", fmt.Sprintf("_UID=%d", userUID), "_COMM=lockstepd")
+		if strings.Contains(j, "connecting to the session bus") && strings.Contains(j, "dbus-user-session") {
+			t.Logf("the user's lockstepd without a session bus: %s", lastLine(j, "session bus"))
+			return ""
+		}
+		unixDo(sock, "GET", "/v1/healthz", 5*time.Second)
+		return "journal: " + j
+	})
+
+	// A session bus as dbus-user-session's user units give one (dbus-daemon is in the dbus package).
+	mustUser(t, "systemd-run", "--user", "--unit", "lockstep-test-bus", "--", "dbus-daemon", "--session", "--nofork", "--nopidfile", "--address=unix:path="+busSock)
+	eventually(t, "the session bus", 30*time.Second, func() string {
+		if _, err := os.Stat(busSock); err != nil {
+			return err.Error()
+		}
+		return ""
+	})
+	// and in the manager's environment, as dbus-user-session's units put it there
+	mustUser(t, "systemctl", "--user", "set-environment", "DBUS_SESSION_BUS_ADDRESS=unix:path="+busSock)
+	asUser("systemctl", "--user", "reset-failed", "lockstepd.service", "lockstepd.socket")
+	mustUser(t, "systemctl", "--user", "restart", "lockstepd.socket")
+	var probs []hostProblem
+	var body string
+	eventually(t, "rootless-no-newuidmap in the user lockstepd's report", 2*time.Minute, func() string {
+		if code, b, err := unixDo(sock, "GET", "/v1/report", 10*time.Second); err != nil || code != 200 {
+			return fmt.Sprintf("GET /v1/report: HTTP %d %v %s", code, err, b)
+		}
+		probs, body = hostProblems(t, sock)
+		for _, p := range probs {
+			if p.Code == "rootless-no-newuidmap" {
+				return ""
+			}
+		}
+		asUser("lockstepctl", "--user", "reconcile")
+		return body
+	})
+	for _, p := range probs {
+		if p.Code != "rootless-no-newuidmap" {
+			t.Logf("also: %s: %s (fix: %s)", p.Code, p.Message, p.Fix)
+			continue
+		}
+		if !strings.Contains(p.Fix, "uidmap") || !slices.Contains(p.Apps, "us-web") {
+			t.Errorf("rootless-no-newuidmap: fix %q, apps %v (want uidmap named, us-web affected)", p.Fix, p.Apps)
+		}
+	}
+	status, _ := asUser("lockstepctl", "--user", "--color", "never", "status")
+	if !strings.Contains(status, "Host problem (rootless-no-newuidmap):") || !strings.Contains(status, "uidmap") {
+		t.Errorf("lockstepctl --user status does not headline rootless-no-newuidmap:\n%s", status)
+	}
+	t.Logf("lockstepctl --user status:\n%s", status)
+}
+
+// findPAM is where a PAM module is installed, "" when it is not.
+func findPAM(name string) string {
+	m, _ := filepath.Glob("/usr/lib/*/security/" + name)
+	m2, _ := filepath.Glob("/lib/*/security/" + name)
+	for _, p := range append(append(m, m2...), "/usr/lib/security/"+name, "/lib/security/"+name) {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+func lastLine(s, sub string) string {
+	ls := strings.Split(s, "\n")
+	for i := len(ls) - 1; i >= 0; i-- {
+		if strings.Contains(ls[i], sub) {
+			return ls[i]
+		}
+	}
+	return ""
+}
+
+// readmeCommands are the commands of the README's "Two commands" block, as written there.
+func readmeCommands(t *testing.T, readme string) []string {
+	t.Helper()
+	b, err := os.ReadFile(readme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i := strings.Index(s, "## Two commands")
+	if i < 0 {
+		t.Fatalf("%s: no \"## Two commands\" section", readme)
+	}
+	s = s[i:]
+	start := strings.Index(s, "```bash\n")
+	end := strings.Index(s[start+8:], "```")
+	if start < 0 || end < 0 {
+		t.Fatalf("%s: no bash block in \"Two commands\"", readme)
+	}
+	var cmds []string
+	for _, l := range strings.Split(s[start+8:start+8+end], "\n") {
+		if c, _, _ := strings.Cut(l, "#"); strings.TrimSpace(c) != "" {
+			cmds = append(cmds, strings.TrimSpace(c))
+		}
+	}
+	return cmds
+}
+
+// TestReadmeDemo runs the README's first command as written (make demo), as root in a clone of the
+// project on a fresh host that holds Debian's base, systemd and what the README's Prerequisites say to
+// install (make, git, Debian's golang-go: Go 1.24 on trixie, 1.23 from bookworm-backports on
+// bookworm, which fetches the Go 1.26 toolchain go.mod asks for). The host reaches Debian's archive
+// and the Go module proxy through hostproxy (HOSTS_PROXY: apt's Acquire::http::Proxy and
+// https_proxy, as on a machine behind a proxy) and nothing else. Then the demo node is what
+// the README says: every app healthy in lockstepd's report, its pages served, names resolving.
+func TestReadmeDemo(t *testing.T) {
+	src, proxy := os.Getenv("HOSTS_SRC"), os.Getenv("HOSTS_PROXY")
+	if src == "" || proxy == "" {
+		t.Fatal("HOSTS_SRC (the checkout, a tar) and HOSTS_PROXY (hostproxy's unix socket)")
+	}
+	for _, p := range []string{"lockstepd", "podman", "netavark", "busybox"} {
+		if w := findProgram(p); w != "" {
+			t.Fatalf("%s is at %s before make demo: not a fresh host", p, w)
+		}
+	}
+	goVersion := sh(t, "go", "version")
+	t.Logf("before make demo: %s; %s; %s", goVersion, sh(t, "make", "--version")[:20], sh(t, "git", "--version"))
+	sh(t, "systemd-run", "--unit", "lockstep-test-proxy", "--", "/mnt/share/hostproxy", "forward", "-listen", "127.0.0.1:3128", "-to", proxy)
+	os.WriteFile("/etc/apt/apt.conf.d/99lockstep-test-proxy", []byte("Acquire::http::Proxy \"http://127.0.0.1:3128\";\n"), 0o644)
+	dir := "/root/lockstep"
+	sh(t, "mkdir", "-p", dir)
+	sh(t, "tar", "-C", dir, "-xf", src)
+	cmds := readmeCommands(t, filepath.Join(dir, "README.md"))
+	if len(cmds) != 2 || cmds[0] != "make demo" || cmds[1] != "make test" {
+		t.Fatalf("the README's two commands: %q", cmds)
+	}
+	t0 := time.Now()
+	cmd := exec.Command("sh", "-c", cmds[0])
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=dumb", "LANG=C.UTF-8",
+		"http_proxy=http://127.0.0.1:3128", "https_proxy=http://127.0.0.1:3128"}
+	out, err := cmd.CombinedOutput()
+	t.Logf("%s (%s):\n%s", cmds[0], time.Since(t0).Round(time.Second), out)
+	if err != nil {
+		t.Fatalf("%s: %v", cmds[0], err)
+	}
+	if !strings.Contains(string(out), "PID 1 is systemd: installing on this host") {
+		t.Errorf("make demo did not take the booted host's path")
+	}
+	t.Logf("the Go that built it (go env in %s): %s", dir, mustIn(t, dir, "go", "env", "GOVERSION", "GOTOOLCHAIN"))
+	// What make demo left: the node healthy (lockstepctl status exits 0), its pages.
+	waitHealthy(t, nodeApps, t0, 2*time.Minute)
+	page(t, "demo-web", "http://127.0.0.1:18080/", "served by demo-web, kept in lockstep")
+	page(t, "demo-web's companion", "http://127.0.0.1:18081/", "served by demo-web, kept in lockstep")
+	page(t, "mempool web", "http://127.0.0.1:18350/", `"core_rpc":{"host":"bitcoin-knots","port":"8332","user":"lockstep","status":"ok"`,
+		`"electrum":{"host":"electrs","port":"50001","height":`, `"database":{"host":"db","address":"`)
+	page(t, "lnd-ui's companion", "http://127.0.0.1:18371/", "admin.macaroon present")
+	if s := sh(t, "dpkg-query", "-W", "-f", "${db:Status-Abbrev}", "lockstep"); s != "ii " {
+		t.Errorf("lockstep's package after make demo: %q", s)
+	}
+}
+
+func mustIn(t *testing.T, dir, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "https_proxy=http://127.0.0.1:3128"}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+	return strings.Join(strings.Fields(string(out)), " ")
 }

@@ -8,8 +8,9 @@
 #   HOSTS_TEST    the test binary (default bin/hosts.test)   HOSTS_QUADLET  v5 generator (bin/quadlet)
 #   HOSTS_DEB     the .deb under test (default bin/dist/lockstep_*_amd64.deb)
 #   HOSTS_OLD_DEB the previous build, upgraded from (default bin/dist-prev/lockstep_*_amd64.deb)
-#   HOSTS_ONLY    the steps to run, of: bookworm bookworm-service trixie norecommends deps
-#                 (default all of them)
+#   HOSTS_PROXY_BIN  hostproxy (bin/hostproxy): the demo hosts' way to Debian's archive and the Go proxy
+#   HOSTS_ONLY    the steps to run, of: bookworm bookworm-service trixie norecommends
+#                 norecommends-trixie deps deps-trixie demo-bookworm demo-trixie (default all)
 #   HOST_BASE     roots, layers, host state and logs (default /var/lib/lockstep-hosts; never under
 #                 /tmp, /var/tmp or /run)        HOST_REFRESH=1  rebuild the cached roots
 #   HOSTS_KEEP=1  leave a failed host running to look into (HOST_NAME=... test/hosts/host-exec.sh bash)
@@ -25,8 +26,9 @@ test_bin=$(realpath "${HOSTS_TEST:-$top/bin/hosts.test}")
 quadlet=$(realpath "${HOSTS_QUADLET:-$top/bin/quadlet}")
 deb=$(realpath "${HOSTS_DEB:-$(ls "$top"/bin/dist/lockstep_*_amd64.deb | head -1)}")
 old_deb=$(realpath "${HOSTS_OLD_DEB:-$(ls "$top"/bin/dist-prev/lockstep_*_amd64.deb | head -1)}")
-only=${HOSTS_ONLY:-bookworm bookworm-service trixie norecommends deps}
-for f in "$test_bin" "$quadlet" "$deb" "$old_deb"; do [ -f "$f" ] || { echo "test/hosts: missing $f" >&2; exit 1; }; done
+proxy_bin=$(realpath "${HOSTS_PROXY_BIN:-$top/bin/hostproxy}")
+only=${HOSTS_ONLY:-bookworm bookworm-service trixie norecommends norecommends-trixie deps deps-trixie demo-bookworm demo-trixie}
+for f in "$test_bin" "$quadlet" "$deb" "$old_deb" "$proxy_bin"; do [ -f "$f" ] || { echo "test/hosts: missing $f" >&2; exit 1; }; done
 version_of() { dpkg-deb -f "$1" Version; }
 mkdir -p "$HOST_BASE/logs"
 export HOSTS_RUN=${HOSTS_RUN:-$$}
@@ -51,7 +53,9 @@ cleanup() {
   # this run's layers and shares (a failed host kept with HOSTS_KEEP=1 keeps its own)
   [ "${HOSTS_KEEP:-0}" = 1 ] && [ ${#failed[@]} -gt 0 ] && return
   rm -rf "$HOST_BASE"/layers/*-"$HOSTS_RUN" "$HOST_BASE"/share/*-"$HOSTS_RUN"
+  for p in "${proxies[@]}"; do kill "$p" 2>/dev/null; done
 }
+proxies=()
 trap cleanup EXIT
 
 # root SUITE: the cached base root's path
@@ -65,13 +69,14 @@ root() {
 layer() {
   local name=$1 r=$2 d=$3 t; shift 3; t=$(now)
   lower=$("$here/mk-layer.sh" "$r" "$HOST_BASE/layers/$name-$HOSTS_RUN" "$d" "$@") || { echo "test/hosts: installing $(basename "$d") into $name failed" >&2; exit 1; }
-  note "layer $name: apt-get install $* $(basename "$d"): $(took "$t")"
+  if [ "$d" = - ]; then note "layer $name: $LAYER_CMD: $(took "$t")"
+  else note "layer $name: apt-get install $* $(basename "$d"): $(took "$t")"; fi
 }
 # boot NAME LOWER [VAR=value...]: boot a host (HOST_RESUME=1 in the arguments: on the disk it left)
 boot() {
   local name=$1-$HOSTS_RUN low=$2 t; shift 2; t=$(now)
   local share=$HOST_BASE/share/$name
-  rm -rf "$share"; mkdir -p "$share"; cp "$test_bin" "$deb" "$old_deb" "$share/"
+  rm -rf "$share"; mkdir -p "$share"; cp "$test_bin" "$deb" "$old_deb" ${BOOT_EXTRA:-} "$share/"
   # a host left over from an earlier run goes first (its disk stays for a reboot)
   local keep=0; [[ " $* " == *" HOST_RESUME=1 "* ]] && keep=1
   HOST_NAME=$name HOST_KEEP_STATE=$keep "$here/host-stop.sh" >/dev/null 2>&1
@@ -86,7 +91,7 @@ boot() {
 tests() {
   local name=$1-$HOSTS_RUN step=$2 re=$3 t rc; shift 3; t=$(now)
   HOST_NAME=$name "$here/host-exec.sh" env "$@" "/mnt/share/$(basename "$test_bin")" -test.v -test.count=1 \
-    -test.timeout=15m -test.run "$re" 2>&1 | sed "s/^/[$name] /"
+    -test.timeout="${TEST_TIMEOUT:-15m}" -test.run "$re" 2>&1 | sed "s/^/[$name] /"
   rc=${PIPESTATUS[0]}
   if [ "$rc" != 0 ]; then
     failed+=("$name")
@@ -107,9 +112,9 @@ stop() {
 new_v=$(version_of "$deb"); old_v=$(version_of "$old_deb")
 echo "== test/hosts: lockstep $new_v (upgrade from $old_v), steps: $only"
 
-if want bookworm || want bookworm-service || want norecommends || want deps; then root bookworm; fi
+if want bookworm || want bookworm-service || want norecommends || want demo-bookworm; then root bookworm; fi
 broot=$(cat "$HOST_BASE/logs/root-bookworm.path" 2>/dev/null || true)
-if want trixie; then root trixie; fi
+if want trixie || want norecommends-trixie || want demo-trixie; then root trixie; fi
 troot=$(cat "$HOST_BASE/logs/root-trixie.path" 2>/dev/null || true)
 
 # Debian 12 with podman's recommends (apt's default): Quadlet mode with the v5 generator lockstep
@@ -138,22 +143,59 @@ if want trixie; then
     tests trixie reboot '^TestAfterReboot$'; }
   stop trixie
 fi
-# Debian 12 with --no-install-recommends and the previous build: the upgrade to this one, the node
-# on what the package's dependencies alone bring, then remove and purge.
-if want norecommends; then
-  layer norecommends "$broot" "$old_deb" --no-install-recommends
-  boot norecommends "$lower"
-  tests norecommends upgrade '^TestPackageUpgrade$' HOSTS_OLD_VERSION="$old_v" HOSTS_NEW_DEB="/mnt/share/$(basename "$deb")" &&
-    tests norecommends node '^TestNode$' HOSTS_COMPANION_MODE=service
-  tests norecommends remove '^TestPackageRemovePurge$'
-  stop norecommends
-fi
-if want deps; then
-  t=$(now)
-  if "$here/deps-root.sh"; then note "ok   deps: deps.sh on a minbase bookworm root, then the real-component tests: $(took "$t")"
-  else failed+=(deps); note "FAIL deps: $(took "$t")"; fi
-fi
+# Debian 12 and 13 with --no-install-recommends and the previous build: the upgrade to this one, the
+# node on what the package's dependencies alone bring, what lockstepd says of the missing recommends
+# (catatonit; uidmap and dbus-user-session in the user scope), then remove and purge.
+norecommends() {
+  local name=$1 r=$2
+  layer "$name" "$r" "$old_deb" --no-install-recommends
+  boot "$name" "$lower"
+  tests "$name" upgrade '^TestPackageUpgrade$' HOSTS_OLD_VERSION="$old_v" HOSTS_NEW_DEB="/mnt/share/$(basename "$deb")" &&
+    tests "$name" node '^TestNode$' HOSTS_COMPANION_MODE="$3" &&
+    tests "$name" problems '^(TestHostProblems|TestUserScopeHostProblems)$'
+  tests "$name" remove '^TestPackageRemovePurge$'
+  stop "$name"
+}
+if want norecommends; then norecommends norecommends "$broot" service; fi
+if want norecommends-trixie; then norecommends norecommends-trixie "$troot" quadlet; fi
+# The README's first command (make demo) as written, on a fresh host with what its Prerequisites say
+# (make, git, Debian's golang-go; on bookworm from bookworm-backports), Debian's base and systemd;
+# the host reaches Debian's archive and the Go module proxy through hostproxy. Go's downloads and
+# build cache are kept in $HOST_BASE/demo-cache between runs (as CI caches them).
+demo() {
+  local name=$1 r=$2 p
+  # the checkout as git has it (what a clone holds), uncommitted changes included
+  local src=$HOST_BASE/share/src-$HOSTS_RUN/src.tar
+  if [ ! -f "$src" ]; then
+    mkdir -p "$(dirname "$src")"
+    git -C "$top" ls-files -z | tar -C "$top" --null -T - -cf "$src"
+  fi
+  LAYER_CMD=$3 layer "$name" "$r" -
+  mkdir -p "$HOST_BASE/demo-cache/mod" "$HOST_BASE/demo-cache/build"
+  BOOT_EXTRA="$proxy_bin $src" boot "$name" "$lower" \
+    HOST_BINDS="$HOST_BASE/demo-cache/mod:/root/go/pkg/mod $HOST_BASE/demo-cache/build:/root/.cache/go-build"
+  "$proxy_bin" serve -listen "$HOST_BASE/state/$name-$HOSTS_RUN/share/proxy.sock" >"$HOST_BASE/logs/$name-$HOSTS_RUN-proxy.log" 2>&1 &
+  p=$!; proxies+=("$p")
+  TEST_TIMEOUT=25m tests "$name" demo '^TestReadmeDemo$' HOSTS_SRC=/mnt/share/src.tar HOSTS_PROXY=/mnt/share/proxy.sock
+  kill "$p" 2>/dev/null
+  stop "$name"
+}
+# bookworm's golang-go is 1.19: the README's way is bookworm-backports (the root's own mirror)
+if want demo-bookworm; then demo demo-bookworm "$broot" 'm=$(awk '"'"'$1=="deb" {print $2; exit}'"'"' /etc/apt/sources.list)
+  echo "deb $m bookworm-backports main" >> /etc/apt/sources.list
+  apt-get update -q; apt-get install -y -q make git ca-certificates; apt-get install -y -q -t bookworm-backports golang-go
+  apt-get purge -y -q busybox-static'; fi
+if want demo-trixie; then demo demo-trixie "$troot" 'apt-get update -q; apt-get install -y -q make git ca-certificates golang-go
+  apt-get purge -y -q busybox-static'; fi
 
+# deps.sh on minbase roots of both suites, then the real-component tests in them.
+for suite in bookworm trixie; do
+  step=deps; [ $suite = bookworm ] || step=deps-$suite
+  want $step || continue
+  t=$(now)
+  if DEPS_SUITE=$suite "$here/deps-root.sh"; then note "ok   $step: deps.sh on a minbase $suite root, then the real-component tests: $(took "$t")"
+  else failed+=($step); note "FAIL $step: $(took "$t")"; fi
+done
 echo
 echo "== test/hosts summary"
 printf '   %s\n' "${timings[@]}"

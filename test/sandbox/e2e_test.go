@@ -14,64 +14,32 @@ import (
 	"time"
 
 	"github.com/lockstep/lockstep/systemd"
+	"github.com/lockstep/lockstep/test/e2e"
 )
 
-func sh(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
+// The suites' shared helpers (test/e2e), under this package's short names.
+var (
+	sh  = e2e.Sh
+	try = e2e.Try
+)
 
-func try(name string, args ...string) (string, error) {
-	out, err := exec.Command(name, args...).CombinedOutput()
-	return strings.TrimSpace(string(out)), err
-}
+type report = e2e.Report
 
+// eventually polls f until it is true, failing the test after timeout.
 func eventually(t *testing.T, what string, timeout time.Duration, f func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	e2e.Eventually(t, what, timeout, 200*time.Millisecond, func() string {
+		if f() {
+			return ""
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return "not yet"
+	})
 }
 
-type report struct {
-	PassID  uint64 `json:"pass_id"`
-	Trigger string `json:"trigger"`
-	Actions []struct {
-		App, Action string
-	} `json:"actions"`
-	Failures []struct {
-		App, Error string
-	} `json:"failures"`
-	Apps []struct {
-		ID    string `json:"id"`
-		State string `json:"state"`
-	} `json:"apps"`
-	Companions []struct {
-		ID    string `json:"id"`
-		State string `json:"state"`
-	} `json:"companions"`
-	CompanionMode string `json:"companion_mode"`
-	HostProblems  []struct {
-		Code string   `json:"code"`
-		Apps []string `json:"apps"`
-	} `json:"host_problems"`
-}
-
+// getReport is lockstepd's report from the system scope's API socket.
 func getReport(t *testing.T) report {
 	t.Helper()
-	out := sh(t, "curl", "-sS", "--fail", "--unix-socket", "/run/lockstep/lockstep.sock", "http://lockstep/v1/report")
-	var r report
-	if err := json.Unmarshal([]byte(out), &r); err != nil {
-		t.Fatalf("report: %v\n%s", err, out)
-	}
+	r, _ := e2e.GetReport(t, "/run/lockstep/lockstep.sock")
 	return r
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/lockstep/lockstep/hostcheck"
 	"github.com/lockstep/lockstep/podman"
+	"github.com/lockstep/lockstep/test/e2e"
 )
 
 const (
@@ -24,24 +25,15 @@ const (
 	userUID  = 4711
 )
 
-// asUser runs a command as the test user, with the environment its systemd --user session has.
+// asUser runs a command as the test user (home is theirs in this sandbox), with the environment
+// its systemd --user session has.
 func asUser(home string, name string, args ...string) (string, error) {
-	full := append([]string{fmt.Sprintf("--reuid=%d", userUID), fmt.Sprintf("--regid=%d", userUID), "--init-groups", "--",
-		"env", "HOME=" + home, "USER=" + userName, fmt.Sprintf("XDG_RUNTIME_DIR=/run/user/%d", userUID),
-		fmt.Sprintf("DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/%d/bus", userUID), name}, args...)
-	cmd := exec.Command("setpriv", full...)
-	cmd.Dir = "/"
-	out, err := cmd.CombinedOutput()
-	return strings.TrimSpace(string(out)), err
+	return e2e.User{Name: userName, UID: userUID, Home: home}.Run(name, args...)
 }
 
 func mustUser(t *testing.T, home, name string, args ...string) string {
 	t.Helper()
-	out, err := asUser(home, name, args...)
-	if err != nil {
-		t.Fatalf("as %s: %s %s: %v\n%s", userName, name, strings.Join(args, " "), err, out)
-	}
-	return out
+	return e2e.User{Name: userName, UID: userUID, Home: home}.Must(t, name, args...)
 }
 
 // tunForEveryone gives the sandbox a /dev/net/tun that every user may open (0666, as on a stock
