@@ -329,6 +329,7 @@ func crossCheck(apps []*Loaded, invalid map[string]bool) []appProblem {
 	for i, a := range apps {
 		ids[i] = a.ID
 	}
+	out = append(out, checkOptIn(apps, byID, providers)...)
 	for _, cyc := range graph.Cycles(ids, func(id string) (out []string) {
 		for _, name := range byID[id].Deps() {
 			if dep, ok := providers[name]; ok && byID[dep] != nil {

@@ -45,13 +45,62 @@ func checkBuildContexts(file, dir string, a *App) Problems {
 		if b == nil || b.Context == "" {
 			continue
 		}
-		f := m.Field + ".build.context"
 		if _, err := policy.BuildContext(dir, b.Context, b.Containerfile); err != nil {
-			if strings.HasPrefix(err.Error(), "containerfile") {
-				f = m.Field + ".build.containerfile"
-			}
-			ps = append(ps, Problem{file, f, err.Error()})
+			f := map[bool]string{false: ".build.context", true: ".build.containerfile"}[strings.HasPrefix(err.Error(), "containerfile")]
+			ps = append(ps, Problem{file, m.Field + f, err.Error()})
 		}
 	}
 	return ps
+}
+
+// checkOptIn holds the installed set to its providers' word: another app reads a provider's data only
+// at the paths the provider shares (shared_paths), and its secret exports only those it shares
+// (shared: true), and only when it requires the provider (Validate checks that). Each problem is the
+// consumer's.
+func checkOptIn(apps []*Loaded, byID map[string]*Loaded, providers map[string]string) []appProblem {
+	var out []appProblem
+	for _, a := range apps {
+		bad := func(field, format string, args ...any) {
+			out = append(out, appProblem{Problem{a.File, field, fmt.Sprintf(format, args...)}, a.ID})
+		}
+		mounts := func(field string, ms []DepMount) {
+			for i, dm := range ms {
+				id, ok := providers[dm.From]
+				if !ok || id == a.ID {
+					continue // an optional dependency not installed mounts nothing; the app's own data is its own
+				}
+				if !policy.Shares(byID[id].SharedPaths, dm.Path) {
+					shares := "it shares no path"
+					if sp := byID[id].SharedPaths; len(sp) > 0 {
+						shares = "it shares: " + strings.Join(sp, ", ")
+					}
+					bad(fmt.Sprintf("%s.mounts[%d].path", field, i), "%q is not a path app %s shares (%s); a provider shares data with shared_paths", dm.Path, id, shares)
+				}
+			}
+		}
+		for _, m := range a.Members() {
+			mounts(m.Field, m.Mounts)
+			refs := func(f, v string) {
+				for _, r := range Refs(v) {
+					id, ok := providers[r[0]]
+					if !ok || id == a.ID {
+						continue
+					}
+					if e, ok := byID[id].Exports[r[1]]; ok && e.Secret && !e.Shared {
+						bad(f, "${%s.%s}: app %s does not share its secret %s (a provider shares a secret export with shared: true)", r[0], r[1], id, r[1])
+					}
+				}
+			}
+			for _, k := range sortedKeys(m.Env) {
+				refs(m.Field+".env."+k, m.Env[k])
+			}
+			for i, w := range m.Command {
+				refs(fmt.Sprintf("%s.command[%d]", m.Field, i), w)
+			}
+		}
+		for i, c := range a.Companions {
+			mounts(fmt.Sprintf("app.companions[%d]", i), c.Mounts)
+		}
+	}
+	return out
 }

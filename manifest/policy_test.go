@@ -152,3 +152,51 @@ func TestBuildContextInsideManifestDir(t *testing.T) {
 		}
 	}
 }
+
+// TestProvidersOptIn (issue 18, high): another app mounts a provider's data only at the paths the
+// provider shares (mounts: [{from: X, path: "."}] mounted all of X's data dir), and reads its secret
+// exports only those it shares; the consumer must require it (Validate). A companion is held to the
+// same; an app's own data and secrets are its own.
+func TestProvidersOptIn(t *testing.T) {
+	dir := t.TempDir()
+	write := func(id, body string) string {
+		f := filepath.Join(dir, id+".yaml")
+		os.WriteFile(f, []byte("app:\n  id: "+id+"\n  name: "+id+"\n  version: '1'\n"+body), 0o644)
+		return f
+	}
+	write("prov", "  provides: [chain]\n  container: {image: 'localhost/p:1'}\n  shared_paths: [public]\n"+
+		"  exports: {mac: {secret: true}, pw: {secret: true, shared: true}, host: {host: prov}}\n")
+	cons := write("cons", `  requires: {apps: [chain]}
+  exports: {own: {secret: true}}
+  container:
+    image: 'localhost/c:1'
+    env: {MAC: '${chain.mac}', PW: '${chain.pw}', H: '${chain.host}', OWN: '${cons.own}'}
+    mounts:
+      - {from: chain, path: ".", target: /all}
+      - {from: chain, path: public/tls.cert, target: /tls.cert}
+      - {from: chain, path: publicity, target: /p}
+  companions:
+    - id: cons-ui
+      image: 'localhost/c:1'
+      mounts: [{from: chain, path: lnd.conf, target: /x}, {from: cons, path: ".", target: /own}]
+`)
+	s := LoadFiles([]string{filepath.Join(dir, "prov.yaml"), cons}, Roots{DataRoot: "/var/lib/lockstep/apps"})
+	want := []string{
+		cons + ": app.container.mounts[0].path: \".\" is not a path app prov shares (it shares: public); a provider shares data with shared_paths",
+		cons + ": app.container.mounts[2].path: \"publicity\" is not a path app prov shares (it shares: public); a provider shares data with shared_paths",
+		cons + ": app.container.env.MAC: ${chain.mac}: app prov does not share its secret mac (a provider shares a secret export with shared: true)",
+		cons + ": app.companions[0].mounts[0].path: \"lnd.conf\" is not a path app prov shares (it shares: public); a provider shares data with shared_paths",
+	}
+	if got := s.Problems.Error(); got != strings.Join(want, "\n") {
+		t.Fatalf("problems:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
+	}
+	if s.ByID("prov") == nil || !s.Invalid["cons"] {
+		t.Fatalf("the consumer, not the provider, is held: %v %v", s.Apps, s.Invalid)
+	}
+	// shared only goes with a secret; shared_paths are relative.
+	bad := write("bad", "  container: {image: 'localhost/b:1'}\n  shared_paths: [/etc, ../x]\n  exports: {v: {value: '1', shared: true}}\n")
+	_, ps := LoadFile(bad, Roots{DataRoot: "/var/lib/lockstep/apps"})
+	if len(ps) != 3 || ps[0].Field != "app.exports.v.shared" || ps[1].Field != "app.shared_paths[0]" || ps[2].Field != "app.shared_paths[1]" {
+		t.Fatalf("%v", ps)
+	}
+}

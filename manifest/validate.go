@@ -304,6 +304,9 @@ func Validate(file string, a *App, roots Roots) Problems {
 		if n != 1 {
 			bad(f, "set exactly one of value, host and secret")
 		}
+		if e.Shared && !e.Secret {
+			bad(f+".shared", "only a secret export is shared or not; value and host exports are always visible to dependents")
+		}
 		if e.Host != "" && a.member(e.Host) == nil {
 			bad(f+".host", "%q is not a container of this app (%s)", e.Host, strings.Join(a.memberNames(), ", "))
 		}
@@ -322,6 +325,11 @@ func Validate(file string, a *App, roots Roots) Problems {
 			if !path.IsAbs(dm.Target) {
 				bad(f+".target", "%q is not an absolute path", dm.Target)
 			}
+		}
+	}
+	for i, sp := range a.SharedPaths {
+		if sp == "" || path.IsAbs(sp) || hasDotDot(sp) {
+			bad(fmt.Sprintf("app.shared_paths[%d]", i), "%q must be a path relative to the app's data directory, without ..", sp)
 		}
 	}
 	hookNames := map[string]int{}

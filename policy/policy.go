@@ -348,3 +348,15 @@ func within(p, root string) bool {
 func withinAny(p string, roots []string) bool {
 	return slices.ContainsFunc(roots, func(r string) bool { return within(p, r) })
 }
+
+// Shares tells whether p, a path relative to a provider's data dir, is one of the paths it shares
+// (its shared_paths) or under one: the provider's opt-in for the mounts of its dependents.
+func Shares(shared []string, p string) bool {
+	p = path.Clean(p)
+	for _, s := range shared {
+		if s = path.Clean(s); s == "." || p == s || strings.HasPrefix(p, s+"/") {
+			return true
+		}
+	}
+	return false
+}
