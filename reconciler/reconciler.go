@@ -146,7 +146,7 @@ func New(cfg Config, p Podman) (*Reconciler, error) {
 	}
 	r.last = last
 	// rollback: known-good and failed specs survive a restart (rollback.go).
-	if r.rb, err = loadRollbacks(cfg.StateDir, cfg.Log); err != nil {
+	if r.rb, err = r.loadRollbacks(cfg.StateDir, cfg.Log); err != nil {
 		return nil, err
 	}
 	if b, err := os.ReadFile(filepath.Join(cfg.StateDir, adoptedFile)); err == nil {
@@ -212,6 +212,7 @@ func (r *Reconciler) Pass(ctx context.Context, trigger string) *Report {
 	r.pass(ctx, log, rep)
 	rep.FinishedAt = r.cfg.Now().UTC()
 	sort.SliceStable(rep.Failures, func(i, j int) bool { return rep.Failures[i].App < rep.Failures[j].App })
+	rep.Redact(r.Redact) // the backstop: no secret value leaves in a report, whatever formatted it
 	if err := SaveReport(r.cfg.StateDir, rep); err != nil {
 		log.WithError(err).Error("saving report")
 	}
@@ -703,6 +704,10 @@ func (r *Reconciler) prepareData(d *Desired) error {
 	return nil
 }
 
+// Redact replaces every secret value the reconciler's store knows in msg by [secret]: lockstepd's
+// log hook and the report pass use it, so no message carries a secret out.
+func (r *Reconciler) Redact(msg string) string { return r.secrets.Redact(msg) }
+
 // adopt takes over a container with the app's name that lockstep did not create, if it matches the
 // manifest (image, command, published ports and bind mounts); otherwise it is left untouched.
 func (r *Reconciler) adopt(ctx context.Context, a Action) result {
@@ -710,7 +715,7 @@ func (r *Reconciler) adopt(ctx context.Context, a Action) result {
 	if err != nil {
 		return result{err: fmt.Errorf("inspecting container %s: %w", a.Container.Name, err)}
 	}
-	if why := mismatch(in, &a.Desired.Request); why != "" {
+	if why := mismatch(in, &a.Desired.Request, a.Desired.App.Members()[a.Desired.Index].Command); why != "" {
 		return result{err: fmt.Errorf("container %s was not created by lockstep and does not match the manifest (%s); it is left untouched: remove or rename it to let lockstep install the app", a.Container.Name, why)}
 	}
 	r.mu.Lock()
@@ -730,12 +735,14 @@ func (r *Reconciler) adopt(ctx context.Context, a Action) result {
 	return res
 }
 
-func mismatch(in *Inspected, want *CreateRequest) string {
+// mismatch says how in differs from want. words are the manifest's command as written: the message
+// quotes them, never want's expanded command, which holds the values of ${APP.NAME} (secrets).
+func mismatch(in *Inspected, want *CreateRequest, words []string) string {
 	if normImage(in.Image) != normImage(want.Image) {
 		return fmt.Sprintf("image %s, manifest wants %s", in.Image, want.Image)
 	}
 	if len(want.Command) > 0 && strings.Join(in.Command, "\x00") != strings.Join(want.Command, "\x00") {
-		return fmt.Sprintf("command %q, manifest wants %q", in.Command, want.Command)
+		return fmt.Sprintf("command %q, manifest wants %q", in.Command, words)
 	}
 	var have, wantPorts []string
 	for _, p := range in.Ports {

@@ -17,8 +17,12 @@ import (
 // overrides it.
 const RollbackSettle = 30 * time.Second
 
-func loadRollbacks(dir string, log interface{ Warnf(string, ...any) }) (*rollback.Book, error) {
-	return rollback.Load(dir, log)
+func (r *Reconciler) loadRollbacks(dir string, log interface{ Warnf(string, ...any) }) (*rollback.Book, error) {
+	rb, err := rollback.Load(dir, log)
+	if err == nil {
+		rb.Open(r.secrets.Seal, r.secrets.Unseal) // rollback.json holds no secret value
+	}
+	return rb, err
 }
 
 func (r *Reconciler) rollbackSettle() time.Duration {

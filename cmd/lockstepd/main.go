@@ -17,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/lockstep/lockstep/hostcheck"
+	"github.com/lockstep/lockstep/internal/redact"
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/podman"
 	"github.com/lockstep/lockstep/policy"
@@ -266,6 +267,8 @@ func run(args []string, stdout io.Writer) int {
 		log.WithError(err).Error("starting")
 		return 1
 	}
+	// The backstop under every log line: a secret value a message quoted by mistake is [secret].
+	log.AddHook(redact.Hook{Redact: rec.Redact})
 	if o.once {
 		if err := pm.Connect(ctx); err != nil {
 			log.WithError(err).Warn("podman is not reachable")

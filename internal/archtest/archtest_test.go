@@ -23,6 +23,7 @@ var allowed = map[string][]string{
 	"internal/testenv":    {},
 	"internal/archtest":   {},
 	"policy":              {},
+	"internal/redact":     {},
 	"internal/suggest":    {},
 	"internal/tmplref":    {},
 	"internal/graph":      {},
