@@ -58,7 +58,12 @@ type Backend interface {
 type Config struct {
 	// AdminGroup may call the methods that change things, besides root (default "lockstep").
 	AdminGroup string
-	Log        logrus.FieldLogger
+	// ReadGroup may call Report, besides root and AdminGroup (default none: "lockstep-read" is
+	// lockstepd's default).
+	ReadGroup string
+	// Polkit is PolkitAuto (the default: ask polkit where polkitd runs) or PolkitOff.
+	Polkit string
+	Log    logrus.FieldLogger
 }
 
 // Server is the exported object. Every D-Bus call runs in its own goroutine (godbus); the methods only
@@ -87,7 +92,7 @@ func (s *Server) encode(r *report.Report) map[string]dbus.Variant {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.enc == nil || s.encoded != r {
-		s.enc, s.encoded = EncodeReport(r), r
+		s.enc, s.encoded = EncodeReport(report.Bounded(r)), r // never past the bus's message limit
 		if s.spliced {
 			s.token = bodies.add(s.enc, s.token)
 		}
@@ -297,24 +302,6 @@ func failing(r *report.Report) []string {
 	return out
 }
 
-func (s *Server) check(sender dbus.Sender, method string) *dbus.Error {
-	s.mu.Lock()
-	stopping := s.stopping
-	s.mu.Unlock()
-	if stopping {
-		return dbus.NewError(ErrShuttingDown, []any{"lockstepd is shutting down"})
-	}
-	c, err := callerOf(s.Conn(), string(sender))
-	if err != nil {
-		return dbus.NewError(ErrAccessDenied, []any{err.Error()})
-	}
-	if !peer.Privileged(c, s.cfg.AdminGroup) {
-		s.cfg.Log.WithFields(logrus.Fields{"uid": c.UID, "method": method}).Warn("refused an unprivileged call")
-		return dbus.NewError(ErrAccessDenied, []any{fmt.Sprintf("%s needs root or membership of group %s (caller uid %d)", method, s.cfg.AdminGroup, c.UID)})
-	}
-	return nil
-}
-
 // wait waits for a ticket: the report of its pass, or its operation's error as a D-Bus error.
 func (s *Server) wait(t *ops.Ticket) (map[string]dbus.Variant, *dbus.Error) {
 	<-t.Done()
@@ -328,21 +315,28 @@ func (s *Server) wait(t *ops.Ticket) (map[string]dbus.Variant, *dbus.Error) {
 var idRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 // Reconcile runs a pass that starts after this call (joining one already queued) and returns its report.
-func (o object) Reconcile(sender dbus.Sender) (map[string]dbus.Variant, *dbus.Error) {
-	if err := o.s.check(sender, "Reconcile"); err != nil {
+func (o object) Reconcile(msg dbus.Message, sender dbus.Sender) (map[string]dbus.Variant, *dbus.Error) {
+	if err := o.s.authorize(msg, sender, "Reconcile", ActionReconcile); err != nil {
 		return nil, err
 	}
 	return o.s.wait(o.s.b.Request("dbus"))
 }
 
-// Report returns the last completed report.
-func (o object) Report() (map[string]dbus.Variant, *dbus.Error) {
+// Report returns the last completed report, to root, the admin group and the read group.
+func (o object) Report(sender dbus.Sender) (map[string]dbus.Variant, *dbus.Error) {
+	c, err := callerOf(o.s.Conn(), string(sender))
+	if err != nil {
+		return nil, dbus.NewError(ErrAccessDenied, []any{err.Error()})
+	}
+	if !peer.Reader(c, o.s.cfg.ReadGroup, o.s.cfg.AdminGroup) {
+		return nil, dbus.NewError(ErrAccessDenied, []any{fmt.Sprintf("Report needs root or membership of group %s or %s (caller uid %d)", o.s.cfg.ReadGroup, o.s.cfg.AdminGroup, c.UID)})
+	}
 	return o.s.encode(o.s.b.Last()), nil
 }
 
 // Install enables catalog app id and returns the report of the pass that installs it.
-func (o object) Install(sender dbus.Sender, id string) (map[string]dbus.Variant, *dbus.Error) {
-	if err := o.s.check(sender, "Install"); err != nil {
+func (o object) Install(msg dbus.Message, sender dbus.Sender, id string) (map[string]dbus.Variant, *dbus.Error) {
+	if err := o.s.authorize(msg, sender, "Install", ActionInstall); err != nil {
 		return nil, err
 	}
 	if !idRE.MatchString(id) {
@@ -352,10 +346,16 @@ func (o object) Install(sender dbus.Sender, id string) (map[string]dbus.Variant,
 }
 
 // Remove disables app id (companions first, then the container) and, with purge, deletes its data
-// once the container is gone.
-func (o object) Remove(sender dbus.Sender, id string, purge bool) (map[string]dbus.Variant, *dbus.Error) {
-	if err := o.s.check(sender, "Remove"); err != nil {
+// once the container is gone. A purge is authorized on its own (polkit action org.lockstep.purge),
+// before anything is removed: a caller who may remove but not purge changes nothing.
+func (o object) Remove(msg dbus.Message, sender dbus.Sender, id string, purge bool) (map[string]dbus.Variant, *dbus.Error) {
+	if err := o.s.authorize(msg, sender, "Remove", ActionRemove); err != nil {
 		return nil, err
+	}
+	if purge {
+		if err := o.s.authorize(msg, sender, "Remove with purge", ActionPurge); err != nil {
+			return nil, err
+		}
 	}
 	if !idRE.MatchString(id) {
 		return nil, dbus.NewError(ErrNoSuchApp, []any{fmt.Sprintf("%q is not an app id", id)})
@@ -379,8 +379,8 @@ func (o object) Remove(sender dbus.Sender, id string, purge bool) (map[string]db
 
 // RotateSecret gives app's secret export name a new random value and returns the report of the pass
 // that re-renders and restarts its consumers. The value is in no reply, log or error.
-func (o object) RotateSecret(sender dbus.Sender, app, name string) (map[string]dbus.Variant, *dbus.Error) {
-	if err := o.s.check(sender, "RotateSecret"); err != nil {
+func (o object) RotateSecret(msg dbus.Message, sender dbus.Sender, app, name string) (map[string]dbus.Variant, *dbus.Error) {
+	if err := o.s.authorize(msg, sender, "RotateSecret", ActionRotateSecret); err != nil {
 		return nil, err
 	}
 	if !idRE.MatchString(app) {

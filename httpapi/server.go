@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,11 +24,15 @@ type Backend interface {
 	Last() *report.Report
 }
 
-// Server is the HTTP API on a unix socket. Reading is open to whoever can reach the socket (its mode
-// and group decide); POST /v1/reconcile needs root or the admin group, from the peer's credentials.
+// Server is the HTTP API on a unix socket. Every request is authorized by the peer's credentials as
+// the kernel gave them to the connection (package peer: uid, real groups): reading (the report,
+// healthz, the metrics) needs root, the admin group or the read group; POST /v1/reconcile needs
+// root or the admin group. Connections are capped (MaxConns) and an idle keep-alive connection is
+// closed after IdleTimeout.
 type Server struct {
 	b          Backend
 	adminGroup string
+	readGroup  string
 	log        logrus.FieldLogger
 	metrics    *Metrics
 	handler    http.Handler
@@ -38,15 +41,26 @@ type Server struct {
 	stopping bool
 }
 
+// Limits of the API's connections.
+var (
+	MaxConns    = 64
+	IdleTimeout = 30 * time.Second
+)
+
+// Groups are who may do what besides root: Admin changes things (and reads), Read reads.
+type Groups struct {
+	Admin, Read string
+}
+
 // New returns a server; metrics may be nil.
-func New(b Backend, adminGroup string, m *Metrics, log logrus.FieldLogger) *Server {
-	s := &Server{b: b, adminGroup: adminGroup, log: log, metrics: m}
+func New(b Backend, g Groups, m *Metrics, log logrus.FieldLogger) *Server {
+	s := &Server{b: b, adminGroup: g.Admin, readGroup: g.Read, log: log, metrics: m}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/report", s.report)
+	mux.HandleFunc("GET /v1/report", s.reader(s.report))
 	mux.HandleFunc("POST /v1/reconcile", s.reconcile)
-	mux.HandleFunc("GET /v1/healthz", s.healthz)
+	mux.HandleFunc("GET /v1/healthz", s.reader(s.healthz))
 	if m != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+		mux.Handle("GET /metrics", s.reader(promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}).ServeHTTP))
 	}
 	s.handler = mux
 	return s
@@ -66,10 +80,13 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			return context.WithValue(ctx, connKey{}, c)
 		},
 	}
+	l = &limitListener{Listener: l, sem: make(chan struct{}, MaxConns)}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -95,33 +112,68 @@ type apiError struct {
 	Error string `json:"error"`
 }
 
+// limitListener holds at most cap(sem) connections open: Accept waits for one to close.
+type limitListener struct {
+	net.Listener
+	sem chan struct{}
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	l.sem <- struct{}{}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	return &limitedConn{Conn: c, release: func() { <-l.sem }}, nil
+}
+
+type limitedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}
+
 func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 	rep := s.b.Last()
 	if rep == nil {
 		rep = &report.Report{}
 	}
-	writeJSON(w, http.StatusOK, rep)
+	writeJSON(w, http.StatusOK, report.Bounded(rep))
+}
+
+// reader lets through the callers that may read: root, the admin group, the read group.
+func (s *Server) reader(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, ok := peerOf(r)
+		if !ok || !peer.Reader(c, s.readGroup, s.adminGroup) {
+			writeJSON(w, http.StatusForbidden, apiError{"reading needs root or membership of group " + s.readGroup + " or " + s.adminGroup})
+			return
+		}
+		h(w, r)
+	}
 }
 
 // peerOf returns the uid and groups of the process at the other end of the unix socket.
 func peerOf(r *http.Request) (peer.Caller, bool) {
-	c, ok := r.Context().Value(connKey{}).(*net.UnixConn)
-	if !ok {
+	var uc *net.UnixConn
+	switch c := r.Context().Value(connKey{}).(type) {
+	case *net.UnixConn:
+		uc = c
+	case *limitedConn:
+		uc, _ = c.Conn.(*net.UnixConn)
+	}
+	if uc == nil {
 		return peer.Caller{}, false
 	}
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return peer.Caller{}, false
-	}
-	var cred *syscall.Ucred
-	var cerr error
-	raw.Control(func(fd uintptr) {
-		cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
-	})
-	if cerr != nil || cred == nil {
-		return peer.Caller{}, false
-	}
-	return peer.Caller{UID: cred.Uid}, true
+	c, err := peer.OfUnixConn(uc)
+	return c, err == nil
 }
 
 func (s *Server) reconcile(w http.ResponseWriter, r *http.Request) {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/lockstep/lockstep/internal/graph"
@@ -364,24 +365,49 @@ func crossCheck(apps []*Loaded, invalid map[string]bool) []appProblem {
 			add(fmt.Sprintf("app.companions[%d].ports", i), c.Ports)
 		}
 	}
-	for i := range owners {
-		for j := i + 1; j < len(owners); j++ {
-			x, y := owners[i], owners[j]
-			if x.id == y.id || x.port.HostPort != y.port.HostPort || x.port.Protocol != y.port.Protocol {
+	// Only owners of the same port and protocol can clash: grouped so, the check is linear in the
+	// number of ports (plus the pairs within a group), not quadratic (25,000 ports took 18 s).
+	type key struct {
+		port  uint16
+		proto string
+	}
+	groups := map[key][]int{}
+	type pair struct{ i, j int }
+	var clashes []pair
+	for j, y := range owners {
+		k := key{y.port.HostPort, y.port.Protocol}
+		for _, i := range groups[k] {
+			portComparisons.Add(1)
+			x := owners[i]
+			if x.id == y.id {
 				continue
 			}
 			if x.port.HostIP != "" && y.port.HostIP != "" && x.port.HostIP != y.port.HostIP &&
 				x.port.HostIP != "0.0.0.0" && y.port.HostIP != "0.0.0.0" && x.port.HostIP != "::" && y.port.HostIP != "::" {
 				continue
 			}
-			if newer(byID[x.id], byID[y.id]) == byID[y.id] {
-				x, y = y, x
-			}
-			out = append(out, appProblem{Problem{byID[x.id].File, x.field, fmt.Sprintf("host port %d/%s is also published by app %s (%s: %s)", x.port.HostPort, x.port.Protocol, y.id, byID[y.id].File, y.field)}, x.id})
+			clashes = append(clashes, pair{i, j})
 		}
+		groups[k] = append(groups[k], j)
+	}
+	sort.Slice(clashes, func(a, b int) bool {
+		if clashes[a].i != clashes[b].i {
+			return clashes[a].i < clashes[b].i
+		}
+		return clashes[a].j < clashes[b].j
+	})
+	for _, c := range clashes {
+		x, y := owners[c.i], owners[c.j]
+		if newer(byID[x.id], byID[y.id]) == byID[y.id] {
+			x, y = y, x
+		}
+		out = append(out, appProblem{Problem{byID[x.id].File, x.field, fmt.Sprintf("host port %d/%s is also published by app %s (%s: %s)", x.port.HostPort, x.port.Protocol, y.id, byID[y.id].File, y.field)}, x.id})
 	}
 	return out
 }
+
+// portComparisons counts the pairs of host ports the cross-check compares (for its test).
+var portComparisons atomic.Int64
 
 // newer is the one of two clashing apps installed (or changed) later, the one held: by Since, then by id.
 func newer(a, b *Loaded) *Loaded {

@@ -31,6 +31,10 @@ var (
 // RestartPolicies are the accepted values of container.restart.
 var RestartPolicies = []string{"no", "always", "on-failure", "unless-stopped"}
 
+// ReservedCompanionIDs are the companion ids whose unit (lockstep-ID.service) would be one of
+// lockstep's own units (lockstep-reconcile.service and .timer, system and user).
+var ReservedCompanionIDs = map[string]bool{"reconcile": true}
+
 // Roots is what the load path holds manifests to besides their own content: DataRoot/<id> is
 // ${APP_DATA}, the app's own data dir; Extra are lockstepd's --volume-root dirs, which every app's
 // volume sources may lie in; Policy is the operator's policy (nil: the empty policy, which grants
@@ -372,6 +376,8 @@ func Validate(file string, a *App, roots Roots) Problems {
 			bad(f+".id", "%q is not a valid id", comp.ID)
 		case comp.ID == a.ID || seen[comp.ID]:
 			bad(f+".id", "%q is used twice in this app", comp.ID)
+		case ReservedCompanionIDs[comp.ID]:
+			bad(f+".id", "%q is reserved: its unit lockstep-%s.service is one of lockstep's own", comp.ID, comp.ID)
 		}
 		seen[comp.ID] = true
 		if err := checkImage(comp.Image); err != nil {

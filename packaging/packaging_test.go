@@ -48,6 +48,8 @@ var unitFiles = map[string]string{
 	"lockstep.tmpfiles":                "/usr/lib/tmpfiles.d/lockstep.conf",
 	"lockstepd.env":                    "/etc/lockstep/lockstepd.env",
 	"90-lockstep.preset":               "/usr/lib/systemd/system-preset/90-lockstep.preset",
+	"org.lockstep.policy":              "/usr/share/polkit-1/actions/org.lockstep.policy",
+	"lockstep.rules":                   "/usr/share/polkit-1/rules.d/50-lockstep.rules",
 }
 
 // placeholders stand in for files of units/ not written yet: minimal but valid, with the [Install]
@@ -67,6 +69,8 @@ var placeholders = map[string]string{
 	"lockstep.tmpfiles":                "d /var/lib/lockstep 0755 root root -\n",
 	"lockstepd.env":                    "LOCKSTEPD_OPTS=\n",
 	"90-lockstep.preset":               "enable lockstepd.socket\nenable lockstep-reconcile.timer\n",
+	"org.lockstep.policy":              "<policyconfig/>\n",
+	"lockstep.rules":                   "// placeholder\n",
 }
 
 // build is the one package build all tests share.
@@ -284,7 +288,7 @@ func TestDeb(t *testing.T) {
 	for f, want := range map[string]string{
 		"Package": "lockstep", "Version": b.version, "Architecture": "amd64",
 		"Depends":    "netavark, aardvark-dns, iptables | netavark (>= 1.12~), nftables | netavark (<< 1.12~), podman (>= 4.3), dbus, systemd",
-		"Recommends": "catatonit, uidmap, slirp4netns, passt, dbus-user-session",
+		"Recommends": "catatonit, uidmap, slirp4netns, passt, dbus-user-session, polkitd",
 		"Maintainer": "lockstep maintainers <maintainers@lockstep.invalid>",
 	} {
 		if got := field(f); got != want {
@@ -407,8 +411,8 @@ func TestRPM(t *testing.T) {
 			t.Errorf("requires lacks %q:\n%s", r, requires)
 		}
 	}
-	if got := run(t, "rpm", "-qp", "--recommends", b.rpm); got != "catatonit\nslirp4netns\npasst\n" {
-		t.Errorf("recommends: %q, want catatonit, slirp4netns, passt", got)
+	if got := run(t, "rpm", "-qp", "--recommends", b.rpm); got != "catatonit\nslirp4netns\npasst\npolkit\n" {
+		t.Errorf("recommends: %q, want catatonit, slirp4netns, passt, polkit", got)
 	}
 
 	want := b.expected(t, "rpm")

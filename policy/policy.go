@@ -199,6 +199,9 @@ func (p *Policy) grants(id string) Grants {
 	}
 }
 
+// VolumeRoots are the roots outside its data dir that app id's volume sources may lie in.
+func (p *Policy) VolumeRoots(id string) []string { return p.grants(id).VolumeRoots }
+
 // Entry is what one container of an app (its container, a stack member, a companion) asks of the host.
 type Entry struct {
 	// App is the app's id; Field the entry's manifest path (app.container, app.companions[0]).

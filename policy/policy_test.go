@@ -85,3 +85,33 @@ func TestVolumeRootsAreDirectories(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPolicyParse: any bytes given as a policy parse or fail without a panic; an error names the file
+// and a field on each line; a policy that parses checks any entry without a panic, and every refusal
+// names the key of apps.ID that would allow it.
+func FuzzPolicyParse(f *testing.F) {
+	if b, err := os.ReadFile("../packaging/policy.yaml"); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte("apps:\n  a: {capabilities: [NET_ADMIN], host_network: true, volume_roots: [/mnt], relabel_roots: [/mnt], networks: [n]}\n"))
+	f.Add([]byte("all_apps: {root_user: true}\napps: {b: {}}\n"))
+	f.Add([]byte("apps: [x]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := Parse("/etc/lockstep/policy.yaml", data)
+		if err != nil {
+			for _, l := range strings.Split(err.Error(), "\n") {
+				if !strings.HasPrefix(l, "/etc/lockstep/policy.yaml: ") || len(strings.SplitN(l, ": ", 3)) != 3 {
+					t.Fatalf("error line %q is not FILE: FIELD: REASON", l)
+				}
+			}
+			return
+		}
+		e := Entry{App: "a", Field: "app.container", DataDir: "/d/a", CapAdd: []string{"SYS_ADMIN", "ALL"}, Network: "host", User: "0",
+			Volumes: []Volume{{Field: "app.container.volumes[0]", Source: "/mnt/x", Options: []string{"U"}}}}
+		for _, r := range p.Check(e) {
+			if !strings.Contains(r.Reason, "to allow it: apps.a.") || !strings.HasPrefix(r.Field, "app.container.") {
+				t.Fatalf("refusal %+v", r)
+			}
+		}
+	})
+}

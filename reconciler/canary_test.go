@@ -91,3 +91,16 @@ func TestNoSecretInAnyMessage(t *testing.T) {
 		t.Error("nothing was redacted: the test reached no path that quotes the secret")
 	}
 }
+
+// TestOperationErrorsAreRedacted: an operation's error (the D-Bus or HTTP caller's reply) carries no
+// secret value, and still classifies (errors.Is).
+func TestOperationErrorsAreRedacted(t *testing.T) {
+	p := &fakePodman{listErr: errors.New("podman: list: bad filter " + canary)}
+	r := newTestReconciler(t, p, nil)
+	os.MkdirAll(filepath.Join(r.cfg.StateDir, "secrets", "x"), 0o700)
+	os.WriteFile(filepath.Join(r.cfg.StateDir, "secrets", "x", "pw"), []byte(canary+"\n"), 0o600)
+	err := r.Apply(context.Background(), Op{Kind: OpPurge, App: "gone"})
+	if err == nil || strings.Contains(err.Error(), canary) || !strings.Contains(err.Error(), "bad filter [secret]") || !errors.Is(err, p.listErr) {
+		t.Fatalf("purge error: %v", err)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/reconciler/plan"
 	"github.com/lockstep/lockstep/report"
 )
 
@@ -278,6 +279,8 @@ func mustLoad(t *testing.T, r *Reconciler, id string) *manifest.Loaded {
 	return set.ByID(id)
 }
 
+// After a dependency's repair its running dependents wait until it is ready again, then restart
+// once, outside their backoff; their own dependents follow the same way (issue 16 point 1).
 func TestDependentsRestartAfterTheirDependency(t *testing.T) {
 	p := &fakePodman{images: map[string]bool{"localhost/a:1": true, "localhost/b:1": true, "localhost/c:1": true, "localhost/d:1": true}}
 	r := newTestReconciler(t, p, map[string]string{"a": "", "b": "  requires: {apps: [a]}\n", "c": "  requires: {apps: [b]}\n", "d": ""})
@@ -286,20 +289,50 @@ func TestDependentsRestartAfterTheirDependency(t *testing.T) {
 		d := DesiredsFor(set.ByID(id), &Wiring{Roots: r.cfg.Roots, Set: set})[0]
 		return Container{ID: "c-" + id, Name: id, State: state, Labels: d.Request.Labels}
 	}
-	// a died; b (needs a) and c (needs b) still run; d is unrelated.
+	causes := func(rep *Report) string {
+		var out []string
+		for _, a := range rep.Actions {
+			out = append(out, a.App+":"+a.Action+":"+a.Cause)
+		}
+		return fmt.Sprint(out)
+	}
+	// a died; b (needs a) and c (needs b) still run; d is unrelated. Only a is started; b waits.
 	p.containers = []Container{mk("a", "exited"), mk("b", "running"), mk("c", "running"), mk("d", "running")}
 	rep := r.Pass(context.Background(), "test")
-	if got := fmt.Sprint(p.calls[1:]); got != "[Start c-a Stop c-b Start c-b Stop c-c Start c-c]" {
+	if got := fmt.Sprint(p.calls[1:]); got != "[Start c-a]" {
 		t.Fatalf("calls %s", got)
 	}
-	var causes []string
-	for _, a := range rep.Actions {
-		causes = append(causes, a.App+":"+a.Action+":"+a.Cause)
+	if f := failures(rep)["b"]; f != "dependency a was restarted; waiting for a to be healthy before restarting this app" || appState(rep, "b").State != StateRunning {
+		t.Fatalf("b: %q %+v", f, rep.Apps)
 	}
-	if want := "[a:start:container is exited b:restart:dependency a was restarted c:restart:dependency b was restarted]"; fmt.Sprint(causes) != want {
-		t.Fatalf("actions %v", causes)
+	if w := r.NextWake(); w.IsZero() || w.Sub(r.cfg.Now()) > plan.DepRecheck {
+		t.Fatalf("no recheck for a dependency without a health check: %v", w)
+	}
+	// a runs again (no health check, no ports: ready): b restarts once, not as a repair; c waits for b.
+	p.containers[0].State = "running"
+	p.calls = nil
+	rep = r.Pass(context.Background(), "test")
+	if got := fmt.Sprint(p.calls[1:]); got != "[Stop c-b Start c-b]" || causes(rep) != "[b:restart:dependency a was restarted and is healthy again]" {
+		t.Fatalf("calls %s, actions %s", got, causes(rep))
+	}
+	if !strings.Contains(failures(rep)["c"], "waiting for b to be healthy") {
+		t.Fatalf("failures %+v", rep.Failures)
+	}
+	p.calls = nil
+	rep = r.Pass(context.Background(), "test")
+	if got := fmt.Sprint(p.calls[1:]); got != "[Stop c-c Start c-c]" || len(rep.Failures) != 0 {
+		t.Fatalf("calls %s, failures %+v", got, rep.Failures)
+	}
+	if r.backoff["b"] != nil || r.backoff["c"] != nil || r.backoff["a"] == nil {
+		t.Fatalf("backoff book %v: the restarts after a dependency count, or a's repair does not", r.backoff)
+	}
+	// No-op after that.
+	p.calls = nil
+	if rep = r.Pass(context.Background(), "test"); len(p.calls) != 1 || len(rep.Failures) != 0 {
+		t.Fatalf("calls %v, failures %+v", p.calls, rep.Failures)
 	}
 	// When the dependency's repair fails, dependents are left alone.
+	p.containers[0].State = "exited"
 	p.calls = nil
 	p.fail = map[string]error{"Start c-a": errors.New("no")}
 	r.backoff = map[string]*backoffState{}

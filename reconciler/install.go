@@ -189,8 +189,28 @@ func (r *Reconciler) checkNotNeeded(id string) error {
 }
 
 // Apply is the runner's: it checks and applies one operation (runner.go), in the runner's goroutine
-// before a pass, so that the check still holds when the change is made.
+// before a pass, so that the check still holds when the change is made. Its error, the caller's
+// reply, is redacted as a report is (no secret value in it; errors.Is still sees what it wraps).
 func (r *Reconciler) Apply(ctx context.Context, op Op) error {
+	if err := r.apply(ctx, op); err != nil {
+		if msg := r.Redact(err.Error()); msg != err.Error() {
+			return redactedError{msg, err}
+		}
+		return err
+	}
+	return nil
+}
+
+// redactedError is an error whose message had a secret value redacted.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e redactedError) Error() string { return e.msg }
+func (e redactedError) Unwrap() error { return e.err }
+
+func (r *Reconciler) apply(ctx context.Context, op Op) error {
 	switch op.Kind {
 	case OpInstall:
 		return r.enable(op.App)

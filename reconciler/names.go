@@ -29,6 +29,7 @@ const (
 	StateRemoved     = report.StateRemoved
 	StateUnreachable = report.StateUnreachable
 	StateRolledBack  = report.StateRolledBack
+	StateStarting    = report.StateStarting
 
 	HealthUnknown   = report.HealthUnknown
 	HealthStarting  = report.HealthStarting

@@ -67,6 +67,10 @@ func (r *Reconciler) observe(ctx context.Context, set *manifest.Set, cs []Contai
 	for k, v := range r.backoff {
 		o.Backoff[k] = *v
 	}
+	o.DepWaits = map[string]string{}
+	for k, v := range r.depWaits {
+		o.DepWaits[k] = v
+	}
 	o.Rollback, o.Running = map[string]plan.Record{}, map[string]plan.Running{}
 	r.rb.Lock()
 	for k, v := range r.rb.Apps {
@@ -123,7 +127,7 @@ func probeRunning(ctx context.Context, desired []*spec.Desired, cs []Container) 
 
 // keep takes the books as the plan leaves them: reachability, backoff, rollback.
 func (r *Reconciler) keep(log logrus.FieldLogger, res *plan.Result) {
-	r.reach = res.Reach
+	r.reach, r.depWaits = res.Reach, res.DepWaits
 	for _, app := range res.ForgetBackoff {
 		delete(r.backoff, app)
 	}
@@ -184,4 +188,40 @@ func (r *Reconciler) prepare(log logrus.FieldLogger, o *observed, res *plan.Resu
 			log.WithFields(logrus.Fields{"app": w.App, "hook": h.Name}).Info("pre-start hook changed " + h.Path)
 		}
 	}
+}
+
+// StartProbeWait bounds how long a pass waits, after starting a container without a health check
+// that publishes TCP ports, for a probe to say it answers: the report (an install's reply) says
+// running only then, and starting until a later pass's probe does.
+const StartProbeWait = 2 * time.Second
+
+// probeStarted probes, in parallel, the containers without a health check that this pass started
+// and that publish TCP ports, each again every 200 ms until it answers or StartProbeWait has passed,
+// and returns those that never answered.
+func (r *Reconciler) probeStarted(ctx context.Context, actions []Action, results map[string]result) map[string]bool {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	silent := map[string]bool{}
+	for _, a := range actions {
+		res := results[actionKey(a)]
+		if a.Kind == KindNone || a.Desired == nil || a.Desired.Health != nil || res.err != nil || res.state != StateRunning || len(a.Desired.Request.Ports) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func(d *spec.Desired) {
+			defer wg.Done()
+			deadline := time.Now().Add(StartProbeWait)
+			for probe.Container(ctx, d) != "" {
+				if !time.Now().Before(deadline) || ctx.Err() != nil {
+					mu.Lock()
+					silent[d.Name()] = true
+					mu.Unlock()
+					return
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}(a.Desired)
+	}
+	wg.Wait()
+	return silent
 }

@@ -20,11 +20,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lockstep/lockstep/internal/atomicfile"
+	"github.com/lockstep/lockstep/internal/beneath"
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/reconciler/deadline"
+	"github.com/lockstep/lockstep/reconciler/hooks"
 	"github.com/lockstep/lockstep/reconciler/plan"
 	"github.com/lockstep/lockstep/reconciler/rollback"
+	"github.com/lockstep/lockstep/report"
 )
 
 // Config says where the reconciler finds desired state and keeps its own.
@@ -87,6 +90,8 @@ type Reconciler struct {
 
 	backoff map[string]*backoffState // pass goroutine only
 	reach   map[string]plan.Reach    // pass goroutine only
+	// depWaits: dependents waiting for a repaired dependency (plan.AfterRepair); pass goroutine only.
+	depWaits map[string]string
 
 	mu            sync.Mutex
 	last          *Report
@@ -138,7 +143,7 @@ func New(cfg Config, p Podman) (*Reconciler, error) {
 		cc.Systemd = deadline.Systemd(cc.Systemd, cfg.Timeouts)
 		cfg.Companions = &cc
 	}
-	r := &Reconciler{cfg: cfg, podman: deadline.Podman(p, cfg.Timeouts), adopted: map[string]Adoption{}, manifests: manifest.NewCache(), secrets: newSecretStore(cfg.StateDir), backoff: map[string]*backoffState{}, reach: map[string]plan.Reach{},
+	r := &Reconciler{cfg: cfg, podman: deadline.Podman(p, cfg.Timeouts), adopted: map[string]Adoption{}, manifests: manifest.NewCache(), secrets: newSecretStore(cfg.StateDir), backoff: map[string]*backoffState{}, reach: map[string]plan.Reach{}, depWaits: map[string]string{},
 		healthTargets: map[string]healthTarget{}, health: map[string]*healthState{}}
 	last, err := LoadReport(cfg.StateDir)
 	if err != nil {
@@ -213,6 +218,7 @@ func (r *Reconciler) Pass(ctx context.Context, trigger string) *Report {
 	rep.FinishedAt = r.cfg.Now().UTC()
 	sort.SliceStable(rep.Failures, func(i, j int) bool { return rep.Failures[i].App < rep.Failures[j].App })
 	rep.Redact(r.Redact) // the backstop: no secret value leaves in a report, whatever formatted it
+	report.Clean(rep)    // no control characters from podman or containers; bounded for D-Bus
 	if err := SaveReport(r.cfg.StateDir, rep); err != nil {
 		log.WithError(err).Error("saving report")
 	}
@@ -264,7 +270,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	var wake time.Time
 	restarted := map[string]bool{}
 	for _, a := range actions {
-		if isRestart(a.Kind) && !a.ConfigChanged && !restarted[a.App] && a.Blocked == nil {
+		if isRestart(a.Kind) && !a.ConfigChanged && !a.AfterDependency && !restarted[a.App] && a.Blocked == nil {
 			restarted[a.App] = true
 			r.recordRestart(a.App, now)
 		}
@@ -277,6 +283,13 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	r.mu.Unlock()
 	if r.nameInUseRetry.Swap(false) {
 		r.wakeBy(now.Add(NameInUseRetry))
+	}
+	if !res.Wake.IsZero() {
+		r.wakeBy(res.Wake) // a dependency awaited, a re-probe (package plan)
+	}
+	starting := r.probeStarted(ctx, actions, results)
+	if len(starting) > 0 {
+		r.wakeBy(now.Add(plan.ReprobeMin))
 	}
 	rows := map[string]*AppStatus{}
 	var order []string
@@ -313,6 +326,9 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		if addr, ok := unreachable[a.Name()]; ok && a.Kind == KindNone {
 			st.State = StateUnreachable
 			fail(a.App, withMember(a, "running but unreachable: "+addr), nil)
+		}
+		if starting[a.Name()] && st.State == StateRunning {
+			st.State = report.StateStarting
 		}
 		if h, _ := r.healthOf(a.Name()); h != "" {
 			st.Health = h
@@ -375,7 +391,7 @@ func withMember(a Action, msg string) string {
 }
 
 // stateRank orders container states from good to bad: an app's row shows its worst container.
-var stateRank = map[string]int{StateRunning: 0, StateRemoved: 1, "exited": 2, "stopped": 2, "created": 2,
+var stateRank = map[string]int{StateRunning: 0, report.StateStarting: 1, StateRemoved: 1, "exited": 2, "stopped": 2, "created": 2,
 	StateMissing: 3, StateUnreachable: 4, StateUnknown: 5, StateForeign: 6, StateInvalid: 7, StateFailed: 8}
 
 var healthRank = map[string]int{HealthNone: 0, HealthHealthy: 1, HealthStarting: 2, HealthUnknown: 3, HealthUnhealthy: 4}
@@ -686,19 +702,20 @@ func statfsFree(path string) (uint64, error) {
 	return st.Bavail * uint64(st.Bsize), nil
 }
 
-// prepareData creates the app's data dir and the bind-mount sources inside the allowed roots that do
-// not exist yet (podman refuses a missing bind source). It never removes or empties anything.
+// prepareData creates the app's data dir (hooks.DataDirMode) and the bind-mount sources inside the
+// allowed roots that do not exist yet (podman refuses a missing bind source), relative to an open
+// handle on their root and following no symlink: a source whose path runs through a symlink (a
+// container that owns a directory on the way could point it anywhere, / included) is refused
+// before anything is created or mounted. It never removes or empties anything.
 func (r *Reconciler) prepareData(d *Desired) error {
-	dirs := []string{r.cfg.Roots.AppData(d.App.ID)}
-	for _, v := range d.Request.Volumes {
-		dirs = append(dirs, v.Source)
+	data, err := beneath.Open(r.cfg.Roots.AppData(d.App.ID), hooks.DataDirMode(d.App))
+	if err != nil {
+		return fmt.Errorf("creating data dir: %w", err)
 	}
-	for _, dir := range dirs {
-		if _, err := os.Stat(dir); err == nil {
-			continue
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("creating data dir: %w", err)
+	data.Close()
+	for _, v := range d.Request.Volumes {
+		if err := prepareSource(r.cfg.Roots, d.App.ID, v.Source); err != nil {
+			return fmt.Errorf("bind mount source %s: %w", v.Source, err)
 		}
 	}
 	return nil
@@ -707,6 +724,24 @@ func (r *Reconciler) prepareData(d *Desired) error {
 // Redact replaces every secret value the reconciler's store knows in msg by [secret]: lockstepd's
 // log hook and the report pass use it, so no message carries a secret out.
 func (r *Reconciler) Redact(msg string) string { return r.secrets.Redact(msg) }
+
+// prepareSource checks and makes one bind-mount source beneath the root it lies in.
+// The roots are the data root, the --volume-root dirs and those the operator's policy grants the app.
+func prepareSource(roots manifest.Roots, app, src string) error {
+	for _, root := range append(append([]string{roots.DataRoot}, roots.Extra...), roots.Policy.VolumeRoots(app)...) {
+		rel, err := filepath.Rel(root, src)
+		if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+			continue
+		}
+		d, err := beneath.Open(root, 0o711)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		return d.EnsurePath(rel, 0o755)
+	}
+	return fmt.Errorf("not inside the data root or an allowed root")
+}
 
 // adopt takes over a container with the app's name that lockstep did not create, if it matches the
 // manifest (image, command, published ports and bind mounts); otherwise it is left untouched.

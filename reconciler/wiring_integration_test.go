@@ -548,7 +548,9 @@ func TestStopGracePeriodPerContainerIsHonoured(t *testing.T) {
 }
 
 // A dependency that died and is started again by a pass brings a restart of its running dependents
-// after it (lnd after bitcoind), on the real service; an unrelated app is untouched.
+// once it is ready again (lnd after bitcoind; issue 16 point 1), on the real service: the repair pass
+// starts the dependency only and says the dependent waits, the next pass (the dependency has no
+// health check: running is ready) restarts the dependent once; an unrelated app is untouched.
 func TestDependentsRestartAfterTheirDependencyRecovers(t *testing.T) {
 	f := newFixture(t)
 	rc := f.record(nil)
@@ -563,11 +565,18 @@ func TestDependentsRestartAfterTheirDependencyRecovers(t *testing.T) {
 	f.pm.MustCLI(t, "kill", "dr-chain")
 	f.pm.MustCLI(t, "wait", "dr-chain")
 	r := f.pass()
+	if got := actions(r); got != "dr-chain:start" || len(r.Failures) != 1 || !strings.Contains(r.Failures[0].Error, "waiting for dr-chain to be healthy") {
+		t.Fatalf("repair pass: actions %q, failures %+v", got, r.Failures)
+	}
+	if got, want := rc.take(), "start dr-chain"; got != want {
+		t.Fatalf("calls %q, want %q", got, want)
+	}
+	r = f.pass()
 	noFailures(t, r)
-	if got := actions(r); got != "dr-chain:start dr-node:restart" {
+	if got := actions(r); got != "dr-node:restart" {
 		t.Fatalf("actions %q", got)
 	}
-	if got, want := rc.take(), "start dr-chain, stop dr-node, start dr-node"; got != want {
+	if got, want := rc.take(), "stop dr-node, start dr-node"; got != want {
 		t.Fatalf("calls %q, want %q", got, want)
 	}
 	if started("dr-node") == nodeStart || started("dr-other") != otherStart {

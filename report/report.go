@@ -72,6 +72,9 @@ const (
 	StateRemoved = "removed" // uninstalled this pass
 	// StateUnreachable is a running app whose published port does not answer.
 	StateUnreachable = "unreachable"
+	// StateStarting is an app without a health check that the pass started whose published port did
+	// not answer yet when the pass ended; the pass it asks for probes again.
+	StateStarting = "starting"
 	// StateRolledBack is an app whose manifest asks for a spec that failed and was rolled back: it
 	// runs its last known-good spec until the manifest changes.
 	StateRolledBack = "rolled-back"
@@ -177,6 +180,7 @@ func LoadReport(dir string) (*Report, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("reading report %s: %w", filepath.Join(dir, reportFile), err)
 	}
+	Clean(&r) // written by an older lockstepd, perhaps
 	return &r, nil
 }
 

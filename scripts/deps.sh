@@ -16,6 +16,7 @@ pkgs=(
   iptables nftables # netavark's firewall: iptables for Debian 12's netavark 1.4, nft for 13's 1.14
   catatonit         # podman kube play (export's TestKubePlay*)
   uidmap slirp4netns passt dbus-user-session # the user scope (test/sandbox TestUserScope*)
+  polkitd           # lockstep's polkit actions (a Recommends; dbusapi's TestPolkit* run a real polkitd)
   containernetworking-plugins # CNI: podman without DNS, for the tests of that case
   # the tests' other components
   busybox-static   # the test and demo images (podman import), nc in the demo

@@ -50,7 +50,7 @@ func stateColour(state string) string {
 		return colGreen
 	case report.StateRemoved:
 		return colPlain
-	case "exited", "created", "paused", "stopping", "restarting", report.StateMissing, report.StateRolledBack:
+	case "exited", "created", "paused", "stopping", "restarting", report.StateMissing, report.StateRolledBack, report.StateStarting:
 		return colYellow
 	}
 	return colRed

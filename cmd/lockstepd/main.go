@@ -59,6 +59,7 @@ type options struct {
 	parallel       int
 	bus            string
 	adminGroup     string
+	readGroup      string
 	stopTimeout    time.Duration
 	stopGrace      time.Duration
 	passTimeout    time.Duration
@@ -105,6 +106,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&o.parallel, "parallel", 4, "how many apps of one dependency level are worked on at once")
 	fs.StringVar(&o.bus, "bus", "system", "D-Bus bus to serve on: system, session or a bus address")
 	fs.StringVar(&o.adminGroup, "admin-group", "lockstep", "group whose members may call Reconcile, Install and Remove (besides root)")
+	fs.StringVar(&o.readGroup, "read-group", "lockstep-read", "group whose members may read the report and the metrics (besides root and --admin-group)")
 	fs.DurationVar(&o.stopTimeout, "stop-timeout", 10*time.Minute, "on SIGTERM, how long to wait for the pass in progress before exiting anyway")
 	fs.DurationVar(&o.stopGrace, "stop-grace", 0, "on SIGTERM, how long the pass in progress may go on before it is cancelled; less than --stop-timeout (0: --stop-timeout less 30 s, or less half of it when that is shorter)")
 	fs.DurationVar(&o.passTimeout, "pass-timeout", reconciler.PassTimeout, "deadline of one pass; its unfinished actions fail as timed out")

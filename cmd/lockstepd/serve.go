@@ -8,9 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -93,7 +91,8 @@ func summary(rep *report.Report, apps int64) string {
 }
 
 // apiListener takes the socket systemd passed (lockstepd.socket), or, when started by hand, opens
-// --socket itself (mode 0660, group --admin-group when it exists).
+// --socket itself (mode 0666, as lockstepd.socket: every request is authorized by the peer's
+// credentials, package httpapi).
 func apiListener(o *options, log logrus.FieldLogger) (net.Listener, error) {
 	ls, err := activation.Listeners()
 	if err != nil {
@@ -116,12 +115,7 @@ func apiListener(o *options, log logrus.FieldLogger) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	os.Chmod(path, 0o660)
-	if g, err := user.LookupGroup(o.adminGroup); err == nil {
-		if gid, err := strconv.Atoi(g.Gid); err == nil {
-			os.Chown(path, 0, gid)
-		}
-	}
+	os.Chmod(path, 0o666)
 	log.WithField("path", path).Info("API socket")
 	return l, nil
 }
@@ -220,7 +214,7 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 	}
 	runner := reconciler.NewRunner(rec)
 	runner.PassTimeout, runner.StopGrace = o.passTimeout, o.stopGrace
-	srv, err := dbusapi.Export(conn, backend{runner, rec}, dbusapi.Config{AdminGroup: o.adminGroup, Log: log})
+	srv, err := dbusapi.Export(conn, backend{runner, rec}, dbusapi.Config{AdminGroup: o.adminGroup, ReadGroup: o.readGroup, Log: log})
 	if err != nil {
 		conn.Close()
 		log.WithError(err).Error("exporting the D-Bus API")
@@ -256,7 +250,7 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 	cancel()
 
 	metrics := httpapi.NewMetrics()
-	web := httpapi.New(backend{runner, rec}, o.adminGroup, metrics, log)
+	web := httpapi.New(backend{runner, rec}, httpapi.Groups{Admin: o.adminGroup, Read: o.readGroup}, metrics, log)
 	listener, err := apiListener(o, log)
 	if err != nil {
 		log.WithError(err).Error("opening the API socket")

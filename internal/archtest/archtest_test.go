@@ -19,6 +19,7 @@ const module = "github.com/lockstep/lockstep/"
 // in docs/architecture.md) when adding it. A row ending in "/" allows the packages under it.
 var allowed = map[string][]string{
 	"internal/atomicfile": {},
+	"internal/beneath":    {},
 	"internal/peer":       {},
 	"internal/testenv":    {},
 	"internal/archtest":   {},
@@ -41,7 +42,7 @@ var allowed = map[string][]string{
 	"httpapi":             {"report", "ops", "internal/peer"},
 	"reconciler/plan":     {"engine", "spec", "manifest"},
 	"hostcheck":           {"engine", "spec", "report"},
-	"reconciler":          {"engine", "spec", "report", "outcome", "ops", "quadlet", "manifest", "policy", "internal/atomicfile", "reconciler/"},
+	"reconciler":          {"engine", "spec", "report", "outcome", "ops", "quadlet", "manifest", "policy", "internal/atomicfile", "internal/beneath", "reconciler/"},
 	// cmd/ assembles the daemon and the CLI; tests and packaging data are leaves of nothing.
 	"cmd/lockstepd":   {"*"},
 	"cmd/lockstepctl": {"*"},
@@ -192,7 +193,7 @@ var overSize = map[string]struct {
 }{
 	"reconciler": {3000, "the executor (with the name-in-use recovery of an interrupted install, reconciler/nameinuse.go), the Runner and install.go " +
 		"are being reworked by the single-writer work (issue 15 point 1), whose merge adds about 450 lines (deadlines); the rollback judging and the health monitor follow them out"},
-	"manifest":        {1800, "parsing, validation and loading in one package, with the policy and providers' opt-in checks of the load path (issue 18; the policy's own rules are package policy); not split yet"},
+	"manifest":        {1850, "parsing, validation and loading in one package, with the policy and providers' opt-in checks of the load path (issue 18; the policy's own rules are package policy); not split yet"},
 	"cmd/lockstepctl": {1750, "every command of the CLI in one main package (issue 18 added --policy and validate's verdict); not split yet"},
 }
 

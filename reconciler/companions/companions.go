@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/lockstep/lockstep/engine"
 	"github.com/lockstep/lockstep/internal/atomicfile"
+	"github.com/lockstep/lockstep/internal/beneath"
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/quadlet"
@@ -96,6 +98,7 @@ func ownedUnits(dir, suffix string) (map[string]bool, error) {
 // Plan is what the companion stage works from, computed before the apps stage.
 type Plan struct {
 	cc     *Config
+	roots  manifest.Roots
 	suffix string
 	want   []companion
 	gone   []string          // owned files no installed app wants (and not held)
@@ -106,7 +109,7 @@ type Plan struct {
 // NewPlan lists the companion units the installed apps want and the owned unit files no app wants
 // (companions of held, invalid apps keep theirs). roots give the apps' data dirs.
 func NewPlan(cc *Config, set *manifest.Set, roots manifest.Roots) *Plan {
-	p := &Plan{cc: cc, suffix: ".container", goneOf: map[string]string{}}
+	p := &Plan{cc: cc, roots: roots, suffix: ".container", goneOf: map[string]string{}}
 	if cc.Mode == ModeService {
 		p.suffix = ".service"
 	}
@@ -204,6 +207,11 @@ func (p *Plan) Apply(ctx context.Context, log logrus.FieldLogger, rep *report.Re
 			fail(c.unit.ID, c.app, report.StateInvalid, c.err)
 			continue
 		}
+		if err := sourceThroughSymlink(p.roots, c.unit); err != nil {
+			fail(c.unit.ID, c.app, "waiting", err)
+			wake = now.Add(SourceRecheck)
+			continue
+		}
 		if missing := missingSource(c.unit); missing != "" {
 			rep.Failures = append(rep.Failures, report.Failure{App: c.unit.ID, Error: fmt.Sprintf("waiting for %s (a mount source) to exist", missing)})
 			rep.Companions = append(rep.Companions, report.AppStatus{ID: c.unit.ID, App: c.app, State: "waiting"})
@@ -219,6 +227,10 @@ func (p *Plan) Apply(ctx context.Context, log logrus.FieldLogger, rep *report.Re
 		data, err := cc.render(c.unit)
 		if err != nil {
 			fail(c.unit.ID, c.app, report.StateInvalid, err)
+			continue
+		}
+		if err := notOurs(cc.Dir, c.file); err != nil {
+			fail(c.unit.ID, c.app, "foreign", err)
 			continue
 		}
 		ch, err := atomicfile.WriteIfChanged(filepath.Join(cc.Dir, c.file), data, 0o644)
@@ -332,6 +344,49 @@ func companionApp(dir, file string) string {
 
 // SourceRecheck is how soon a pass comes again while a companion waits for a mount source.
 const SourceRecheck = 5 * time.Second
+
+// notOurs refuses to replace a unit file that exists without lockstep's header (an admin's own
+// unit of that name, or another tool's): it is reported and left alone.
+func notOurs(dir, file string) error {
+	f, err := os.Open(filepath.Join(dir, file))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("unit file %s: %w", filepath.Join(dir, file), err)
+	}
+	defer f.Close()
+	line, _ := bufio.NewReader(io.LimitReader(f, int64(len(quadlet.Header)))).ReadString('\n')
+	if line != quadlet.Header {
+		return fmt.Errorf("unit file %s exists and was not written by lockstep (no lockstep header): left alone; remove or rename it to let lockstep write its companion", filepath.Join(dir, file))
+	}
+	return nil
+}
+
+// sourceThroughSymlink refuses a bind-mount source (inside the data root or an allowed root) whose
+// path runs through a symlink: the companion's app, or another app whose data dir is on the way,
+// could have pointed it anywhere (/ included), and podman would mount what it points at.
+func sourceThroughSymlink(roots manifest.Roots, u quadlet.Unit) error {
+	for _, v := range u.Volumes {
+		for _, root := range append([]string{roots.DataRoot}, roots.Extra...) {
+			rel, err := filepath.Rel(root, v.Source)
+			if root == "" || err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+				continue
+			}
+			d, err := beneath.Open(root, 0o711)
+			if err != nil {
+				return fmt.Errorf("mount source %s: %w", v.Source, err)
+			}
+			err = d.Check(rel)
+			d.Close()
+			if errors.Is(err, beneath.ErrSymlink) {
+				return fmt.Errorf("mount source %s: %w: refused", v.Source, beneath.ErrSymlink)
+			}
+			break
+		}
+	}
+	return nil
+}
 
 // missingSource returns the first bind-mount source of u that does not exist, or "".
 func missingSource(u quadlet.Unit) string {

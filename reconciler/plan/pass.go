@@ -30,6 +30,9 @@ type Observation struct {
 	Running     map[string]Running // containers without a health check seen running, by name
 	// Hooks is, by app, the outcome of rendering each pre-start hook, in the manifest's order.
 	Hooks map[string][]Hook
+	// DepWaits books the dependents waiting for a repaired dependency to be ready again before their
+	// restart (dependent app -> dependency; AfterRepair).
+	DepWaits map[string]string
 	// ReachGrace is how long a running app may leave a published port unanswered before it is
 	// repaired; RollbackSettle how long a new container without a health check must run to be good.
 	ReachGrace, RollbackSettle time.Duration
@@ -47,6 +50,25 @@ type Health struct {
 type Reach struct {
 	Since    time.Time // first seen unreachable
 	Repaired int       // repairs made since: 1 restart, then recreates
+	Probes   int       // passes that found it unreachable since: spaces the re-probes
+}
+
+// Re-probes of an unreachable app: the pass that finds it unreachable asks for the next one
+// ReprobeMin later, each further one twice as late up to ReprobeMax, and never after the end of
+// its grace period (its repair is due then). Nothing else may bring a pass: an app without a health
+// check has no monitor to ask for one.
+const (
+	ReprobeMin = time.Second
+	ReprobeMax = 16 * time.Second
+)
+
+// ReprobeDelay is the wait after the n-th pass that found an app unreachable.
+func ReprobeDelay(n int) time.Duration {
+	d := ReprobeMin
+	for i := 1; i < n && d < ReprobeMax; i++ {
+		d *= 2
+	}
+	return min(d, ReprobeMax)
 }
 
 // Hook is one pre-start hook's outcome, worked out without writing anything.
@@ -85,17 +107,31 @@ type Result struct {
 	RollbackChanged bool
 	Running         map[string]Running
 	Held            map[string]bool // containers held on, or rolled back to, their good spec
-	Notes           []Note
+	DepWaits        map[string]string
+	// Wake is when the plan wants another pass at the latest, when nothing else would bring it (a
+	// dependency without a health check awaited, an unreachable app's re-probe); zero: no need.
+	Wake  time.Time
+	Notes []Note
+}
+
+// DepRecheck is how soon a pass comes again while a dependent waits for a dependency that has no
+// health check (whose readiness, running and answering, only a pass observes).
+const DepRecheck = 2 * time.Second
+
+func (res *Result) wakeBy(t time.Time) {
+	if res.Wake.IsZero() || t.Before(res.Wake) {
+		res.Wake = t
+	}
 }
 
 // Plan decides, without any I/O, everything a pass does: it matches the desired containers with
 // the observed ones (Match), then folds in, in this order, rollback judging and holds, manifests
-// whose values could not be had, health, reachability repairs, restart backoff, dependent restarts,
-// pre-start hook outcomes and waits for healthy dependencies (docs/architecture.md, "A pass", says
-// why in this order).
+// whose values could not be had, health, reachability repairs, waits for healthy dependencies,
+// restart backoff, dependents after a repair, and pre-start hook outcomes (docs/architecture.md, "A
+// pass", says why in this order).
 func Plan(desired []*spec.Desired, obs *Observation) *Result {
 	res := &Result{Unreachable: map[string]string{}, Reach: map[string]Reach{}, Rollback: map[string]Record{},
-		Running: map[string]Running{}, Held: map[string]bool{}}
+		Running: map[string]Running{}, Held: map[string]bool{}, DepWaits: map[string]string{}}
 	for k, v := range obs.Reach {
 		res.Reach[k] = v
 	}
@@ -104,6 +140,9 @@ func Plan(desired []*spec.Desired, obs *Observation) *Result {
 	}
 	for k, v := range obs.Running {
 		res.Running[k] = v
+	}
+	for k, v := range obs.DepWaits {
+		res.DepWaits[k] = v
 	}
 	actions := Match(Input{Desired: desired, Invalid: obs.Invalid, Containers: obs.Containers, Adopted: obs.Adopted})
 	res.judgeRollbacks(actions, obs)
@@ -118,23 +157,53 @@ func Plan(desired []*spec.Desired, obs *Observation) *Result {
 		}
 	}
 	res.repairUnreachable(actions, obs)
+	WaitForHealthyDependencies(actions, func(name string) string { return obs.Health[name].Status })
 	book := map[string]*Backoff{}
 	for k, v := range obs.Backoff {
 		book[k] = &v
 	}
-	backoff := func() {
-		for _, app := range ApplyBackoff(actions, book, obs.Now) {
-			delete(book, app)
-			res.ForgetBackoff = append(res.ForgetBackoff, app)
+	res.ForgetBackoff = ApplyBackoff(actions, book, obs.Now)
+	byApp := map[string][]*Action{}
+	for i := range actions {
+		if a := &actions[i]; a.Desired != nil && a.Kind != KindRemove {
+			byApp[a.App] = append(byApp[a.App], a)
 		}
 	}
-	backoff()
-	RestartDependents(actions)
-	backoff()
+	AfterRepair(actions, res.DepWaits, func(app string) (bool, string) { return ready(byApp[app], obs) })
+	for _, dep := range res.DepWaits {
+		for _, a := range byApp[dep] {
+			if a.Desired.Health == nil {
+				res.wakeBy(obs.Now.Add(DepRecheck))
+			}
+		}
+	}
 	res.Hooks = applyHooks(actions, obs.Hooks)
-	WaitForHealthyDependencies(actions, func(name string) string { return obs.Health[name].Status })
 	res.Actions = actions
 	return res
+}
+
+// ready tells whether an app's containers are ready, as the observation shows them and the plan
+// leaves them: each running and left alone by this pass, healthy if it has a health check, else
+// answering on its published ports; if not, why.
+func ready(acts []*Action, obs *Observation) (bool, string) {
+	for _, a := range acts {
+		switch {
+		case a.Kind != KindNone || a.Container == nil || a.Container.State != "running":
+			return false, "not running"
+		case a.Desired.Health != nil:
+			if h := obs.Health[a.Name()].Status; h != healthHealthy {
+				if h == "" {
+					h = "not checked yet"
+				}
+				return false, h
+			}
+		default:
+			if why, bad := obs.Unreachable[a.Name()]; bad {
+				return false, why
+			}
+		}
+	}
+	return true, ""
 }
 
 // Health values as the report shows them (package report's).
@@ -165,8 +234,11 @@ func (res *Result) repairUnreachable(actions []Action, obs *Observation) {
 		if h := a.Desired.Health; h != nil && h.StartPeriod.D() > grace {
 			grace = h.StartPeriod.D()
 		}
+		st.Probes++
 		if obs.Now.Sub(st.Since) < grace {
 			res.Reach[a.Name()] = st
+			res.wakeBy(obs.Now.Add(ReprobeDelay(st.Probes)))
+			res.wakeBy(st.Since.Add(grace))
 			continue
 		}
 		st.Repaired++

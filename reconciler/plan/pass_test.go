@@ -54,14 +54,27 @@ func TestPlanFoldsTheObservation(t *testing.T) {
 				Unreachable: map[string]string{"web": "127.0.0.1:18080 does not answer"}},
 			want: []step{{"web", "none", "running, spec unchanged"}},
 			check: func(t *testing.T, r *Result) {
-				cmpv(t, map[string]Reach{"web": {Since: t0}}, r.Reach)
+				cmpv(t, map[string]Reach{"web": {Since: t0, Probes: 1}}, r.Reach)
 				cmpv(t, map[string]string{"web": "127.0.0.1:18080 does not answer"}, r.Unreachable)
+				cmpv(t, t0.Add(ReprobeMin), r.Wake) // it asks for its own re-probe
+			}},
+		{name: "re-probes are spaced, never past the grace", apps: []*manifest.Loaded{pweb},
+			obs: Observation{Containers: []engine.Container{owned(pweb, "running")}, ReachGrace: 20 * time.Second,
+				Unreachable: map[string]string{"web": "127.0.0.1:18080 does not answer"}, Reach: map[string]Reach{"web": {Since: t0.Add(-10 * time.Second), Probes: 4}}},
+			want: []step{{"web", "none", "running, spec unchanged"}},
+			check: func(t *testing.T, r *Result) {
+				cmpv(t, t0.Add(10*time.Second), r.Wake) // 16 s by the spacing; the grace ends sooner
+				if ReprobeDelay(1) != ReprobeMin || ReprobeDelay(3) != 4*time.Second || ReprobeDelay(50) != ReprobeMax {
+					t.Fatal("re-probe delays")
+				}
 			}},
 		{name: "unreachable past the grace is restarted, then recreated", apps: []*manifest.Loaded{pweb},
 			obs: Observation{Containers: []engine.Container{owned(pweb, "running")}, ReachGrace: 20 * time.Second,
 				Unreachable: map[string]string{"web": "127.0.0.1:18080 does not answer"}, Reach: map[string]Reach{"web": {Since: t0.Add(-30 * time.Second), Repaired: 1}}},
-			want:  []step{{"web", "force-recreate", "running but unreachable: 127.0.0.1:18080 does not answer (for 30s)"}},
-			check: func(t *testing.T, r *Result) { cmpv(t, 2, r.Reach["web"].Repaired) }},
+			want: []step{{"web", "force-recreate", "running but unreachable: 127.0.0.1:18080 does not answer (for 30s)"}},
+			check: func(t *testing.T, r *Result) {
+				cmpv(t, Reach{Since: t0.Add(-30 * time.Second), Repaired: 2, Probes: 1}, r.Reach["web"])
+			}},
 		{name: "reachable again clears the book", apps: []*manifest.Loaded{pweb},
 			obs:   Observation{Containers: []engine.Container{owned(pweb, "running")}, Reach: map[string]Reach{"web": {Since: t0.Add(-time.Minute)}}},
 			want:  []step{{"web", "none", "running, spec unchanged"}},
@@ -82,6 +95,36 @@ func TestPlanFoldsTheObservation(t *testing.T) {
 		{name: "a dependent waits for its dependency to be healthy", apps: []*manifest.Loaded{hweb, lnd},
 			obs:  Observation{Containers: []engine.Container{owned(hweb, "running")}, Health: map[string]Health{"web": {Status: "starting"}}},
 			want: []step{{"lnd", "wait", "no container; waiting for dependency web to be healthy (starting)"}, {"web", "none", "running, spec unchanged"}}},
+		{name: "a dependency's repair books its running dependent, which keeps running", apps: []*manifest.Loaded{hweb, lnd},
+			obs:  Observation{Containers: []engine.Container{owned(hweb, "exited"), owned(lnd, "running")}},
+			want: []step{{"lnd", "none", "dependency web was restarted; waiting for web to be healthy before restarting this app"}, {"web", "start", "container is exited"}},
+			check: func(t *testing.T, r *Result) {
+				cmpv(t, map[string]string{"lnd": "web"}, r.DepWaits)
+				cmpv(t, time.Time{}, r.Wake) // web has a health check: the monitor brings the pass
+			}},
+		{name: "a dependent waits while its dependency warms up", apps: []*manifest.Loaded{hweb, lnd},
+			obs: Observation{Containers: []engine.Container{owned(hweb, "running"), owned(lnd, "running")},
+				Health: map[string]Health{"web": {Status: "starting"}}, DepWaits: map[string]string{"lnd": "web"}},
+			want: []step{{"lnd", "none", "dependency web was restarted; waiting for web to be healthy (starting) before restarting this app"}, {"web", "none", "running, spec unchanged"}}},
+		{name: "a dependent restarts once its dependency is healthy, outside backoff", apps: []*manifest.Loaded{hweb, lnd},
+			obs: Observation{Containers: []engine.Container{owned(hweb, "running"), owned(lnd, "running")},
+				Health: map[string]Health{"web": {Status: "healthy"}}, DepWaits: map[string]string{"lnd": "web"},
+				Backoff: map[string]Backoff{"lnd": {Attempts: 3, LastStart: t0, Next: t0.Add(time.Minute)}}},
+			want: []step{{"lnd", "restart", "dependency web was restarted and is healthy again"}, {"web", "none", "running, spec unchanged"}},
+			check: func(t *testing.T, r *Result) {
+				cmpv(t, map[string]string{}, r.DepWaits)
+				if !r.Actions[0].AfterDependency {
+					t.Fatal("not marked as a restart after a dependency")
+				}
+			}},
+		{name: "an unhealthy dependent is not repaired while its dependency is not healthy", apps: []*manifest.Loaded{hweb, withHealth(app("lnd", "web"))},
+			obs: Observation{Containers: []engine.Container{owned(hweb, "running"), owned(withHealth(app("lnd", "web")), "running")},
+				Health: map[string]Health{"web": {Status: "starting"}, "lnd": {Status: "unhealthy", Streak: 3}}},
+			want: []step{{"lnd", "none", "unhealthy (3 failing health checks); waiting for dependency web to be healthy (starting)"}, {"web", "none", "running, spec unchanged"}}},
+		{name: "a dependency without a health check is rechecked soon", apps: []*manifest.Loaded{web, lnd},
+			obs:   Observation{Containers: []engine.Container{owned(web, "exited"), owned(lnd, "running")}},
+			want:  []step{{"lnd", "none", "dependency web was restarted; waiting for web to be healthy before restarting this app"}, {"web", "start", "container is exited"}},
+			check: func(t *testing.T, r *Result) { cmpv(t, t0.Add(DepRecheck), r.Wake) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

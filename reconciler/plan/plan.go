@@ -40,6 +40,9 @@ type Action struct {
 	// ConfigChanged: a pre-start hook rewrote a file this container uses (a restart that is not a
 	// repair: no backoff, and dependents are not restarted for it).
 	ConfigChanged bool
+	// AfterDependency: the restart a dependency's repair asked for, made once the dependency is
+	// healthy again (or ready); it is not a repair of this app and does not count toward its backoff.
+	AfterDependency bool
 	// Blocked is why the action must not run (a hook failed, a value could not be had); it is reported.
 	Blocked error
 }

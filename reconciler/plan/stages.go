@@ -54,42 +54,13 @@ func ApplyBackoff(actions []Action, book map[string]*Backoff, now time.Time) (fo
 			a.Kind == KindInstall || a.Kind == KindRecreate || a.Kind == KindRemove:
 			gone[a.App] = true
 			forget = append(forget, a.App)
-		case IsRestart(a.Kind) && now.Before(st.Next):
+		case IsRestart(a.Kind) && !a.AfterDependency && now.Before(st.Next):
 			a.Cause = fmt.Sprintf("%s; restart backoff after %d restarts: next attempt at %s", a.Cause, st.Attempts, st.Next.UTC().Format(time.RFC3339))
 			a.Kind = KindWait
 			a.WaitUntil = st.Next
 		}
 	}
 	return forget
-}
-
-// RestartDependents restarts the running dependents of an app that this pass restarts after a
-// failure (lnd after bitcoind came back: lnd may have stopped working, or exited 0, when its chain
-// backend went away). Waves run dependencies first, so a dependent restarts after its dependency; if
-// the dependency's repair fails, its dependents are left alone.
-func RestartDependents(actions []Action) {
-	for changed := true; changed; {
-		changed = false
-		restarted := map[string]bool{}
-		for _, a := range actions {
-			if IsRestart(a.Kind) {
-				restarted[a.App] = true
-			}
-		}
-		for i := range actions {
-			a := &actions[i]
-			if a.Kind != KindNone || a.Desired == nil {
-				continue
-			}
-			for _, dep := range a.Desired.Deps {
-				if restarted[dep] {
-					a.Kind, a.Cause = KindRestart, fmt.Sprintf("dependency %s was restarted", dep)
-					changed = true
-					break
-				}
-			}
-		}
-	}
 }
 
 // WaitForHealthyDependencies holds back installing or starting a container until each dependency
@@ -122,11 +93,23 @@ func WaitForHealthyDependencies(actions []Action, health func(container string) 
 	}
 	for i := range actions {
 		a := &actions[i]
-		if a.Desired == nil || (a.Kind != KindInstall && a.Kind != KindStart && a.Kind != KindForceRecreate && a.Kind != KindRecreate) {
+		if a.Desired == nil {
 			continue
 		}
+		// A repair of a running container (unhealthy, unreachable) waits too, and keeps it running:
+		// its fault is likely its dependency's, and restarting it would only use up its backoff.
+		repair := a.Kind == KindRestart && !a.ConfigChanged && a.Container != nil && a.Container.State == "running"
+		if !repair && a.Kind != KindInstall && a.Kind != KindStart && a.Kind != KindForceRecreate && a.Kind != KindRecreate {
+			continue
+		}
+		wait := func(what, h, dep string) {
+			a.Cause, a.WaitDep = fmt.Sprintf("%s; waiting for %s to be healthy (%s)", a.Cause, what, h), dep
+			if a.Kind = KindWait; repair {
+				a.Kind = KindNone
+			}
+		}
 		if name, h := unhealthy(a.App, a.Desired.Index); name != "" {
-			a.Kind, a.Cause, a.WaitDep = KindWait, fmt.Sprintf("%s; waiting for %s to be healthy (%s)", a.Cause, name, h), name
+			wait(name, h, name)
 			continue
 		}
 		for _, dep := range a.Desired.Deps {
@@ -135,9 +118,89 @@ func WaitForHealthyDependencies(actions []Action, health func(container string) 
 				if name != dep {
 					what += " (" + name + ")"
 				}
-				a.Kind, a.Cause, a.WaitDep = KindWait, fmt.Sprintf("%s; waiting for %s to be healthy (%s)", a.Cause, what, h), dep
+				wait(what, h, dep)
 				break
 			}
+		}
+	}
+}
+
+// AfterRepair is the rule for dependents after a dependency's repair (docs/manifest.md, "Dependents
+// after a dependency's repair"): the running dependents of an app this pass repairs (restarted,
+// started, recreated after a failure) are not restarted with it; they are booked in waits
+// (dependent app -> dependency), keep running, and the report says "waiting for DEP to be healthy".
+// In the first pass that finds the dependency ready again (ready: each of its containers with a
+// health check healthy, the others running with their published ports answering) and not waiting
+// itself, each is restarted once (AfterDependency: not held back by backoff, not counted toward
+// it), and its own running dependents are booked in turn. A dependency whose repair is held back or
+// fails repairs nothing, so its dependents are left alone. waits is changed in place.
+func AfterRepair(actions []Action, waits map[string]string, ready func(app string) (bool, string)) {
+	repaired := map[string]bool{}
+	byApp := map[string][]*Action{}
+	for i := range actions {
+		a := &actions[i]
+		if a.Desired != nil && a.Kind != KindRemove {
+			byApp[a.App] = append(byApp[a.App], a)
+		}
+		if IsRestart(a.Kind) && a.Blocked == nil {
+			repaired[a.App] = true
+		}
+	}
+	waiting := map[string]bool{}
+	for app := range waits {
+		if byApp[app] == nil {
+			delete(waits, app) // uninstalled, or its manifest is invalid
+		} else {
+			waiting[app] = true
+		}
+	}
+	cause := func(app, dep, why string) {
+		for _, a := range byApp[app] {
+			if a.Kind == KindNone {
+				a.Cause, a.WaitDep = fmt.Sprintf("dependency %s was restarted; waiting for %s to be healthy%s before restarting this app", dep, dep, why), dep
+			}
+		}
+	}
+	restarted := map[string]bool{}
+	for app, dep := range waits {
+		if repaired[dep] || waiting[dep] {
+			continue // repaired again in this pass, or waiting for its own dependency: not ready
+		}
+		if ok, why := ready(dep); !ok {
+			cause(app, dep, " ("+why+")")
+			continue
+		}
+		delete(waits, app)
+		for _, a := range byApp[app] {
+			switch {
+			case a.Kind == KindNone && a.Container != nil && a.Container.State == "running":
+				a.Kind, a.Cause, a.AfterDependency = KindRestart, fmt.Sprintf("dependency %s was restarted and is healthy again", dep), true
+				restarted[app] = true
+			case IsRestart(a.Kind):
+				a.AfterDependency = true // restarted anyway: that is its restart after the dependency
+				restarted[app] = true
+			}
+		}
+	}
+	for app := range restarted {
+		repaired[app] = true
+	}
+	for app, acts := range byApp {
+		for _, a := range acts {
+			if _, booked := waits[app]; booked || a.Kind != KindNone || a.Container == nil || a.Container.State != "running" {
+				continue
+			}
+			for _, dep := range a.Desired.Deps {
+				if repaired[dep] {
+					waits[app] = dep
+					break
+				}
+			}
+		}
+	}
+	for app, dep := range waits {
+		if repaired[dep] || waiting[dep] {
+			cause(app, dep, "")
 		}
 	}
 }
