@@ -88,3 +88,41 @@ func TestBuildContextOutsideManifestDirOnPodman(t *testing.T) {
 		os.Remove(filepath.Join(f.apps, tt.id+".yaml"))
 	}
 }
+
+// TestMountOfAnUnsharedPathOnPodman (issue 18, high): mounts: [{from: X, path: "."}] mounted all of
+// X's data dir (its 0600 config with another app's password included) with X only a dependency. On
+// real podman the consumer is now held, no container is made, and the path X shares still mounts.
+func TestMountOfAnUnsharedPathOnPodman(t *testing.T) {
+	f := newFixture(t)
+	f.app("pol-prov", worker(bbImage)+"  shared_paths: [data/public]\n")
+	noFailures(t, f.pass())
+	mkdirAll(t, filepath.Join(f.data, "pol-prov", "data", "public"))
+	os.WriteFile(filepath.Join(f.data, "pol-prov", "data", "public", "tls.cert"), []byte("cert"), 0o644)
+	os.WriteFile(filepath.Join(f.data, "pol-prov", "data", "lnd.conf"), []byte("bitcoind.rpcpass=x"), 0o600)
+	f.app("pol-cons", fmt.Sprintf(`  requires: {apps: [pol-prov]}
+  container:
+    image: %s
+    command: [sh, -c, 'cat /prov/data/lnd.conf; sleep 1000']
+    mounts: [{from: pol-prov, path: ".", target: /prov}]
+    stop_grace_period: 1s
+`, bbImage))
+	r := f.pass()
+	want := filepath.Join(f.apps, "pol-cons.yaml") + `: app.container.mounts[0].path: "." is not a path app pol-prov shares (it shares: data/public); a provider shares data with shared_paths`
+	if len(r.Failures) != 1 || r.Failures[0].Error != want {
+		t.Fatalf("failures %+v\nwant %s", r.Failures, want)
+	}
+	if s := f.state("pol-cons"); s != "missing" {
+		t.Fatalf("pol-cons's container is %s", s)
+	}
+	f.app("pol-cons", fmt.Sprintf(`  requires: {apps: [pol-prov]}
+  container:
+    image: %s
+    command: [sh, -c, 'cat /prov/tls.cert; sleep 1000']
+    mounts: [{from: pol-prov, path: data/public, target: /prov}]
+    stop_grace_period: 1s
+`, bbImage))
+	noFailures(t, f.pass())
+	if out := f.pm.MustCLI(t, "exec", "pol-cons", "cat", "/prov/tls.cert"); out != "cert" {
+		t.Fatalf("the shared path: %q", out)
+	}
+}
