@@ -9,7 +9,7 @@ import (
 	"github.com/godbus/dbus/v5"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/reconciler/plan"
 	"github.com/lockstep/lockstep/report"
 )
 
@@ -18,7 +18,7 @@ func TestDecodeReportRoundTrip(t *testing.T) {
 	in := &report.Report{
 		PassID: 42, Trigger: "dbus,install", StartedAt: start, FinishedAt: start.Add(1500 * time.Millisecond),
 		Actions: []report.ActionRec{{App: "web", Action: "install", Cause: "no container"},
-			{App: "node", Action: string(reconciler.KindRollback), Cause: "new spec 5412503cb2b0 not healthy after 9s: health check failing (2 in a row); back to 13d3008977e5"}},
+			{App: "node", Action: string(plan.KindRollback), Cause: "new spec 5412503cb2b0 not healthy after 9s: health check failing (2 in a row); back to 13d3008977e5"}},
 		Failures: []report.Failure{{App: "bad", Error: "bad.yaml: app.nme: unknown key"}, {App: "", Error: "apps dir unreadable"}},
 		Apps: []report.AppStatus{{ID: "web", State: "running", Health: "healthy", Image: "x:1", ContainerID: "abc", LastAction: "install"}, {ID: "bad", State: "invalid"},
 			{ID: "mempool", State: "running", Health: "healthy", LastAction: "recreate", Containers: []report.ContainerStatus{

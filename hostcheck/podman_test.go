@@ -16,6 +16,7 @@ import (
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/podman"
 	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/report"
 )
 
 const image = "localhost/lockstep-test/busybox:1"
@@ -99,18 +100,18 @@ func (n *node) write(id, body string) {
 	}
 }
 
-func (n *node) pass() *reconciler.Report {
+func (n *node) pass() *report.Report {
 	n.t.Helper()
 	r := n.rec.Pass(context.Background(), "test")
 	for _, a := range r.Apps {
-		if a.State != reconciler.StateRunning {
+		if a.State != report.StateRunning {
 			n.t.Fatalf("app %s is %s: %+v", a.ID, a.State, r.Failures)
 		}
 	}
 	return r
 }
 
-func problem(r *reconciler.Report, code string) *hostcheck.Problem {
+func problem(r *report.Report, code string) *hostcheck.Problem {
 	for i := range r.HostProblems {
 		if r.HostProblems[i].Code == code {
 			return &r.HostProblems[i]
@@ -120,7 +121,7 @@ func problem(r *reconciler.Report, code string) *hostcheck.Problem {
 }
 
 // failing: the apps with a failure naming the host problem.
-func failing(r *reconciler.Report) []string {
+func failing(r *report.Report) []string {
 	var out []string
 	for _, f := range r.Failures {
 		if strings.HasPrefix(f.Error, "host: ") && !slices.Contains(out, f.App) {

@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"fmt"
+	"github.com/lockstep/lockstep/internal/ctlchar"
 	"net"
 	"path"
 	"reflect"
@@ -9,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"unicode"
 
 	"go.podman.io/image/v5/docker/reference"
 
@@ -209,7 +209,7 @@ func Validate(file string, a *App, roots Roots) Problems {
 	bad := func(field, format string, args ...any) {
 		ps = append(ps, Problem{file, field, fmt.Sprintf(format, args...)})
 	}
-	checkControl(reflect.ValueOf(a).Elem(), "app", func(field string) {
+	ctlchar.Walk(reflect.ValueOf(a).Elem(), "app", func(field string) {
 		bad(field, "contains a newline, NUL or other control character")
 	})
 	switch {
@@ -594,47 +594,6 @@ func checkCaps(field string, c Capabilities, bad badFunc) {
 	for i, s := range c.Drop {
 		if s != "ALL" && !capRE.MatchString(s) {
 			bad(fmt.Sprintf("%s.drop[%d]", field, i), "%q is not a capability name such as NET_RAW", s)
-		}
-	}
-}
-
-// checkControl reports every string in v that holds a control character (newline, NUL, escape, DEL...).
-func checkControl(v reflect.Value, field string, report func(string)) {
-	switch v.Kind() {
-	case reflect.String:
-		for _, r := range v.String() {
-			if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
-				report(field)
-				return
-			}
-		}
-	case reflect.Pointer:
-		if !v.IsNil() {
-			checkControl(v.Elem(), field, report)
-		}
-	case reflect.Struct:
-		t := v.Type()
-		for i := 0; i < t.NumField(); i++ {
-			tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
-			if tag == "" || tag == "-" {
-				continue
-			}
-			checkControl(v.Field(i), field+"."+tag, report)
-		}
-	case reflect.Slice:
-		for i := 0; i < v.Len(); i++ {
-			checkControl(v.Index(i), fmt.Sprintf("%s[%d]", field, i), report)
-		}
-	case reflect.Map:
-		keys := v.MapKeys()
-		sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
-		for _, k := range keys {
-			name := k.String()
-			if strings.ContainsFunc(name, unicode.IsControl) {
-				report(field)
-				continue
-			}
-			checkControl(v.MapIndex(k), field+"."+name, report)
 		}
 	}
 }

@@ -17,7 +17,7 @@ type backoffState = plan.Backoff
 
 func backoffDelay(attempts int) time.Duration { return plan.BackoffDelay(attempts) }
 
-func isRestart(k Kind) bool { return plan.IsRestart(k) }
+func isRestart(k plan.Kind) bool { return plan.IsRestart(k) }
 
 // recordRestart notes a restart lockstep made and when the next may come.
 func (r *Reconciler) recordRestart(app string, now time.Time) {

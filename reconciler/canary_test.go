@@ -11,6 +11,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/lockstep/lockstep/engine"
 	"github.com/lockstep/lockstep/internal/redact"
 )
 
@@ -20,9 +21,9 @@ const canary = "c4n4ry5ecret0123456789abcdef0123456789abcdef0123456789abcdef0123
 // inspectingPodman is fakePodman whose Inspect shows a foreign container that runs the canary.
 type inspectingPodman struct{ *fakePodman }
 
-func (p inspectingPodman) Inspect(ctx context.Context, id string) (*Inspected, error) {
+func (p inspectingPodman) Inspect(ctx context.Context, id string) (*engine.Inspected, error) {
 	p.call("Inspect", id)
-	return &Inspected{ID: id, Name: "prov", Image: "localhost/prov:1", Command: []string{"sh", "-c", "serve --password=" + canary + " --old"}}, nil
+	return &engine.Inspected{ID: id, Name: "prov", Image: "localhost/prov:1", Command: []string{"sh", "-c", "serve --password=" + canary + " --old"}}, nil
 }
 
 // TestNoSecretInAnyMessage (issue 18, medium): a canary secret reaches no failure, action, saved
@@ -32,7 +33,7 @@ func (p inspectingPodman) Inspect(ctx context.Context, id string) (*Inspected, e
 // of each. The messages that must carry the manifest's words still do.
 func TestNoSecretInAnyMessage(t *testing.T) {
 	p := &fakePodman{images: map[string]bool{"localhost/prov:1": true, "localhost/cons:1": true, "localhost/hook:1": true, "localhost/start:1": true},
-		containers: []Container{{ID: "foreign1", Name: "prov", Image: "localhost/prov:1", State: "running"}},
+		containers: []engine.Container{{ID: "foreign1", Name: "prov", Image: "localhost/prov:1", State: "running"}},
 		fail: map[string]error{
 			"Create cons":     errors.New("podman: creating container: exec: \"echo " + canary + "\": executable file not found"),
 			"Start new-start": errors.New("OCI runtime error: env PW=" + canary + " rejected"),

@@ -7,6 +7,7 @@ import (
 
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/reconciler/companions"
+	"github.com/lockstep/lockstep/report"
 )
 
 // The companion stage is package companions'; these are the names a pass and its callers use.
@@ -30,12 +31,12 @@ func (r *Reconciler) planCompanions(set *manifest.Set) *companionPlan {
 }
 
 // stopGoneCompanions stops the companions of apps no longer installed, before their containers go.
-func (r *Reconciler) stopGoneCompanions(ctx context.Context, p *companionPlan, rep *Report) {
+func (r *Reconciler) stopGoneCompanions(ctx context.Context, p *companionPlan, rep *report.Report) {
 	p.StopGone(ctx, rep)
 }
 
 // companionsStage applies the companion plan after the apps stage and asks for the pass it needs.
-func (r *Reconciler) companionsStage(ctx context.Context, log logrus.FieldLogger, p *companionPlan, rep *Report) CompanionStats {
+func (r *Reconciler) companionsStage(ctx context.Context, log logrus.FieldLogger, p *companionPlan, rep *report.Report) CompanionStats {
 	st, wake := p.Apply(ctx, log, rep, r.cfg.Now(), &r.reloadPending)
 	if !wake.IsZero() {
 		r.wakeBy(wake)

@@ -11,8 +11,11 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/lockstep/lockstep/engine"
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/quadlet"
+	"github.com/lockstep/lockstep/report"
+	"github.com/lockstep/lockstep/spec"
 	"github.com/lockstep/lockstep/systemd"
 )
 
@@ -118,7 +121,7 @@ func TestCompanionStage(t *testing.T) {
 	}
 	// Removing app b: stop its companion before its container, then delete the file, one reload.
 	os.Remove(filepath.Join(r.cfg.AppsDir, "b.yaml"))
-	p.containers = []Container{{ID: "cb", Name: "b", State: "running", Labels: map[string]string{LabelApp: "b"}}}
+	p.containers = []engine.Container{{ID: "cb", Name: "b", State: "running", Labels: map[string]string{spec.LabelApp: "b"}}}
 	p.calls = nil
 	rep = r.Pass(ctx, "test")
 	noFail(t, rep)
@@ -126,7 +129,7 @@ func TestCompanionStage(t *testing.T) {
 		t.Fatalf("removal: %s", got)
 	}
 	// The removed companion's row still names its app (from its unit file's label).
-	if i := slices.IndexFunc(rep.Companions, func(c AppStatus) bool { return c.ID == "b-ui" }); i < 0 || rep.Companions[i].App != "b" || rep.Companions[i].State != StateRemoved {
+	if i := slices.IndexFunc(rep.Companions, func(c report.AppStatus) bool { return c.ID == "b-ui" }); i < 0 || rep.Companions[i].App != "b" || rep.Companions[i].State != report.StateRemoved {
 		t.Fatalf("removed companion's row: %+v", rep.Companions)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "lockstep-b-ui.container")); !errors.Is(err, os.ErrNotExist) {
@@ -153,12 +156,12 @@ func TestCompanionThatDoesNotLoadIsReported(t *testing.T) {
 	if len(rep.Failures) != 1 || !strings.Contains(rep.Failures[0].Error, "did not load (not-found)") {
 		t.Fatalf("failures %+v", rep.Failures)
 	}
-	if len(rep.Apps) != 1 || rep.Apps[0].State != StateRunning {
+	if len(rep.Apps) != 1 || rep.Apps[0].State != report.StateRunning {
 		t.Fatal("a companion failure stopped the app")
 	}
 }
 
-func noFail(t *testing.T, r *Report) {
+func noFail(t *testing.T, r *report.Report) {
 	t.Helper()
 	if len(r.Failures) > 0 {
 		t.Fatalf("failures: %+v", r.Failures)

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lockstep/lockstep/engine"
+	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/reconciler/deadline"
 )
 
@@ -15,7 +17,7 @@ type hangingPodman struct {
 	stopDeadline time.Duration
 }
 
-func (h *hangingPodman) List(ctx context.Context) ([]Container, error) {
+func (h *hangingPodman) List(ctx context.Context) ([]engine.Container, error) {
 	<-ctx.Done()
 	return nil, ctx.Err()
 }
@@ -32,7 +34,7 @@ func (h *hangingPodman) Stop(ctx context.Context, id string, t time.Duration) er
 func TestPassAgainstAHungPodmanReports(t *testing.T) {
 	h := &hangingPodman{}
 	r := newTestReconciler(t, h, map[string]string{"a": "", "b": ""})
-	r.podman = deadline.Podman(h, Timeouts{Call: 200 * time.Millisecond, Pull: time.Hour})
+	r.podman = deadline.Podman(h, deadline.Timeouts{Call: 200 * time.Millisecond, Pull: time.Hour})
 	t0 := time.Now()
 	rep := r.Pass(context.Background(), "test")
 	if d := time.Since(t0); d > 5*time.Second {
@@ -42,7 +44,7 @@ func TestPassAgainstAHungPodmanReports(t *testing.T) {
 		t.Fatalf("failures %+v", rep.Failures)
 	}
 	for _, f := range rep.Failures {
-		if f.Class != ClassTimeout || !strings.Contains(f.Error, "timed out: podman list gave no answer within 200ms") {
+		if f.Class != outcome.ClassTimeout || !strings.Contains(f.Error, "timed out: podman list gave no answer within 200ms") {
 			t.Fatalf("failure %+v", f)
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/report"
 )
 
 // demoNode are the demo catalog's node apps and the containers lockstep makes of them.
@@ -171,12 +172,12 @@ func TestDemoNode(t *testing.T) {
 	// Passes until every container runs: dependents wait for their dependencies' health checks, so
 	// the node comes up over several passes, as under lockstepd.
 	var reports []string
-	save := func(r *reconciler.Report) *reconciler.Report {
+	save := func(r *report.Report) *report.Report {
 		b, _ := json.Marshal(r)
 		reports = append(reports, string(b))
 		return r
 	}
-	running := func(r *reconciler.Report) bool {
+	running := func(r *report.Report) bool {
 		if len(r.Apps) != len(demoNode) {
 			return false
 		}
@@ -195,7 +196,7 @@ func TestDemoNode(t *testing.T) {
 			}
 		}
 	})
-	var r *reconciler.Report
+	var r *report.Report
 	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(time.Second) {
 		r = save(rec.Pass(ctx, "test"))
 		for _, fl := range r.Failures {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/report"
 )
 
 // TestDependentWaitsForRepairedDependency (issue 16 point 1), on real podman: after a dependency
@@ -38,7 +38,7 @@ func TestDependentWaitsForRepairedDependency(t *testing.T) {
 		}
 		return n
 	}
-	failure := func(r *reconciler.Report, app string) string {
+	failure := func(r *report.Report, app string) string {
 		for _, x := range r.Failures {
 			if x.App == app {
 				return x.Error

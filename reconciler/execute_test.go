@@ -15,15 +15,17 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/lockstep/lockstep/engine"
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/reconciler/plan"
 	"github.com/lockstep/lockstep/report"
+	"github.com/lockstep/lockstep/spec"
 )
 
 // fakePodman records calls and fails those named in fail (by "Op name").
 type fakePodman struct {
 	mu         sync.Mutex
-	containers []Container
+	containers []engine.Container
 	images     map[string]bool
 	fail       map[string]error
 	calls      []string
@@ -32,7 +34,7 @@ type fakePodman struct {
 	networks   []string
 }
 
-var _ Podman = (*fakePodman)(nil)
+var _ engine.Podman = (*fakePodman)(nil)
 
 func (f *fakePodman) call(op, arg string) error {
 	f.mu.Lock()
@@ -41,11 +43,11 @@ func (f *fakePodman) call(op, arg string) error {
 	return f.fail[op+" "+arg]
 }
 
-func (f *fakePodman) List(ctx context.Context) ([]Container, error) {
+func (f *fakePodman) List(ctx context.Context) ([]engine.Container, error) {
 	f.call("List", "")
-	return append([]Container(nil), f.containers...), f.listErr
+	return append([]engine.Container(nil), f.containers...), f.listErr
 }
-func (f *fakePodman) Inspect(ctx context.Context, id string) (*Inspected, error) {
+func (f *fakePodman) Inspect(ctx context.Context, id string) (*engine.Inspected, error) {
 	return nil, f.call("Inspect", id)
 }
 func (f *fakePodman) ImageExists(ctx context.Context, ref string) (bool, error) {
@@ -58,8 +60,10 @@ func (f *fakePodman) RemoveImage(ctx context.Context, ref string) error {
 func (f *fakePodman) Pull(ctx context.Context, ref string, tls bool, progress io.Writer) error {
 	return f.call("Pull", fmt.Sprintf("%s tls=%v", ref, tls))
 }
-func (f *fakePodman) Build(ctx context.Context, b BuildRequest) error { return f.call("Build", b.Tag) }
-func (f *fakePodman) Create(ctx context.Context, c CreateRequest) (string, error) {
+func (f *fakePodman) Build(ctx context.Context, b engine.BuildRequest) error {
+	return f.call("Build", b.Tag)
+}
+func (f *fakePodman) Create(ctx context.Context, c spec.CreateRequest) (string, error) {
 	if err := f.call("Create", c.Name); err != nil {
 		return "", err
 	}
@@ -79,7 +83,7 @@ func (f *fakePodman) EnsureNetwork(ctx context.Context, name, app string) error 
 	return f.fail["EnsureNetwork "+name]
 }
 
-func newTestReconciler(t *testing.T, p Podman, apps map[string]string) *Reconciler {
+func newTestReconciler(t *testing.T, p engine.Podman, apps map[string]string) *Reconciler {
 	t.Helper()
 	dir := t.TempDir()
 	appsDir := filepath.Join(dir, "apps.d")
@@ -96,7 +100,7 @@ func newTestReconciler(t *testing.T, p Podman, apps map[string]string) *Reconcil
 	return r
 }
 
-func failures(r *Report) map[string]string {
+func failures(r *report.Report) map[string]string {
 	m := map[string]string{}
 	for _, f := range r.Failures {
 		m[f.App] = f.Error
@@ -106,7 +110,7 @@ func failures(r *Report) map[string]string {
 
 func TestOneFailingAppDoesNotStopThePass(t *testing.T) {
 	p := &fakePodman{images: map[string]bool{"localhost/a:1": true, "localhost/b:1": true, "localhost/c:1": true},
-		fail: map[string]error{"Create b": &APIError{Op: "creating container b", Status: 500, Message: "boom", Err: errors.New("boom")}}}
+		fail: map[string]error{"Create b": &engine.APIError{Op: "creating container b", Status: 500, Message: "boom", Err: errors.New("boom")}}}
 	r := newTestReconciler(t, p, map[string]string{"a": "", "b": "", "c": ""})
 	rep := r.Pass(context.Background(), "test")
 	f := failures(rep)
@@ -140,7 +144,7 @@ func TestFailedDependencyBlocksDependents(t *testing.T) {
 func TestRecreateKeepsOldContainerWhenImageFails(t *testing.T) {
 	p := &fakePodman{images: map[string]bool{},
 		fail: map[string]error{"Pull localhost/a:1 tls=true": errors.New("registry down")}}
-	p.containers = []Container{{ID: "old", Name: "a", State: "running", Labels: map[string]string{LabelApp: "a", LabelHashScheme: "v1", LabelSpecHash: "stale"}}}
+	p.containers = []engine.Container{{ID: "old", Name: "a", State: "running", Labels: map[string]string{spec.LabelApp: "a", spec.LabelHashScheme: "v1", spec.LabelSpecHash: "stale"}}}
 	r := newTestReconciler(t, p, map[string]string{"a": ""})
 	f := failures(r.Pass(context.Background(), "test"))
 	if !strings.Contains(f["a"], "pulling image localhost/a:1: registry down") {
@@ -166,7 +170,7 @@ func TestInsecurePullOnlyForAllowListedRegistry(t *testing.T) {
 }
 
 func TestListFailureFailsEveryAppAndTouchesNothing(t *testing.T) {
-	p := &fakePodman{listErr: &APIError{Op: "listing containers", Err: fmt.Errorf("%w: connection refused", ErrUnavailable)}}
+	p := &fakePodman{listErr: &engine.APIError{Op: "listing containers", Err: fmt.Errorf("%w: connection refused", engine.ErrUnavailable)}}
 	r := newTestReconciler(t, p, map[string]string{"a": "", "b": ""})
 	rep := r.Pass(context.Background(), "test")
 	f := failures(rep)
@@ -221,9 +225,9 @@ func TestRestartBackoff(t *testing.T) {
 	r := newTestReconciler(t, p, map[string]string{"a": ""})
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	r.cfg.Now = func() time.Time { return now }
-	dead := []Container{{ID: "c1", Name: "a", State: "exited", Labels: DesiredFor(mustLoad(t, r, "a"), r.cfg.Roots).Request.Labels}}
+	dead := []engine.Container{{ID: "c1", Name: "a", State: "exited", Labels: spec.DesiredFor(mustLoad(t, r, "a"), r.cfg.Roots).Request.Labels}}
 	p.containers = dead
-	pass := func() *Report { return r.Pass(context.Background(), "test") }
+	pass := func() *report.Report { return r.Pass(context.Background(), "test") }
 	starts := func() int {
 		n := 0
 		for _, c := range p.calls {
@@ -259,7 +263,7 @@ func TestRestartBackoff(t *testing.T) {
 		t.Fatal("backoff not capped at 5 min")
 	}
 	// Up for 10 minutes: the history is forgotten, the next death restarts at once.
-	p.containers = []Container{{ID: "c1", Name: "a", State: "running", Labels: dead[0].Labels}}
+	p.containers = []engine.Container{{ID: "c1", Name: "a", State: "running", Labels: dead[0].Labels}}
 	now = now.Add(BackoffReset)
 	pass()
 	p.containers = dead
@@ -285,11 +289,11 @@ func TestDependentsRestartAfterTheirDependency(t *testing.T) {
 	p := &fakePodman{images: map[string]bool{"localhost/a:1": true, "localhost/b:1": true, "localhost/c:1": true, "localhost/d:1": true}}
 	r := newTestReconciler(t, p, map[string]string{"a": "", "b": "  requires: {apps: [a]}\n", "c": "  requires: {apps: [b]}\n", "d": ""})
 	set, _ := r.LoadManifests()
-	mk := func(id, state string) Container {
-		d := DesiredsFor(set.ByID(id), &Wiring{Roots: r.cfg.Roots, Set: set})[0]
-		return Container{ID: "c-" + id, Name: id, State: state, Labels: d.Request.Labels}
+	mk := func(id, state string) engine.Container {
+		d := spec.DesiredsFor(set.ByID(id), &spec.Wiring{Roots: r.cfg.Roots, Set: set})[0]
+		return engine.Container{ID: "c-" + id, Name: id, State: state, Labels: d.Request.Labels}
 	}
-	causes := func(rep *Report) string {
+	causes := func(rep *report.Report) string {
 		var out []string
 		for _, a := range rep.Actions {
 			out = append(out, a.App+":"+a.Action+":"+a.Cause)
@@ -297,12 +301,12 @@ func TestDependentsRestartAfterTheirDependency(t *testing.T) {
 		return fmt.Sprint(out)
 	}
 	// a died; b (needs a) and c (needs b) still run; d is unrelated. Only a is started; b waits.
-	p.containers = []Container{mk("a", "exited"), mk("b", "running"), mk("c", "running"), mk("d", "running")}
+	p.containers = []engine.Container{mk("a", "exited"), mk("b", "running"), mk("c", "running"), mk("d", "running")}
 	rep := r.Pass(context.Background(), "test")
 	if got := fmt.Sprint(p.calls[1:]); got != "[Start c-a]" {
 		t.Fatalf("calls %s", got)
 	}
-	if f := failures(rep)["b"]; f != "dependency a was restarted; waiting for a to be healthy before restarting this app" || appState(rep, "b").State != StateRunning {
+	if f := failures(rep)["b"]; f != "dependency a was restarted; waiting for a to be healthy before restarting this app" || appState(rep, "b").State != report.StateRunning {
 		t.Fatalf("b: %q %+v", f, rep.Apps)
 	}
 	if w := r.NextWake(); w.IsZero() || w.Sub(r.cfg.Now()) > plan.DepRecheck {
@@ -361,15 +365,15 @@ func TestDependentWaitsForHealthyDependency(t *testing.T) {
 			waiting = a.State
 		}
 	}
-	if waiting != StateMissing || len(rep.Failures) != 1 || !strings.Contains(rep.Failures[0].Error, "waiting for dependency db to be healthy (not checked yet)") {
+	if waiting != report.StateMissing || len(rep.Failures) != 1 || !strings.Contains(rep.Failures[0].Error, "waiting for dependency db to be healthy (not checked yet)") {
 		t.Fatalf("api state %q, failures %+v", waiting, rep.Failures)
 	}
 	// db turns healthy (the monitor's doing): the next pass installs api.
 	r.mu.Lock()
-	r.health["db"] = &healthState{status: HealthHealthy}
+	r.health["db"] = &healthState{status: report.HealthHealthy}
 	r.mu.Unlock()
 	set, _ := r.LoadManifests()
-	p.containers = []Container{{ID: "new-db", Name: "db", State: "running", Labels: DesiredFor(set.ByID("db"), r.cfg.Roots).Request.Labels}}
+	p.containers = []engine.Container{{ID: "new-db", Name: "db", State: "running", Labels: spec.DesiredFor(set.ByID("db"), r.cfg.Roots).Request.Labels}}
 	p.calls = nil
 	r.Pass(context.Background(), "test")
 	if !slices.Contains(p.calls, "Create api") {

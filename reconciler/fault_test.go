@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/lockstep/lockstep/internal/testenv"
+	"github.com/lockstep/lockstep/report"
 )
 
 // reloadFailing is the fake systemd whose daemon-reload fails while fail is set (as when systemd is
@@ -48,7 +49,7 @@ func TestFailedDaemonReloadIsRetried(t *testing.T) {
 	if got := strings.Join(sd.take(), ","); got != "reload (fails)" {
 		t.Fatalf("pass 1: %s", got)
 	}
-	if len(rep.Apps) != 1 || rep.Apps[0].State != StateRunning {
+	if len(rep.Apps) != 1 || rep.Apps[0].State != report.StateRunning {
 		t.Fatalf("a failed reload stopped the app: %+v", rep.Apps)
 	}
 	rep = r.Pass(ctx, "test")
@@ -109,7 +110,7 @@ func TestFullDiskKeepsOldUnitsAndReport(t *testing.T) {
 	if got := sd.take(); len(got) != 0 {
 		t.Fatalf("systemd was driven after a failed write: %v", got)
 	}
-	if len(rep.Apps) != 1 || rep.Apps[0].State != StateRunning {
+	if len(rep.Apps) != 1 || rep.Apps[0].State != report.StateRunning {
 		t.Fatalf("app on a full disk: %+v", rep.Apps)
 	}
 	if got, _ := os.ReadFile(unit); string(got) != string(oldUnit) {
@@ -126,7 +127,7 @@ func TestFullDiskKeepsOldUnitsAndReport(t *testing.T) {
 			}
 		}
 	}
-	if saved, err := LoadReport(r.cfg.StateDir); err != nil || saved.PassID != 1 {
+	if saved, err := report.LoadReport(r.cfg.StateDir); err != nil || saved.PassID != 1 {
 		t.Fatalf("saved report after the full-disk pass: %+v %v", saved, err)
 	}
 
@@ -139,7 +140,7 @@ func TestFullDiskKeepsOldUnitsAndReport(t *testing.T) {
 	if got := strings.Join(sd.take(), ","); got != "reload,restart lockstep-a-ui.service" {
 		t.Fatalf("recovery pass: %s", got)
 	}
-	if saved, err := LoadReport(r.cfg.StateDir); err != nil || saved.PassID != rep.PassID {
+	if saved, err := report.LoadReport(r.cfg.StateDir); err != nil || saved.PassID != rep.PassID {
 		t.Fatalf("report after recovery: %+v %v", saved, err)
 	}
 }

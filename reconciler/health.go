@@ -5,7 +5,9 @@ import (
 	"errors"
 	"time"
 
+	"github.com/lockstep/lockstep/engine"
 	"github.com/lockstep/lockstep/reconciler/deadline"
+	"github.com/lockstep/lockstep/report"
 	"github.com/lockstep/lockstep/spec"
 )
 
@@ -87,7 +89,7 @@ func (r *Reconciler) healthOf(name string) (string, int) {
 	if h, ok := r.health[name]; ok {
 		return h.status, h.streak
 	}
-	return HealthUnknown, 0
+	return report.HealthUnknown, 0
 }
 
 // RunHealthChecks runs due health checks until ctx ends, calling changed(app, status) when an app's
@@ -115,12 +117,12 @@ func (r *Reconciler) RunHealthChecks(ctx context.Context, hc HealthChecker, chan
 		r.mu.Unlock()
 		for _, t := range due {
 			result, _, err := hc.RunHealthCheck(ctx, t.container)
-			if errors.Is(err, ErrConflict) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnavailable) {
+			if errors.Is(err, engine.ErrConflict) || errors.Is(err, engine.ErrNotFound) || errors.Is(err, engine.ErrUnavailable) {
 				continue // not running (a pass sees to that) or podman away: nothing to judge
 			}
 			if err != nil {
 				// The check could not complete (it hung past its timeout, ...): that is a failure.
-				result = HealthUnhealthy
+				result = report.HealthUnhealthy
 				r.cfg.Log.WithField("app", t.app).WithError(err).Debug("health check")
 			}
 			// podman 4.3 answers with this run's result only: lockstep counts the failing streak.
@@ -131,8 +133,8 @@ func (r *Reconciler) RunHealthChecks(ctx context.Context, hc HealthChecker, chan
 			if !ok || cur.gen != t.gen {
 				continue // a pass restarted or dropped the container while the check ran: stale
 			}
-			streak, status := 0, HealthHealthy
-			if result != HealthHealthy {
+			streak, status := 0, report.HealthHealthy
+			if result != report.HealthHealthy {
 				if prevState != nil {
 					streak = prevState.streak
 				}
@@ -143,13 +145,13 @@ func (r *Reconciler) RunHealthChecks(ctx context.Context, hc HealthChecker, chan
 				}
 				switch {
 				case now.Sub(t.started) < t.startPeriod:
-					status, streak = HealthStarting, 0 // failures in the start period do not count
+					status, streak = report.HealthStarting, 0 // failures in the start period do not count
 				case streak >= retries:
-					status = HealthUnhealthy
+					status = report.HealthUnhealthy
 				case prevState != nil:
 					status = prevState.status
 				default:
-					status = HealthStarting
+					status = report.HealthStarting
 				}
 			}
 			r.mu.Lock()

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lockstep/lockstep/report"
 )
 
 // blockingChecker holds its first check until released, then answers unhealthy; later checks answer
@@ -24,9 +26,9 @@ func (b *blockingChecker) RunHealthCheck(ctx context.Context, name string) (stri
 	if n == 1 {
 		close(b.started)
 		<-b.release
-		return HealthUnhealthy, 1, nil
+		return report.HealthUnhealthy, 1, nil
 	}
-	return HealthHealthy, 0, nil
+	return report.HealthHealthy, 0, nil
 }
 
 // A check that began before a pass restarted the container ends after it: its result is the old
@@ -63,13 +65,13 @@ func TestStaleHealthResultAfterRestartIsDropped(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // the monitor writes (or drops) the stale result
 	cancel()
 	<-done
-	if h, _ := r.healthOf("web"); h == HealthUnhealthy {
+	if h, _ := r.healthOf("web"); h == report.HealthUnhealthy {
 		t.Fatalf("the old container's result was written: web is %s", h)
 	}
 	mu.Lock()
 	defer mu.Unlock()
 	for _, c := range changes {
-		if c == "web="+HealthUnhealthy {
+		if c == "web="+report.HealthUnhealthy {
 			t.Fatalf("the monitor announced the stale result: %v", changes)
 		}
 	}

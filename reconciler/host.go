@@ -16,14 +16,14 @@ type HostChecker interface {
 
 // checkHost puts the host's problems into the report, and one failure on every app a problem
 // affects, so that FailingApps and the app's row say why it cannot work.
-func (r *Reconciler) checkHost(ctx context.Context, desired []*Desired, rep *Report) {
+func (r *Reconciler) checkHost(ctx context.Context, desired []*spec.Desired, rep *report.Report) {
 	if r.cfg.Host == nil {
 		return
 	}
 	rep.HostProblems = r.cfg.Host.Problems(ctx, desired, r.cfg.NetworkPrefix)
 	for _, p := range rep.HostProblems {
 		for _, app := range p.Apps {
-			rep.Failures = append(rep.Failures, Failure{App: app, Error: "host: " + p.Message + "; fix: " + p.Fix})
+			rep.Failures = append(rep.Failures, report.Failure{App: app, Error: "host: " + p.Message + "; fix: " + p.Fix})
 		}
 	}
 }

@@ -16,8 +16,10 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/lockstep/lockstep/engine"
 	"github.com/lockstep/lockstep/internal/atomicfile"
 	"github.com/lockstep/lockstep/reconciler/images"
+	"github.com/lockstep/lockstep/spec"
 )
 
 // RegistryPolicy is the operator's say over pulls (package images).
@@ -27,7 +29,7 @@ type RegistryPolicy = images.RegistryPolicy
 var ErrRegistryNotAllowed = images.ErrRegistryNotAllowed
 
 // ensureImage makes d's image present (package images) and records it as the app's, for Purge.
-func (r *Reconciler) ensureImage(ctx context.Context, d *Desired) error {
+func (r *Reconciler) ensureImage(ctx context.Context, d *spec.Desired) error {
 	if err := images.Ensure(ctx, r.podman, r.cfg.Log, r.cfg.Registries, d); err != nil {
 		return err
 	}
@@ -110,7 +112,7 @@ func (r *Reconciler) purgeImages(ctx context.Context, id string) error {
 			if a.ID == id {
 				continue
 			}
-			for _, d := range DesiredsFor(a, &Wiring{Roots: r.cfg.Roots}) {
+			for _, d := range spec.DesiredsFor(a, &spec.Wiring{Roots: r.cfg.Roots}) {
 				keep[normImage(d.Request.Image)] = a.ID
 			}
 			for _, c := range a.Companions {
@@ -132,8 +134,8 @@ func (r *Reconciler) purgeImages(ctx context.Context, id string) error {
 		switch {
 		case err == nil:
 			log.WithField("image", ref).Info("purge: image removed")
-		case errors.Is(err, ErrNotFound):
-		case errors.Is(err, ErrConflict):
+		case errors.Is(err, engine.ErrNotFound):
+		case errors.Is(err, engine.ErrConflict):
 			log.WithField("image", ref).Info("purge: image kept, a container uses it")
 		default:
 			failed = append(failed, ref)

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/lockstep/lockstep/engine"
 )
 
 func TestPullPolicyInPass(t *testing.T) {
@@ -67,7 +69,7 @@ func TestPurgeImagesWithFake(t *testing.T) {
 	if rep := r.Pass(context.Background(), "test"); len(rep.Failures) != 0 {
 		t.Fatal(rep.Failures)
 	}
-	p.fail = map[string]error{"RemoveImage localhost/b:1": &APIError{Op: "removing image", Status: 200, Message: "in use", Err: ErrConflict}}
+	p.fail = map[string]error{"RemoveImage localhost/b:1": &engine.APIError{Op: "removing image", Status: 200, Message: "in use", Err: engine.ErrConflict}}
 	for _, id := range []string{"a", "b"} {
 		if err := r.disable(id); err != nil {
 			t.Fatal(err)
@@ -93,7 +95,7 @@ func TestPurgeImagesWithFake(t *testing.T) {
 	}
 	// A failure other than in-use or missing is an error, and the image stays recorded for a retry.
 	r.recordImage("c", "localhost/c:1")
-	p.fail["RemoveImage localhost/c:1"] = &APIError{Op: "removing image", Err: ErrUnavailable}
+	p.fail["RemoveImage localhost/c:1"] = &engine.APIError{Op: "removing image", Err: engine.ErrUnavailable}
 	if err := r.purge(context.Background(), "c"); err == nil || !strings.Contains(err.Error(), "purging images of c") {
 		t.Fatalf("purge c: %v", err)
 	}

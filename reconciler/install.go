@@ -13,6 +13,7 @@ import (
 
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/outcome"
+	"github.com/lockstep/lockstep/spec"
 )
 
 // Errors of the install, remove and purge operations, for callers to map to their own (D-Bus errors,
@@ -192,23 +193,8 @@ func (r *Reconciler) checkNotNeeded(id string) error {
 // before a pass, so that the check still holds when the change is made. Its error, the caller's
 // reply, is redacted as a report is (no secret value in it; errors.Is still sees what it wraps).
 func (r *Reconciler) Apply(ctx context.Context, op Op) error {
-	if err := r.apply(ctx, op); err != nil {
-		if msg := r.Redact(err.Error()); msg != err.Error() {
-			return redactedError{msg, err}
-		}
-		return err
-	}
-	return nil
+	return r.secrets.RedactError(r.apply(ctx, op))
 }
-
-// redactedError is an error whose message had a secret value redacted.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e redactedError) Error() string { return e.msg }
-func (e redactedError) Unwrap() error { return e.err }
 
 func (r *Reconciler) apply(ctx context.Context, op Op) error {
 	switch op.Kind {
@@ -239,7 +225,7 @@ func (r *Reconciler) purge(ctx context.Context, id string) error {
 		return fmt.Errorf("purging %s: cannot tell whether a container of it is left: %w", id, err)
 	}
 	for _, c := range cs {
-		if c.Labels[LabelApp] == id {
+		if c.Labels[spec.LabelApp] == id {
 			return fmt.Errorf("purging %s: its container %s is still there (%s)", id, c.Name, c.State)
 		}
 	}

@@ -12,11 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lockstep/lockstep/engine"
 	"github.com/lockstep/lockstep/internal/testenv"
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/podman"
 	"github.com/lockstep/lockstep/reconciler"
 	"github.com/lockstep/lockstep/report"
+	"github.com/lockstep/lockstep/spec"
 )
 
 const bbImage = "localhost/lockstep-test/busybox:1"
@@ -68,7 +70,7 @@ func newFixture(t *testing.T) *fixture {
 		}
 		// This test's app networks (tests may run in parallel: never another's).
 		for _, n := range f.names {
-			pm.CLI("network", "rm", "--force", f.netPrefix()+n, f.netPrefix()+n+reconciler.ExportsSuffix)
+			pm.CLI("network", "rm", "--force", f.netPrefix()+n, f.netPrefix()+n+spec.ExportsSuffix)
 		}
 	})
 	return f
@@ -78,7 +80,7 @@ func newFixture(t *testing.T) *fixture {
 // state per network name, so concurrent test runs (and packages) must not share names.
 func (f *fixture) netPrefix() string { return fmt.Sprintf("lst%d-", os.Getpid()) }
 
-func (f *fixture) newReconciler(p reconciler.Podman) *reconciler.Reconciler {
+func (f *fixture) newReconciler(p engine.Podman) *reconciler.Reconciler {
 	f.t.Helper()
 	rec, err := reconciler.New(reconciler.Config{
 		AppsDir:       f.apps,
@@ -131,7 +133,7 @@ func worker(image string) string {
 `, image)
 }
 
-func (f *fixture) pass() *reconciler.Report {
+func (f *fixture) pass() *report.Report {
 	f.t.Helper()
 	return f.rec.Pass(context.Background(), "test")
 }
@@ -150,7 +152,7 @@ func (f *fixture) id(name string) string {
 	return f.pm.MustCLI(f.t, "inspect", "--format", "{{.Id}}", name)
 }
 
-func actions(r *reconciler.Report) string {
+func actions(r *report.Report) string {
 	var s []string
 	for _, a := range r.Actions {
 		s = append(s, a.App+":"+a.Action)
@@ -158,7 +160,7 @@ func actions(r *reconciler.Report) string {
 	return strings.Join(s, " ")
 }
 
-func noFailures(t *testing.T, r *reconciler.Report) {
+func noFailures(t *testing.T, r *report.Report) {
 	t.Helper()
 	if len(r.Failures) > 0 {
 		t.Fatalf("unexpected failures: %+v", r.Failures)
@@ -396,7 +398,7 @@ func TestCreatedContainerThatWillNotStartIsForceRecreated(t *testing.T) {
 	if s := f.state("it-wedged"); s != "running" {
 		t.Fatalf("state %s", s)
 	}
-	if len(r.Apps) != 1 || r.Apps[0].ContainerID != f.id("it-wedged") || r.Apps[0].State != reconciler.StateRunning {
+	if len(r.Apps) != 1 || r.Apps[0].ContainerID != f.id("it-wedged") || r.Apps[0].State != report.StateRunning {
 		t.Fatalf("apps %+v", r.Apps)
 	}
 	if r := f.pass(); len(r.Actions) != 0 {
@@ -418,7 +420,7 @@ func TestForeignContainerIsLeftAloneOrAdopted(t *testing.T) {
 	if f.id("it-foreign") != fid || f.state("it-foreign") != "running" {
 		t.Fatal("foreign container was touched")
 	}
-	if r.Apps[0].State != reconciler.StateForeign {
+	if r.Apps[0].State != report.StateForeign {
 		t.Fatalf("app state %q", r.Apps[0].State)
 	}
 
@@ -527,7 +529,7 @@ func TestPodmanNotRunning(t *testing.T) {
 		}
 	}
 	for _, a := range r.Apps {
-		if a.State != reconciler.StateUnknown {
+		if a.State != report.StateUnknown {
 			t.Fatalf("state %+v", a)
 		}
 	}
@@ -592,7 +594,7 @@ func TestRunningButUnreachableIsRepaired(t *testing.T) {
 	f.reachGrace = 0
 	patient := f.newReconciler(f.client)
 	r := patient.Pass(context.Background(), "test")
-	if len(r.Actions) != 0 || r.Apps[0].State != reconciler.StateUnreachable || len(r.Failures) != 1 || !strings.Contains(r.Failures[0].Error, "running but unreachable") {
+	if len(r.Actions) != 0 || r.Apps[0].State != report.StateUnreachable || len(r.Failures) != 1 || !strings.Contains(r.Failures[0].Error, "running but unreachable") {
 		t.Fatalf("within grace: %+v %+v %+v", r.Actions, r.Apps, r.Failures)
 	}
 	// Past it: restarted.

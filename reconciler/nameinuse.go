@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/lockstep/lockstep/engine"
+	"github.com/lockstep/lockstep/spec"
 )
 
 // A create refused with "name already in use" for a name the pass's List did not show: what a
@@ -41,38 +44,38 @@ const (
 // (*podman.Client); without it a storage-only container is reported, never removed.
 type storageLister interface {
 	// ListStorage lists the storage-only containers, with their image's ID as Image.
-	ListStorage(ctx context.Context) ([]Container, error)
+	ListStorage(ctx context.Context) ([]engine.Container, error)
 	ImageID(ctx context.Context, ref string) (string, error)
 }
 
 // createAfterNameInUse resolves a create refused with ErrNameInUse (see above) and returns the id of
 // the app's container: created again, or the interrupted install's, adopted as is.
-func (r *Reconciler) createAfterNameInUse(ctx context.Context, d *Desired, createErr error) (id string, err error) {
+func (r *Reconciler) createAfterNameInUse(ctx context.Context, d *spec.Desired, createErr error) (id string, err error) {
 	delay, waited := nameInUseDelay, time.Duration(0)
 	err = createErr
 	for attempt := 1; attempt < nameInUseAttempts; attempt++ {
 		in, ierr := r.podman.Inspect(ctx, d.Name())
 		switch {
-		case ierr == nil && in.Labels[LabelApp] != d.App.ID:
+		case ierr == nil && in.Labels[spec.LabelApp] != d.App.ID:
 			r.nameInUseRetry.Store(true) // the next pass sees it in the list and plans its adoption
 			return "", fmt.Errorf("creating container: the name %s is taken by a container lockstep did not create (%.12s); it is left untouched: remove or rename it to let lockstep install the app", d.Name(), in.ID)
-		case ierr == nil && in.Labels[LabelSpecHash] != "" && in.Labels[LabelSpecHash] == d.Hashes[in.Labels[LabelHashScheme]] && in.Labels[LabelContainer] == d.Member:
+		case ierr == nil && in.Labels[spec.LabelSpecHash] != "" && in.Labels[spec.LabelSpecHash] == d.Hashes[in.Labels[spec.LabelHashScheme]] && in.Labels[spec.LabelContainer] == d.Member:
 			r.cfg.Log.WithField("container", d.Name()).Info("create found the container made by an interrupted install; taking it")
 			return in.ID, nil
 		case ierr == nil:
 			// Stopped first with its grace period, as remove does, should it have been started.
 			r.cfg.Log.WithField("container", d.Name()).Info("create found a leftover container of an earlier spec; removing it")
-			if err := r.podman.Stop(ctx, in.ID, 0); err != nil && !errors.Is(err, ErrNotFound) {
+			if err := r.podman.Stop(ctx, in.ID, 0); err != nil && !errors.Is(err, engine.ErrNotFound) {
 				r.cfg.Log.WithError(err).WithField("container", d.Name()).Warn("stopping the leftover container")
 			}
-			if err := r.podman.Remove(ctx, in.ID); err != nil && !errors.Is(err, ErrNotFound) {
+			if err := r.podman.Remove(ctx, in.ID); err != nil && !errors.Is(err, engine.ErrNotFound) {
 				return "", fmt.Errorf("removing leftover container %s: %w", d.Name(), err)
 			}
-		case errors.Is(ierr, ErrNotFound) && waited >= 3*nameInUseDelay:
+		case errors.Is(ierr, engine.ErrNotFound) && waited >= 3*nameInUseDelay:
 			if err := r.removeStorageOnly(ctx, d); err != nil {
 				return "", err
 			}
-		case errors.Is(ierr, ErrNotFound):
+		case errors.Is(ierr, engine.ErrNotFound):
 			// A create in progress, or one that has just given up: look again after a while.
 			select {
 			case <-ctx.Done():
@@ -84,12 +87,12 @@ func (r *Reconciler) createAfterNameInUse(ctx context.Context, d *Desired, creat
 		default:
 			return "", fmt.Errorf("creating container: %w; inspecting the name: %w", createErr, ierr)
 		}
-		if id, err = r.podman.Create(ctx, d.Request); err == nil || !errors.Is(err, ErrNameInUse) {
+		if id, err = r.podman.Create(ctx, d.Request); err == nil || !errors.Is(err, engine.ErrNameInUse) {
 			break
 		}
 	}
 	if err != nil {
-		if errors.Is(err, ErrNameInUse) {
+		if errors.Is(err, engine.ErrNameInUse) {
 			r.nameInUseRetry.Store(true)
 		}
 		return "", fmt.Errorf("creating container: %w", err)
@@ -98,9 +101,9 @@ func (r *Reconciler) createAfterNameInUse(ctx context.Context, d *Desired, creat
 }
 
 // removeStorageOnly removes a storage-only container holding d's name, if it has d's image.
-func (r *Reconciler) removeStorageOnly(ctx context.Context, d *Desired) error {
+func (r *Reconciler) removeStorageOnly(ctx context.Context, d *spec.Desired) error {
 	p := r.podman
-	if u, ok := p.(interface{ Unwrap() Podman }); ok { // under the deadlines (package deadline)
+	if u, ok := p.(interface{ Unwrap() engine.Podman }); ok { // under the deadlines (package deadline)
 		p = u.Unwrap()
 	}
 	sl, ok := p.(storageLister)
@@ -125,7 +128,7 @@ func (r *Reconciler) removeStorageOnly(ctx context.Context, d *Desired) error {
 			return fmt.Errorf("creating container: the name %s is taken by a storage-only container (%.12s, image %.12s, not %s: not a podman container, perhaps another tool's); it is left untouched: remove it (podman rm --storage %s) to let lockstep install the app", d.Name(), c.ID, c.Image, d.Request.Image, d.Name())
 		}
 		r.cfg.Log.WithField("container", d.Name()).Info("create found the storage of an interrupted create; removing it")
-		if err := r.podman.Remove(ctx, d.Name()); err != nil && !errors.Is(err, ErrNotFound) {
+		if err := r.podman.Remove(ctx, d.Name()); err != nil && !errors.Is(err, engine.ErrNotFound) {
 			return fmt.Errorf("removing storage-only container %s: %w", d.Name(), err)
 		}
 	}

@@ -11,8 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lockstep/lockstep/engine"
 	"github.com/lockstep/lockstep/podman"
 	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/report"
+	"github.com/lockstep/lockstep/spec"
 )
 
 // interrupted is the real podman client with two faults of a lockstepd killed mid-install: Create
@@ -27,7 +30,7 @@ type interrupted struct {
 	creates         int
 }
 
-func (p *interrupted) List(ctx context.Context) ([]reconciler.Container, error) {
+func (p *interrupted) List(ctx context.Context) ([]engine.Container, error) {
 	cs, err := p.Client.List(ctx)
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -40,7 +43,7 @@ func (p *interrupted) List(ctx context.Context) ([]reconciler.Container, error) 
 	return out, err
 }
 
-func (p *interrupted) Create(ctx context.Context, r reconciler.CreateRequest) (string, error) {
+func (p *interrupted) Create(ctx context.Context, r spec.CreateRequest) (string, error) {
 	p.mu.Lock()
 	p.creates++
 	kill := p.killAfterCreate
@@ -60,13 +63,13 @@ func (f *fixture) interrupted(hide ...string) (*interrupted, *reconciler.Reconci
 	return p, f.newReconciler(p)
 }
 
-func installed(t *testing.T, r *reconciler.Report, app string) {
+func installed(t *testing.T, r *report.Report, app string) {
 	t.Helper()
 	noFailures(t, r)
 	if a := actions(r); a != app+":install" {
 		t.Fatalf("actions %q, want %s:install", a, app)
 	}
-	if len(r.Apps) != 1 || r.Apps[0].State != reconciler.StateRunning {
+	if len(r.Apps) != 1 || r.Apps[0].State != report.StateRunning {
 		t.Fatalf("apps %+v", r.Apps)
 	}
 }
@@ -151,7 +154,7 @@ func TestNameInUseByForeignContainerIsLeftAlone(t *testing.T) {
 	}
 	// The next pass lists it and reports the clash as for any foreign container.
 	r = f.newReconciler(podman.New(f.pm.URL())).Pass(context.Background(), "test")
-	if len(r.Failures) != 1 || !strings.Contains(r.Failures[0].Error, "not created by lockstep") || r.Apps[0].State != reconciler.StateForeign {
+	if len(r.Failures) != 1 || !strings.Contains(r.Failures[0].Error, "not created by lockstep") || r.Apps[0].State != report.StateForeign {
 		t.Fatalf("next pass: %+v %+v", r.Failures, r.Apps)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/lockstep/lockstep/internal/testenv"
 	"github.com/lockstep/lockstep/podman"
 	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/report"
 )
 
 // Tests of issue 16 on the real podman service, with apps shaped as the node app stores package them
@@ -210,7 +211,7 @@ func TestRestartPolicyIsCarriedOutByLockstepUnderItsBackoff(t *testing.T) {
     stop_grace_period: 1s
 `, bbImage))
 	starts := 0
-	var last *reconciler.Report
+	var last *report.Report
 	deadline := time.Now().Add(4 * time.Second)
 	for time.Now().Before(deadline) {
 		last = f.pass()

@@ -9,10 +9,12 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/lockstep/lockstep/engine"
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/reconciler/hooks"
 	"github.com/lockstep/lockstep/reconciler/plan"
 	"github.com/lockstep/lockstep/reconciler/probe"
+	"github.com/lockstep/lockstep/report"
 	"github.com/lockstep/lockstep/spec"
 )
 
@@ -38,22 +40,22 @@ type observed struct {
 }
 
 // observe gathers a pass's observation from the loaded set and podman's list, reading only.
-func (r *Reconciler) observe(ctx context.Context, set *manifest.Set, cs []Container) *observed {
+func (r *Reconciler) observe(ctx context.Context, set *manifest.Set, cs []engine.Container) *observed {
 	o := &observed{set: set, hookOut: map[string][]*hooks.Output{}}
 	o.Now = r.cfg.Now()
 	o.Invalid, o.Containers = set.Invalid, cs
 	o.ReachGrace, o.RollbackSettle = r.cfg.ReachGrace, r.rollbackSettle()
-	w := &Wiring{Roots: r.cfg.Roots, Set: set, Value: r.exportValue, NetworkPrefix: r.cfg.NetworkPrefix, DefaultNetwork: r.cfg.DefaultNetwork}
+	w := &spec.Wiring{Roots: r.cfg.Roots, Set: set, Value: r.exportValue, NetworkPrefix: r.cfg.NetworkPrefix, DefaultNetwork: r.cfg.DefaultNetwork}
 	for _, a := range set.Apps {
-		o.desired = append(o.desired, DesiredsFor(a, w)...)
+		o.desired = append(o.desired, spec.DesiredsFor(a, w)...)
 	}
-	o.Adopted, o.Health = map[string]Adoption{}, map[string]plan.Health{}
+	o.Adopted, o.Health = map[string]plan.Adoption{}, map[string]plan.Health{}
 	r.mu.Lock()
 	for k, v := range r.adopted {
 		o.Adopted[k] = v
 	}
 	for name, t := range r.healthTargets {
-		h := plan.Health{Status: HealthUnknown, Since: t.started}
+		h := plan.Health{Status: report.HealthUnknown, Since: t.started}
 		if s, ok := r.health[name]; ok {
 			h.Status, h.Streak = s.status, s.streak
 		}
@@ -94,7 +96,7 @@ func (r *Reconciler) observe(ctx context.Context, set *manifest.Set, cs []Contai
 
 // probeRunning probes, in parallel, the published TCP ports of every running container of a
 // desired one that publishes any, and returns what failed by container name.
-func probeRunning(ctx context.Context, desired []*spec.Desired, cs []Container) map[string]string {
+func probeRunning(ctx context.Context, desired []*spec.Desired, cs []engine.Container) map[string]string {
 	running := map[string]bool{}
 	for _, c := range cs {
 		if c.State == "running" {
@@ -159,7 +161,7 @@ func (r *Reconciler) prepare(log logrus.FieldLogger, o *observed, res *plan.Resu
 	block := func(app string, err error, users bool) {
 		for i := range res.Actions {
 			a := &res.Actions[i]
-			if a.Desired == nil || a.Kind == KindRemove || a.Blocked != nil {
+			if a.Desired == nil || a.Kind == plan.KindRemove || a.Blocked != nil {
 				continue
 			}
 			if a.App == app || (users && slices.Contains(a.Desired.Deps, app)) {
@@ -198,13 +200,13 @@ const StartProbeWait = 2 * time.Second
 // probeStarted probes, in parallel, the containers without a health check that this pass started
 // and that publish TCP ports, each again every 200 ms until it answers or StartProbeWait has passed,
 // and returns those that never answered.
-func (r *Reconciler) probeStarted(ctx context.Context, actions []Action, results map[string]result) map[string]bool {
+func (r *Reconciler) probeStarted(ctx context.Context, actions []plan.Action, results map[string]result) map[string]bool {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	silent := map[string]bool{}
 	for _, a := range actions {
 		res := results[actionKey(a)]
-		if a.Kind == KindNone || a.Desired == nil || a.Desired.Health != nil || res.err != nil || res.state != StateRunning || len(a.Desired.Request.Ports) == 0 {
+		if a.Kind == plan.KindNone || a.Desired == nil || a.Desired.Health != nil || res.err != nil || res.state != report.StateRunning || len(a.Desired.Request.Ports) == 0 {
 			continue
 		}
 		wg.Add(1)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/report"
 )
 
 // TestHTTPProbeFailureIsRepaired: busybox httpd serves /health (written at every start); once the file
@@ -53,7 +53,7 @@ func TestHTTPProbeFailureIsRepaired(t *testing.T) {
 	f.reachGrace = 0
 	patient := f.newReconciler(f.client)
 	r := patient.Pass(context.Background(), "test")
-	if len(r.Actions) != 0 || r.Apps[0].State != reconciler.StateUnreachable || len(r.Failures) != 1 || r.Failures[0].Error != want {
+	if len(r.Actions) != 0 || r.Apps[0].State != report.StateUnreachable || len(r.Failures) != 1 || r.Failures[0].Error != want {
 		t.Fatalf("within grace: %+v %+v %+v", r.Actions, r.Apps, r.Failures)
 	}
 	id := f.id("it-http-probe")

@@ -15,8 +15,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/lockstep/lockstep/engine"
 	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/reconciler/plan"
 	"github.com/lockstep/lockstep/reconciler/probe"
+	"github.com/lockstep/lockstep/report"
+	"github.com/lockstep/lockstep/spec"
 )
 
 // loopbackPort returns the published port of an httptest server (which listens on 127.0.0.1).
@@ -103,8 +107,8 @@ func loadOne(t *testing.T, y string) *manifest.Loaded {
 func TestProbeDoesNotChangeTheSpec(t *testing.T) {
 	const base = "app:\n  id: a\n  name: a\n  version: '1'\n  container:\n    image: localhost/a:1\n    ports: [\"127.0.0.1:8080:80/tcp\"]\n"
 	roots := testRootsIn("/x")
-	plain := DesiredFor(loadOne(t, base), roots)
-	probed := DesiredFor(loadOne(t, base+"    probes: [{port: 80, path: /api/health}]\n"), roots)
+	plain := spec.DesiredFor(loadOne(t, base), roots)
+	probed := spec.DesiredFor(loadOne(t, base+"    probes: [{port: 80, path: /api/health}]\n"), roots)
 	if plain.Hash() != probed.Hash() {
 		t.Fatalf("hash changed: %s -> %s", plain.Hash(), probed.Hash())
 	}
@@ -137,8 +141,8 @@ func TestPassReportsHTTPStatusAndRepairs(t *testing.T) {
 	if err != nil || len(set.Apps) != 1 {
 		t.Fatal(err, set)
 	}
-	d := DesiredFor(set.Apps[0], r.cfg.Roots)
-	p.containers = []Container{{ID: "c1", Name: "a", State: "running", Labels: d.Request.Labels}}
+	d := spec.DesiredFor(set.Apps[0], r.cfg.Roots)
+	p.containers = []engine.Container{{ID: "c1", Name: "a", State: "running", Labels: d.Request.Labels}}
 
 	rep := r.Pass(context.Background(), "test")
 	if len(rep.Actions) != 0 || len(rep.Failures) != 0 || rep.Apps[0].State != "running" || hits.Load() != 1 {
@@ -147,7 +151,7 @@ func TestPassReportsHTTPStatusAndRepairs(t *testing.T) {
 	status.Store(404)
 	rep = r.Pass(context.Background(), "test")
 	want := fmt.Sprintf("running but unreachable: GET http://127.0.0.1:%d/api/health answered 404 Not Found", port)
-	if len(rep.Actions) != 0 || len(rep.Failures) != 1 || rep.Failures[0].Error != want || rep.Apps[0].State != StateUnreachable {
+	if len(rep.Actions) != 0 || len(rep.Failures) != 1 || rep.Failures[0].Error != want || rep.Apps[0].State != report.StateUnreachable {
 		t.Fatalf("after 404, within grace: %+v %+v %+v", rep.Actions, rep.Failures, rep.Apps)
 	}
 	if slices.Contains(p.calls, "Stop c1") {
@@ -155,7 +159,7 @@ func TestPassReportsHTTPStatusAndRepairs(t *testing.T) {
 	}
 	r.cfg.ReachGrace = 0
 	rep = r.Pass(context.Background(), "test")
-	if len(rep.Actions) != 1 || rep.Actions[0].Action != string(KindRestart) || !strings.HasPrefix(rep.Actions[0].Cause, want+" (for ") {
+	if len(rep.Actions) != 1 || rep.Actions[0].Action != string(plan.KindRestart) || !strings.HasPrefix(rep.Actions[0].Cause, want+" (for ") {
 		t.Fatalf("past grace: %+v", rep.Actions)
 	}
 	if !slices.Contains(p.calls, "Stop c1") || !slices.Contains(p.calls, "Start c1") {
@@ -171,7 +175,7 @@ func TestPassReportsHTTPStatusAndRepairs(t *testing.T) {
 // In a stack, each container's probes apply to its own published ports only.
 func TestProbePathsPerStackContainer(t *testing.T) {
 	const stack = "app:\n  id: s\n  name: s\n  version: '1'\n  containers:\n    - name: db\n      image: localhost/db:1\n      ports: [\"127.0.0.1:5433:80/tcp\"]\n    - name: web\n      image: localhost/web:1\n      ports: [\"127.0.0.1:8080:80/tcp\"]\n      probes: [{port: 80, path: /x}]\n"
-	ds := DesiredsFor(loadOne(t, stack), &Wiring{Roots: testRootsIn("/x")})
+	ds := spec.DesiredsFor(loadOne(t, stack), &spec.Wiring{Roots: testRootsIn("/x")})
 	if len(ds) != 2 {
 		t.Fatalf("%d containers", len(ds))
 	}

@@ -10,6 +10,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lockstep/lockstep/engine"
+	"github.com/lockstep/lockstep/report"
+	"github.com/lockstep/lockstep/spec"
 )
 
 // Races of issue 15 between operations (install, remove, purge) and passes, each decided by the runner
@@ -25,7 +29,7 @@ func startRunner(t *testing.T, r *Reconciler) *Runner {
 	return run
 }
 
-func waitOp(t *testing.T, tk *Ticket) (*Report, error) {
+func waitOp(t *testing.T, tk *Ticket) (*report.Report, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -157,11 +161,11 @@ func TestPurgeChecksLiveContainers(t *testing.T) {
 	r := newTestReconciler(t, p, nil)
 	data := r.cfg.Roots.AppData("web")
 	os.MkdirAll(data, 0o755)
-	p.containers = []Container{{ID: "c1", Name: "web", State: "exited", Labels: map[string]string{LabelApp: "web"}}}
+	p.containers = []engine.Container{{ID: "c1", Name: "web", State: "exited", Labels: map[string]string{spec.LabelApp: "web"}}}
 	if err := r.Apply(context.Background(), Op{Kind: OpPurge, App: "web"}); err == nil || !strings.Contains(err.Error(), "its container web is still there (exited)") {
 		t.Fatalf("purge with a container left: %v", err)
 	}
-	p.containers, p.listErr = nil, &APIError{Op: "listing", Err: ErrUnavailable}
+	p.containers, p.listErr = nil, &engine.APIError{Op: "listing", Err: engine.ErrUnavailable}
 	if err := r.Apply(context.Background(), Op{Kind: OpPurge, App: "web"}); err == nil || !strings.Contains(err.Error(), "cannot tell") {
 		t.Fatalf("purge with podman away: %v", err)
 	}

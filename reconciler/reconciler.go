@@ -19,6 +19,7 @@ import (
 	"go.podman.io/image/v5/docker/reference"
 	"golang.org/x/sys/unix"
 
+	"github.com/lockstep/lockstep/engine"
 	"github.com/lockstep/lockstep/internal/atomicfile"
 	"github.com/lockstep/lockstep/internal/beneath"
 	"github.com/lockstep/lockstep/manifest"
@@ -28,6 +29,7 @@ import (
 	"github.com/lockstep/lockstep/reconciler/plan"
 	"github.com/lockstep/lockstep/reconciler/rollback"
 	"github.com/lockstep/lockstep/report"
+	"github.com/lockstep/lockstep/spec"
 )
 
 // Config says where the reconciler finds desired state and keeps its own.
@@ -64,8 +66,8 @@ type Config struct {
 	// RollbackSettle is how long an updated app without a health check must keep running before its
 	// spec is good (default RollbackSettle; negative: at once). See rollback.go.
 	RollbackSettle time.Duration
-	// Timeouts bound each podman call of a pass (deadline.go).
-	Timeouts Timeouts
+	// Timeouts bound each podman call of a pass (package deadline).
+	Timeouts deadline.Timeouts
 	// ReadOnly makes a reconciler that only observes (lockstepctl plan): New creates no state dir,
 	// and Pass must not be called.
 	ReadOnly bool
@@ -76,7 +78,7 @@ type Config struct {
 // Reconciler runs passes. Pass must not be called concurrently; Runner serializes it.
 type Reconciler struct {
 	cfg    Config
-	podman Podman
+	podman engine.Podman
 
 	manifests *manifest.Cache
 	secrets   *secretStore
@@ -94,8 +96,8 @@ type Reconciler struct {
 	depWaits map[string]string
 
 	mu            sync.Mutex
-	last          *Report
-	adopted       map[string]Adoption
+	last          *report.Report
+	adopted       map[string]plan.Adoption
 	nextWake      time.Time
 	healthTargets map[string]healthTarget
 	health        map[string]*healthState
@@ -106,7 +108,7 @@ type Reconciler struct {
 }
 
 // New returns a reconciler that starts from the report and adoptions saved in the state dir.
-func New(cfg Config, p Podman) (*Reconciler, error) {
+func New(cfg Config, p engine.Podman) (*Reconciler, error) {
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = 4
 	}
@@ -119,7 +121,7 @@ func New(cfg Config, p Podman) (*Reconciler, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.NetworkPrefix == "" {
-		cfg.NetworkPrefix = NetworkPrefix
+		cfg.NetworkPrefix = spec.NetworkPrefix
 	}
 	if cfg.Roots.NetworkPrefix == "" {
 		cfg.Roots.NetworkPrefix = cfg.NetworkPrefix
@@ -143,9 +145,9 @@ func New(cfg Config, p Podman) (*Reconciler, error) {
 		cc.Systemd = deadline.Systemd(cc.Systemd, cfg.Timeouts)
 		cfg.Companions = &cc
 	}
-	r := &Reconciler{cfg: cfg, podman: deadline.Podman(p, cfg.Timeouts), adopted: map[string]Adoption{}, manifests: manifest.NewCache(), secrets: newSecretStore(cfg.StateDir), backoff: map[string]*backoffState{}, reach: map[string]plan.Reach{}, depWaits: map[string]string{},
+	r := &Reconciler{cfg: cfg, podman: deadline.Podman(p, cfg.Timeouts), adopted: map[string]plan.Adoption{}, manifests: manifest.NewCache(), secrets: newSecretStore(cfg.StateDir), backoff: map[string]*backoffState{}, reach: map[string]plan.Reach{}, depWaits: map[string]string{},
 		healthTargets: map[string]healthTarget{}, health: map[string]*healthState{}}
-	last, err := LoadReport(cfg.StateDir)
+	last, err := report.LoadReport(cfg.StateDir)
 	if err != nil {
 		cfg.Log.WithError(err).Warn("ignoring unreadable saved report")
 	}
@@ -171,7 +173,7 @@ func (ioDiscard) Write(p []byte) (int, error) { return len(p), nil }
 const adoptedFile = "adopted.json"
 
 // Last returns the last completed report (the saved one right after a restart), or nil.
-func (r *Reconciler) Last() *Report {
+func (r *Reconciler) Last() *report.Report {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.last
@@ -180,7 +182,7 @@ func (r *Reconciler) Last() *Report {
 // DryRun is what a dry run saw and planned.
 type DryRun struct {
 	Set     *manifest.Set
-	Actions []Action
+	Actions []plan.Action
 }
 
 // Observe loads the manifests, lists containers and plans exactly as a pass does, changing nothing:
@@ -201,14 +203,14 @@ func (r *Reconciler) Observe(ctx context.Context) (*DryRun, error) {
 
 // Pass runs one reconcile pass and returns its report, which is also saved and becomes Last. A failing
 // app is recorded in the report; the pass goes on with the others.
-func (r *Reconciler) Pass(ctx context.Context, trigger string) *Report {
+func (r *Reconciler) Pass(ctx context.Context, trigger string) *report.Report {
 	r.mu.Lock()
 	var id uint64 = 1
 	if r.last != nil {
 		id = r.last.PassID + 1
 	}
 	r.mu.Unlock()
-	rep := &Report{PassID: id, Trigger: trigger, StartedAt: r.cfg.Now().UTC(), CompanionMode: "none"}
+	rep := &report.Report{PassID: id, Trigger: trigger, StartedAt: r.cfg.Now().UTC(), CompanionMode: "none"}
 	if r.cfg.Companions != nil {
 		rep.CompanionMode = r.cfg.Companions.Mode
 	}
@@ -219,7 +221,7 @@ func (r *Reconciler) Pass(ctx context.Context, trigger string) *Report {
 	sort.SliceStable(rep.Failures, func(i, j int) bool { return rep.Failures[i].App < rep.Failures[j].App })
 	rep.Redact(r.Redact) // the backstop: no secret value leaves in a report, whatever formatted it
 	report.Clean(rep)    // no control characters from podman or containers; bounded for D-Bus
-	if err := SaveReport(r.cfg.StateDir, rep); err != nil {
+	if err := report.SaveReport(r.cfg.StateDir, rep); err != nil {
 		log.WithError(err).Error("saving report")
 	}
 	r.mu.Lock()
@@ -230,16 +232,16 @@ func (r *Reconciler) Pass(ctx context.Context, trigger string) *Report {
 	return rep
 }
 
-func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Report) {
+func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *report.Report) {
 	set, err := r.manifests.LoadDir(r.cfg.AppsDir, r.cfg.Roots)
 	if err != nil {
 		// Nothing is known about the installed set: touch nothing.
-		rep.Failures = append(rep.Failures, Failure{App: "", Error: err.Error(), Class: outcome.Class(err)})
+		rep.Failures = append(rep.Failures, report.Failure{App: "", Error: err.Error(), Class: outcome.Class(err)})
 		log.WithError(err).Error("loading installed apps")
 		return
 	}
 	for _, p := range set.Problems {
-		rep.Failures = append(rep.Failures, Failure{App: problemApp(p), Error: p.String()})
+		rep.Failures = append(rep.Failures, report.Failure{App: problemApp(p), Error: p.String()})
 		log.WithField("app", problemApp(p)).Warn(p.String())
 	}
 	cs, err := r.podman.List(ctx)
@@ -247,11 +249,11 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		err = fmt.Errorf("listing containers: %w", err)
 		log.WithError(err).Error("observing podman")
 		for _, a := range set.Apps {
-			rep.Failures = append(rep.Failures, Failure{App: a.ID, Error: err.Error(), Class: outcome.Class(err)})
-			rep.Apps = append(rep.Apps, AppStatus{ID: a.ID, State: StateUnknown})
+			rep.Failures = append(rep.Failures, report.Failure{App: a.ID, Error: err.Error(), Class: outcome.Class(err)})
+			rep.Apps = append(rep.Apps, report.AppStatus{ID: a.ID, State: report.StateUnknown})
 		}
 		for id := range set.Invalid {
-			rep.Apps = append(rep.Apps, AppStatus{ID: id, State: StateInvalid})
+			rep.Apps = append(rep.Apps, report.AppStatus{ID: id, State: report.StateInvalid})
 		}
 		sortApps(rep.Apps)
 		return
@@ -291,24 +293,24 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 	if len(starting) > 0 {
 		r.wakeBy(now.Add(plan.ReprobeMin))
 	}
-	rows := map[string]*AppStatus{}
+	rows := map[string]*report.AppStatus{}
 	var order []string
 	failed := map[string]bool{}
 	fail := func(app, msg string, err error) {
 		key := app + "\x00" + msg
 		if !failed[key] {
 			failed[key] = true
-			rep.Failures = append(rep.Failures, Failure{App: app, Error: msg, Class: outcome.Class(err)})
+			rep.Failures = append(rep.Failures, report.Failure{App: app, Error: msg, Class: outcome.Class(err)})
 		}
 	}
 	for _, a := range actions {
 		res := results[actionKey(a)]
-		if a.Kind != KindNone && a.Kind != KindHold && a.Kind != KindWait && a.Blocked == nil {
+		if a.Kind != plan.KindNone && a.Kind != plan.KindHold && a.Kind != plan.KindWait && a.Blocked == nil {
 			cause := a.Cause
 			if res.note != "" {
 				cause += "; " + res.note
 			}
-			rep.Actions = append(rep.Actions, ActionRec{App: a.App, Action: string(a.Kind), Cause: withMember(a, cause)})
+			rep.Actions = append(rep.Actions, report.ActionRec{App: a.App, Action: string(a.Kind), Cause: withMember(a, cause)})
 		}
 		if res.err != nil {
 			fail(a.App, withMember(a, res.err.Error()), res.err)
@@ -319,21 +321,21 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 		if !a.WaitUntil.IsZero() || a.WaitDep != "" {
 			fail(a.App, withMember(a, a.Cause), nil)
 		}
-		if a.Kind == KindRemove && a.Desired != nil {
+		if a.Kind == plan.KindRemove && a.Desired != nil {
 			continue // a stray container of an installed app; the app's own row follows
 		}
 		st := status(a, res)
-		if addr, ok := unreachable[a.Name()]; ok && a.Kind == KindNone {
-			st.State = StateUnreachable
+		if addr, ok := unreachable[a.Name()]; ok && a.Kind == plan.KindNone {
+			st.State = report.StateUnreachable
 			fail(a.App, withMember(a, "running but unreachable: "+addr), nil)
 		}
-		if starting[a.Name()] && st.State == StateRunning {
+		if starting[a.Name()] && st.State == report.StateRunning {
 			st.State = report.StateStarting
 		}
 		if h, _ := r.healthOf(a.Name()); h != "" {
 			st.Health = h
 		} else if a.Desired != nil && a.Desired.Health == nil {
-			st.Health = HealthNone
+			st.Health = report.HealthNone
 		}
 		row := rows[a.App]
 		if row == nil {
@@ -344,7 +346,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 			mergeStatus(row, st)
 		}
 		if a.Desired != nil && a.Desired.Member != "" {
-			row.Containers = append(row.Containers, ContainerStatus{Name: a.Desired.Member, State: st.State,
+			row.Containers = append(row.Containers, report.ContainerStatus{Name: a.Desired.Member, State: st.State,
 				Health: st.Health, Image: st.Image, ContainerID: st.ContainerID, LastAction: st.LastAction})
 		}
 	}
@@ -359,14 +361,14 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 			continue
 		}
 		res := results[actionKey(a)]
-		running := (a.Kind == KindNone && a.Container != nil && a.Container.State == "running") || res.state == StateRunning
+		running := (a.Kind == plan.KindNone && a.Container != nil && a.Container.State == "running") || res.state == report.StateRunning
 		if !running || res.err != nil {
 			continue
 		}
 		h := a.Desired.Health
 		// fresh: lockstep (re)started it in this pass, so its start period begins now.
 		t := healthTarget{app: a.App, container: a.Name(), interval: h.Interval.D(), startPeriod: h.StartPeriod.D(),
-			retries: h.Retries, started: now, fresh: a.Kind != KindNone}
+			retries: h.Retries, started: now, fresh: a.Kind != plan.KindNone}
 		if t.interval == 0 {
 			t.interval = DefaultHealthInterval
 		}
@@ -380,24 +382,24 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *Repo
 }
 
 // withMember prefixes a stack container's messages with its name.
-func withMember(a Action, msg string) string {
+func withMember(a plan.Action, msg string) string {
 	if a.Desired != nil && a.Desired.Member != "" {
 		return a.Desired.Member + ": " + msg
 	}
-	if a.Desired == nil && a.Container != nil && a.Container.Labels[LabelContainer] != "" {
-		return a.Container.Labels[LabelContainer] + ": " + msg
+	if a.Desired == nil && a.Container != nil && a.Container.Labels[spec.LabelContainer] != "" {
+		return a.Container.Labels[spec.LabelContainer] + ": " + msg
 	}
 	return msg
 }
 
 // stateRank orders container states from good to bad: an app's row shows its worst container.
-var stateRank = map[string]int{StateRunning: 0, report.StateStarting: 1, StateRemoved: 1, "exited": 2, "stopped": 2, "created": 2,
-	StateMissing: 3, StateUnreachable: 4, StateUnknown: 5, StateForeign: 6, StateInvalid: 7, StateFailed: 8}
+var stateRank = map[string]int{report.StateRunning: 0, report.StateStarting: 1, report.StateRemoved: 1, "exited": 2, "stopped": 2, "created": 2,
+	report.StateMissing: 3, report.StateUnreachable: 4, report.StateUnknown: 5, report.StateForeign: 6, report.StateInvalid: 7, report.StateFailed: 8}
 
-var healthRank = map[string]int{HealthNone: 0, HealthHealthy: 1, HealthStarting: 2, HealthUnknown: 3, HealthUnhealthy: 4}
+var healthRank = map[string]int{report.HealthNone: 0, report.HealthHealthy: 1, report.HealthStarting: 2, report.HealthUnknown: 3, report.HealthUnhealthy: 4}
 
 // mergeStatus folds a further container's status into its app's row.
-func mergeStatus(row *AppStatus, st AppStatus) {
+func mergeStatus(row *report.AppStatus, st report.AppStatus) {
 	if stateRank[st.State] > stateRank[row.State] {
 		row.State = st.State
 	}
@@ -412,7 +414,7 @@ func mergeStatus(row *AppStatus, st AppStatus) {
 	}
 }
 
-func sortApps(s []AppStatus) {
+func sortApps(s []report.AppStatus) {
 	sort.SliceStable(s, func(i, j int) bool { return s[i].ID < s[j].ID })
 }
 
@@ -429,7 +431,7 @@ type result struct {
 	note        string // what the action did beyond its planned kind; appended to its reported cause
 }
 
-func actionKey(a Action) string {
+func actionKey(a plan.Action) string {
 	k := a.Name() + "/" + string(a.Kind)
 	if a.Container != nil {
 		k += "/" + a.Container.ID
@@ -437,9 +439,9 @@ func actionKey(a Action) string {
 	return k
 }
 
-func status(a Action, res result) AppStatus {
-	s := AppStatus{ID: a.App, LastAction: string(a.Kind), Health: "unknown"}
-	if a.Kind == KindNone || a.Kind == KindHold || a.Kind == KindWait {
+func status(a plan.Action, res result) report.AppStatus {
+	s := report.AppStatus{ID: a.App, LastAction: string(a.Kind), Health: "unknown"}
+	if a.Kind == plan.KindNone || a.Kind == plan.KindHold || a.Kind == plan.KindWait {
 		s.LastAction = ""
 	}
 	if a.Desired != nil {
@@ -454,16 +456,16 @@ func status(a Action, res result) AppStatus {
 			s.Image = c.Image
 		}
 	} else {
-		s.State = StateMissing
+		s.State = report.StateMissing
 	}
 	switch {
-	case a.Kind == KindHold:
-		s.State = StateInvalid
-	case res.err != nil && a.Kind == KindAdopt:
-		s.State = StateForeign
+	case a.Kind == plan.KindHold:
+		s.State = report.StateInvalid
+	case res.err != nil && a.Kind == plan.KindAdopt:
+		s.State = report.StateForeign
 	case res.err != nil:
-		if s.State == StateMissing {
-			s.State = StateFailed
+		if s.State == report.StateMissing {
+			s.State = report.StateFailed
 		}
 	case res.state != "":
 		s.State = res.state
@@ -476,15 +478,15 @@ func status(a Action, res result) AppStatus {
 
 // execute runs the actions wave by wave, at most Parallel at a time within a wave. An app whose
 // dependency failed in this pass is not started.
-func (r *Reconciler) execute(ctx context.Context, log logrus.FieldLogger, actions []Action) map[string]result {
+func (r *Reconciler) execute(ctx context.Context, log logrus.FieldLogger, actions []plan.Action) map[string]result {
 	results := map[string]result{}
 	failed := map[string]error{}
 	var mu sync.Mutex
 	sem := make(chan struct{}, r.cfg.Parallel)
-	for _, wave := range Order(actions) {
+	for _, wave := range plan.Order(actions) {
 		var wg sync.WaitGroup
 		for _, a := range wave {
-			if a.Kind == KindNone || a.Kind == KindHold || a.Kind == KindWait {
+			if a.Kind == plan.KindNone || a.Kind == plan.KindHold || a.Kind == plan.KindWait {
 				continue
 			}
 			if a.Blocked != nil {
@@ -514,7 +516,7 @@ func (r *Reconciler) execute(ctx context.Context, log logrus.FieldLogger, action
 			}
 			wg.Add(1)
 			sem <- struct{}{}
-			go func(a Action) {
+			go func(a plan.Action) {
 				defer wg.Done()
 				defer func() { <-sem }()
 				alog := log.WithFields(logrus.Fields{"app": a.App, "action": a.Kind})
@@ -536,9 +538,9 @@ func (r *Reconciler) execute(ctx context.Context, log logrus.FieldLogger, action
 	return results
 }
 
-func (r *Reconciler) do(ctx context.Context, a Action) result {
+func (r *Reconciler) do(ctx context.Context, a plan.Action) result {
 	switch a.Kind {
-	case KindStart:
+	case plan.KindStart:
 		err := r.podman.Start(ctx, a.Container.ID)
 		if err != nil && a.Container.State == "created" && a.Desired != nil && ctx.Err() == nil {
 			// A created container that will not start is wedged: force-recreate it in this action
@@ -554,38 +556,38 @@ func (r *Reconciler) do(ctx context.Context, a Action) result {
 		if err != nil {
 			return result{err: fmt.Errorf("starting: %w", err)}
 		}
-		return result{state: StateRunning}
-	case KindRestart:
-		if err := r.podman.Stop(deadline.WithGrace(ctx, graceOf(a.Desired)), a.Container.ID, 0); err != nil && !errors.Is(err, ErrNotFound) {
+		return result{state: report.StateRunning}
+	case plan.KindRestart:
+		if err := r.podman.Stop(deadline.WithGrace(ctx, graceOf(a.Desired)), a.Container.ID, 0); err != nil && !errors.Is(err, engine.ErrNotFound) {
 			return result{err: fmt.Errorf("stopping: %w", err)}
 		}
 		if err := r.podman.Start(ctx, a.Container.ID); err != nil {
 			return result{err: fmt.Errorf("starting: %w", err)}
 		}
 		r.restartedHealth(a.Name())
-		return result{state: StateRunning}
-	case KindInstall:
+		return result{state: report.StateRunning}
+	case plan.KindInstall:
 		return r.install(ctx, a.Desired, nil)
-	case KindRecreate:
+	case plan.KindRecreate:
 		return r.install(ctx, a.Desired, a.Container)
-	case KindForceRecreate:
+	case plan.KindForceRecreate:
 		return r.install(ctx, a.Desired, a.Container)
-	case KindRollback: // a.Desired is the app's last good spec (rollback.go)
+	case plan.KindRollback: // a.Desired is the app's last good spec (rollback.go)
 		return r.install(ctx, a.Desired, a.Container)
-	case KindAdopt:
+	case plan.KindAdopt:
 		return r.adopt(ctx, a)
-	case KindRemove:
+	case plan.KindRemove:
 		if err := r.remove(deadline.WithGrace(ctx, graceOf(a.Desired)), a.Container); err != nil {
 			return result{err: err}
 		}
 		r.forget(a.Container.Name)
-		return result{state: StateRemoved}
+		return result{state: report.StateRemoved}
 	}
 	return result{err: fmt.Errorf("unknown action %q", a.Kind)}
 }
 
 // graceOf is the stop grace of d's container (unknown without a manifest: 0).
-func graceOf(d *Desired) time.Duration {
+func graceOf(d *spec.Desired) time.Duration {
 	if d == nil {
 		return 0
 	}
@@ -593,13 +595,13 @@ func graceOf(d *Desired) time.Duration {
 }
 
 // remove stops c (giving it the grace period it was created with) and removes it, never its volumes.
-func (r *Reconciler) remove(ctx context.Context, c *Container) error {
+func (r *Reconciler) remove(ctx context.Context, c *engine.Container) error {
 	if c.State == "running" {
-		if err := r.podman.Stop(ctx, c.ID, 0); err != nil && !errors.Is(err, ErrNotFound) {
+		if err := r.podman.Stop(ctx, c.ID, 0); err != nil && !errors.Is(err, engine.ErrNotFound) {
 			return fmt.Errorf("stopping old container: %w", err)
 		}
 	}
-	if err := r.podman.Remove(ctx, c.ID); err != nil && !errors.Is(err, ErrNotFound) {
+	if err := r.podman.Remove(ctx, c.ID); err != nil && !errors.Is(err, engine.ErrNotFound) {
 		return fmt.Errorf("removing old container: %w", err)
 	}
 	return nil
@@ -607,7 +609,7 @@ func (r *Reconciler) remove(ctx context.Context, c *Container) error {
 
 // install makes the app's container from nothing, or replaces old. The image is made ready before old
 // is touched, so a failed pull or build leaves the running container in place.
-func (r *Reconciler) install(ctx context.Context, d *Desired, old *Container) result {
+func (r *Reconciler) install(ctx context.Context, d *spec.Desired, old *engine.Container) result {
 	app := d.App
 	if old == nil && app.Requires.DiskGB > 0 && d.Index == 0 {
 		if err := r.checkDisk(app); err != nil {
@@ -622,7 +624,7 @@ func (r *Reconciler) install(ctx context.Context, d *Desired, old *Container) re
 	}
 	for _, n := range append([]string{d.Request.Network}, d.Request.Networks...) {
 		if strings.HasPrefix(n, r.cfg.NetworkPrefix) {
-			if err := r.podman.EnsureNetwork(ctx, n, strings.TrimSuffix(strings.TrimPrefix(n, r.cfg.NetworkPrefix), ExportsSuffix)); err != nil {
+			if err := r.podman.EnsureNetwork(ctx, n, strings.TrimSuffix(strings.TrimPrefix(n, r.cfg.NetworkPrefix), spec.ExportsSuffix)); err != nil {
 				return result{err: fmt.Errorf("network %s: %w", n, err)}
 			}
 		}
@@ -634,7 +636,7 @@ func (r *Reconciler) install(ctx context.Context, d *Desired, old *Container) re
 		r.forget(d.Name())
 	}
 	id, err := r.podman.Create(ctx, d.Request)
-	if errors.Is(err, ErrNameInUse) {
+	if errors.Is(err, engine.ErrNameInUse) {
 		id, err = r.createAfterNameInUse(ctx, d, err) // a name the list did not show (nameinuse.go)
 	} else if err != nil {
 		err = fmt.Errorf("creating container: %w", err)
@@ -645,7 +647,7 @@ func (r *Reconciler) install(ctx context.Context, d *Desired, old *Container) re
 	if err := r.podman.Start(ctx, id); err != nil {
 		return result{containerID: id, state: "created", err: fmt.Errorf("starting: %w", err)}
 	}
-	return result{containerID: id, state: StateRunning}
+	return result{containerID: id, state: report.StateRunning}
 }
 
 // ErrInsufficientDisk is returned by the disk preflight (errors.Is); the error itself reads
@@ -707,7 +709,7 @@ func statfsFree(path string) (uint64, error) {
 // handle on their root and following no symlink: a source whose path runs through a symlink (a
 // container that owns a directory on the way could point it anywhere, / included) is refused
 // before anything is created or mounted. It never removes or empties anything.
-func (r *Reconciler) prepareData(d *Desired) error {
+func (r *Reconciler) prepareData(d *spec.Desired) error {
 	data, err := beneath.Open(r.cfg.Roots.AppData(d.App.ID), hooks.DataDirMode(d.App))
 	if err != nil {
 		return fmt.Errorf("creating data dir: %w", err)
@@ -721,8 +723,7 @@ func (r *Reconciler) prepareData(d *Desired) error {
 	return nil
 }
 
-// Redact replaces every secret value the reconciler's store knows in msg by [secret]: lockstepd's
-// log hook and the report pass use it, so no message carries a secret out.
+// Redact hides every secret value the store knows in msg (lockstepd's log hook, the report pass).
 func (r *Reconciler) Redact(msg string) string { return r.secrets.Redact(msg) }
 
 // prepareSource checks and makes one bind-mount source beneath the root it lies in.
@@ -745,7 +746,7 @@ func prepareSource(roots manifest.Roots, app, src string) error {
 
 // adopt takes over a container with the app's name that lockstep did not create, if it matches the
 // manifest (image, command, published ports and bind mounts); otherwise it is left untouched.
-func (r *Reconciler) adopt(ctx context.Context, a Action) result {
+func (r *Reconciler) adopt(ctx context.Context, a plan.Action) result {
 	in, err := r.podman.Inspect(ctx, a.Container.ID)
 	if err != nil {
 		return result{err: fmt.Errorf("inspecting container %s: %w", a.Container.Name, err)}
@@ -754,7 +755,7 @@ func (r *Reconciler) adopt(ctx context.Context, a Action) result {
 		return result{err: fmt.Errorf("container %s was not created by lockstep and does not match the manifest (%s); it is left untouched: remove or rename it to let lockstep install the app", a.Container.Name, why)}
 	}
 	r.mu.Lock()
-	r.adopted[a.Name()] = Adoption{App: a.App, ContainerID: in.ID, Scheme: HashScheme, Hash: a.Desired.Hash()}
+	r.adopted[a.Name()] = plan.Adoption{App: a.App, ContainerID: in.ID, Scheme: spec.HashScheme, Hash: a.Desired.Hash()}
 	err = r.saveAdoptedLocked()
 	r.mu.Unlock()
 	if err != nil {
@@ -765,14 +766,14 @@ func (r *Reconciler) adopt(ctx context.Context, a Action) result {
 		if err := r.podman.Start(ctx, in.ID); err != nil {
 			return result{containerID: in.ID, err: fmt.Errorf("starting adopted container: %w", err)}
 		}
-		res.state = StateRunning
+		res.state = report.StateRunning
 	}
 	return res
 }
 
 // mismatch says how in differs from want. words are the manifest's command as written: the message
 // quotes them, never want's expanded command, which holds the values of ${APP.NAME} (secrets).
-func mismatch(in *Inspected, want *CreateRequest, words []string) string {
+func mismatch(in *engine.Inspected, want *spec.CreateRequest, words []string) string {
 	if normImage(in.Image) != normImage(want.Image) {
 		return fmt.Sprintf("image %s, manifest wants %s", in.Image, want.Image)
 	}

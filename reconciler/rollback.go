@@ -7,6 +7,7 @@ import (
 
 	"github.com/lockstep/lockstep/reconciler/plan"
 	"github.com/lockstep/lockstep/reconciler/rollback"
+	"github.com/lockstep/lockstep/report"
 )
 
 // Package plan judges containers on trial and holds rolled-back apps; package rollback's doc gives
@@ -40,19 +41,19 @@ func (r *Reconciler) rollbackSettle() time.Duration {
 // its stack container's; with a failure saying the manifest's spec is not applied), forgets
 // uninstalled apps, saves the book if it changed and makes sure lockstepd wakes for the next trial
 // deadline.
-func (r *Reconciler) finishRollback(o *observed, actions []Action, results map[string]result, rep *Report) {
+func (r *Reconciler) finishRollback(o *observed, actions []plan.Action, results map[string]result, rep *report.Report) {
 	rb, now := r.rb, o.Now
 	rb.Lock()
 	defer rb.Unlock()
 	// Containers of installed apps; an app whose manifest is invalid keeps its records.
-	byName := map[string]*Action{}
+	byName := map[string]*plan.Action{}
 	keepApp := map[string]bool{}
 	for i := range actions {
 		a := &actions[i]
 		switch {
-		case a.Kind == KindHold:
+		case a.Kind == plan.KindHold:
 			keepApp[a.App] = true
-		case a.Desired != nil && a.Kind != KindRemove:
+		case a.Desired != nil && a.Kind != plan.KindRemove:
 			byName[a.Name()] = a
 		}
 	}
@@ -75,7 +76,7 @@ func (r *Reconciler) finishRollback(o *observed, actions []Action, results map[s
 	}
 	unconfirmed := map[string]bool{}
 	for _, a := range actions {
-		if a.Kind != KindRecreate || a.Desired == nil {
+		if a.Kind != plan.KindRecreate || a.Desired == nil {
 			continue
 		}
 		res, done := results[actionKey(a)]
@@ -113,7 +114,7 @@ func (r *Reconciler) finishRollback(o *observed, actions []Action, results map[s
 			soon(d)
 		}
 	}
-	rows := map[string]*AppStatus{}
+	rows := map[string]*report.AppStatus{}
 	for i := range rep.Apps {
 		rows[rep.Apps[i].ID] = &rep.Apps[i]
 	}
@@ -124,15 +125,15 @@ func (r *Reconciler) finishRollback(o *observed, actions []Action, results map[s
 		}
 		if member := a.Desired.Member; member != "" {
 			for k := range row.Containers {
-				if c := &row.Containers[k]; c.Name == member && c.State == StateRunning {
-					c.State = StateRolledBack
+				if c := &row.Containers[k]; c.Name == member && c.State == report.StateRunning {
+					c.State = report.StateRolledBack
 				}
 			}
 		}
-		if row.State == StateRunning {
-			row.State = StateRolledBack
+		if row.State == report.StateRunning {
+			row.State = report.StateRolledBack
 		}
-		rep.Failures = append(rep.Failures, Failure{App: a.App, Error: withMember(*a, fmt.Sprintf(
+		rep.Failures = append(rep.Failures, report.Failure{App: a.App, Error: withMember(*a, fmt.Sprintf(
 			"the manifest's spec %s is not applied until the manifest changes: %s", plan.Short(rec.Failed.Hash), rec.Failed.Reason))})
 	}
 	sort.SliceStable(rep.Failures, func(i, j int) bool { return rep.Failures[i].App < rep.Failures[j].App })

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/report"
 )
 
 // healthWatch runs a reconciler's health monitor (as lockstepd does) and lets a test wait for an
@@ -73,13 +74,13 @@ func httpBody(url string) string {
 	return ""
 }
 
-func appRow(r *reconciler.Report, id string) reconciler.AppStatus {
+func appRow(r *report.Report, id string) report.AppStatus {
 	for _, a := range r.Apps {
 		if a.ID == id {
 			return a
 		}
 	}
-	return reconciler.AppStatus{}
+	return report.AppStatus{}
 }
 
 // TestBrokenUpdateRollsBackAndKeepsServing: an app serving on its loopback port is updated to a spec
@@ -144,7 +145,7 @@ func TestBrokenUpdateRollsBackAndKeepsServing(t *testing.T) {
 	if !strings.HasPrefix(cause, "new spec "+badHash[:12]+" not healthy after ") || !strings.Contains(cause, "health check failing (2 in a row); back to "+goodHash[:12]) {
 		t.Fatalf("cause %q", cause)
 	}
-	if row := appRow(r, "it-rb"); row.State != reconciler.StateRolledBack || row.LastAction != "rollback" {
+	if row := appRow(r, "it-rb"); row.State != report.StateRolledBack || row.LastAction != "rollback" {
 		t.Fatalf("app row %+v", row)
 	}
 	if len(r.Failures) != 1 || !strings.Contains(r.Failures[0].Error, "spec "+badHash[:12]+" is not applied until the manifest changes") {
@@ -169,7 +170,7 @@ func TestBrokenUpdateRollsBackAndKeepsServing(t *testing.T) {
 	rolledID := f.id("it-rb")
 	for i := 0; i < 2; i++ {
 		r = f.pass()
-		if len(r.Actions) != 0 || appRow(r, "it-rb").State != reconciler.StateRolledBack || appRow(r, "it-rb").Health != "healthy" {
+		if len(r.Actions) != 0 || appRow(r, "it-rb").State != report.StateRolledBack || appRow(r, "it-rb").Health != "healthy" {
 			t.Fatalf("held pass %d: %s %+v", i, actions(r), r.Apps)
 		}
 	}
@@ -177,7 +178,7 @@ func TestBrokenUpdateRollsBackAndKeepsServing(t *testing.T) {
 	hw.close()
 	f.rec = f.newReconciler(f.client)
 	r = f.pass()
-	if len(r.Actions) != 0 || appRow(r, "it-rb").State != reconciler.StateRolledBack || f.id("it-rb") != rolledID {
+	if len(r.Actions) != 0 || appRow(r, "it-rb").State != report.StateRolledBack || f.id("it-rb") != rolledID {
 		t.Fatalf("after a restart: %s %+v", actions(r), r.Apps)
 	}
 
@@ -191,7 +192,7 @@ func TestBrokenUpdateRollsBackAndKeepsServing(t *testing.T) {
 	hw.waitFor(t, "it-rb=healthy")
 	r = f.pass()
 	noFailures(t, r)
-	if len(r.Actions) != 0 || appRow(r, "it-rb").State != reconciler.StateRunning || version() != "3" {
+	if len(r.Actions) != 0 || appRow(r, "it-rb").State != report.StateRunning || version() != "3" {
 		t.Fatalf("after the good update: %s %+v", actions(r), r.Apps)
 	}
 	if !strings.Contains(httpBody(url), "hello from busybox") {
@@ -208,7 +209,7 @@ func TestUpdateThatExitsRollsBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pass := func() *reconciler.Report { return rec.Pass(context.Background(), "test") }
+	pass := func() *report.Report { return rec.Pass(context.Background(), "test") }
 	f.app("it-rbx", worker(bbImage))
 	noFailures(t, pass())
 	noFailures(t, pass())
@@ -234,7 +235,7 @@ func TestUpdateThatExitsRollsBack(t *testing.T) {
 		t.Fatalf("hash %s, want %s", h, good)
 	}
 	time.Sleep(1100 * time.Millisecond) // past the settle window: still held, not retried
-	if r := pass(); len(r.Actions) != 0 || appRow(r, "it-rbx").State != reconciler.StateRolledBack {
+	if r := pass(); len(r.Actions) != 0 || appRow(r, "it-rbx").State != report.StateRolledBack {
 		t.Fatalf("held: %s %+v", actions(r), r.Apps)
 	}
 }

@@ -14,7 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lockstep/lockstep/engine"
+	"github.com/lockstep/lockstep/reconciler/plan"
 	"github.com/lockstep/lockstep/reconciler/rollback"
+	"github.com/lockstep/lockstep/report"
+	"github.com/lockstep/lockstep/spec"
 	lsspec "github.com/lockstep/lockstep/spec"
 )
 
@@ -22,10 +26,10 @@ import (
 type createRecorder struct {
 	*fakePodman
 	mu       sync.Mutex
-	requests []CreateRequest
+	requests []spec.CreateRequest
 }
 
-func (c *createRecorder) Create(ctx context.Context, req CreateRequest) (string, error) {
+func (c *createRecorder) Create(ctx context.Context, req spec.CreateRequest) (string, error) {
 	c.mu.Lock()
 	c.requests = append(c.requests, req)
 	c.mu.Unlock()
@@ -63,15 +67,15 @@ func (e *rbEnv) manifest(tag, extra string) {
 	os.Chtimes(f, later, later)
 }
 
-func (e *rbEnv) desired() *Desired {
+func (e *rbEnv) desired() *spec.Desired {
 	e.t.Helper()
-	return DesiredFor(mustLoad(e.t, e.r, "a"), e.r.cfg.Roots)
+	return spec.DesiredFor(mustLoad(e.t, e.r, "a"), e.r.cfg.Roots)
 }
 
 // running makes podman list a's container as the current manifest's, in the given state.
-func (e *rbEnv) container(id, state string, d *Desired) {
+func (e *rbEnv) container(id, state string, d *spec.Desired) {
 	e.p.mu.Lock()
-	e.p.containers = []Container{{ID: id, Name: "a", State: state, Image: d.Request.Image, Labels: d.Request.Labels}}
+	e.p.containers = []engine.Container{{ID: id, Name: "a", State: state, Image: d.Request.Image, Labels: d.Request.Labels}}
 	e.p.mu.Unlock()
 }
 
@@ -81,7 +85,7 @@ func (e *rbEnv) health(status string, streak int) {
 	e.r.mu.Unlock()
 }
 
-func (e *rbEnv) pass() *Report {
+func (e *rbEnv) pass() *report.Report {
 	e.t.Helper()
 	e.p.mu.Lock()
 	e.p.calls = nil
@@ -89,7 +93,7 @@ func (e *rbEnv) pass() *Report {
 	return e.r.Pass(context.Background(), "test")
 }
 
-func (e *rbEnv) creates() []CreateRequest {
+func (e *rbEnv) creates() []spec.CreateRequest {
 	e.p.mu.Lock()
 	defer e.p.mu.Unlock()
 	out := e.p.requests
@@ -97,16 +101,16 @@ func (e *rbEnv) creates() []CreateRequest {
 	return out
 }
 
-func appState(rep *Report, id string) AppStatus {
+func appState(rep *report.Report, id string) report.AppStatus {
 	for _, a := range rep.Apps {
 		if a.ID == id {
 			return a
 		}
 	}
-	return AppStatus{}
+	return report.AppStatus{}
 }
 
-func actionList(rep *Report) string {
+func actionList(rep *report.Report) string {
 	var s []string
 	for _, a := range rep.Actions {
 		s = append(s, a.App+":"+a.Action)
@@ -115,7 +119,7 @@ func actionList(rep *Report) string {
 }
 
 // installGood installs a from the current manifest and makes its spec known-good.
-func (e *rbEnv) installGood(health bool) *Desired {
+func (e *rbEnv) installGood(health bool) *spec.Desired {
 	e.t.Helper()
 	if rep := e.pass(); actionList(rep) != "a:install" {
 		e.t.Fatalf("install: %s %+v", actionList(rep), rep.Failures)
@@ -123,7 +127,7 @@ func (e *rbEnv) installGood(health bool) *Desired {
 	good := e.desired()
 	e.container("new-a", "running", good)
 	if health {
-		e.health(HealthHealthy, 0)
+		e.health(report.HealthHealthy, 0)
 	} else {
 		e.pass()
 		e.now = e.now.Add(11 * time.Second)
@@ -156,18 +160,18 @@ func TestRollbackWhenUpdateTurnsUnhealthy(t *testing.T) {
 	if w := e.r.NextWake(); !w.Equal(started.Add(2*time.Second + 3*2*time.Second)) {
 		t.Fatalf("next wake %s, want the trial deadline", w)
 	}
-	if c := e.creates(); len(c) != 1 || c[0].Labels[LabelSpecHash] != bad.Hash() {
+	if c := e.creates(); len(c) != 1 || c[0].Labels[spec.LabelSpecHash] != bad.Hash() {
 		t.Fatalf("creates %+v", c)
 	}
 	// Starting: still on trial, nothing done.
 	e.container("new-a", "running", bad)
-	e.health(HealthStarting, 0)
+	e.health(report.HealthStarting, 0)
 	e.now = e.now.Add(3 * time.Second)
 	if rep := e.pass(); len(rep.Actions) != 0 {
 		t.Fatalf("during the trial: %s", actionList(rep))
 	}
 	// Unhealthy past its retries: rolled back to the good spec, labels and all.
-	e.health(HealthUnhealthy, 2)
+	e.health(report.HealthUnhealthy, 2)
 	e.now = e.now.Add(2 * time.Second)
 	rep := e.pass()
 	if actionList(rep) != "a:rollback" {
@@ -178,14 +182,14 @@ func TestRollbackWhenUpdateTurnsUnhealthy(t *testing.T) {
 		t.Fatalf("cause %q\nwant  %q", rep.Actions[0].Cause, want)
 	}
 	c := e.creates()
-	if len(c) != 1 || c[0].Image != "localhost/a:1" || c[0].Labels[LabelSpecHash] != good.Hash() || c[0].Labels[LabelHashScheme] != HashScheme {
+	if len(c) != 1 || c[0].Image != "localhost/a:1" || c[0].Labels[spec.LabelSpecHash] != good.Hash() || c[0].Labels[spec.LabelHashScheme] != spec.HashScheme {
 		t.Fatalf("rollback created %+v", c)
 	}
 	if !slices.Contains(e.p.calls, "Remove new-a") {
 		t.Fatalf("the failed container was not removed: %v", e.p.calls)
 	}
 	st := appState(rep, "a")
-	if st.State != StateRolledBack || st.LastAction != "rollback" || st.Image != "localhost/a:1" {
+	if st.State != report.StateRolledBack || st.LastAction != "rollback" || st.Image != "localhost/a:1" {
 		t.Fatalf("app %+v", st)
 	}
 	if f := failures(rep)["a"]; !strings.Contains(f, "spec "+bad.Hash()[:12]+" is not applied until the manifest changes") {
@@ -194,11 +198,11 @@ func TestRollbackWhenUpdateTurnsUnhealthy(t *testing.T) {
 
 	// Further passes hold it: no retry of the failed spec, the good container left alone.
 	e.container("new-a", "running", good)
-	e.health(HealthHealthy, 0)
+	e.health(report.HealthHealthy, 0)
 	for i := 0; i < 2; i++ {
 		e.now = e.now.Add(time.Minute)
 		rep = e.pass()
-		if len(rep.Actions) != 0 || len(e.creates()) != 0 || appState(rep, "a").State != StateRolledBack || len(rep.Failures) != 1 {
+		if len(rep.Actions) != 0 || len(e.creates()) != 0 || appState(rep, "a").State != report.StateRolledBack || len(rep.Failures) != 1 {
 			t.Fatalf("held pass %d: %s %+v %+v", i, actionList(rep), rep.Apps, rep.Failures)
 		}
 	}
@@ -209,12 +213,12 @@ func TestRollbackWhenUpdateTurnsUnhealthy(t *testing.T) {
 	}
 	e.r = r2
 	rep = e.pass()
-	if len(rep.Actions) != 0 || appState(rep, "a").State != StateRolledBack {
+	if len(rep.Actions) != 0 || appState(rep, "a").State != report.StateRolledBack {
 		t.Fatalf("after a restart: %s %+v", actionList(rep), rep.Apps)
 	}
 	// The dry run says so.
 	obs, err := e.r.Observe(context.Background())
-	if err != nil || obs.Actions[0].Kind != KindNone || !strings.Contains(obs.Actions[0].Cause, "rolled back") {
+	if err != nil || obs.Actions[0].Kind != plan.KindNone || !strings.Contains(obs.Actions[0].Cause, "rolled back") {
 		t.Fatalf("plan %+v %v", obs.Actions, err)
 	}
 	// A dead good container is started, not replaced by the failed spec.
@@ -236,16 +240,16 @@ func TestRollbackWhenUpdateTurnsUnhealthy(t *testing.T) {
 	}
 	// It turns healthy: kept, and it is the new good spec.
 	e.container("new-a", "running", e.desired())
-	e.health(HealthHealthy, 0)
+	e.health(report.HealthHealthy, 0)
 	e.now = e.now.Add(3 * time.Second)
-	if rep = e.pass(); len(rep.Actions) != 0 || len(rep.Failures) != 0 || appState(rep, "a").State != StateRunning {
+	if rep = e.pass(); len(rep.Actions) != 0 || len(rep.Failures) != 0 || appState(rep, "a").State != report.StateRunning {
 		t.Fatalf("healthy update: %s %+v %+v", actionList(rep), rep.Apps, rep.Failures)
 	}
 	if rec := e.r.rb.Apps["a"]; rec.Good.Hash != e.desired().Hash() || rec.Trial != nil || rec.Failed != nil {
 		t.Fatalf("record %+v", rec)
 	}
 	// Unhealthy later is an ordinary restart, not a rollback.
-	e.health(HealthUnhealthy, 3)
+	e.health(report.HealthUnhealthy, 3)
 	if rep = e.pass(); actionList(rep) != "a:restart" {
 		t.Fatalf("unhealthy after the update was kept: %s", actionList(rep))
 	}
@@ -257,17 +261,17 @@ func TestRollbackRevertToGoodSpecIsNoop(t *testing.T) {
 	e.manifest("2", rbHealth)
 	e.pass()
 	e.container("new-a", "running", e.desired())
-	e.health(HealthUnhealthy, 2)
+	e.health(report.HealthUnhealthy, 2)
 	e.now = e.now.Add(5 * time.Second)
 	if rep := e.pass(); actionList(rep) != "a:rollback" {
 		t.Fatalf("actions %s", actionList(rep))
 	}
 	e.container("new-a", "running", good)
-	e.health(HealthHealthy, 0)
+	e.health(report.HealthHealthy, 0)
 	// The operator puts the good spec back: nothing to do, and no longer rolled back.
 	e.manifest("1", rbHealth)
 	rep := e.pass()
-	if len(rep.Actions) != 0 || len(rep.Failures) != 0 || appState(rep, "a").State != StateRunning {
+	if len(rep.Actions) != 0 || len(rep.Failures) != 0 || appState(rep, "a").State != report.StateRunning {
 		t.Fatalf("revert: %s %+v %+v", actionList(rep), rep.Apps, rep.Failures)
 	}
 	if rec := e.r.rb.Apps["a"]; rec.Failed != nil {
@@ -406,7 +410,7 @@ func TestRollbackWhenCreateFailsAfterRemoval(t *testing.T) {
 	if actionList(rep) != "a:rollback" || !strings.Contains(rep.Actions[0].Cause, "no container (creating container: invalid spec)") {
 		t.Fatalf("%s %+v", actionList(rep), rep.Actions)
 	}
-	if c := e.creates(); len(c) != 1 || c[0].Labels[LabelSpecHash] != good.Hash() {
+	if c := e.creates(); len(c) != 1 || c[0].Labels[spec.LabelSpecHash] != good.Hash() {
 		t.Fatalf("creates %+v", c)
 	}
 }
@@ -448,10 +452,10 @@ func TestTrialSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	spec := fmt.Sprintf("    env: {SECRET: s3cret}\n    ports: ['127.0.0.1:%d:80/tcp']\n    volumes: ['${APP_DATA}/d:/d:ro']\n", l.Addr().(*net.TCPAddr).Port) + rbHealth
-	e := newRBEnv(t, spec)
+	manifestSpec := fmt.Sprintf("    env: {SECRET: s3cret}\n    ports: ['127.0.0.1:%d:80/tcp']\n    volumes: ['${APP_DATA}/d:/d:ro']\n", l.Addr().(*net.TCPAddr).Port) + rbHealth
+	e := newRBEnv(t, manifestSpec)
 	good := e.installGood(true)
-	e.manifest("2", spec)
+	e.manifest("2", manifestSpec)
 	e.pass()
 	e.creates()
 	bad := e.desired()
@@ -478,7 +482,7 @@ func TestTrialSurvivesRestart(t *testing.T) {
 		t.Fatalf("%s %+v", actionList(rep), rep.Actions)
 	}
 	c := e.creates()
-	if len(c) != 1 || c[0].Labels[LabelSpecHash] != good.Hash() || lsspec.HashV1(&c[0]) != good.Hash() || c[0].Env["SECRET"] != "s3cret" {
+	if len(c) != 1 || c[0].Labels[spec.LabelSpecHash] != good.Hash() || lsspec.HashV1(&c[0]) != good.Hash() || c[0].Env["SECRET"] != "s3cret" {
 		t.Fatalf("creates %+v", c)
 	}
 }
@@ -532,9 +536,9 @@ func TestStackContainerRollsBackAlone(t *testing.T) {
 	}
 	list := func() {
 		set, _ := r.LoadManifests()
-		var cs []Container
-		for _, d := range DesiredsFor(set.ByID("s"), &Wiring{Roots: r.cfg.Roots, Set: set}) {
-			cs = append(cs, Container{ID: "new-" + d.Name(), Name: d.Name(), State: "running", Labels: d.Request.Labels})
+		var cs []engine.Container
+		for _, d := range spec.DesiredsFor(set.ByID("s"), &spec.Wiring{Roots: r.cfg.Roots, Set: set}) {
+			cs = append(cs, engine.Container{ID: "new-" + d.Name(), Name: d.Name(), State: "running", Labels: d.Request.Labels})
 		}
 		p.mu.Lock()
 		p.containers = cs
@@ -550,7 +554,7 @@ func TestStackContainerRollsBackAlone(t *testing.T) {
 		t.Fatalf("install: %s %+v", actionList(rep), rep.Failures)
 	}
 	list()
-	health(HealthHealthy, 0)
+	health(report.HealthHealthy, 0)
 	r.Pass(context.Background(), "test")
 	goodWeb := r.rb.Apps["s-web"]
 	if goodWeb == nil || goodWeb.Good == nil || goodWeb.App != "s" {
@@ -561,13 +565,13 @@ func TestStackContainerRollsBackAlone(t *testing.T) {
 		t.Fatalf("update: %s %+v", actionList(rep), rep.Failures)
 	}
 	list()
-	health(HealthUnhealthy, 2)
+	health(report.HealthUnhealthy, 2)
 	p.requests = nil
 	rep := r.Pass(context.Background(), "test")
 	if actionList(rep) != "s:rollback" || !strings.HasPrefix(rep.Actions[0].Cause, "web: new spec ") {
 		t.Fatalf("%s %+v", actionList(rep), rep.Actions)
 	}
-	if len(p.requests) != 1 || p.requests[0].Name != "s-web" || p.requests[0].Image != "localhost/web:1" || p.requests[0].Labels[LabelContainer] != "web" {
+	if len(p.requests) != 1 || p.requests[0].Name != "s-web" || p.requests[0].Image != "localhost/web:1" || p.requests[0].Labels[spec.LabelContainer] != "web" {
 		t.Fatalf("creates %+v", p.requests)
 	}
 	row := appState(rep, "s")
@@ -575,7 +579,7 @@ func TestStackContainerRollsBackAlone(t *testing.T) {
 	for _, c := range row.Containers {
 		states[c.Name] = c.State
 	}
-	if row.State != StateRolledBack || states["web"] != StateRolledBack || states["db"] != StateRunning {
+	if row.State != report.StateRolledBack || states["web"] != report.StateRolledBack || states["db"] != report.StateRunning {
 		t.Fatalf("row %+v", row)
 	}
 	if f := failures(rep)["s"]; !strings.HasPrefix(f, "web: the manifest's spec ") {

@@ -15,8 +15,10 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/lockstep/lockstep/engine"
 	"github.com/lockstep/lockstep/podman"
 	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/spec"
 )
 
 // Tests of issue 10's wiring on the real podman service: stacks, app networks, exports and secrets,
@@ -45,7 +47,7 @@ func (r *recording) name(id string) string {
 	return id
 }
 
-func (r *recording) List(ctx context.Context) ([]reconciler.Container, error) {
+func (r *recording) List(ctx context.Context) ([]engine.Container, error) {
 	cs, err := r.Client.List(ctx)
 	r.mu.Lock()
 	for _, c := range cs {
@@ -55,7 +57,7 @@ func (r *recording) List(ctx context.Context) ([]reconciler.Container, error) {
 	return cs, err
 }
 
-func (r *recording) Create(ctx context.Context, c reconciler.CreateRequest) (string, error) {
+func (r *recording) Create(ctx context.Context, c spec.CreateRequest) (string, error) {
 	id, err := r.Client.Create(ctx, c)
 	r.mu.Lock()
 	r.names[id] = c.Name

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lockstep/lockstep/engine"
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/podman"
 	"github.com/lockstep/lockstep/policy"
@@ -125,7 +126,7 @@ unreadable).`,
 				out.Problems = append(out.Problems, problemJSON{p.File, p.Field, p.Reason})
 			}
 			if err != nil {
-				if errors.Is(err, reconciler.ErrUnavailable) {
+				if errors.Is(err, engine.ErrUnavailable) {
 					return fmt.Errorf("podman is not reachable at %s: %v; start it with: systemctl start podman.socket, or give --podman-url", d.podmanURL, err)
 				}
 				return err

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"github.com/lockstep/lockstep/internal/clidocs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -135,7 +136,7 @@ func TestCompletion(t *testing.T) {
 func TestGeneratedDocsUpToDate(t *testing.T) {
 	dir := t.TempDir()
 	md, man := filepath.Join(dir, "cli"), filepath.Join(dir, "man")
-	if err := genDocs(newRoot(&bytes.Buffer{}, &bytes.Buffer{}), md, man); err != nil {
+	if err := clidocs.Docs(newRoot(&bytes.Buffer{}, &bytes.Buffer{}), md, man); err != nil {
 		t.Fatal(err)
 	}
 	for gen, committed := range map[string]string{md: "../../docs/cli", man: "../../docs/man"} {
@@ -153,7 +154,7 @@ func TestGeneratedDocsUpToDate(t *testing.T) {
 		}
 	}
 	// Generating twice gives the same bytes (no dates or paths that vary).
-	if err := genDocs(newRoot(&bytes.Buffer{}, &bytes.Buffer{}), filepath.Join(dir, "cli2"), filepath.Join(dir, "man2")); err != nil {
+	if err := clidocs.Docs(newRoot(&bytes.Buffer{}, &bytes.Buffer{}), filepath.Join(dir, "cli2"), filepath.Join(dir, "man2")); err != nil {
 		t.Fatal(err)
 	}
 	a, _ := os.ReadFile(filepath.Join(man, "lockstepctl-status.1"))
@@ -167,10 +168,10 @@ func TestGeneratedDocsUpToDate(t *testing.T) {
 // `lockstepctl completion SHELL` prints: run make docs and commit the result.
 func TestGeneratedCompletionsUpToDate(t *testing.T) {
 	dir := t.TempDir()
-	if err := genCompletions(newRoot(&bytes.Buffer{}, &bytes.Buffer{}), dir); err != nil {
+	if err := clidocs.Completions(newRoot(&bytes.Buffer{}, &bytes.Buffer{}), dir); err != nil {
 		t.Fatal(err)
 	}
-	for shell, name := range completionFiles {
+	for shell, name := range clidocs.CompletionFiles {
 		g, _ := os.ReadFile(filepath.Join(dir, name))
 		_, printed, _ := runCtl("completion", shell)
 		if len(g) == 0 || string(g) != printed {

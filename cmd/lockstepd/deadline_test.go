@@ -13,7 +13,10 @@ import (
 
 	"github.com/lockstep/lockstep/dbusapi"
 	"github.com/lockstep/lockstep/internal/testenv"
+	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/reconciler/deadline"
+	"github.com/lockstep/lockstep/report"
 )
 
 // hungPodman is a unix socket that accepts connections and never answers: a podman service that is
@@ -71,11 +74,11 @@ func TestHungPodmanGivesTimedOutPasses(t *testing.T) {
 	if took := time.Since(t0); took > 10*time.Second {
 		t.Fatalf("the first pass reported %s after the start, past its 5 s deadline", took)
 	}
-	rep, err := reconciler.LoadReport(state)
+	rep, err := report.LoadReport(state)
 	if err != nil || rep == nil || len(rep.Failures) != 1 {
 		t.Fatalf("report %+v %v", rep, err)
 	}
-	if f := rep.Failures[0]; f.App != "hung-a" || f.Class != reconciler.ClassTimeout || !strings.Contains(f.Error, "timed out: podman list gave no answer within 1s") {
+	if f := rep.Failures[0]; f.App != "hung-a" || f.Class != outcome.ClassTimeout || !strings.Contains(f.Error, "timed out: podman list gave no answer within 1s") {
 		t.Fatalf("failure %+v, want hung-a's list classified as a timeout", f)
 	}
 	// The next pass runs, and reports as well.
@@ -87,7 +90,7 @@ func TestHungPodmanGivesTimedOutPasses(t *testing.T) {
 	if took := time.Since(t1); took > 8*time.Second {
 		t.Fatalf("the second pass took %s", took)
 	}
-	if rep, _ := reconciler.LoadReport(state); rep == nil || rep.PassID != 2 || len(rep.Failures) != 1 || rep.Failures[0].Class != reconciler.ClassTimeout {
+	if rep, _ := report.LoadReport(state); rep == nil || rep.PassID != 2 || len(rep.Failures) != 1 || rep.Failures[0].Class != outcome.ClassTimeout {
 		t.Fatalf("second report %+v", rep)
 	}
 	// Fed while passes progress.
@@ -123,11 +126,11 @@ func TestSigtermCancelsAHungPassAfterTheStopGrace(t *testing.T) {
 	if took < 1500*time.Millisecond || took > 10*time.Second {
 		t.Fatalf("exited %s after SIGTERM, want about the 2 s stop grace", took)
 	}
-	rep, err := reconciler.LoadReport(state)
+	rep, err := report.LoadReport(state)
 	if err != nil || rep == nil || len(rep.Failures) != 1 {
 		t.Fatalf("report %+v %v", rep, err)
 	}
-	if f := rep.Failures[0]; f.Class != reconciler.ClassCancelled || !strings.Contains(f.Error, "cancelled: lockstepd is stopping") {
+	if f := rep.Failures[0]; f.Class != outcome.ClassCancelled || !strings.Contains(f.Error, "cancelled: lockstepd is stopping") {
 		t.Fatalf("failure %+v, want the list cancelled by the stop", f)
 	}
 }
@@ -176,7 +179,7 @@ func TestPodmanDownAtStartThenUp(t *testing.T) {
 func TestDeadlineFlags(t *testing.T) {
 	o, err := parseFlags(nil)
 	if err != nil || o.stopGrace != 9*time.Minute+30*time.Second || o.passTimeout != reconciler.PassTimeout ||
-		o.callTimeout != reconciler.CallTimeout || o.pullTimeout != reconciler.PullTimeout {
+		o.callTimeout != deadline.CallTimeout || o.pullTimeout != deadline.PullTimeout {
 		t.Fatalf("defaults: %+v %v", o, err)
 	}
 	if o, err := parseFlags([]string{"--stop-timeout", "20s"}); err != nil || o.stopGrace != 10*time.Second {

@@ -17,8 +17,8 @@ import (
 
 	"github.com/lockstep/lockstep/dbusapi"
 	"github.com/lockstep/lockstep/internal/testenv"
-	"github.com/lockstep/lockstep/reconciler"
 	"github.com/lockstep/lockstep/report"
+	"github.com/lockstep/lockstep/spec"
 )
 
 // Fault injection against real components: a restarted dbus-daemon, a podman service stopped in the
@@ -248,7 +248,7 @@ func TestSigkillMidInstall(t *testing.T) {
 	// the very case this is about; then the next name.)
 	made := map[string]bool{}
 	for _, c := range before {
-		made[c.Labels[reconciler.LabelApp]] = true
+		made[c.Labels[spec.LabelApp]] = true
 		if len(c.Names) > 0 {
 			made[c.Names[0]] = true
 		}
@@ -312,7 +312,7 @@ func appContainers(t testing.TB, pm *testenv.Podman, prefix string) []apiContain
 		if len(ct.Names) > 0 {
 			name = ct.Names[0]
 		}
-		if strings.HasPrefix(name, prefix) || strings.HasPrefix(ct.Labels[reconciler.LabelApp], prefix) {
+		if strings.HasPrefix(name, prefix) || strings.HasPrefix(ct.Labels[spec.LabelApp], prefix) {
 			out = append(out, ct)
 		}
 	}
@@ -327,7 +327,7 @@ func checkConverged(t *testing.T, pm *testenv.Podman, state string, ids []string
 	prefix := ids[0][:strings.LastIndex(ids[0], "-")+1]
 	byApp := map[string][]apiContainer{}
 	for _, c := range appContainers(t, pm, prefix) {
-		app := c.Labels[reconciler.LabelApp]
+		app := c.Labels[spec.LabelApp]
 		if app == "" || len(c.Names) == 0 || c.Names[0] != app {
 			t.Errorf("orphan container %v (label %q, state %s)", c.Names, app, c.State)
 			continue

@@ -22,6 +22,7 @@ import (
 	"github.com/lockstep/lockstep/podman"
 	"github.com/lockstep/lockstep/policy"
 	"github.com/lockstep/lockstep/reconciler"
+	"github.com/lockstep/lockstep/reconciler/deadline"
 	"github.com/lockstep/lockstep/systemd"
 )
 
@@ -60,6 +61,7 @@ type options struct {
 	bus            string
 	adminGroup     string
 	readGroup      string
+	polkit         string
 	stopTimeout    time.Duration
 	stopGrace      time.Duration
 	passTimeout    time.Duration
@@ -107,11 +109,12 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.bus, "bus", "system", "D-Bus bus to serve on: system, session or a bus address")
 	fs.StringVar(&o.adminGroup, "admin-group", "lockstep", "group whose members may call Reconcile, Install and Remove (besides root)")
 	fs.StringVar(&o.readGroup, "read-group", "lockstep-read", "group whose members may read the report and the metrics (besides root and --admin-group)")
+	fs.StringVar(&o.polkit, "polkit", "auto", "auto: ask polkit whether a caller other than root may call a changing D-Bus method, where polkitd is on the bus (else --admin-group decides); off: --admin-group decides")
 	fs.DurationVar(&o.stopTimeout, "stop-timeout", 10*time.Minute, "on SIGTERM, how long to wait for the pass in progress before exiting anyway")
 	fs.DurationVar(&o.stopGrace, "stop-grace", 0, "on SIGTERM, how long the pass in progress may go on before it is cancelled; less than --stop-timeout (0: --stop-timeout less 30 s, or less half of it when that is shorter)")
 	fs.DurationVar(&o.passTimeout, "pass-timeout", reconciler.PassTimeout, "deadline of one pass; its unfinished actions fail as timed out")
-	fs.DurationVar(&o.callTimeout, "podman-timeout", reconciler.CallTimeout, "deadline of one podman call (list, create, start, remove, ...); a stop gets this plus the container's stop grace")
-	fs.DurationVar(&o.pullTimeout, "pull-timeout", reconciler.PullTimeout, "deadline of one image pull or build")
+	fs.DurationVar(&o.callTimeout, "podman-timeout", deadline.CallTimeout, "deadline of one podman call (list, create, start, remove, ...); a stop gets this plus the container's stop grace")
+	fs.DurationVar(&o.pullTimeout, "pull-timeout", deadline.PullTimeout, "deadline of one image pull or build")
 	fs.StringVar(&o.scope, "systemd-scope", "system", "systemd instance that runs companions: system, user or none (no companion stage)")
 	fs.StringVar(&o.mode, "companion-mode", "auto", "how companions run: quadlet (.container files), service (plain units running podman) or auto (quadlet when podman's generator is installed)")
 	fs.StringVar(&o.quadletDir, "quadlet-dir", "", "where .container files go (default /etc/containers/systemd, or ~/.config/containers/systemd for --systemd-scope user)")
@@ -164,6 +167,9 @@ func (o *options) finish(fs *flag.FlagSet) (*options, error) {
 	case "auto", reconciler.ModeQuadlet, reconciler.ModeService:
 	default:
 		return nil, fmt.Errorf("--companion-mode: %q is not auto, quadlet or service", o.mode)
+	}
+	if o.polkit != "auto" && o.polkit != "off" {
+		return nil, fmt.Errorf("--polkit: %q is not auto or off", o.polkit)
 	}
 	home, _ := os.UserHomeDir()
 	if o.quadletDir == "" {
@@ -262,7 +268,7 @@ func run(args []string, stdout io.Writer) int {
 		NetworkPrefix:  o.networkPrefix,
 		DefaultNetwork: o.defaultNetwork,
 		Registries:     o.registries,
-		Timeouts:       reconciler.Timeouts{Call: o.callTimeout, Pull: o.pullTimeout},
+		Timeouts:       deadline.Timeouts{Call: o.callTimeout, Pull: o.pullTimeout},
 		Host:           host,
 	}, pm)
 	if err != nil {

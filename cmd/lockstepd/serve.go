@@ -214,7 +214,7 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 	}
 	runner := reconciler.NewRunner(rec)
 	runner.PassTimeout, runner.StopGrace = o.passTimeout, o.stopGrace
-	srv, err := dbusapi.Export(conn, backend{runner, rec}, dbusapi.Config{AdminGroup: o.adminGroup, ReadGroup: o.readGroup, Log: log})
+	srv, err := dbusapi.Export(conn, backend{runner, rec}, dbusapi.Config{AdminGroup: o.adminGroup, ReadGroup: o.readGroup, Polkit: o.polkit, Log: log})
 	if err != nil {
 		conn.Close()
 		log.WithError(err).Error("exporting the D-Bus API")

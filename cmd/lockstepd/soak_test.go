@@ -15,11 +15,13 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/lockstep/lockstep/dbusapi"
+	lsengine "github.com/lockstep/lockstep/engine"
 	"github.com/lockstep/lockstep/internal/testenv"
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/podman"
 	"github.com/lockstep/lockstep/reconciler"
 	"github.com/lockstep/lockstep/report"
+	"github.com/lockstep/lockstep/spec"
 )
 
 // memPodman is an in-memory container engine behind the reconciler's Podman interface and the
@@ -29,18 +31,18 @@ import (
 type memPodman struct {
 	mu    sync.Mutex
 	next  int
-	byID  map[string]*reconciler.Container
+	byID  map[string]*lsengine.Container
 	calls int
 }
 
-func newMemPodman() *memPodman { return &memPodman{byID: map[string]*reconciler.Container{}} }
+func newMemPodman() *memPodman { return &memPodman{byID: map[string]*lsengine.Container{}} }
 
 var (
-	_ reconciler.Podman = (*memPodman)(nil)
-	_ engine            = (*memPodman)(nil)
+	_ lsengine.Podman = (*memPodman)(nil)
+	_ engine          = (*memPodman)(nil)
 )
 
-func (m *memPodman) find(nameOrID string) *reconciler.Container {
+func (m *memPodman) find(nameOrID string) *lsengine.Container {
 	if c := m.byID[nameOrID]; c != nil {
 		return c
 	}
@@ -52,11 +54,11 @@ func (m *memPodman) find(nameOrID string) *reconciler.Container {
 	return nil
 }
 
-func (m *memPodman) List(ctx context.Context) ([]reconciler.Container, error) {
+func (m *memPodman) List(ctx context.Context) ([]lsengine.Container, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.calls++
-	out := make([]reconciler.Container, 0, len(m.byID))
+	out := make([]lsengine.Container, 0, len(m.byID))
 	for _, c := range m.byID {
 		cc := *c
 		cc.Labels = map[string]string{}
@@ -68,8 +70,8 @@ func (m *memPodman) List(ctx context.Context) ([]reconciler.Container, error) {
 	return out, nil
 }
 
-func (m *memPodman) Inspect(ctx context.Context, id string) (*reconciler.Inspected, error) {
-	return nil, reconciler.ErrNotFound
+func (m *memPodman) Inspect(ctx context.Context, id string) (*lsengine.Inspected, error) {
+	return nil, lsengine.ErrNotFound
 }
 func (m *memPodman) ImageExists(ctx context.Context, ref string) (bool, error) { return true, nil }
 func (m *memPodman) Pull(ctx context.Context, ref string, tls bool, progress io.Writer) error {
@@ -79,15 +81,15 @@ func (m *memPodman) RemoveImage(ctx context.Context, ref string) error { return 
 func (m *memPodman) EnsureNetwork(ctx context.Context, name, app string) error {
 	return nil
 }
-func (m *memPodman) Build(ctx context.Context, b reconciler.BuildRequest) error {
+func (m *memPodman) Build(ctx context.Context, b lsengine.BuildRequest) error {
 	return nil
 }
 
-func (m *memPodman) Create(ctx context.Context, c reconciler.CreateRequest) (string, error) {
+func (m *memPodman) Create(ctx context.Context, c spec.CreateRequest) (string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.find(c.Name) != nil {
-		return "", &reconciler.APIError{Op: "creating container " + c.Name, Status: 500, Err: reconciler.ErrConflict}
+		return "", &lsengine.APIError{Op: "creating container " + c.Name, Status: 500, Err: lsengine.ErrConflict}
 	}
 	m.next++
 	id := fmt.Sprintf("%064x", m.next)
@@ -95,7 +97,7 @@ func (m *memPodman) Create(ctx context.Context, c reconciler.CreateRequest) (str
 	for k, v := range c.Labels {
 		labels[k] = v
 	}
-	m.byID[id] = &reconciler.Container{ID: id, Name: c.Name, Image: c.Image, State: "created", Labels: labels}
+	m.byID[id] = &lsengine.Container{ID: id, Name: c.Name, Image: c.Image, State: "created", Labels: labels}
 	return id, nil
 }
 
@@ -104,7 +106,7 @@ func (m *memPodman) set(id, state string) error {
 	defer m.mu.Unlock()
 	c := m.find(id)
 	if c == nil {
-		return reconciler.ErrNotFound
+		return lsengine.ErrNotFound
 	}
 	c.State = state
 	return nil
@@ -119,7 +121,7 @@ func (m *memPodman) Remove(ctx context.Context, id string) error {
 	defer m.mu.Unlock()
 	c := m.find(id)
 	if c == nil {
-		return reconciler.ErrNotFound
+		return lsengine.ErrNotFound
 	}
 	delete(m.byID, c.ID)
 	return nil

@@ -28,7 +28,9 @@ var allowed = map[string][]string{
 	"internal/suggest":    {},
 	"internal/tmplref":    {},
 	"internal/graph":      {},
-	"manifest":            {"policy", "internal/suggest", "internal/tmplref", "internal/graph"},
+	"internal/clidocs":    {},
+	"internal/ctlchar":    {},
+	"manifest":            {"policy", "internal/suggest", "internal/tmplref", "internal/graph", "internal/ctlchar"},
 	"outcome":             {},
 	"ops":                 {"report"},
 	"spec":                {"manifest"},
@@ -191,10 +193,10 @@ var overSize = map[string]struct {
 	ceiling int
 	why     string
 }{
-	"reconciler": {3000, "the executor (with the name-in-use recovery of an interrupted install, reconciler/nameinuse.go), the Runner and install.go " +
-		"are being reworked by the single-writer work (issue 15 point 1), whose merge adds about 450 lines (deadlines); the rollback judging and the health monitor follow them out"},
-	"manifest":        {1850, "parsing, validation and loading in one package, with the policy and providers' opt-in checks of the load path (issue 18; the policy's own rules are package policy); not split yet"},
-	"cmd/lockstepctl": {1750, "every command of the CLI in one main package (issue 18 added --policy and validate's verdict); not split yet"},
+	"reconciler": {2200, "the executor (install, adopt, remove, with the name-in-use recovery of nameinuse.go), the report rows, the health monitor " +
+		"and the Runner's aliases (runner.go) are still here; the planning went to reconciler/plan (issue 15 point 2), the alias layer names.go is gone"},
+	"manifest":        {1800, "parsing, validation and loading in one package, with the operator's policy and the providers' opt-in on the load path (issue 18: about 110 lines; the policy's rules are package policy); not split yet"},
+	"cmd/lockstepctl": {1700, "every command of the CLI in one main package; not split yet"},
 }
 
 func TestPackageSizes(t *testing.T) {

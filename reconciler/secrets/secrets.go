@@ -307,3 +307,24 @@ func (s *Store) Unseal(v string) string {
 		v = v[:i] + val + v[i+1+j+len(sealMark):]
 	}
 }
+
+// RedactError is err with its message redacted (nil for nil); errors.Is and As still see what it
+// wraps.
+func (s *Store) RedactError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if msg := s.Redact(err.Error()); msg != err.Error() {
+		return redactedError{msg, err}
+	}
+	return err
+}
+
+// redactedError is an error whose message had a secret value redacted.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e redactedError) Error() string { return e.msg }
+func (e redactedError) Unwrap() error { return e.err }
