@@ -44,6 +44,16 @@ const (
 	polkitAllowUserInteraction = 1
 )
 
+// CallFlags are the flags of a client's call of a changing method: ALLOW_INTERACTIVE_AUTHORIZATION
+// when the client is interactive (lockstepctl on a terminal, as systemctl does), so polkit may ask
+// for a password through the session's agent.
+func CallFlags(interactive bool) dbus.Flags {
+	if interactive {
+		return dbus.FlagAllowInteractiveAuthorization
+	}
+	return 0
+}
+
 // errNoPolkit: polkitd is not on the bus (not installed): the group rule decides.
 var errNoPolkit = errors.New("polkit is not available")
 

@@ -3,6 +3,7 @@ package hostcheck
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/sirupsen/logrus"
@@ -108,5 +109,44 @@ func TestSawNetwork(t *testing.T) {
 	c.SawNetwork("lockstep-mempool", true)
 	if got := codes(c.problems(ctx, uses)); got[CodeNetworkNoDNS] != nil {
 		t.Fatalf("problems %v", got)
+	}
+}
+
+// A user's lockstepd whose podman does not answer, with no newuidmap in PATH: rootless podman
+// cannot start for a user with subordinate ids (seen on a Debian host without uidmap: every podman
+// command, the API service's too, fails with "command required for rootless mode with multiple
+// IDs"), so the checker says so from its own look, on every app, on every pass until podman answers;
+// as root, or with newuidmap there, a podman that does not answer is no host problem.
+func TestPodmanDownWithoutNewUIDMap(t *testing.T) {
+	log, hook := test.NewNullLogger()
+	down := &fakeSource{err: errors.New("podman service unavailable: connection refused")}
+	user := noFiles
+	user.Euid = func() int { return 4711 }
+	c := NewChecker(down, user, log)
+	for i := 0; i < 2; i++ {
+		ps := c.problems(context.Background(), uses)
+		if len(ps) != 1 || ps[0].Code != CodeNoNewUIDMap || !strings.Contains(ps[0].Fix, "uidmap") || len(ps[0].Apps) == 0 {
+			t.Fatalf("pass %d: problems %+v", i, ps)
+		}
+	}
+	if warnings(hook, CodeNoNewUIDMap) != 1 || c.Probes() != 2 {
+		t.Errorf("%d warnings, %d probes (want said once, probed each pass)", warnings(hook, CodeNoNewUIDMap), c.Probes())
+	}
+	// podman answers (uidmap installed): the real probe, no such problem
+	down.err = nil
+	down.info = Info{Version: "4.3.1", Backend: "netavark", Rootless: true, UIDs: 65537}
+	withMap := user
+	withMap.LookPath = func(p string) (string, error) { return "/usr/bin/" + p, nil }
+	c.files = withMap
+	if ps := c.problems(context.Background(), uses); codes(ps)[CodeNoNewUIDMap] != nil {
+		t.Errorf("after podman answers with newuidmap there: %+v", ps)
+	}
+	root := noFiles
+	root.Euid = func() int { return 0 }
+	if ps := NewChecker(&fakeSource{err: errors.New("down")}, root, nil).problems(context.Background(), uses); ps != nil {
+		t.Errorf("as root: %+v", ps)
+	}
+	if ps := NewChecker(&fakeSource{err: errors.New("down")}, withMap, nil).problems(context.Background(), uses); ps != nil {
+		t.Errorf("with newuidmap: %+v", ps)
 	}
 }

@@ -50,6 +50,9 @@ type Facts struct {
 	UIDs      int64  `json:"uids"`
 	// Catatonit is the path of podman's pause binary, "" when podman would not find it.
 	Catatonit string `json:"catatonit"`
+	// Down is why podman did not answer, when these facts are lockstepd's own (its user and PATH):
+	// rootless podman without newuidmap for a user with subordinate ids does not start at all.
+	Down string `json:"down,omitempty"`
 }
 
 // Use is one container of an installed app and the networks lockstep manages that it is on.
@@ -128,6 +131,10 @@ func Classify(f Facts, uses []Use) []Problem {
 	}
 	if f.Rootless {
 		switch {
+		case f.NewUIDMap == "" && f.Down != "":
+			out = append(out, Problem{Code: CodeNoNewUIDMap, Apps: sorted(all),
+				Message: "rootless podman does not answer (" + f.Down + ") and there is no newuidmap/newgidmap: podman cannot start for a user with subordinate ids without them (its error: command required for rootless mode with multiple IDs)",
+				Fix:     "install " + DebianUIDMap + " (Debian), then podman system migrate"})
 		case f.NewUIDMap == "":
 			out = append(out, Problem{Code: CodeNoNewUIDMap, Apps: sorted(all),
 				Message: "rootless podman finds no newuidmap/newgidmap: it maps one uid only, and images with files of other owners fail to unpack",

@@ -35,6 +35,31 @@ type Files struct {
 	Conf func() (*config.Config, error)
 	// LookPath finds a program in PATH (default exec.LookPath).
 	LookPath func(string) (string, error)
+	// Euid is lockstepd's effective uid (default os.Geteuid): not 0, podman is rootless.
+	Euid func() int
+}
+
+func (fl Files) euid() int {
+	if fl.Euid != nil {
+		return fl.Euid()
+	}
+	return os.Geteuid()
+}
+
+// idMapless says, when podman did not answer, whether that is rootless podman without newuidmap:
+// lockstepd runs as a user (the user scope) and neither newuidmap nor newgidmap is in PATH. Then
+// podman, for a user with subordinate ids (useradd's default), fails on every command, the API
+// service included, and only lockstepd's own look can say why.
+func (fl Files) idMapless(down error) (Facts, bool) {
+	if fl.euid() == 0 {
+		return Facts{}, false
+	}
+	_, e1 := fl.lookPath("newuidmap")
+	_, e2 := fl.lookPath("newgidmap")
+	if e1 == nil && e2 == nil {
+		return Facts{}, false
+	}
+	return Facts{Rootless: true, DNS: true, Catatonit: "(not looked for: podman did not answer)", NoDNS: map[string]bool{}, Down: down.Error()}, true
 }
 
 func (fl Files) conf() (*config.Config, error) {
@@ -204,6 +229,11 @@ func (c *Checker) problems(ctx context.Context, uses []Use) []Problem {
 	if c.facts == nil && !c.failed {
 		c.probes++
 		f, err := Probe(ctx, c.src, c.files)
+		if lf, ok := c.files.idMapless(err); err != nil && ok {
+			// said on every pass until podman answers (each pass probes again: podman is down, so
+			// there is no no-op pass to keep cheap)
+			return c.say(Classify(lf, uses))
+		}
 		if err != nil {
 			c.failed = true
 			c.log.WithError(err).Warn("checking what podman can do for the apps; again when podman's connection is re-established")
@@ -216,7 +246,11 @@ func (c *Checker) problems(ctx context.Context, uses []Use) []Problem {
 	if c.facts == nil {
 		return nil
 	}
-	ps := Classify(*c.facts, uses)
+	return c.say(Classify(*c.facts, uses))
+}
+
+// say logs each problem the first time it is found and each that went, and returns them.
+func (c *Checker) say(ps []Problem) []Problem {
 	now := map[string]bool{}
 	for _, p := range ps {
 		key := p.Code + "\x00" + p.Message

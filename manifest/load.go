@@ -7,12 +7,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/lockstep/lockstep/internal/graph"
+	"github.com/lockstep/lockstep/internal/portclash"
 	"github.com/lockstep/lockstep/internal/tmplref"
 )
 
@@ -24,8 +25,7 @@ type Loaded struct {
 	// Dir is the directory that build contexts and templates are relative to: the directory of the file
 	// after symlinks are resolved, so an installed catalog app finds the catalog's files.
 	Dir string
-	// Since is when File's directory entry was made or last changed (a symlink's own time): of two
-	// apps that clash, the later one is held and the earlier keeps its supervision.
+	// Since is File's own mtime (a symlink's creation): of two clashing apps the later one is held.
 	Since time.Time
 	// HookDeps holds, per pre-start hook, the dependencies its template asks values of (dep "NAME"),
 	// tmplref.Dynamic for any; nil for an ownership fix.
@@ -326,9 +326,9 @@ func crossCheck(apps []*Loaded, invalid map[string]bool) []appProblem {
 			}
 		}
 	}
-	ids := make([]string, len(apps))
-	for i, a := range apps {
-		ids[i] = a.ID
+	var ids []string
+	for _, a := range apps {
+		ids = append(ids, a.ID)
 	}
 	out = append(out, checkOptIn(apps, byID, providers)...)
 	for _, cyc := range graph.Cycles(ids, func(id string) (out []string) {
@@ -365,39 +365,12 @@ func crossCheck(apps []*Loaded, invalid map[string]bool) []appProblem {
 			add(fmt.Sprintf("app.companions[%d].ports", i), c.Ports)
 		}
 	}
-	// Only owners of the same port and protocol can clash: grouped so, the check is linear in the
-	// number of ports (plus the pairs within a group), not quadratic (25,000 ports took 18 s).
-	type key struct {
-		port  uint16
-		proto string
+	ports := make([]portclash.Port, len(owners))
+	for i, o := range owners {
+		ports[i] = portclash.Port{Owner: o.id, HostIP: o.port.HostIP, HostPort: o.port.HostPort, Protocol: o.port.Protocol}
 	}
-	groups := map[key][]int{}
-	type pair struct{ i, j int }
-	var clashes []pair
-	for j, y := range owners {
-		k := key{y.port.HostPort, y.port.Protocol}
-		for _, i := range groups[k] {
-			portComparisons.Add(1)
-			x := owners[i]
-			if x.id == y.id {
-				continue
-			}
-			if x.port.HostIP != "" && y.port.HostIP != "" && x.port.HostIP != y.port.HostIP &&
-				x.port.HostIP != "0.0.0.0" && y.port.HostIP != "0.0.0.0" && x.port.HostIP != "::" && y.port.HostIP != "::" {
-				continue
-			}
-			clashes = append(clashes, pair{i, j})
-		}
-		groups[k] = append(groups[k], j)
-	}
-	sort.Slice(clashes, func(a, b int) bool {
-		if clashes[a].i != clashes[b].i {
-			return clashes[a].i < clashes[b].i
-		}
-		return clashes[a].j < clashes[b].j
-	})
-	for _, c := range clashes {
-		x, y := owners[c.i], owners[c.j]
+	for _, c := range portclash.Clashes(ports) {
+		x, y := owners[c[0]], owners[c[1]]
 		if newer(byID[x.id], byID[y.id]) == byID[y.id] {
 			x, y = y, x
 		}
@@ -405,9 +378,6 @@ func crossCheck(apps []*Loaded, invalid map[string]bool) []appProblem {
 	}
 	return out
 }
-
-// portComparisons counts the pairs of host ports the cross-check compares (for its test).
-var portComparisons atomic.Int64
 
 // newer is the one of two clashing apps installed (or changed) later, the one held: by Since, then by id.
 func newer(a, b *Loaded) *Loaded {
@@ -423,12 +393,7 @@ func newer(a, b *Loaded) *Loaded {
 func (s *Set) Conflicts(app *Loaded) Problems {
 	c := *app
 	c.Since = time.Unix(1<<40, 0)
-	apps := []*Loaded{&c}
-	for _, a := range s.Apps {
-		if a.ID != app.ID {
-			apps = append(apps, a)
-		}
-	}
+	apps := append([]*Loaded{&c}, slices.DeleteFunc(slices.Clone(s.Apps), func(a *Loaded) bool { return a.ID == app.ID })...)
 	var ps Problems
 	for _, p := range crossCheck(apps, s.Invalid) {
 		if p.id == app.ID {

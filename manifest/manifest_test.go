@@ -423,3 +423,38 @@ func TestTemplatesAreCheckedAtLoad(t *testing.T) {
 		t.Fatalf("%v %v", l, ps)
 	}
 }
+
+// In env and command, ${APP.NAME} is expanded and $${ is a literal ${; anything else that looks like
+// a variable (${APP_DATA}, ${HOME}, a shell default ${a-${b}}) is refused, not passed on as it is
+// (issue 16 point 10).
+func TestEnvReferencesExpandOrAreRefused(t *testing.T) {
+	dir := t.TempDir()
+	writeApp(t, dir, "lnd", `    env: {A: "${APP_DATA}/x", B: "${a-${b}}", C: "${X}", OK: "$${HOME} ${lnd.p}"}
+    command: [sh, -c, 'echo ${HOME}']
+  exports: {p: {value: "9735"}}
+  hooks:
+    pre_start:
+      - {name: t, template: t.tmpl, path: .}
+      - {path: ., owner: "1000:1000"}
+`)
+	os.WriteFile(filepath.Join(dir, "t.tmpl"), nil, 0o644)
+	_, ps := LoadFile(filepath.Join(dir, "lnd.yaml"), roots)
+	all := ps.Error()
+	for _, want := range []string{
+		`app.container.env.A: "${APP_DATA}" is not a reference lockstep expands (${APP.NAME}; ${APP_DATA} only in volumes): write $${APP_DATA} to give the container a literal ${APP_DATA}`,
+		`app.container.env.B: "${a-${b}" is not a reference`,
+		`app.container.env.C: "${X}" is not a reference`,
+		`app.container.command[2]: "${HOME}" is not a reference`,
+		`app.hooks.pre_start[0].path: "." is the data directory itself`,
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("missing %q in:\n%s", want, all)
+		}
+	}
+	if len(ps) != 5 {
+		t.Errorf("%d problems:\n%s", len(ps), all)
+	}
+	if got := Expand("$${HOME} ${lnd.p} $${lnd.p}", func(app, name string) string { return "9735" }); got != "${HOME} 9735 ${lnd.p}" {
+		t.Errorf("Expand: %q", got)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lockstep/lockstep/internal/portclash"
 )
 
 // portApps writes two apps publishing n distinct host ports each (a: 20000.., b: 40000..), b's
@@ -34,12 +36,12 @@ func portApps(t testing.TB, n int) string {
 // one clash is still found.
 func TestPortClashCheckIsLinear(t *testing.T) {
 	dir := portApps(t, 12_500)
-	before := portComparisons.Load()
+	before := portclash.Comparisons.Load()
 	set, err := LoadDir(dir, roots)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := portComparisons.Load() - before; n > 25_000 {
+	if n := portclash.Comparisons.Load() - before; n > 25_000 {
 		t.Fatalf("%d port comparisons for 25,000 ports", n)
 	}
 	var clashes []string

@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 
@@ -150,12 +151,7 @@ type TemplateHook struct {
 }
 
 // HookName is the name a hook is reported by.
-func (h TemplateHook) HookName() string {
-	if h.Name != "" {
-		return h.Name
-	}
-	return h.Path
-}
+func (h TemplateHook) HookName() string { return cmp.Or(h.Name, h.Path) }
 
 // Member is one container of an app with the names lockstep gives it.
 type Member struct {
@@ -203,14 +199,15 @@ type Companion struct {
 	User         string            `yaml:"user"`
 	// StopGracePeriod is how long a stop waits before killing the companion (default 10s).
 	StopGracePeriod Duration `yaml:"stop_grace_period"`
-	// Mounts are paths inside the data dir of the app itself (from: its id) or of an app it requires
-	// by id, mounted read-only (a UI reading lnd's TLS certificate and macaroons).
+	// Mounts: paths in its app's (from: its id) or a required app's data dir, mounted read-only.
 	Mounts []DepMount `yaml:"mounts"`
+	// Probes make its readiness a GET through it (as Container.Probes), not only a running unit.
+	Probes []Probe `yaml:"probes"`
 }
 
-// Registry holds per-app registry settings.
+// Registry holds per-app registry settings: Insecure lists registries (host[:port]) that may be used
+// without TLS verification.
 type Registry struct {
-	// Insecure lists registries (host[:port]) that may be used without TLS verification.
 	Insecure []string `yaml:"insecure"`
 }
 

@@ -347,6 +347,8 @@ func Validate(file string, a *App, roots Roots) Problems {
 		}
 		if h.Path == "" || path.IsAbs(h.Path) || hasDotDot(h.Path) {
 			bad(f+".path", "%q must be a path relative to the app's data directory", h.Path)
+		} else if h.Template != "" && path.Clean(h.Path) == "." {
+			bad(f+".path", "%q is the data directory itself: a template's path names a file in it", h.Path)
 		}
 		if h.Mode != "" {
 			if m, err := strconv.ParseUint(h.Mode, 8, 32); err != nil || m > 0o777 {
@@ -385,6 +387,7 @@ func Validate(file string, a *App, roots Roots) Problems {
 		}
 		checkEnv(f+".env", comp.Env, bad)
 		checkPorts(f+".ports", comp.Ports, bad)
+		checkProbes(f+".probes", comp.Probes, comp.Ports, bad)
 		checkVolumes(f+".volumes", comp.Volumes, roots, a.ID, bad)
 		checkNetwork(f+".network", comp.Network, bad)
 		checkCaps(f+".capabilities", comp.Capabilities, bad)
@@ -421,24 +424,47 @@ var (
 	refRE = regexp.MustCompile(`\$\{([a-z0-9][a-z0-9-]*)\.([a-z][a-z0-9_]*)\}`)
 )
 
-// Refs returns the ${APP.NAME} references in s as [app, name] pairs.
+// Refs returns the ${APP.NAME} references in s as [app, name] pairs ($${ is a literal ${).
 func Refs(s string) [][2]string {
 	var out [][2]string
-	for _, m := range refRE.FindAllStringSubmatch(s, -1) {
-		out = append(out, [2]string{m[1], m[2]})
+	for _, piece := range strings.Split(s, "$${") {
+		for _, m := range refRE.FindAllStringSubmatch(piece, -1) {
+			out = append(out, [2]string{m[1], m[2]})
+		}
 	}
 	return out
 }
 
-// Expand replaces every ${APP.NAME} in s by value(APP, NAME).
+// Expand replaces every ${APP.NAME} in s by value(APP, NAME), and $${ by a literal ${.
 func Expand(s string, value func(app, name string) string) string {
 	if !strings.Contains(s, "${") {
 		return s
 	}
-	return refRE.ReplaceAllStringFunc(s, func(m string) string {
-		sub := refRE.FindStringSubmatch(m)
-		return value(sub[1], sub[2])
-	})
+	pieces := strings.Split(s, "$${")
+	for i, piece := range pieces {
+		pieces[i] = refRE.ReplaceAllStringFunc(piece, func(m string) string {
+			sub := refRE.FindStringSubmatch(m)
+			return value(sub[1], sub[2])
+		})
+	}
+	return strings.Join(pieces, "${")
+}
+
+// notRef returns the first ${ in s that starts no ${APP.NAME} reference and is not written $${, up
+// to its closing brace ("" if none).
+func notRef(s string) string {
+	for _, piece := range strings.Split(s, "$${") {
+		for i := strings.Index(piece, "${"); i >= 0; i = strings.Index(piece, "${") {
+			if loc := refRE.FindStringIndex(piece[i:]); loc == nil || loc[0] != 0 {
+				if j := strings.Index(piece[i:], "}"); j >= 0 {
+					return piece[i : i+j+1]
+				}
+				return piece[i:]
+			}
+			piece = piece[i+2:]
+		}
+	}
+	return ""
 }
 
 func hasDotDot(p string) bool {
@@ -454,6 +480,9 @@ func hasDotDot(p string) bool {
 // exports or its dependencies (whose exports are checked against the installed set by LoadDir).
 func checkRefs(field string, env map[string]string, words []string, a *App, deps map[string]bool, bad badFunc) {
 	check := func(f, s string) {
+		if x := notRef(s); x != "" {
+			bad(f, "%q is not a reference lockstep expands (${APP.NAME}; ${APP_DATA} only in volumes): write $%s to give the container a literal %s", x, x, x)
+		}
 		for _, r := range Refs(s) {
 			switch {
 			case r[0] == a.ID:

@@ -13,7 +13,7 @@
 // and applied at the start of a pass, each check with its effect: install and remove (with their
 // dependency checks), purge (data, secrets, images) and rotate-secret (package secrets keeps the
 // values). Every pass has a deadline, and so has every podman and companion systemd call in it
-// (package deadline); a call cut short fails as a classified timeout. The health monitor (health.go) runs
+// (package deadline); a call cut short fails as a classified timeout. The health monitor (package health) runs
 // beside the Runner and only writes health results, each tagged with its target's generation, so
 // that a late result for a restarted container is dropped.
 //

@@ -17,6 +17,7 @@ import (
 
 	"github.com/lockstep/lockstep/engine"
 	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/reconciler/health"
 	"github.com/lockstep/lockstep/reconciler/plan"
 	"github.com/lockstep/lockstep/report"
 	"github.com/lockstep/lockstep/spec"
@@ -369,9 +370,7 @@ func TestDependentWaitsForHealthyDependency(t *testing.T) {
 		t.Fatalf("api state %q, failures %+v", waiting, rep.Failures)
 	}
 	// db turns healthy (the monitor's doing): the next pass installs api.
-	r.mu.Lock()
-	r.health["db"] = &healthState{status: report.HealthHealthy}
-	r.mu.Unlock()
+	r.health.Put("db", health.Result{Status: report.HealthHealthy})
 	set, _ := r.LoadManifests()
 	p.containers = []engine.Container{{ID: "new-db", Name: "db", State: "running", Labels: spec.DesiredFor(set.ByID("db"), r.cfg.Roots).Request.Labels}}
 	p.calls = nil

@@ -190,8 +190,7 @@ func (r *Reconciler) checkNotNeeded(id string) error {
 }
 
 // Apply is the runner's: it checks and applies one operation (runner.go), in the runner's goroutine
-// before a pass, so that the check still holds when the change is made. Its error, the caller's
-// reply, is redacted as a report is (no secret value in it; errors.Is still sees what it wraps).
+// before a pass, so that the check still holds when the change is made. Its error is redacted.
 func (r *Reconciler) Apply(ctx context.Context, op Op) error {
 	return r.secrets.RedactError(r.apply(ctx, op))
 }

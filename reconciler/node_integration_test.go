@@ -302,3 +302,150 @@ func TestOptionalDependencyRecreatesOnlyTheMemberThatUsesIt(t *testing.T) {
 	}
 	f.noOpIsOneRequest(nil)
 }
+
+// Point 10: an ownership fix of the whole data dir (path: .) runs, so an app running as its own user
+// can write there; $${HOME} reaches the container as ${HOME}, for its shell to expand.
+func TestOwnershipOfTheDataDirAndALiteralVariable(t *testing.T) {
+	f := newFixture(t)
+	f.app("rtl", fmt.Sprintf(`  container:
+    image: %s
+    command: [sh, -c, 'echo "home=$${HOME}" > /data/env; exec sh -c "trap \"exit 0\" TERM; while :; do sleep 1; done"']
+    user: "1000:1000"
+    volumes: ["${APP_DATA}:/data"]
+    restart: unless-stopped
+    stop_grace_period: 1s
+  hooks:
+    pre_start:
+      - {name: data, path: ., owner: "1000:1000"}
+`, bbImage))
+	noFailures(t, f.pass())
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(f.data, "rtl"), &st); err != nil || st.Uid != 1000 || st.Gid != 1000 {
+		t.Fatalf("data dir owner %d:%d, %v", st.Uid, st.Gid, err)
+	}
+	if cmd := f.pm.MustCLI(t, "inspect", "--format", "{{json .Config.Cmd}}", "rtl"); !strings.Contains(cmd, `home=${HOME}`) {
+		t.Fatalf("command %s", cmd)
+	}
+	var b []byte
+	for i := 0; i < 50 && len(b) == 0; i++ {
+		time.Sleep(100 * time.Millisecond)
+		b, _ = os.ReadFile(filepath.Join(f.data, "rtl", "env"))
+	}
+	if s := strings.TrimSpace(string(b)); !strings.HasPrefix(s, "home=/") {
+		t.Fatalf("the container wrote %q", s)
+	}
+	f.noOpIsOneRequest(nil)
+}
+
+// Point 8: when lnd rewrites the macaroon a UI mounts read-only (in place, or replaced by a rename as
+// lncli does), the UI is restarted exactly once, and the pass after is a no-op.
+func TestRewrittenCredentialRestartsItsConsumerOnce(t *testing.T) {
+	f := newFixture(t)
+	pub := filepath.Join(f.data, "lnd", "public")
+	mkdirAll(t, pub)
+	os.WriteFile(filepath.Join(pub, "admin.macaroon"), []byte("0201036c6e6402f801"), 0o644) // an lnd that ran before
+	f.app("lnd", fmt.Sprintf(`  exports: {host: {host: lnd}, rest_port: {value: "8080"}}
+  container:
+    image: %s
+    command: %s
+    volumes: ["${APP_DATA}:/data"]
+    restart: on-failure
+    stop_grace_period: 1s
+`, bbImage, sleeper))
+	f.app("lnd-ui", fmt.Sprintf(`  requires: {apps: [lnd]}
+  container:
+    image: %s
+    command: [sh, -c, 'cat /lnd/admin.macaroon >> /data/read; echo >> /data/read; trap "exit 0" TERM; while :; do sleep 1; done']
+    env: {LND_REST: "${lnd.host}:${lnd.rest_port}"}
+    volumes: ["${APP_DATA}:/data"]
+    mounts: [{from: lnd, path: public, target: /lnd}]
+    restart: unless-stopped
+    stop_grace_period: 1s
+`, bbImage))
+	r := f.pass()
+	noFailures(t, r)
+	if got := actions(r); got != "lnd:install lnd-ui:install" {
+		t.Fatalf("first pass: %s", got)
+	}
+	if r := f.pass(); len(r.Actions) != 0 {
+		t.Fatalf("second pass: %s", actions(r))
+	}
+	read := func(n int) string {
+		t.Helper()
+		var s string
+		for i := 0; i < 50; i++ {
+			b, _ := os.ReadFile(filepath.Join(f.data, "lnd-ui", "read"))
+			if s = string(b); strings.Count(s, "\n") >= n {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		return s
+	}
+	if got := read(1); got != "0201036c6e6402f801\n" {
+		t.Fatalf("lnd-ui read %q", got)
+	}
+	for i, rewrite := range []string{
+		"printf 0201036c6e6402f802 > /data/public/admin.macaroon",                                       // in place
+		"printf 0201036c6e6402f803 > /data/public/.m && mv /data/public/.m /data/public/admin.macaroon", // replaced
+	} {
+		f.pm.MustCLI(t, "exec", "lnd", "sh", "-c", rewrite)
+		r := f.pass()
+		noFailures(t, r)
+		if got := actions(r); got != "lnd-ui:restart" || !strings.Contains(r.Actions[0].Cause, "files it mounts read-only changed") {
+			t.Fatalf("after rewrite %d: %s %+v", i, got, r.Actions)
+		}
+		if r := f.pass(); len(r.Actions) != 0 {
+			t.Fatalf("pass after the restart: %s", actions(r))
+		}
+		if got, want := read(i+2), "0201036c6e6402f801\n0201036c6e6402f802\n"+map[int]string{0: "", 1: "0201036c6e6402f803\n"}[i]; got != want {
+			t.Fatalf("lnd-ui read %q, want %q", got, want)
+		}
+	}
+	// lnd crashes, is started again and rewrites its macaroon as it comes up: lnd-ui waits for it,
+	// then is restarted exactly once (its dependency's restart and the new file are one restart).
+	f.pm.MustCLI(t, "kill", "lnd")
+	f.pm.MustCLI(t, "wait", "lnd")
+	r = f.pass()
+	if got := actions(r); got != "lnd:start" {
+		t.Fatalf("after lnd was killed: %s", got)
+	}
+	f.pm.MustCLI(t, "exec", "lnd", "sh", "-c", "printf 0201036c6e6402f804 > /data/public/admin.macaroon")
+	restarts := 0
+	for i := 0; i < 5; i++ {
+		r = f.pass()
+		for _, a := range r.Actions {
+			if a.App != "lnd-ui" || a.Action != "restart" {
+				t.Fatalf("pass %d after lnd's restart: %+v", i, r.Actions)
+			}
+			restarts++
+		}
+	}
+	if restarts != 1 {
+		t.Fatalf("lnd-ui restarted %d times after lnd's restart, want 1", restarts)
+	}
+	if got := read(4); !strings.HasSuffix(got, "0201036c6e6402f804\n") || strings.Count(got, "\n") != 4 {
+		t.Fatalf("lnd-ui read %q", got)
+	}
+	f.noOpIsOneRequest(nil)
+}
+
+// Point 10: the report of the pass that starts a killed container again shows it starting, not the
+// killed container's health.
+func TestReportAfterARestartShowsTheNewContainersHealth(t *testing.T) {
+	f := newFixture(t)
+	f.app("bitcoind", btc("bitcoind", freePort(t), "  health: {command: [sh, -c, 'test -d /data/.bitcoin'], interval: 1s, retries: 1}\n"))
+	w := watchHealth(t, f.rec, f)
+	noFailures(t, f.pass())
+	w.waitFor(t, "bitcoind=healthy")
+	if r := f.pass(); r.Apps[0].Health != "healthy" {
+		t.Fatalf("health %q", r.Apps[0].Health)
+	}
+	w.close()
+	f.pm.MustCLI(t, "kill", "bitcoind")
+	f.pm.MustCLI(t, "wait", "bitcoind")
+	r := f.pass()
+	if got := actions(r); got != "bitcoind:start" || r.Apps[0].Health != "starting" {
+		t.Fatalf("after the kill: %s, health %q", got, r.Apps[0].Health)
+	}
+}

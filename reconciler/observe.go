@@ -37,6 +37,7 @@ type observed struct {
 	desired []*spec.Desired
 	plan.Observation
 	hookOut map[string][]*hooks.Output // by app, as Observation.Hooks
+	prints  map[string]string          // fingerprints of containers' read-only mounts (mounts.go)
 }
 
 // observe gathers a pass's observation from the loaded set and podman's list, reading only.
@@ -49,17 +50,10 @@ func (r *Reconciler) observe(ctx context.Context, set *manifest.Set, cs []engine
 	for _, a := range set.Apps {
 		o.desired = append(o.desired, spec.DesiredsFor(a, w)...)
 	}
-	o.Adopted, o.Health = map[string]plan.Adoption{}, map[string]plan.Health{}
+	o.Adopted, o.Health = map[string]plan.Adoption{}, r.health.Snapshot()
 	r.mu.Lock()
 	for k, v := range r.adopted {
 		o.Adopted[k] = v
-	}
-	for name, t := range r.healthTargets {
-		h := plan.Health{Status: report.HealthUnknown, Since: t.started}
-		if s, ok := r.health[name]; ok {
-			h.Status, h.Streak = s.status, s.streak
-		}
-		o.Health[name] = h
 	}
 	r.mu.Unlock()
 	o.Reach, o.Backoff = map[string]plan.Reach{}, map[string]plan.Backoff{}
@@ -83,6 +77,7 @@ func (r *Reconciler) observe(ctx context.Context, set *manifest.Set, cs []engine
 	}
 	r.rb.Unlock()
 	o.Unreachable = probeRunning(ctx, o.desired, cs)
+	o.prints = fingerprints(o.desired)
 	o.Hooks = map[string][]plan.Hook{}
 	for _, app := range set.Apps {
 		for _, h := range app.Hooks.PreStart {

@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,6 +26,7 @@ import (
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/reconciler/deadline"
+	"github.com/lockstep/lockstep/reconciler/health"
 	"github.com/lockstep/lockstep/reconciler/hooks"
 	"github.com/lockstep/lockstep/reconciler/plan"
 	"github.com/lockstep/lockstep/reconciler/rollback"
@@ -91,18 +93,17 @@ type Reconciler struct {
 	nameInUseRetry atomic.Bool
 
 	backoff map[string]*backoffState // pass goroutine only
+	prints  map[string]string        // mounts.go; pass goroutine only
 	reach   map[string]plan.Reach    // pass goroutine only
 	// depWaits: dependents waiting for a repaired dependency (plan.AfterRepair); pass goroutine only.
 	depWaits map[string]string
 
-	mu            sync.Mutex
-	last          *report.Report
-	adopted       map[string]plan.Adoption
-	nextWake      time.Time
-	healthTargets map[string]healthTarget
-	health        map[string]*healthState
-	healthGen     uint64       // the last health target generation given (health.go)
-	images        imageRecords // images.go
+	mu       sync.Mutex
+	last     *report.Report
+	adopted  map[string]plan.Adoption
+	nextWake time.Time
+	health   *health.Monitor // the health monitor (package health)
+	images   imageRecords    // images.go
 
 	rb *rollback.Book // rollback: known-good and failed specs (rollback.go)
 }
@@ -123,9 +124,7 @@ func New(cfg Config, p engine.Podman) (*Reconciler, error) {
 	if cfg.NetworkPrefix == "" {
 		cfg.NetworkPrefix = spec.NetworkPrefix
 	}
-	if cfg.Roots.NetworkPrefix == "" {
-		cfg.Roots.NetworkPrefix = cfg.NetworkPrefix
-	}
+	cfg.Roots.NetworkPrefix = cmp.Or(cfg.Roots.NetworkPrefix, cfg.NetworkPrefix)
 	if cfg.ReachGrace == 0 {
 		cfg.ReachGrace = ReachGrace
 	} else if cfg.ReachGrace < 0 {
@@ -146,14 +145,15 @@ func New(cfg Config, p engine.Podman) (*Reconciler, error) {
 		cfg.Companions = &cc
 	}
 	r := &Reconciler{cfg: cfg, podman: deadline.Podman(p, cfg.Timeouts), adopted: map[string]plan.Adoption{}, manifests: manifest.NewCache(), secrets: newSecretStore(cfg.StateDir), backoff: map[string]*backoffState{}, reach: map[string]plan.Reach{}, depWaits: map[string]string{},
-		healthTargets: map[string]healthTarget{}, health: map[string]*healthState{}}
+		health: health.New()}
 	last, err := report.LoadReport(cfg.StateDir)
 	if err != nil {
 		cfg.Log.WithError(err).Warn("ignoring unreadable saved report")
 	}
 	r.last = last
 	// rollback: known-good and failed specs survive a restart (rollback.go).
-	if r.rb, err = r.loadRollbacks(cfg.StateDir, cfg.Log); err != nil {
+	// The secret store seals secret values out of rollback.json.
+	if r.rb, err = rollback.Load(cfg.StateDir, cfg.Log, r.secrets.Seal, r.secrets.Unseal); err != nil {
 		return nil, err
 	}
 	if b, err := os.ReadFile(filepath.Join(cfg.StateDir, adoptedFile)); err == nil {
@@ -268,6 +268,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *repo
 	r.keep(log, res)
 	r.prepare(log, o, res)
 	actions, now, unreachable := res.Actions, o.Now, res.Unreachable
+	r.checkMounts(actions, o.prints) // files mounted read-only from a dependency rewritten: restart (mounts.go)
 	results := r.execute(ctx, log, actions)
 	var wake time.Time
 	restarted := map[string]bool{}
@@ -332,7 +333,9 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *repo
 		if starting[a.Name()] && st.State == report.StateRunning {
 			st.State = report.StateStarting
 		}
-		if h, _ := r.healthOf(a.Name()); h != "" {
+		if h, _ := r.health.Of(a.Name()); a.Kind != plan.KindNone && res.err == nil && res.state == report.StateRunning && a.Desired != nil && a.Desired.Health != nil {
+			st.Health = report.HealthStarting // (re)started in this pass: the old container's health says nothing of it
+		} else if h != "" {
 			st.Health = h
 		} else if a.Desired != nil && a.Desired.Health == nil {
 			st.Health = report.HealthNone
@@ -355,7 +358,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *repo
 	}
 	sortApps(rep.Apps)
 	r.finishRollback(o, actions, results, rep) // rollback: start trials, report, save, wake (rollback.go)
-	targets := map[string]healthTarget{}
+	targets := map[string]health.Target{}
 	for _, a := range actions {
 		if a.Desired == nil || a.Desired.Health == nil {
 			continue
@@ -367,14 +370,14 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *repo
 		}
 		h := a.Desired.Health
 		// fresh: lockstep (re)started it in this pass, so its start period begins now.
-		t := healthTarget{app: a.App, container: a.Name(), interval: h.Interval.D(), startPeriod: h.StartPeriod.D(),
-			retries: h.Retries, started: now, fresh: a.Kind != plan.KindNone}
-		if t.interval == 0 {
-			t.interval = DefaultHealthInterval
+		t := health.Target{App: a.App, Container: a.Name(), Interval: h.Interval.D(), StartPeriod: h.StartPeriod.D(),
+			Retries: h.Retries, Started: now, Fresh: a.Kind != plan.KindNone}
+		if t.Interval == 0 {
+			t.Interval = spec.DefaultHealthInterval
 		}
 		targets[a.Name()] = t
 	}
-	r.setHealthTargets(targets)
+	r.health.Set(targets)
 	r.checkHost(ctx, o.desired, rep) // what podman cannot do for these apps (host.go)
 	if cp != nil {
 		r.lastCompanionStats = r.companionsStage(ctx, log, cp, rep)
@@ -564,7 +567,7 @@ func (r *Reconciler) do(ctx context.Context, a plan.Action) result {
 		if err := r.podman.Start(ctx, a.Container.ID); err != nil {
 			return result{err: fmt.Errorf("starting: %w", err)}
 		}
-		r.restartedHealth(a.Name())
+		r.health.Restarted(a.Name())
 		return result{state: report.StateRunning}
 	case plan.KindInstall:
 		return r.install(ctx, a.Desired, nil)
@@ -727,7 +730,6 @@ func (r *Reconciler) prepareData(d *spec.Desired) error {
 func (r *Reconciler) Redact(msg string) string { return r.secrets.Redact(msg) }
 
 // prepareSource checks and makes one bind-mount source beneath the root it lies in.
-// The roots are the data root, the --volume-root dirs and those the operator's policy grants the app.
 func prepareSource(roots manifest.Roots, app, src string) error {
 	for _, root := range append(append([]string{roots.DataRoot}, roots.Extra...), roots.Policy.VolumeRoots(app)...) {
 		rel, err := filepath.Rel(root, src)
@@ -771,8 +773,7 @@ func (r *Reconciler) adopt(ctx context.Context, a plan.Action) result {
 	return res
 }
 
-// mismatch says how in differs from want. words are the manifest's command as written: the message
-// quotes them, never want's expanded command, which holds the values of ${APP.NAME} (secrets).
+// mismatch says how in differs from want, quoting words (the manifest's command), never secrets.
 func mismatch(in *engine.Inspected, want *spec.CreateRequest, words []string) string {
 	if normImage(in.Image) != normImage(want.Image) {
 		return fmt.Sprintf("image %s, manifest wants %s", in.Image, want.Image)

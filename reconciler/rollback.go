@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/lockstep/lockstep/reconciler/plan"
-	"github.com/lockstep/lockstep/reconciler/rollback"
 	"github.com/lockstep/lockstep/report"
 )
 
@@ -17,14 +16,6 @@ import (
 // (and answering on its published ports) before its spec counts as good; Config.RollbackSettle
 // overrides it.
 const RollbackSettle = 30 * time.Second
-
-func (r *Reconciler) loadRollbacks(dir string, log interface{ Warnf(string, ...any) }) (*rollback.Book, error) {
-	rb, err := rollback.Load(dir, log)
-	if err == nil {
-		rb.Open(r.secrets.Seal, r.secrets.Unseal) // rollback.json holds no secret value
-	}
-	return rb, err
-}
 
 func (r *Reconciler) rollbackSettle() time.Duration {
 	switch {

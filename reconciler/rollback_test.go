@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lockstep/lockstep/engine"
+	"github.com/lockstep/lockstep/reconciler/health"
 	"github.com/lockstep/lockstep/reconciler/plan"
 	"github.com/lockstep/lockstep/reconciler/rollback"
 	"github.com/lockstep/lockstep/report"
@@ -80,9 +81,7 @@ func (e *rbEnv) container(id, state string, d *spec.Desired) {
 }
 
 func (e *rbEnv) health(status string, streak int) {
-	e.r.mu.Lock()
-	e.r.health["a"] = &healthState{status: status, streak: streak, lastRun: e.now}
-	e.r.mu.Unlock()
+	e.r.health.Put("a", health.Result{Status: status, Streak: streak, LastRun: e.now})
 }
 
 func (e *rbEnv) pass() *report.Report {
@@ -544,17 +543,15 @@ func TestStackContainerRollsBackAlone(t *testing.T) {
 		p.containers = cs
 		p.mu.Unlock()
 	}
-	health := func(status string, streak int) {
-		r.mu.Lock()
-		r.health["s-web"] = &healthState{status: status, streak: streak}
-		r.mu.Unlock()
+	setHealth := func(status string, streak int) {
+		r.health.Put("s-web", health.Result{Status: status, Streak: streak})
 	}
 	write("1")
 	if rep := r.Pass(context.Background(), "test"); actionList(rep) != "s:install s:install" {
 		t.Fatalf("install: %s %+v", actionList(rep), rep.Failures)
 	}
 	list()
-	health(report.HealthHealthy, 0)
+	setHealth(report.HealthHealthy, 0)
 	r.Pass(context.Background(), "test")
 	goodWeb := r.rb.Apps["s-web"]
 	if goodWeb == nil || goodWeb.Good == nil || goodWeb.App != "s" {
@@ -565,7 +562,7 @@ func TestStackContainerRollsBackAlone(t *testing.T) {
 		t.Fatalf("update: %s %+v", actionList(rep), rep.Failures)
 	}
 	list()
-	health(report.HealthUnhealthy, 2)
+	setHealth(report.HealthUnhealthy, 2)
 	p.requests = nil
 	rep := r.Pass(context.Background(), "test")
 	if actionList(rep) != "s:rollback" || !strings.HasPrefix(rep.Actions[0].Cause, "web: new spec ") {

@@ -26,6 +26,7 @@ pkgs=(
   libglib2.0-bin   # gdbus: D-Bus calls as another client would make them
   libxml2-utils    # xmllint: the D-Bus policy is well-formed XML
   util-linux       # setpriv, unshare, nsenter, mount
+  procps           # /bin/kill: the units' ExecReload (systemd-analyze verify); the package depends on it
   curl             # the HTTP API over its socket, the demo's pages
   groff-base       # lockstepd(8) is formatted without warnings
   rpm              # the .rpm is inspected (dpkg-deb, for the .deb, is always there)

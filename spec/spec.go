@@ -97,6 +97,9 @@ type Desired struct {
 	// Hashes holds the spec hash under every scheme lockstep knows, so a container labelled with an
 	// older scheme is compared under that scheme and an upgrade of lockstep alone recreates nothing.
 	Hashes map[string]string
+	// Mounts are its read-only mounts of dependencies' data (also in Request.Volumes): a change of the
+	// files there restarts it (reconciler/mounts.go).
+	Mounts []manifest.Volume
 	// Err is a value the spec needs but could not have (a secret that cannot be read, an entry that
 	// does not resolve): the container is then left as it is and the app reported, rather than given
 	// an empty value.
@@ -235,7 +238,7 @@ func desiredMember(app *manifest.Loaded, m manifest.Member, w *Wiring, deps []st
 	}
 	res, err := Resolve(app, EntryOf(m), w.Roots, providers)
 	r.Ports, r.Volumes, r.CapAdd, r.CapDrop = res.Ports, res.Binds(), res.CapAdd, res.CapDrop
-	d := &Desired{App: app, Member: m.Name, Deps: deps, Health: m.Health, Build: c.Build, Hashes: map[string]string{"v1": HashV1(&r)}, Err: err}
+	d := &Desired{App: app, Member: m.Name, Deps: deps, Health: m.Health, Build: c.Build, Hashes: map[string]string{"v1": HashV1(&r)}, Err: err, Mounts: res.Mounts}
 	r.Labels = map[string]string{
 		LabelApp:        app.ID,
 		LabelSpecHash:   d.Hashes[HashScheme],

@@ -131,9 +131,7 @@ func (c *client) callError(method string, err error) error {
 		return fmt.Errorf("lockstepd is not running; start it with: %s", c.opts.startHint())
 	case "org.freedesktop.DBus.Error.NoReply", "org.freedesktop.DBus.Error.Timeout":
 		return fmt.Errorf("%s: no answer from lockstepd in time; it may still be working: see lockstepctl status", method)
-	case dbusapi.ErrInteractiveAuthorizationRequired:
-		return fmt.Errorf("permission denied: polkit asks for authentication; run on a terminal with a polkit agent, as root, or as a member of group lockstep (%s)", msg)
-	case dbusapi.ErrAccessDenied, "org.freedesktop.DBus.Error.AccessDenied":
+	case dbusapi.ErrAccessDenied, "org.freedesktop.DBus.Error.AccessDenied", dbusapi.ErrInteractiveAuthorizationRequired:
 		return fmt.Errorf("permission denied: run as root or as a member of group lockstep (%s)", msg)
 	case dbusapi.ErrNoSuchApp, dbusapi.ErrInvalidManifest, dbusapi.ErrFailed, dbusapi.ErrNoSuchSecret, dbusapi.ErrNeeded, dbusapi.ErrMissingDependency:
 		return errors.New(msg)
@@ -146,18 +144,9 @@ func (c *client) callError(method string, err error) error {
 	return fmt.Errorf("%s: %s", method, de.Name)
 }
 
-// interactiveFlag lets polkit ask for a password (through the session's agent, as a desktop has)
-// when lockstepctl runs on a terminal, as systemctl does; in scripts it is not set.
-func interactiveFlag() dbus.Flags {
-	if term.IsTerminal(int(os.Stdin.Fd())) {
-		return dbus.FlagAllowInteractiveAuthorization
-	}
-	return 0
-}
-
 // callReport calls a method that returns a report.
 func (c *client) callReport(ctx context.Context, method string, args ...any) (*report.Report, error) {
-	call := c.obj.CallWithContext(ctx, dbusapi.Interface+"."+method, interactiveFlag(), args...)
+	call := c.obj.CallWithContext(ctx, dbusapi.Interface+"."+method, dbusapi.CallFlags(term.IsTerminal(int(os.Stdin.Fd()))), args...)
 	if call.Err != nil {
 		return nil, c.callError(method, call.Err)
 	}

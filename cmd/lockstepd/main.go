@@ -79,6 +79,8 @@ type options struct {
 	// reconnected, when set, is called when podman's event stream is re-established (not a flag:
 	// run sets it to make the host check probe again).
 	reconnected func()
+	// companionDir is where companion units are written (watched: a deleted one is rewritten at once)
+	companionDir string
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -255,6 +257,7 @@ func run(args []string, stdout io.Writer) int {
 	o.reconnected = host.Invalidate
 	companions := companionConfig(o)
 	if companions != nil {
+		o.companionDir = companions.Dir
 		log.WithFields(logrus.Fields{"mode": companions.Mode, "dir": companions.Dir, "generator": companions.Generator}).Info("companions")
 	}
 	rec, err := reconciler.New(reconciler.Config{

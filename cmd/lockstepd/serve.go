@@ -231,7 +231,9 @@ func serve(ctx context.Context, o *options, log *logrus.Logger, rec *reconciler.
 	go keepOnBus(busCtx, o.bus, srv, log)
 	var watch func(context.Context, func())
 	if o.events {
-		if watch, err = watchDirs([]string{o.appsDir, o.catalogDir}); err != nil {
+		// The companion unit dir too: a deleted unit file is written again by the next pass, within
+		// about a second, rather than at the timer's (lockstep's own writes bring one no-op pass).
+		if watch, err = watchDirs([]string{o.appsDir, o.catalogDir, o.companionDir}); err != nil {
 			log.WithError(err).Warn("manifest dirs are not watched; the timer and calls still drive passes")
 		}
 	}

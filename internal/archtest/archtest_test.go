@@ -30,7 +30,8 @@ var allowed = map[string][]string{
 	"internal/graph":      {},
 	"internal/clidocs":    {},
 	"internal/ctlchar":    {},
-	"manifest":            {"policy", "internal/suggest", "internal/tmplref", "internal/graph", "internal/ctlchar"},
+	"internal/portclash":  {},
+	"manifest":            {"policy", "internal/suggest", "internal/tmplref", "internal/graph", "internal/ctlchar", "internal/portclash"},
 	"outcome":             {},
 	"ops":                 {"report"},
 	"spec":                {"manifest"},
@@ -193,8 +194,8 @@ var overSize = map[string]struct {
 	ceiling int
 	why     string
 }{
-	"reconciler": {2200, "the executor (install, adopt, remove, with the name-in-use recovery of nameinuse.go), the report rows, the health monitor " +
-		"and the Runner's aliases (runner.go) are still here; the planning went to reconciler/plan (issue 15 point 2), the alias layer names.go is gone"},
+	"reconciler": {2150, "the executor (install, adopt, remove, with the name-in-use recovery of nameinuse.go), the report rows " +
+		"and the Runner's aliases (runner.go) are still here; the planning went to reconciler/plan (issue 15 point 2), the health monitor to reconciler/health, the alias layer names.go is gone"},
 	"manifest":        {1800, "parsing, validation and loading in one package, with the operator's policy and the providers' opt-in on the load path (issue 18: about 110 lines; the policy's rules are package policy); not split yet"},
 	"cmd/lockstepctl": {1700, "every command of the CLI in one main package; not split yet"},
 }

@@ -3,6 +3,7 @@ package companions
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/quadlet"
+	"github.com/lockstep/lockstep/reconciler/probe"
 	"github.com/lockstep/lockstep/report"
 	"github.com/lockstep/lockstep/spec"
 )
@@ -38,6 +40,9 @@ type Config struct {
 	Generator string // the Quadlet generator binary, for dry-runs that explain a unit that did not load
 	WantedBy  string // multi-user.target (system) or default.target (user)
 	Systemd   engine.Systemd
+	// written remembers the content lockstep last wrote to each unit file (its sha256), so a file
+	// deleted behind lockstep's back and written again identical reloads without restarting the unit.
+	written map[string][32]byte
 }
 
 // Stats counts what a companion stage did to the host, for tests and benchmarks.
@@ -51,6 +56,8 @@ type companion struct {
 	file string // base name of the unit file
 	name string // systemd unit name
 	err  error  // the companion's entry did not resolve: reported, its unit left as it is
+	// probes maps a published container port to the path its readiness GET asks (manifest probes)
+	probes map[uint16]string
 }
 
 func (cc *Config) fileName(id string) string {
@@ -125,7 +132,10 @@ func NewPlan(cc *Config, set *manifest.Set, roots manifest.Roots) *Plan {
 			if err != nil {
 				u = quadlet.Unit{ID: c.ID, App: app.ID}
 			}
-			cp := companion{app: app.ID, unit: u, file: cc.fileName(c.ID), name: quadlet.ServiceFile(c.ID), err: err}
+			cp := companion{app: app.ID, unit: u, file: cc.fileName(c.ID), name: quadlet.ServiceFile(c.ID), err: err, probes: map[uint16]string{}}
+			for _, pr := range c.Probes {
+				cp.probes[uint16(pr.Port)] = pr.Path
+			}
 			p.want = append(p.want, cp)
 			wanted[cp.file] = true
 		}
@@ -222,7 +232,7 @@ func (p *Plan) Apply(ctx context.Context, log logrus.FieldLogger, rep *report.Re
 		ready = append(ready, c)
 	}
 	want = ready
-	changed := map[string]bool{}
+	changed, wrote := map[string]bool{}, map[string]bool{}
 	for _, c := range want {
 		data, err := cc.render(c.unit)
 		if err != nil {
@@ -233,14 +243,27 @@ func (p *Plan) Apply(ctx context.Context, log logrus.FieldLogger, rep *report.Re
 			fail(c.unit.ID, c.app, "foreign", err)
 			continue
 		}
-		ch, err := atomicfile.WriteIfChanged(filepath.Join(cc.Dir, c.file), data, 0o644)
+		path := filepath.Join(cc.Dir, c.file)
+		_, serr := os.Lstat(path)
+		ch, err := atomicfile.WriteIfChanged(path, data, 0o644)
 		if err != nil {
 			fail(c.unit.ID, c.app, "unknown", err)
 			continue
 		}
+		if cc.written == nil {
+			cc.written = map[string][32]byte{}
+		}
+		sum, differs := sha256.Sum256(data), false
+		if old, ok := cc.written[c.file]; ok {
+			differs = old != sum
+		}
+		cc.written[c.file] = sum
 		if ch {
 			st.Writes++
-			changed[c.file] = true
+			// A unit file that was deleted and is written again as lockstep last wrote it (or, after a
+			// restart of lockstepd, with nothing known of it) changes nothing the unit runs: reload,
+			// no restart. Any other change restarts an active unit.
+			changed[c.file], wrote[c.file] = !errors.Is(serr, fs.ErrNotExist) || differs, true
 		}
 	}
 	// 3. At most one reload, only when files changed (or a failed reload left systemd behind them).
@@ -290,7 +313,7 @@ func (p *Plan) Apply(ctx context.Context, log logrus.FieldLogger, rep *report.Re
 			// (deactivating: a stop is under way, perhaps the operator's; starting now would cancel
 			// its job. The unit's stop signal or the next pass brings it back.)
 			action, cause = "start-companion", "unit is "+s.ActiveState
-			if changed[c.file] {
+			if wrote[c.file] {
 				cause = "unit file written"
 			}
 			err = cc.Systemd.Start(ctx, c.name)
@@ -311,6 +334,11 @@ func (p *Plan) Apply(ctx context.Context, log logrus.FieldLogger, rep *report.Re
 			status.State = s.ActiveState + "/" + s.SubState
 		}
 		status.Health = fmt.Sprintf("restarts=%d", s.NRestarts)
+		if s.ActiveState == "active" {
+			if judgeReady(ctx, c, action != "", &status, rep, appRow(rep, c.app)) {
+				wake = now.Add(ProbeRecheck)
+			}
+		}
 		rep.Companions = append(rep.Companions, status)
 	}
 	sort.SliceStable(rep.Companions, func(i, j int) bool { return rep.Companions[i].ID < rep.Companions[j].ID })
@@ -340,6 +368,52 @@ func companionApp(dir, file string) string {
 		}
 	}
 	return ""
+}
+
+// A companion is ready only when it serves: its published TCP ports answer from the host (a GET of
+// its probes' paths, through it to its upstream, 2xx or 3xx; else a TCP connect), not when systemd
+// has it active/running. One started in this pass is "starting" until a pass finds it serving; one
+// that does not answer is "unreachable", with the reason; either brings a pass within ProbeRecheck.
+// Its app's failing state or health (the upstream it fronts) is reported on it too.
+
+// ProbeRecheck is how soon a pass comes again while a companion is starting or unreachable.
+const ProbeRecheck = time.Second
+
+// judgeReady judges an active companion (started: in this pass) and tells whether a pass should come
+// again soon.
+func judgeReady(ctx context.Context, c companion, started bool, st *report.AppStatus, rep *report.Report, app *report.AppStatus) (again bool) {
+	if app != nil && (app.State != report.StateRunning || app.Health == "unhealthy") {
+		what := app.State
+		if app.Health == "unhealthy" {
+			what = "unhealthy"
+		}
+		rep.Failures = append(rep.Failures, report.Failure{App: c.unit.ID, Error: fmt.Sprintf("its upstream, app %s, is %s", c.app, what)})
+	}
+	for _, p := range c.unit.Ports {
+		if p.HostPort == 0 || p.Protocol != "tcp" {
+			continue
+		}
+		if started {
+			st.State = "starting"
+			return true
+		}
+		if why := probe.Port(ctx, p, c.probes[p.ContainerPort]); why != "" {
+			st.State = report.StateUnreachable
+			rep.Failures = append(rep.Failures, report.Failure{App: c.unit.ID, Error: "running but not serving: " + why})
+			return true
+		}
+	}
+	return false
+}
+
+// appRow is app's row in the report (made by the apps stage), or nil.
+func appRow(rep *report.Report, app string) *report.AppStatus {
+	for i := range rep.Apps {
+		if rep.Apps[i].ID == app {
+			return &rep.Apps[i]
+		}
+	}
+	return nil
 }
 
 // SourceRecheck is how soon a pass comes again while a companion waits for a mount source.

@@ -35,12 +35,14 @@ type Book struct {
 
 // Load reads STATE-DIR/rollback.json. A file lockstep may not read (a plan run by a user)
 // leaves the book empty and read-only; a corrupt one is an error, as for adoptions.
-func Load(dir string, log interface{ Warnf(string, ...any) }) (*Book, error) {
+// seal and unseal (the secret store's Seal and Unseal) keep secret values out of the file (Open).
+func Load(dir string, log interface{ Warnf(string, ...any) }, seal, unseal func(string) string) (*Book, error) {
 	rb := &Book{path: filepath.Join(dir, File), Apps: map[string]*plan.Record{},
 		Running: map[string]plan.Running{}, Held: map[string]bool{}}
 	b, err := os.ReadFile(rb.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
+		rb.seal, rb.unseal = seal, unseal
 		return rb, nil
 	case errors.Is(err, fs.ErrPermission):
 		log.Warnf("rollback records %s are not readable; rollback is off in this process: %v", rb.path, err)
@@ -55,6 +57,7 @@ func Load(dir string, log interface{ Warnf(string, ...any) }) (*Book, error) {
 	if rb.Apps == nil {
 		rb.Apps = map[string]*plan.Record{}
 	}
+	rb.Open(seal, unseal)
 	return rb, nil
 }
 

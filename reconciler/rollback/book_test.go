@@ -22,11 +22,10 @@ func TestBookHoldsNoSecret(t *testing.T) {
 	seal := func(s string) string { return strings.ReplaceAll(s, secret, "\x00secret:a/pw\x00") }
 	unseal := func(s string) string { return strings.ReplaceAll(s, "\x00secret:a/pw\x00", secret) }
 	dir := t.TempDir()
-	rb, err := Load(dir, nolog{})
+	rb, err := Load(dir, nolog{}, seal, unseal)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rb.Open(seal, unseal)
 	rb.Apps["a"] = &plan.Record{App: "a", Good: &plan.Good{Hash: "h", Request: spec.CreateRequest{Name: "a",
 		Env: map[string]string{"PW": secret, "TZ": "UTC"}, Command: []string{"serve", "--pw=" + secret}}}}
 	rb.Dirty = true
@@ -40,11 +39,10 @@ func TestBookHoldsNoSecret(t *testing.T) {
 	if got := rb.Apps["a"].Good.Request.Env["PW"]; got != secret {
 		t.Fatalf("saving sealed the book in memory: %q", got)
 	}
-	again, err := Load(dir, nolog{})
+	again, err := Load(dir, nolog{}, seal, unseal)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again.Open(seal, unseal)
 	r := again.Apps["a"].Good.Request
 	if r.Env["PW"] != secret || r.Env["TZ"] != "UTC" || r.Command[1] != "--pw="+secret {
 		t.Fatalf("read again: %+v", r)

@@ -16,8 +16,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 HOST_BASE=${HOST_BASE:-/var/lib/lockstep-hosts}
 export HOST_BASE
-# The packages whose tests use podman, dbus-daemon, the registry and systemd-analyze.
-DEPS_PKGS=${DEPS_PKGS:-./reconciler/... ./export/... ./dbusapi/... ./hostcheck/... ./units/... ./cmd/lockstepd/... ./cmd/lockstepctl/...}
+# The packages whose tests use podman, dbus-daemon, the registry and systemd-analyze. hostcheck's
+# tests make podman 4.3's broken setups (CNI without dnsname, aardvark-dns hidden) and are bookworm's
+# only: Debian 13's podman 5.4.2 is built without CNI ("cni support is not enabled in this build"), and
+# its nslookup checks fail there differently (docs/compatibility.md).
+default_pkgs="./reconciler/... ./export/... ./dbusapi/... ./units/... ./cmd/lockstepd/... ./cmd/lockstepctl/..."
+[ "${DEPS_SUITE:-bookworm}" = bookworm ] && default_pkgs+=" ./hostcheck/..."
+DEPS_PKGS=${DEPS_PKGS:-$default_pkgs}
 goroot=${GOROOT_HOST:-/usr/local/go}
 modcache=$(go env GOMODCACHE 2>/dev/null || echo /root/go/pkg/mod)
 [ -x "$goroot/bin/go" ] || { echo "deps-root: no Go at $goroot" >&2; exit 1; }

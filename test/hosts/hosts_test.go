@@ -891,6 +891,14 @@ func TestReadmeDemo(t *testing.T) {
 	t.Logf("before make demo: %s; %s; %s", goVersion, sh(t, "make", "--version")[:20], sh(t, "git", "--version"))
 	sh(t, "systemd-run", "--unit", "lockstep-test-proxy", "--", "/mnt/share/hostproxy", "forward", "-listen", "127.0.0.1:3128", "-to", proxy)
 	os.WriteFile("/etc/apt/apt.conf.d/99lockstep-test-proxy", []byte("Acquire::http::Proxy \"http://127.0.0.1:3128\";\n"), 0o644)
+	// The machine's network may intercept TLS with its own CA (this one does): its machines trust
+	// that CA, so this host does too (run.sh copies the machine's /usr/local/share/ca-certificates).
+	if cas, _ := filepath.Glob("/mnt/share/*.crt"); len(cas) > 0 {
+		for _, c := range cas {
+			sh(t, "cp", c, "/usr/local/share/ca-certificates/")
+		}
+		t.Logf("the machine's own CAs added to the host's trust store: %v (%s)", cas, sh(t, "update-ca-certificates"))
+	}
 	dir := "/root/lockstep"
 	sh(t, "mkdir", "-p", dir)
 	sh(t, "tar", "-C", dir, "-xf", src)

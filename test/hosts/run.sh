@@ -172,7 +172,10 @@ demo() {
   fi
   LAYER_CMD=$3 layer "$name" "$r" -
   mkdir -p "$HOST_BASE/demo-cache/mod" "$HOST_BASE/demo-cache/build"
-  BOOT_EXTRA="$proxy_bin $src" boot "$name" "$lower" \
+  # The machine's own extra CAs (here: its network's TLS-intercepting egress) go in too: the test adds
+  # them to the host's trust store, as that network's machines have them. None on an open network.
+  local cas; cas=$(ls /usr/local/share/ca-certificates/*.crt 2>/dev/null | tr '\n' ' ')
+  BOOT_EXTRA="$proxy_bin $src $cas" boot "$name" "$lower" \
     HOST_BINDS="$HOST_BASE/demo-cache/mod:/root/go/pkg/mod $HOST_BASE/demo-cache/build:/root/.cache/go-build"
   "$proxy_bin" serve -listen "$HOST_BASE/state/$name-$HOSTS_RUN/share/proxy.sock" >"$HOST_BASE/logs/$name-$HOSTS_RUN-proxy.log" 2>&1 &
   p=$!; proxies+=("$p")

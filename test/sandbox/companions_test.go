@@ -326,3 +326,122 @@ func TestCompanionMountsAndStopGrace(t *testing.T) {
 	os.Remove(filepath.Join(e.apps, appID+".yaml"))
 	noFailures(t, e.pass())
 }
+
+// Issue 16 point 7: a companion (an RTL-like UI in front of its app) is ready only once a GET through
+// it answers: "starting", then "unreachable" with the reason, until it serves; and its upstream's
+// failure shows on it. Point 10: its unit file deleted and written again identical reloads systemd
+// and never restarts it. Quadlet, system scope.
+func TestCompanionIsReadyOnlyWhenItServes(t *testing.T) {
+	e := newEnv(t, reconciler.ModeQuadlet, systemd.System)
+	id, appID, port := "sb-rtl-ui", "sb-rtl", 18101
+	unit := "lockstep-" + id + ".service"
+	y := fmt.Sprintf(`app:
+  id: %[2]s
+  name: RTL
+  version: '1'
+  container:
+    image: %[3]s
+    command: [sh, -c, 'echo "lnd unreachable" >&2; exit 1']
+    network: host
+    restart: on-failure
+    stop_grace_period: 1s
+  companions:
+    - id: %[1]s
+      image: %[3]s
+      command: [sh, -c, 'sleep 3; mkdir -p /tmp/www; echo ok > /tmp/www/index.html; trap "exit 0" TERM; httpd -f -p %[4]d -h /tmp/www & wait']
+      network: host
+      ports: ["127.0.0.1:%[4]d:%[4]d"]
+      probes: [{port: %[4]d, path: /index.html}]
+      stop_grace_period: 1s
+`, id, appID, image, port)
+	if err := os.WriteFile(filepath.Join(e.apps, appID+".yaml"), []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { exec.Command("podman", "rm", "-f", "-t", "0", appID, id).Run() })
+	row := func(r *lsreport.Report) (lsreport.AppStatus, []string) {
+		var fs []string
+		for _, f := range r.Failures {
+			if f.App == id {
+				fs = append(fs, f.Error)
+			}
+		}
+		for _, c := range r.Companions {
+			if c.ID == id {
+				return c, fs
+			}
+		}
+		t.Fatalf("no row for %s: %+v", id, r.Companions)
+		return lsreport.AppStatus{}, nil
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/index.html", port)
+	serves := func() bool {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil && resp.StatusCode == 200
+	}
+	r := e.pass()
+	if c, _ := row(r); c.State != "starting" || serves() {
+		t.Fatalf("install pass: %+v (serving: %v)", c, serves())
+	}
+	sawUnreachable, sawUpstream := false, false
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		time.Sleep(300 * time.Millisecond)
+		r = e.pass()
+		c, fs := row(r)
+		for _, f := range fs {
+			sawUnreachable = sawUnreachable || strings.HasPrefix(f, "running but not serving: GET "+url)
+			sawUpstream = sawUpstream || f == "its upstream, app "+appID+", is exited"
+		}
+		if c.State == "active/running" {
+			if !serves() {
+				t.Fatal("reported active/running while a GET through it fails")
+			}
+			break
+		}
+		if c.State != "unreachable" && c.State != "starting" {
+			t.Fatalf("companion %+v", c)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never ready: %+v %v", c, fs)
+		}
+	}
+	if !sawUnreachable {
+		t.Fatal("never reported why it was not ready")
+	}
+	for i := 0; i < 30 && !sawUpstream; i++ { // the app exits at start, then waits out its backoff
+		time.Sleep(300 * time.Millisecond)
+		_, fs := row(e.pass())
+		for _, f := range fs {
+			sawUpstream = sawUpstream || f == "its upstream, app "+appID+", is exited"
+		}
+	}
+	if !sawUpstream {
+		t.Fatal("the upstream's failure never showed on the companion")
+	}
+	// The unit file is deleted: written again, one reload, no restart of the companion.
+	before := e.state(unit)
+	cid, _ := exec.Command("podman", "inspect", "--format", "{{.Id}}", id).Output()
+	file := filepath.Join(e.cc.Dir, "lockstep-"+id+".container")
+	os.Remove(file)
+	r = e.pass()
+	for _, a := range r.Actions {
+		if a.App == id {
+			t.Fatalf("acted on the companion: %+v", a)
+		}
+	}
+	if _, err := os.Stat(file); err != nil {
+		t.Fatal("unit file not written again")
+	}
+	if st := e.rec.CompanionStats(); st.Writes != 1 || st.Reloads != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	cid2, _ := exec.Command("podman", "inspect", "--format", "{{.Id}}", id).Output()
+	if s := e.state(unit); s.ActiveState != "active" || s.NRestarts != before.NRestarts || string(cid) != string(cid2) {
+		t.Fatalf("after the rewrite: %+v (before %+v), container %s then %s", s, before, cid, cid2)
+	}
+	os.Remove(filepath.Join(e.apps, appID+".yaml"))
+	e.pass()
+}

@@ -1,0 +1,115 @@
+package reconciler
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/lockstep/lockstep/reconciler/plan"
+	"github.com/lockstep/lockstep/spec"
+
+	"github.com/lockstep/lockstep/manifest"
+)
+
+// Files a container mounts read-only from a dependency (lnd's tls.cert and macaroons in a UI) are
+// rewritten by the dependency, in place or when it restarts. The container keeps what it read at its
+// start, so lockstep restarts it once when they change: each pass takes a fingerprint of every such
+// mount (names, sizes, inodes, modification and change times; never contents), keeps the one each
+// container started with, and turns a running, unchanged container whose fingerprint moved into a
+// restart. Like a hook's rewritten config, that restart is not a repair: no backoff, no dependents.
+// A container this pass starts, restarts or recreates takes the fingerprint of this pass's
+// observation. After a restart of lockstepd the first pass only takes fingerprints.
+
+// Bounds of a mount's fingerprint: a mount is a directory of a few credential files, not a tree.
+const (
+	printMaxEntries = 1000
+	printMaxDepth   = 3
+)
+
+// fingerprints takes, while observing, the fingerprint of every desired container's mounts.
+func fingerprints(desired []*spec.Desired) map[string]string {
+	out := map[string]string{}
+	for _, d := range desired {
+		if len(d.Mounts) > 0 {
+			out[d.Name()] = fingerprint(d.Mounts)
+		}
+	}
+	return out
+}
+
+// checkMounts folds changed mounted files (prints: the observed fingerprints) into the actions, and
+// books the fingerprint each container starts with. It does no I/O.
+func (r *Reconciler) checkMounts(actions []plan.Action, prints map[string]string) {
+	if r.prints == nil {
+		r.prints = map[string]string{}
+	}
+	seen := map[string]bool{}
+	for i := range actions {
+		a := &actions[i]
+		if a.Desired == nil || len(a.Desired.Mounts) == 0 || a.Kind == plan.KindRemove {
+			continue
+		}
+		name := a.Name()
+		seen[name] = true
+		if a.Blocked != nil || !a.WaitUntil.IsZero() || a.WaitDep != "" || a.Kind == plan.KindHold || a.Kind == plan.KindWait {
+			continue // not started in this pass: it takes its fingerprint when it is
+		}
+		if a.Kind == plan.KindNone && (a.Container == nil || a.Container.State != "running") {
+			continue
+		}
+		p := prints[name]
+		old, known := r.prints[name]
+		r.prints[name] = p
+		if a.Kind == plan.KindNone && known && old != p {
+			var srcs []string
+			for _, m := range a.Desired.Mounts {
+				srcs = append(srcs, m.Source)
+			}
+			a.Kind, a.ConfigChanged = plan.KindRestart, true
+			a.Cause = fmt.Sprintf("files it mounts read-only changed (%s)", strings.Join(srcs, ", "))
+		}
+	}
+	for name := range r.prints {
+		if !seen[name] {
+			delete(r.prints, name)
+		}
+	}
+}
+
+// fingerprint sums what identifies the files under the mounts' sources, bounded.
+func fingerprint(mounts []manifest.Volume) string {
+	h := sha256.New()
+	n := 0
+	for _, m := range mounts {
+		fmt.Fprintf(h, "%s\x00", m.Source)
+		root := filepath.Clean(m.Source)
+		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				fmt.Fprintf(h, "%s\x00!\x00", p)
+				return nil
+			}
+			if n++; n > printMaxEntries {
+				return filepath.SkipAll
+			}
+			rel, _ := filepath.Rel(root, p)
+			if d.IsDir() && rel != "." && strings.Count(rel, string(filepath.Separator)) >= printMaxDepth-1 {
+				return filepath.SkipDir
+			}
+			fi, err := os.Lstat(p)
+			if err != nil {
+				return nil
+			}
+			fmt.Fprintf(h, "%s\x00%d\x00%d\x00%o\x00", rel, fi.Size(), fi.ModTime().UnixNano(), fi.Mode())
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				fmt.Fprintf(h, "%d\x00%d.%d\x00", st.Ino, st.Ctim.Sec, st.Ctim.Nsec)
+			}
+			return nil
+		})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
