@@ -8,6 +8,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/report"
 )
 
@@ -39,17 +40,63 @@ func EncodeReport(r *report.Report) map[string]dbus.Variant {
 		failures = append(failures, failure{text(f.App), text(f.Error)})
 	}
 	return map[string]dbus.Variant{
-		"PassId":        dbus.MakeVariant(r.PassID),
-		"Trigger":       dbus.MakeVariant(text(r.Trigger)),
-		"StartedUsec":   dbus.MakeVariant(usec(r, false)),
-		"FinishedUsec":  dbus.MakeVariant(usec(r, true)),
-		"Actions":       dbus.MakeVariant(actions),
-		"Failures":      dbus.MakeVariant(failures),
-		"Apps":          dbus.MakeVariant(statuses(r.Apps)),
-		"Companions":    dbus.MakeVariant(statuses(r.Companions)),
-		"CompanionMode": dbus.MakeVariant(text(r.CompanionMode)),
-		"HostProblems":  dbus.MakeVariant(hostProblems(r.HostProblems)),
+		"PassId":         dbus.MakeVariant(r.PassID),
+		"Trigger":        dbus.MakeVariant(text(r.Trigger)),
+		"StartedUsec":    dbus.MakeVariant(usec(r, false)),
+		"FinishedUsec":   dbus.MakeVariant(usec(r, true)),
+		"Actions":        dbus.MakeVariant(actions),
+		"Failures":       dbus.MakeVariant(failures),
+		"Apps":           dbus.MakeVariant(statuses(r.Apps)),
+		"Companions":     dbus.MakeVariant(statuses(r.Companions)),
+		"CompanionMode":  dbus.MakeVariant(text(r.CompanionMode)),
+		"HostProblems":   dbus.MakeVariant(hostProblems(r.HostProblems)),
+		"FailureDetails": dbus.MakeVariant(failureDetails(r.Failures)),
 	}
+}
+
+// failureDetails is FailureDetails, aa{sv}: one dict per entry of Failures, in the same order, with
+// what (ss) cannot say: Class s, Subject s, Name s, each present only when not empty (a key added
+// after 0.1.0, as keys are; Failures keeps its type for older clients).
+func failureDetails(in []report.Failure) []map[string]dbus.Variant {
+	out := make([]map[string]dbus.Variant, 0, len(in))
+	for _, f := range in {
+		m := map[string]dbus.Variant{}
+		if f.Class != "" {
+			m["Class"] = dbus.MakeVariant(text(string(f.Class)))
+		}
+		if f.Subject != "" {
+			m["Subject"] = dbus.MakeVariant(text(string(f.Subject)))
+		}
+		if f.Name != "" {
+			m["Name"] = dbus.MakeVariant(text(f.Name))
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// decodeFailureDetails is the inverse of failureDetails, into fs. An older lockstepd sends none; a
+// list that does not match Failures entry for entry is ignored rather than misattributed.
+func decodeFailureDetails(in []map[string]dbus.Variant, fs []report.Failure) error {
+	if len(in) != len(fs) {
+		return nil
+	}
+	for i, m := range in {
+		for k, set := range map[string]func(string){
+			"Class":   func(s string) { fs[i].Class = outcome.Class(s) },
+			"Subject": func(s string) { fs[i].Subject = outcome.Subject(s) },
+			"Name":    func(s string) { fs[i].Name = s },
+		} {
+			if v, ok := m[k]; ok {
+				s, ok := v.Value().(string)
+				if !ok {
+					return fmt.Errorf("report key FailureDetails[%d].%s has type %s, want s", i, k, v.Signature())
+				}
+				set(s)
+			}
+		}
+	}
+	return nil
 }
 
 // hostProblems is HostProblems, aa{sv}: Code s, Message s, Fix s, Apps as (a dict, so that keys can
@@ -171,14 +218,14 @@ func DecodeReport(m map[string]dbus.Variant) (*report.Report, error) {
 	var started, finished uint64
 	var actions []action
 	var failures []failure
-	var apps, companions, problems []map[string]dbus.Variant
+	var apps, companions, problems, details []map[string]dbus.Variant
 	for _, kv := range []struct {
 		key string
 		dst any
 	}{
 		{"PassId", &r.PassID}, {"Trigger", &r.Trigger}, {"StartedUsec", &started}, {"FinishedUsec", &finished},
 		{"Actions", &actions}, {"Failures", &failures}, {"Apps", &apps}, {"Companions", &companions},
-		{"HostProblems", &problems}, {"CompanionMode", &r.CompanionMode},
+		{"HostProblems", &problems}, {"CompanionMode", &r.CompanionMode}, {"FailureDetails", &details},
 	} {
 		if err := get(kv.key, kv.dst); err != nil {
 			return nil, err
@@ -190,6 +237,9 @@ func DecodeReport(m map[string]dbus.Variant) (*report.Report, error) {
 	}
 	for _, f := range failures {
 		r.Failures = append(r.Failures, report.Failure{App: f.App, Error: f.Error})
+	}
+	if err := decodeFailureDetails(details, r.Failures); err != nil {
+		return nil, err
 	}
 	var err error
 	if r.Apps, err = decodeStatuses("Apps", apps); err != nil {
@@ -257,7 +307,7 @@ func structs(v any, n int) ([][]string, bool) {
 // reportTypes are the D-Bus types of the report's keys (docs/dbus-api.md).
 var reportTypes = map[string]string{
 	"PassId": "t", "Trigger": "s", "StartedUsec": "t", "FinishedUsec": "t",
-	"Actions": "a(sss)", "Failures": "a(ss)", "Apps": "aa{sv}", "Companions": "aa{sv}", "HostProblems": "aa{sv}",
+	"Actions": "a(sss)", "Failures": "a(ss)", "Apps": "aa{sv}", "Companions": "aa{sv}", "HostProblems": "aa{sv}", "FailureDetails": "aa{sv}",
 }
 
 func fromUsec(u uint64) time.Time {

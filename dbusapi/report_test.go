@@ -9,6 +9,7 @@ import (
 	"github.com/godbus/dbus/v5"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/reconciler/plan"
 	"github.com/lockstep/lockstep/report"
 )
@@ -19,7 +20,9 @@ func TestDecodeReportRoundTrip(t *testing.T) {
 		PassID: 42, Trigger: "dbus,install", StartedAt: start, FinishedAt: start.Add(1500 * time.Millisecond),
 		Actions: []report.ActionRec{{App: "web", Action: "install", Cause: "no container"},
 			{App: "node", Action: string(plan.KindRollback), Cause: "new spec 5412503cb2b0 not healthy after 9s: health check failing (2 in a row); back to 13d3008977e5"}},
-		Failures: []report.Failure{{App: "bad", Error: "bad.yaml: app.nme: unknown key"}, {App: "", Error: "apps dir unreadable"}},
+		Failures: []report.Failure{{App: "bad", Error: "bad.yaml: app.nme: unknown key", Class: outcome.ClassInvalidManifest, Subject: outcome.SubjectManifest, Name: "/etc/lockstep/apps.d/bad.yaml"},
+			{App: "web", Error: "waiting for /x (a mount source) to exist", Class: outcome.ClassWaiting, Subject: outcome.SubjectCompanion, Name: "web-ui"},
+			{App: "", Error: "apps dir unreadable"}},
 		Apps: []report.AppStatus{{ID: "web", State: "running", Health: "healthy", Image: "x:1", ContainerID: "abc", LastAction: "install"}, {ID: "bad", State: "invalid"},
 			{ID: "mempool", State: "running", Health: "healthy", LastAction: "recreate", Containers: []report.ContainerStatus{
 				{Name: "db", State: "running", Health: "healthy", Image: "db:1", ContainerID: "d1"},

@@ -34,17 +34,18 @@ const (
 	StateStopping    = "stopping"
 )
 
-// Named errors.
+// Named errors: the D-Bus names of outcome's classes (its table is the one mapping), and Failed for
+// everything else.
 var (
-	ErrAccessDenied    = ErrorPrefix + "AccessDenied"
-	ErrNoSuchApp       = ErrorPrefix + "NoSuchApp"
-	ErrInvalidManifest = ErrorPrefix + "InvalidManifest"
-	ErrShuttingDown    = ErrorPrefix + "ShuttingDown"
-	ErrFailed          = ErrorPrefix + "Failed"
-	ErrNoSuchSecret    = ErrorPrefix + "NoSuchSecret"
-	ErrNeeded          = ErrorPrefix + "Needed"
+	ErrAccessDenied    = outcome.ClassAccessDenied.DBusError()
+	ErrNoSuchApp       = outcome.ClassNoSuchApp.DBusError()
+	ErrInvalidManifest = outcome.ClassInvalidManifest.DBusError()
+	ErrShuttingDown    = outcome.ClassShuttingDown.DBusError()
+	ErrFailed          = outcome.ClassFailed.DBusError()
+	ErrNoSuchSecret    = outcome.ClassNoSecret.DBusError()
+	ErrNeeded          = outcome.ClassNeeded.DBusError()
 	// ErrMissingDependency: Install of an app whose requirements no installed app answers for.
-	ErrMissingDependency = ErrorPrefix + "MissingDependency"
+	ErrMissingDependency = outcome.ClassMissingDependency.DBusError()
 )
 
 // Backend is what the API drives: the runner's queue (passes and operations) and the last report.
@@ -393,20 +394,7 @@ func (o object) RotateSecret(msg dbus.Message, sender dbus.Sender, app, name str
 	return rep, derr
 }
 
+// mapErr answers a refused call with the D-Bus error name of its class (outcome's table).
 func mapErr(err error) *dbus.Error {
-	switch {
-	case errors.Is(err, ops.ErrStopped):
-		return dbus.NewError(ErrShuttingDown, []any{err.Error()})
-	case errors.Is(err, outcome.ErrNoSecret):
-		return dbus.NewError(ErrNoSuchSecret, []any{err.Error()})
-	case errors.Is(err, outcome.ErrNeeded):
-		return dbus.NewError(ErrNeeded, []any{err.Error()})
-	case errors.Is(err, outcome.ErrMissingDependency):
-		return dbus.NewError(ErrMissingDependency, []any{err.Error()})
-	case errors.Is(err, outcome.ErrNoSuchApp), errors.Is(err, outcome.ErrNotInstalled):
-		return dbus.NewError(ErrNoSuchApp, []any{err.Error()})
-	case errors.Is(err, outcome.ErrInvalidManifest):
-		return dbus.NewError(ErrInvalidManifest, []any{err.Error()})
-	}
-	return dbus.NewError(ErrFailed, []any{err.Error()})
+	return dbus.NewError(outcome.Of(err).DBusError(), []any{err.Error()})
 }

@@ -339,7 +339,8 @@ func TestRealClients(t *testing.T) {
 	}
 	// The wire types of docs/dbus-api.md.
 	for k, want := range map[string]string{"PassId": "t", "Trigger": "s", "StartedUsec": "t", "FinishedUsec": "t",
-		"Actions": "a(sss)", "Failures": "a(ss)", "Apps": "aa{sv}", "Companions": "aa{sv}", "CompanionMode": "s", "HostProblems": "aa{sv}"} {
+		"Actions": "a(sss)", "Failures": "a(ss)", "Apps": "aa{sv}", "Companions": "aa{sv}", "CompanionMode": "s", "HostProblems": "aa{sv}",
+		"FailureDetails": "aa{sv}"} {
 		if got := reply.Data[0][k].Type; got != want {
 			t.Errorf("%s has type %q, want %q", k, got, want)
 		}

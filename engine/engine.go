@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/spec"
 )
 
@@ -102,7 +103,7 @@ type HostInfo struct {
 var (
 	ErrNotFound      = errors.New("not found")
 	ErrConflict      = errors.New("conflict")
-	ErrUnavailable   = errors.New("podman service unavailable")
+	ErrUnavailable   = outcome.ErrUnavailable // "podman service unavailable"
 	ErrImageNotFound = errors.New("image not found")
 	// ErrNameInUse is a create refused because a container (or a storage-only container, one podman
 	// did not finish creating) already holds the name. It is also an ErrConflict.

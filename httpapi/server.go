@@ -15,6 +15,7 @@ import (
 
 	"github.com/lockstep/lockstep/internal/peer"
 	"github.com/lockstep/lockstep/ops"
+	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/report"
 )
 
@@ -249,13 +250,26 @@ func NewMetrics() *Metrics {
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lockstep_actions_total",
 			Help: "Actions taken, by kind (install, start, recreate, ...)."}, []string{"action"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lockstep_failures_total",
-			Help: "Failures recorded, by kind: manifest, app, companion, pass."}, []string{"kind"}),
+			Help: "Failures recorded, by kind (what failed: app, container, companion, manifest, pass) and class (timeout, podman_unavailable, failed, ...)."},
+			[]string{"kind", "class"}),
 		apps: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lockstep_apps",
 			Help: "Apps by state at the end of the last pass."}, []string{"state"}),
 		lastPass: prometheus.NewGauge(prometheus.GaugeOpts{Name: "lockstep_last_pass_id", Help: "Id of the last completed pass."}),
 	}
 	m.reg.MustRegister(m.passes, m.duration, m.actions, m.failures, m.apps, m.lastPass)
 	return m
+}
+
+// failureKind is the kind label of a failure: its subject; a failure without one (a report of an
+// older lockstepd) is the pass's when it names no app, else the app's.
+func failureKind(f report.Failure) string {
+	switch {
+	case f.Subject != "":
+		return string(f.Subject)
+	case f.App == "":
+		return string(outcome.SubjectPass)
+	}
+	return string(outcome.SubjectApp)
 }
 
 // Observe records a finished pass.
@@ -273,21 +287,8 @@ func (m *Metrics) Observe(r *report.Report) {
 	for _, a := range r.Actions {
 		m.actions.WithLabelValues(a.Action).Inc()
 	}
-	companions := map[string]bool{}
-	for _, c := range r.Companions {
-		companions[c.ID] = true
-	}
 	for _, f := range r.Failures {
-		kind := "app"
-		switch {
-		case f.App == "":
-			kind = "pass"
-		case strings.Contains(f.Error, ".yaml: "):
-			kind = "manifest"
-		case companions[f.App]:
-			kind = "companion"
-		}
-		m.failures.WithLabelValues(kind).Inc()
+		m.failures.WithLabelValues(failureKind(f), f.Class.Metric()).Inc()
 	}
 	m.apps.Reset()
 	for _, a := range r.Apps {

@@ -2,8 +2,9 @@ package ops
 
 import (
 	"context"
-	"errors"
+	"fmt"
 
+	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/report"
 )
 
@@ -49,7 +50,7 @@ func (o Op) String() string {
 }
 
 // ErrStopped answers a ticket whose pass never ran: the runner stopped first.
-var ErrStopped = errors.New("lockstepd is shutting down; the pass did not run")
+var ErrStopped = fmt.Errorf("%w; the pass did not run", outcome.ErrShuttingDown)
 
 // Ticket is a queued request for a pass, carrying an operation or not. It is answered once: with the
 // op's error (the pass is not waited for), or with the report of the pass that followed the op, or

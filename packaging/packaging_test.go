@@ -287,7 +287,7 @@ func TestDeb(t *testing.T) {
 	field := func(f string) string { return strings.TrimSpace(run(t, "dpkg-deb", "-f", b.deb, f)) }
 	for f, want := range map[string]string{
 		"Package": "lockstep", "Version": b.version, "Architecture": "amd64",
-		"Depends":    "netavark, aardvark-dns, iptables | netavark (>= 1.12~), nftables | netavark (<< 1.12~), podman (>= 4.3), dbus, systemd",
+		"Depends":    "netavark, aardvark-dns, iptables | netavark (>= 1.12~), nftables | netavark (<< 1.12~), podman (>= 4.3), dbus, systemd, procps",
 		"Recommends": "catatonit, uidmap, slirp4netns, passt, dbus-user-session, polkitd",
 		"Maintainer": "lockstep maintainers <maintainers@lockstep.invalid>",
 	} {

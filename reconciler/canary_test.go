@@ -18,27 +18,21 @@ import (
 // canary is a secret value kept in the state dir before the reconciler starts.
 const canary = "c4n4ry5ecret0123456789abcdef0123456789abcdef0123456789abcdef0123"
 
-// inspectingPodman is fakePodman whose Inspect shows a foreign container that runs the canary.
-type inspectingPodman struct{ *fakePodman }
-
-func (p inspectingPodman) Inspect(ctx context.Context, id string) (*engine.Inspected, error) {
-	p.call("Inspect", id)
-	return &engine.Inspected{ID: id, Name: "prov", Image: "localhost/prov:1", Command: []string{"sh", "-c", "serve --password=" + canary + " --old"}}, nil
-}
-
 // TestNoSecretInAnyMessage (issue 18, medium): a canary secret reaches no failure, action, saved
 // report or log line on every path that formats one: the adoption mismatch (which quoted the expanded
 // command: it now quotes the manifest's words), podman's create and start errors quoting a
 // container's command or env, a template function given a value where a name belongs, and a log line
 // of each. The messages that must carry the manifest's words still do.
 func TestNoSecretInAnyMessage(t *testing.T) {
-	p := &fakePodman{images: map[string]bool{"localhost/prov:1": true, "localhost/cons:1": true, "localhost/hook:1": true, "localhost/start:1": true},
-		containers: []engine.Container{{ID: "foreign1", Name: "prov", Image: "localhost/prov:1", State: "running"}},
-		fail: map[string]error{
+	p := &fakePodman{Images: map[string]bool{"localhost/prov:1": true, "localhost/cons:1": true, "localhost/hook:1": true, "localhost/start:1": true},
+		Containers: []engine.Container{{ID: "foreign1", Name: "prov", Image: "localhost/prov:1", State: "running"}},
+		// a foreign container that runs the canary
+		Inspected: map[string]*engine.Inspected{"foreign1": {ID: "foreign1", Name: "prov", Image: "localhost/prov:1", Command: []string{"sh", "-c", "serve --password=" + canary + " --old"}}},
+		Fail: map[string]error{
 			"Create cons":     errors.New("podman: creating container: exec: \"echo " + canary + "\": executable file not found"),
 			"Start new-start": errors.New("OCI runtime error: env PW=" + canary + " rejected"),
 		}}
-	r := newTestReconciler(t, inspectingPodman{p}, map[string]string{
+	r := newTestReconciler(t, p, map[string]string{
 		"prov":  "    command: [sh, -c, 'serve --password=${prov.pw}']\n  exports: {pw: {secret: true, shared: true}}\n",
 		"cons":  "    command: [sh, -c, 'echo ${cons.pw}']\n  exports: {pw: {secret: true}}\n",
 		"start": "    env: {PW: '${start.pw}'}\n  exports: {pw: {secret: true}}\n",
@@ -96,12 +90,12 @@ func TestNoSecretInAnyMessage(t *testing.T) {
 // TestOperationErrorsAreRedacted: an operation's error (the D-Bus or HTTP caller's reply) carries no
 // secret value, and still classifies (errors.Is).
 func TestOperationErrorsAreRedacted(t *testing.T) {
-	p := &fakePodman{listErr: errors.New("podman: list: bad filter " + canary)}
+	p := &fakePodman{ListErr: errors.New("podman: list: bad filter " + canary)}
 	r := newTestReconciler(t, p, nil)
 	os.MkdirAll(filepath.Join(r.cfg.StateDir, "secrets", "x"), 0o700)
 	os.WriteFile(filepath.Join(r.cfg.StateDir, "secrets", "x", "pw"), []byte(canary+"\n"), 0o600)
 	err := r.Apply(context.Background(), Op{Kind: OpPurge, App: "gone"})
-	if err == nil || strings.Contains(err.Error(), canary) || !strings.Contains(err.Error(), "bad filter [secret]") || !errors.Is(err, p.listErr) {
+	if err == nil || strings.Contains(err.Error(), canary) || !strings.Contains(err.Error(), "bad filter [secret]") || !errors.Is(err, p.ListErr) {
 		t.Fatalf("purge error: %v", err)
 	}
 }

@@ -11,7 +11,7 @@ import (
 // A unit file of a companion's name that lockstep did not write (no header) is reported and left
 // as it is: never overwritten, never started.
 func TestCompanionNeverOverwritesAUnitWithoutLockstepsHeader(t *testing.T) {
-	p := &fakePodman{images: map[string]bool{"localhost/a:1": true}}
+	p := &fakePodman{Images: map[string]bool{"localhost/a:1": true}}
 	r := newTestReconciler(t, p, map[string]string{"a": companionYAML("a-ui", "")})
 	dir := filepath.Join(t.TempDir(), "quadlet")
 	os.MkdirAll(dir, 0o755)
@@ -21,7 +21,7 @@ func TestCompanionNeverOverwritesAUnitWithoutLockstepsHeader(t *testing.T) {
 	sd := &fakeSystemd{dir: dir, suffix: ".container", active: map[string]string{}}
 	r.cfg.Companions = &CompanionConfig{Mode: ModeQuadlet, Dir: dir, WantedBy: "multi-user.target", Systemd: sd}
 	rep := r.Pass(context.Background(), "test")
-	if f := failures(rep)["a-ui"]; !strings.Contains(f, "was not written by lockstep (no lockstep header): left alone") {
+	if f := failures(rep)["companion a-ui"]; !strings.Contains(f, "was not written by lockstep (no lockstep header): left alone") {
 		t.Fatalf("failures %+v", rep.Failures)
 	}
 	if b, _ := os.ReadFile(file); string(b) != theirs {
@@ -37,7 +37,7 @@ func TestCompanionNeverOverwritesAUnitWithoutLockstepsHeader(t *testing.T) {
 // A companion's mount source whose path runs through a symlink (the app's container pointed a
 // directory at /) is refused: its unit is not written, so podman never mounts what it points at.
 func TestCompanionMountSourceThroughASymlinkIsRefused(t *testing.T) {
-	p := &fakePodman{images: map[string]bool{"localhost/a:1": true}}
+	p := &fakePodman{Images: map[string]bool{"localhost/a:1": true}}
 	r := newTestReconciler(t, p, map[string]string{"a": companionYAML("a-ui", "      mounts: [{from: a, path: public/etc, target: /host}]\n")})
 	data := r.cfg.Roots.AppData("a")
 	os.MkdirAll(data, 0o700)
@@ -48,7 +48,7 @@ func TestCompanionMountSourceThroughASymlinkIsRefused(t *testing.T) {
 	sd := &fakeSystemd{dir: dir, suffix: ".container", active: map[string]string{}}
 	r.cfg.Companions = &CompanionConfig{Mode: ModeQuadlet, Dir: dir, WantedBy: "multi-user.target", Systemd: sd}
 	rep := r.Pass(context.Background(), "test")
-	if f := failures(rep)["a-ui"]; !strings.Contains(f, "runs through a symlink") {
+	if f := failures(rep)["companion a-ui"]; !strings.Contains(f, "runs through a symlink") {
 		t.Fatalf("failures %+v", rep.Failures)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "lockstep-a-ui.container")); err == nil {

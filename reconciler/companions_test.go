@@ -13,6 +13,7 @@ import (
 
 	"github.com/lockstep/lockstep/engine"
 	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/quadlet"
 	"github.com/lockstep/lockstep/report"
 	"github.com/lockstep/lockstep/spec"
@@ -87,7 +88,7 @@ func companionYAML(id, extra string) string {
 }
 
 func TestCompanionStage(t *testing.T) {
-	p := &fakePodman{images: map[string]bool{"localhost/a:1": true, "localhost/b:1": true}}
+	p := &fakePodman{Images: map[string]bool{"localhost/a:1": true, "localhost/b:1": true}}
 	r := newTestReconciler(t, p, map[string]string{"a": companionYAML("a-ui", ""), "b": companionYAML("b-ui", "")})
 	dir := filepath.Join(t.TempDir(), "quadlet")
 	sd := &fakeSystemd{dir: dir, suffix: ".container", active: map[string]string{}}
@@ -122,8 +123,8 @@ func TestCompanionStage(t *testing.T) {
 	}
 	// Removing app b: stop its companion before its container, then delete the file, one reload.
 	os.Remove(filepath.Join(r.cfg.AppsDir, "b.yaml"))
-	p.containers = []engine.Container{{ID: "cb", Name: "b", State: "running", Labels: map[string]string{spec.LabelApp: "b"}}}
-	p.calls = nil
+	p.Containers = []engine.Container{{ID: "cb", Name: "b", State: "running", Labels: map[string]string{spec.LabelApp: "b"}}}
+	p.Calls = nil
 	rep = r.Pass(ctx, "test")
 	noFail(t, rep)
 	if got := strings.Join(sd.take(), ","); got != "stop lockstep-b-ui.service,reload" {
@@ -136,8 +137,8 @@ func TestCompanionStage(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "lockstep-b-ui.container")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal("file of a removed companion left")
 	}
-	if !slices.Contains(p.calls, "Stop cb") {
-		t.Fatalf("app container not stopped: %v", p.calls)
+	if !slices.Contains(p.Calls, "Stop cb") {
+		t.Fatalf("app container not stopped: %v", p.Calls)
 	}
 	// A file that is not ours is never touched.
 	os.WriteFile(filepath.Join(dir, "lockstep-other.container"), []byte("[Container]\nImage=x\n"), 0o644)
@@ -148,13 +149,15 @@ func TestCompanionStage(t *testing.T) {
 }
 
 func TestCompanionThatDoesNotLoadIsReported(t *testing.T) {
-	p := &fakePodman{images: map[string]bool{"localhost/a:1": true}}
+	p := &fakePodman{Images: map[string]bool{"localhost/a:1": true}}
 	r := newTestReconciler(t, p, map[string]string{"a": companionYAML("a-ui", "      env: {X: BROKEN}\n")})
 	dir := filepath.Join(t.TempDir(), "quadlet")
 	sd := &fakeSystemd{dir: dir, suffix: ".container", active: map[string]string{}}
 	r.cfg.Companions = &CompanionConfig{Mode: ModeQuadlet, Dir: dir, Systemd: sd}
 	rep := r.Pass(context.Background(), "test")
-	if len(rep.Failures) != 1 || !strings.Contains(rep.Failures[0].Error, "did not load (not-found)") {
+	// The failure is about the companion, for its app.
+	if len(rep.Failures) != 1 || !strings.Contains(rep.Failures[0].Error, "did not load (not-found)") ||
+		rep.Failures[0].App != "a" || rep.Failures[0].Subject != outcome.SubjectCompanion || rep.Failures[0].Name != "a-ui" || rep.Failures[0].Class != outcome.ClassFailed {
 		t.Fatalf("failures %+v", rep.Failures)
 	}
 	if len(rep.Apps) != 1 || rep.Apps[0].State != report.StateRunning {
@@ -198,7 +201,7 @@ func TestCompanionMountsAreReadOnly(t *testing.T) {
 // A companion whose mount source does not exist yet waits, unwritten and unstarted, and starts on the
 // first pass after the source appears.
 func TestCompanionWaitsForItsMountSource(t *testing.T) {
-	p := &fakePodman{images: map[string]bool{"localhost/a:1": true}}
+	p := &fakePodman{Images: map[string]bool{"localhost/a:1": true}}
 	r := newTestReconciler(t, p, map[string]string{"a": companionYAML("a-ui", "      mounts: [{from: a, path: public/tls.cert, target: /tls.cert}]\n")})
 	dir := filepath.Join(t.TempDir(), "quadlet")
 	sd := &fakeSystemd{dir: dir, suffix: ".container", active: map[string]string{}}
@@ -206,7 +209,8 @@ func TestCompanionWaitsForItsMountSource(t *testing.T) {
 	ctx := context.Background()
 	rep := r.Pass(ctx, "test")
 	cert := filepath.Join(r.cfg.Roots.AppData("a"), "public", "tls.cert")
-	if len(rep.Failures) != 1 || rep.Failures[0].Error != "waiting for "+cert+" (a mount source) to exist" || rep.Companions[0].State != "waiting" {
+	if len(rep.Failures) != 1 || rep.Failures[0].Error != "waiting for "+cert+" (a mount source) to exist" || rep.Companions[0].State != "waiting" ||
+		rep.Failures[0] != (report.Failure{App: "a", Error: rep.Failures[0].Error, Class: outcome.ClassWaiting, Subject: outcome.SubjectCompanion, Name: "a-ui"}) {
 		t.Fatalf("failures %+v companions %+v", rep.Failures, rep.Companions)
 	}
 	if got := sd.take(); len(got) != 0 {

@@ -6,33 +6,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lockstep/lockstep/engine"
 	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/reconciler/deadline"
 )
 
-// hangingPodman never answers List or Stop until its context ends.
-type hangingPodman struct {
-	fakePodman
-	stopDeadline time.Duration
-}
-
-func (h *hangingPodman) List(ctx context.Context) ([]engine.Container, error) {
-	<-ctx.Done()
-	return nil, ctx.Err()
-}
-
-func (h *hangingPodman) Stop(ctx context.Context, id string, t time.Duration) error {
-	if d, ok := ctx.Deadline(); ok {
-		h.stopDeadline = time.Until(d).Round(time.Second)
-	}
-	return nil
-}
-
 // A pass against a podman that never answers reports within the call deadline, each app failing
 // with a classified timeout.
 func TestPassAgainstAHungPodmanReports(t *testing.T) {
-	h := &hangingPodman{}
+	h := &fakePodman{Hang: map[string]bool{"List": true}} // never answers List
 	r := newTestReconciler(t, h, map[string]string{"a": "", "b": ""})
 	r.podman = deadline.Podman(h, deadline.Timeouts{Call: 200 * time.Millisecond, Pull: time.Hour})
 	t0 := time.Now()

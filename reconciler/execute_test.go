@@ -4,85 +4,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/lockstep/lockstep/engine"
+	"github.com/lockstep/lockstep/internal/podmantest"
 	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/reconciler/health"
 	"github.com/lockstep/lockstep/reconciler/plan"
 	"github.com/lockstep/lockstep/report"
 	"github.com/lockstep/lockstep/spec"
 )
 
-// fakePodman records calls and fails those named in fail (by "Op name").
-type fakePodman struct {
-	mu         sync.Mutex
-	containers []engine.Container
-	images     map[string]bool
-	fail       map[string]error
-	calls      []string
-	listErr    error
-	next       int
-	networks   []string
-}
-
-var _ engine.Podman = (*fakePodman)(nil)
-
-func (f *fakePodman) call(op, arg string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, op+" "+arg)
-	return f.fail[op+" "+arg]
-}
-
-func (f *fakePodman) List(ctx context.Context) ([]engine.Container, error) {
-	f.call("List", "")
-	return append([]engine.Container(nil), f.containers...), f.listErr
-}
-func (f *fakePodman) Inspect(ctx context.Context, id string) (*engine.Inspected, error) {
-	return nil, f.call("Inspect", id)
-}
-func (f *fakePodman) ImageExists(ctx context.Context, ref string) (bool, error) {
-	err := f.call("ImageExists", ref)
-	return f.images[ref], err
-}
-func (f *fakePodman) RemoveImage(ctx context.Context, ref string) error {
-	return f.call("RemoveImage", ref)
-}
-func (f *fakePodman) Pull(ctx context.Context, ref string, tls bool, progress io.Writer) error {
-	return f.call("Pull", fmt.Sprintf("%s tls=%v", ref, tls))
-}
-func (f *fakePodman) Build(ctx context.Context, b engine.BuildRequest) error {
-	return f.call("Build", b.Tag)
-}
-func (f *fakePodman) Create(ctx context.Context, c spec.CreateRequest) (string, error) {
-	if err := f.call("Create", c.Name); err != nil {
-		return "", err
-	}
-	return "new-" + c.Name, nil
-}
-func (f *fakePodman) Start(ctx context.Context, id string) error { return f.call("Start", id) }
-func (f *fakePodman) Stop(ctx context.Context, id string, t time.Duration) error {
-	return f.call("Stop", id)
-}
-func (f *fakePodman) Remove(ctx context.Context, id string) error { return f.call("Remove", id) }
-
-// EnsureNetwork is not recorded in calls (most tests look at container calls only) but can fail.
-func (f *fakePodman) EnsureNetwork(ctx context.Context, name, app string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.networks = append(f.networks, name)
-	return f.fail["EnsureNetwork "+name]
-}
+// fakePodman is the one fake podman (internal/podmantest): stateful, recording every call as
+// "Op arg", failing those named in Fail.
+type fakePodman = podmantest.Podman
 
 func newTestReconciler(t *testing.T, p engine.Podman, apps map[string]string) *Reconciler {
 	t.Helper()
@@ -104,14 +47,18 @@ func newTestReconciler(t *testing.T, p engine.Podman, apps map[string]string) *R
 func failures(r *report.Report) map[string]string {
 	m := map[string]string{}
 	for _, f := range r.Failures {
-		m[f.App] = f.Error
+		key := f.App
+		if f.Subject == outcome.SubjectCompanion {
+			key = "companion " + f.Name
+		}
+		m[key] = f.Error
 	}
 	return m
 }
 
 func TestOneFailingAppDoesNotStopThePass(t *testing.T) {
-	p := &fakePodman{images: map[string]bool{"localhost/a:1": true, "localhost/b:1": true, "localhost/c:1": true},
-		fail: map[string]error{"Create b": &engine.APIError{Op: "creating container b", Status: 500, Message: "boom", Err: errors.New("boom")}}}
+	p := &fakePodman{Images: map[string]bool{"localhost/a:1": true, "localhost/b:1": true, "localhost/c:1": true},
+		Fail: map[string]error{"Create b": &engine.APIError{Op: "creating container b", Status: 500, Message: "boom", Err: errors.New("boom")}}}
 	r := newTestReconciler(t, p, map[string]string{"a": "", "b": "", "c": ""})
 	rep := r.Pass(context.Background(), "test")
 	f := failures(rep)
@@ -128,63 +75,63 @@ func TestOneFailingAppDoesNotStopThePass(t *testing.T) {
 }
 
 func TestFailedDependencyBlocksDependents(t *testing.T) {
-	p := &fakePodman{images: map[string]bool{"localhost/a:1": true, "localhost/b:1": true},
-		fail: map[string]error{"Start new-a": errors.New("no")}}
+	p := &fakePodman{Images: map[string]bool{"localhost/a:1": true, "localhost/b:1": true},
+		Fail: map[string]error{"Start new-a": errors.New("no")}}
 	r := newTestReconciler(t, p, map[string]string{"a": "", "b": "  requires: {apps: [a]}\n"})
 	f := failures(r.Pass(context.Background(), "test"))
 	if !strings.Contains(f["b"], "dependency a failed") {
 		t.Fatalf("failures %v", f)
 	}
-	for _, c := range p.calls {
+	for _, c := range p.Calls {
 		if strings.HasSuffix(c, " b") || strings.HasSuffix(c, "new-b") {
-			t.Fatalf("dependent was acted on: %v", p.calls)
+			t.Fatalf("dependent was acted on: %v", p.Calls)
 		}
 	}
 }
 
 func TestRecreateKeepsOldContainerWhenImageFails(t *testing.T) {
-	p := &fakePodman{images: map[string]bool{},
-		fail: map[string]error{"Pull localhost/a:1 tls=true": errors.New("registry down")}}
-	p.containers = []engine.Container{{ID: "old", Name: "a", State: "running", Labels: map[string]string{spec.LabelApp: "a", spec.LabelHashScheme: "v1", spec.LabelSpecHash: "stale"}}}
+	p := &fakePodman{Images: map[string]bool{},
+		Fail: map[string]error{"Pull localhost/a:1 tls=true": errors.New("registry down")}}
+	p.Containers = []engine.Container{{ID: "old", Name: "a", State: "running", Labels: map[string]string{spec.LabelApp: "a", spec.LabelHashScheme: "v1", spec.LabelSpecHash: "stale"}}}
 	r := newTestReconciler(t, p, map[string]string{"a": ""})
 	f := failures(r.Pass(context.Background(), "test"))
 	if !strings.Contains(f["a"], "pulling image localhost/a:1: registry down") {
 		t.Fatalf("failures %v", f)
 	}
-	for _, c := range p.calls {
+	for _, c := range p.Calls {
 		if strings.HasPrefix(c, "Stop") || strings.HasPrefix(c, "Remove") {
-			t.Fatalf("old container touched before the new image was ready: %v", p.calls)
+			t.Fatalf("old container touched before the new image was ready: %v", p.Calls)
 		}
 	}
 }
 
 func TestInsecurePullOnlyForAllowListedRegistry(t *testing.T) {
-	p := &fakePodman{images: map[string]bool{}}
+	p := &fakePodman{Images: map[string]bool{}}
 	r := newTestReconciler(t, p, map[string]string{
 		"a": "  registry: {insecure: [\"127.0.0.1:5000\"]}\n",
 	})
 	// a's image is localhost/a:1, whose registry (localhost) is not allow-listed.
 	r.Pass(context.Background(), "test")
-	if !slices.Contains(p.calls, "Pull localhost/a:1 tls=true") {
-		t.Fatalf("calls %v", p.calls)
+	if !slices.Contains(p.Calls, "Pull localhost/a:1 tls=true") {
+		t.Fatalf("calls %v", p.Calls)
 	}
 }
 
 func TestListFailureFailsEveryAppAndTouchesNothing(t *testing.T) {
-	p := &fakePodman{listErr: &engine.APIError{Op: "listing containers", Err: fmt.Errorf("%w: connection refused", engine.ErrUnavailable)}}
+	p := &fakePodman{ListErr: &engine.APIError{Op: "listing containers", Err: fmt.Errorf("%w: connection refused", engine.ErrUnavailable)}}
 	r := newTestReconciler(t, p, map[string]string{"a": "", "b": ""})
 	rep := r.Pass(context.Background(), "test")
 	f := failures(rep)
 	if len(f) != 2 || !strings.Contains(f["a"], "podman service unavailable") {
 		t.Fatalf("failures %v", f)
 	}
-	if len(p.calls) != 1 {
-		t.Fatalf("calls after a failed list: %v", p.calls)
+	if len(p.Calls) != 1 {
+		t.Fatalf("calls after a failed list: %v", p.Calls)
 	}
 }
 
 func TestReportIsSavedAndReadBack(t *testing.T) {
-	p := &fakePodman{images: map[string]bool{"localhost/a:1": true}}
+	p := &fakePodman{Images: map[string]bool{"localhost/a:1": true}}
 	r := newTestReconciler(t, p, map[string]string{"a": ""})
 	rep := r.Pass(context.Background(), "test")
 	r2, err := New(r.cfg, p)
@@ -201,14 +148,14 @@ func TestReportIsSavedAndReadBack(t *testing.T) {
 }
 
 func TestDiskPreflight(t *testing.T) {
-	p := &fakePodman{images: map[string]bool{"localhost/a:1": true}}
+	p := &fakePodman{Images: map[string]bool{"localhost/a:1": true}}
 	r := newTestReconciler(t, p, map[string]string{"a": "  requires: {disk_gb: 2}\n"})
 	r.cfg.FreeBytes = func(string) (uint64, error) { return 64 << 20, nil } // 64 MiB: "0.1 GB" until issue 16
 	f := failures(r.Pass(context.Background(), "test"))
 	if !strings.HasPrefix(f["a"], filepath.Join(r.cfg.AppsDir, "a.yaml")+": app.requires.disk_gb: needs 2 GB free at ") || !strings.HasSuffix(f["a"], ", which has 0.067108864 GB free") {
 		t.Fatalf("failures %v", f)
 	}
-	if slices.Contains(p.calls, "Create a") {
+	if slices.Contains(p.Calls, "Create a") {
 		t.Fatal("created despite failed preflight")
 	}
 }
@@ -222,16 +169,15 @@ func TestExactGB(t *testing.T) {
 }
 
 func TestRestartBackoff(t *testing.T) {
-	p := &fakePodman{images: map[string]bool{"localhost/a:1": true}}
+	p := &fakePodman{Images: map[string]bool{"localhost/a:1": true}}
 	r := newTestReconciler(t, p, map[string]string{"a": ""})
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	r.cfg.Now = func() time.Time { return now }
-	dead := []engine.Container{{ID: "c1", Name: "a", State: "exited", Labels: spec.DesiredFor(mustLoad(t, r, "a"), r.cfg.Roots).Request.Labels}}
-	p.containers = dead
+	p.Containers = []engine.Container{{ID: "c1", Name: "a", State: "exited", Labels: spec.DesiredFor(mustLoad(t, r, "a"), r.cfg.Roots).Request.Labels}}
 	pass := func() *report.Report { return r.Pass(context.Background(), "test") }
 	starts := func() int {
 		n := 0
-		for _, c := range p.calls {
+		for _, c := range p.Calls {
 			if c == "Start c1" {
 				n++
 			}
@@ -243,6 +189,7 @@ func TestRestartBackoff(t *testing.T) {
 		t.Fatalf("first restart: %d starts, %+v", starts(), rep.Failures)
 	}
 	// Dead again a second later: held back for 10 s, shown in the report with the next attempt.
+	p.Kill("c1")
 	now = now.Add(time.Second)
 	rep := pass()
 	if starts() != 1 || rep.Apps[0].NextAttempt != "2026-01-01T00:00:10Z" || len(rep.Failures) != 1 || !strings.Contains(rep.Failures[0].Error, "restart backoff after 1 restarts") {
@@ -259,18 +206,26 @@ func TestRestartBackoff(t *testing.T) {
 		if starts() != i+2 {
 			t.Fatalf("after %s: %d starts", d, starts())
 		}
+		p.Kill("c1")
+		if pass(); starts() != i+2 { // dead again at once: held back
+			t.Fatalf("dead again after %s: %d starts", d, starts())
+		}
 	}
 	if backoffDelay(20) != BackoffMax {
 		t.Fatal("backoff not capped at 5 min")
 	}
 	// Up for 10 minutes: the history is forgotten, the next death restarts at once.
-	p.containers = []engine.Container{{ID: "c1", Name: "a", State: "running", Labels: dead[0].Labels}}
+	now = now.Add(BackoffMax)
+	pass() // the held-back restart
+	if c, _ := p.Container("c1"); c.State != "running" || starts() != 5 {
+		t.Fatalf("before the reset: %s, %d starts", c.State, starts())
+	}
 	now = now.Add(BackoffReset)
 	pass()
-	p.containers = dead
+	p.Kill("c1")
 	now = now.Add(time.Second)
 	pass()
-	if starts() != 5 {
+	if starts() != 6 {
 		t.Fatalf("after a reset: %d starts", starts())
 	}
 }
@@ -287,7 +242,7 @@ func mustLoad(t *testing.T, r *Reconciler, id string) *manifest.Loaded {
 // After a dependency's repair its running dependents wait until it is ready again, then restart
 // once, outside their backoff; their own dependents follow the same way (issue 16 point 1).
 func TestDependentsRestartAfterTheirDependency(t *testing.T) {
-	p := &fakePodman{images: map[string]bool{"localhost/a:1": true, "localhost/b:1": true, "localhost/c:1": true, "localhost/d:1": true}}
+	p := &fakePodman{Images: map[string]bool{"localhost/a:1": true, "localhost/b:1": true, "localhost/c:1": true, "localhost/d:1": true}}
 	r := newTestReconciler(t, p, map[string]string{"a": "", "b": "  requires: {apps: [a]}\n", "c": "  requires: {apps: [b]}\n", "d": ""})
 	set, _ := r.LoadManifests()
 	mk := func(id, state string) engine.Container {
@@ -302,9 +257,9 @@ func TestDependentsRestartAfterTheirDependency(t *testing.T) {
 		return fmt.Sprint(out)
 	}
 	// a died; b (needs a) and c (needs b) still run; d is unrelated. Only a is started; b waits.
-	p.containers = []engine.Container{mk("a", "exited"), mk("b", "running"), mk("c", "running"), mk("d", "running")}
+	p.Containers = []engine.Container{mk("a", "exited"), mk("b", "running"), mk("c", "running"), mk("d", "running")}
 	rep := r.Pass(context.Background(), "test")
-	if got := fmt.Sprint(p.calls[1:]); got != "[Start c-a]" {
+	if got := fmt.Sprint(p.Calls[1:]); got != "[Start c-a]" {
 		t.Fatalf("calls %s", got)
 	}
 	if f := failures(rep)["b"]; f != "dependency a was restarted; waiting for a to be healthy before restarting this app" || appState(rep, "b").State != report.StateRunning {
@@ -314,50 +269,50 @@ func TestDependentsRestartAfterTheirDependency(t *testing.T) {
 		t.Fatalf("no recheck for a dependency without a health check: %v", w)
 	}
 	// a runs again (no health check, no ports: ready): b restarts once, not as a repair; c waits for b.
-	p.containers[0].State = "running"
-	p.calls = nil
+	p.Containers[0].State = "running"
+	p.Calls = nil
 	rep = r.Pass(context.Background(), "test")
-	if got := fmt.Sprint(p.calls[1:]); got != "[Stop c-b Start c-b]" || causes(rep) != "[b:restart:dependency a was restarted and is healthy again]" {
+	if got := fmt.Sprint(p.Calls[1:]); got != "[Stop c-b Start c-b]" || causes(rep) != "[b:restart:dependency a was restarted and is healthy again]" {
 		t.Fatalf("calls %s, actions %s", got, causes(rep))
 	}
 	if !strings.Contains(failures(rep)["c"], "waiting for b to be healthy") {
 		t.Fatalf("failures %+v", rep.Failures)
 	}
-	p.calls = nil
+	p.Calls = nil
 	rep = r.Pass(context.Background(), "test")
-	if got := fmt.Sprint(p.calls[1:]); got != "[Stop c-c Start c-c]" || len(rep.Failures) != 0 {
+	if got := fmt.Sprint(p.Calls[1:]); got != "[Stop c-c Start c-c]" || len(rep.Failures) != 0 {
 		t.Fatalf("calls %s, failures %+v", got, rep.Failures)
 	}
 	if r.backoff["b"] != nil || r.backoff["c"] != nil || r.backoff["a"] == nil {
 		t.Fatalf("backoff book %v: the restarts after a dependency count, or a's repair does not", r.backoff)
 	}
 	// No-op after that.
-	p.calls = nil
-	if rep = r.Pass(context.Background(), "test"); len(p.calls) != 1 || len(rep.Failures) != 0 {
-		t.Fatalf("calls %v, failures %+v", p.calls, rep.Failures)
+	p.Calls = nil
+	if rep = r.Pass(context.Background(), "test"); len(p.Calls) != 1 || len(rep.Failures) != 0 {
+		t.Fatalf("calls %v, failures %+v", p.Calls, rep.Failures)
 	}
 	// When the dependency's repair fails, dependents are left alone.
-	p.containers[0].State = "exited"
-	p.calls = nil
-	p.fail = map[string]error{"Start c-a": errors.New("no")}
+	p.Containers[0].State = "exited"
+	p.Calls = nil
+	p.Fail = map[string]error{"Start c-a": errors.New("no")}
 	r.backoff = map[string]*backoffState{}
 	r.Pass(context.Background(), "test")
-	for _, c := range p.calls {
+	for _, c := range p.Calls {
 		if strings.HasSuffix(c, "c-b") || strings.HasSuffix(c, "c-c") {
-			t.Fatalf("dependent touched after a failed repair: %v", p.calls)
+			t.Fatalf("dependent touched after a failed repair: %v", p.Calls)
 		}
 	}
 }
 
 func TestDependentWaitsForHealthyDependency(t *testing.T) {
-	p := &fakePodman{images: map[string]bool{"localhost/db:1": true, "localhost/api:1": true}}
+	p := &fakePodman{Images: map[string]bool{"localhost/db:1": true, "localhost/api:1": true}}
 	r := newTestReconciler(t, p, map[string]string{
 		"db":  "  health: {command: [check]}\n",
 		"api": "  requires: {apps: [db]}\n",
 	})
 	rep := r.Pass(context.Background(), "test")
 	// db is installed; api waits: db's health is not known yet.
-	if got := fmt.Sprint(p.calls[1:]); got != "[ImageExists localhost/db:1 Create db Start new-db]" {
+	if got := fmt.Sprint(p.Calls[1:]); got != "[ImageExists localhost/db:1 Create db Start new-db]" {
 		t.Fatalf("calls %s", got)
 	}
 	var waiting string
@@ -372,10 +327,10 @@ func TestDependentWaitsForHealthyDependency(t *testing.T) {
 	// db turns healthy (the monitor's doing): the next pass installs api.
 	r.health.Put("db", health.Result{Status: report.HealthHealthy})
 	set, _ := r.LoadManifests()
-	p.containers = []engine.Container{{ID: "new-db", Name: "db", State: "running", Labels: spec.DesiredFor(set.ByID("db"), r.cfg.Roots).Request.Labels}}
-	p.calls = nil
+	p.Containers = []engine.Container{{ID: "new-db", Name: "db", State: "running", Labels: spec.DesiredFor(set.ByID("db"), r.cfg.Roots).Request.Labels}}
+	p.Calls = nil
 	r.Pass(context.Background(), "test")
-	if !slices.Contains(p.calls, "Create api") {
-		t.Fatalf("api not installed once db was healthy: %v", p.calls)
+	if !slices.Contains(p.Calls, "Create api") {
+		t.Fatalf("api not installed once db was healthy: %v", p.Calls)
 	}
 }

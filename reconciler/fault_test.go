@@ -35,7 +35,7 @@ func (r *reloadFailing) Reload(ctx context.Context) error {
 // written but systemd never read them), and once the reload works the units start. A no-op pass after
 // that makes no reload.
 func TestFailedDaemonReloadIsRetried(t *testing.T) {
-	p := &fakePodman{images: map[string]bool{"localhost/a:1": true}}
+	p := &fakePodman{Images: map[string]bool{"localhost/a:1": true}}
 	r := newTestReconciler(t, p, map[string]string{"a": companionYAML("a-ui", "")})
 	dir := filepath.Join(t.TempDir(), "quadlet")
 	sd := &reloadFailing{fakeSystemd: &fakeSystemd{dir: dir, suffix: ".container", active: map[string]string{}}, fail: true}
@@ -43,7 +43,7 @@ func TestFailedDaemonReloadIsRetried(t *testing.T) {
 	ctx := context.Background()
 
 	rep := r.Pass(ctx, "test")
-	if f := failures(rep); !strings.Contains(f["a-ui"], "daemon-reload: Connection timed out") {
+	if f := failures(rep); !strings.Contains(f["companion a-ui"], "daemon-reload: Connection timed out") {
 		t.Fatalf("failures %v", f)
 	}
 	if got := strings.Join(sd.take(), ","); got != "reload (fails)" {
@@ -78,7 +78,7 @@ func TestFullDiskKeepsOldUnitsAndReport(t *testing.T) {
 		t.Skip("mounts a tmpfs")
 	}
 	disk := testenv.Tmpfs(t, 256)
-	p := &fakePodman{images: map[string]bool{"localhost/a:1": true}}
+	p := &fakePodman{Images: map[string]bool{"localhost/a:1": true}}
 	r := newTestReconciler(t, p, map[string]string{"a": companionYAML("a-ui", "")})
 	r.cfg.StateDir = filepath.Join(disk, "state")
 	os.MkdirAll(r.cfg.StateDir, 0o755)
@@ -104,7 +104,7 @@ func TestFullDiskKeepsOldUnitsAndReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep := r.Pass(ctx, "test")
-	if f := failures(rep); !strings.Contains(f["a-ui"], "no space left on device") || !strings.Contains(f["a-ui"], unit) {
+	if f := failures(rep); !strings.Contains(f["companion a-ui"], "no space left on device") || !strings.Contains(f["companion a-ui"], unit) {
 		t.Fatalf("failures on a full disk: %v", f)
 	}
 	if got := sd.take(); len(got) != 0 {
@@ -154,7 +154,7 @@ func TestFullDiskKeepsOldHookOutput(t *testing.T) {
 		t.Skip("mounts a tmpfs")
 	}
 	disk := testenv.Tmpfs(t, 256)
-	p := &fakePodman{images: map[string]bool{"localhost/h:1": true}}
+	p := &fakePodman{Images: map[string]bool{"localhost/h:1": true}}
 	r := newTestReconciler(t, p, map[string]string{"h": "  hooks:\n    pre_start:\n      - {name: conf, template: h.conf.tmpl, path: conf/h.conf}\n"})
 	r.cfg.Roots.DataRoot = filepath.Join(disk, "data")
 	tmpl := filepath.Join(r.cfg.AppsDir, "h.conf.tmpl")
@@ -163,26 +163,26 @@ func TestFullDiskKeepsOldHookOutput(t *testing.T) {
 	}
 	ctx := context.Background()
 	// The first pass renders the file, then fails to create (the fake has no such container yet).
-	p.fail = map[string]error{"Create h": errors.New("not yet")}
+	p.Fail = map[string]error{"Create h": errors.New("not yet")}
 	r.Pass(ctx, "test")
 	out := filepath.Join(disk, "data", "h", "conf", "h.conf")
 	old, err := os.ReadFile(out)
 	if err != nil || string(old) != "version=1\n" {
 		t.Fatalf("hook output %q %v", old, err)
 	}
-	p.fail = nil
+	p.Fail = nil
 
 	filler := testenv.Fill(t, disk)
 	if err := os.WriteFile(tmpl, []byte("version={{.Version}}\n"+strings.Repeat("# padding\n", 2000)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p.calls = nil
+	p.Calls = nil
 	rep := r.Pass(ctx, "test")
 	if f := failures(rep); !strings.Contains(f["h"], "pre-start hook conf") || !strings.Contains(f["h"], "no space left on device") {
 		t.Fatalf("failures on a full disk: %v", f)
 	}
-	if slices.Contains(p.calls, "Create h") || slices.Contains(p.calls, "Start new-h") {
-		t.Fatalf("the app was started on a stale config: %v", p.calls)
+	if slices.Contains(p.Calls, "Create h") || slices.Contains(p.Calls, "Start new-h") {
+		t.Fatalf("the app was started on a stale config: %v", p.Calls)
 	}
 	if got, _ := os.ReadFile(out); string(got) != string(old) {
 		t.Fatalf("old hook output changed to %d bytes", len(got))
@@ -200,7 +200,7 @@ func TestFullDiskKeepsOldHookOutput(t *testing.T) {
 	if got, _ := os.ReadFile(out); !strings.Contains(string(got), "# padding") {
 		t.Fatal("hook output not rewritten after space was freed")
 	}
-	if !slices.Contains(p.calls, "Create h") {
-		t.Fatalf("not installed after recovery: %v", p.calls)
+	if !slices.Contains(p.Calls, "Create h") {
+		t.Fatalf("not installed after recovery: %v", p.Calls)
 	}
 }

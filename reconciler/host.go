@@ -3,6 +3,7 @@ package reconciler
 import (
 	"context"
 
+	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/report"
 	"github.com/lockstep/lockstep/spec"
 )
@@ -23,7 +24,8 @@ func (r *Reconciler) checkHost(ctx context.Context, desired []*spec.Desired, rep
 	rep.HostProblems = r.cfg.Host.Problems(ctx, desired, r.cfg.NetworkPrefix)
 	for _, p := range rep.HostProblems {
 		for _, app := range p.Apps {
-			rep.Failures = append(rep.Failures, report.Failure{App: app, Error: "host: " + p.Message + "; fix: " + p.Fix})
+			rep.Failures = append(rep.Failures, report.Failure{App: app, Error: "host: " + p.Message + "; fix: " + p.Fix,
+				Class: outcome.ClassHost, Subject: outcome.SubjectApp})
 		}
 	}
 }

@@ -12,7 +12,7 @@ import (
 )
 
 func TestEnableDisablePurge(t *testing.T) {
-	p := &fakePodman{images: map[string]bool{}}
+	p := &fakePodman{Images: map[string]bool{}}
 	r := newTestReconciler(t, p, nil)
 	cat := filepath.Join(t.TempDir(), "catalog")
 	os.MkdirAll(cat, 0o755)
@@ -77,7 +77,7 @@ func TestEnableDisablePurge(t *testing.T) {
 // Installing an app whose requirement no installed app answers for is refused, naming the catalog
 // apps that would; once a provider is installed it goes ahead.
 func TestEnableNeedsItsDependencies(t *testing.T) {
-	p := &fakePodman{images: map[string]bool{}}
+	p := &fakePodman{Images: map[string]bool{}}
 	r := newTestReconciler(t, p, nil)
 	cat := filepath.Join(t.TempDir(), "catalog")
 	os.MkdirAll(cat, 0o755)
@@ -106,7 +106,7 @@ func TestEnableNeedsItsDependencies(t *testing.T) {
 // TestEnableHoldsToThePolicy (issue 18): Install refuses a catalog manifest the operator's policy
 // refuses (a companion on the host's network as root), naming the key; with the grant it installs.
 func TestEnableHoldsToThePolicy(t *testing.T) {
-	r := newTestReconciler(t, &fakePodman{images: map[string]bool{}}, nil)
+	r := newTestReconciler(t, &fakePodman{Images: map[string]bool{}}, nil)
 	cat := filepath.Join(t.TempDir(), "catalog")
 	os.MkdirAll(cat, 0o755)
 	r.cfg.CatalogDir = cat

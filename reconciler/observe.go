@@ -12,6 +12,7 @@ import (
 	"github.com/lockstep/lockstep/engine"
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/reconciler/hooks"
+	"github.com/lockstep/lockstep/reconciler/mounts"
 	"github.com/lockstep/lockstep/reconciler/plan"
 	"github.com/lockstep/lockstep/reconciler/probe"
 	"github.com/lockstep/lockstep/report"
@@ -37,7 +38,7 @@ type observed struct {
 	desired []*spec.Desired
 	plan.Observation
 	hookOut map[string][]*hooks.Output // by app, as Observation.Hooks
-	prints  map[string]string          // fingerprints of containers' read-only mounts (mounts.go)
+	prints  map[string]string          // fingerprints of containers' read-only mounts (reconciler/mounts)
 }
 
 // observe gathers a pass's observation from the loaded set and podman's list, reading only.
@@ -77,7 +78,7 @@ func (r *Reconciler) observe(ctx context.Context, set *manifest.Set, cs []engine
 	}
 	r.rb.Unlock()
 	o.Unreachable = probeRunning(ctx, o.desired, cs)
-	o.prints = fingerprints(o.desired)
+	o.prints = mounts.Fingerprints(o.desired)
 	o.Hooks = map[string][]plan.Hook{}
 	for _, app := range set.Apps {
 		for _, h := range app.Hooks.PreStart {

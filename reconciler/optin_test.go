@@ -13,7 +13,7 @@ import (
 // blocks the app, writes nothing, and its error names neither the secret's value nor the template's
 // arguments, even when a template passes a secret value where a name belongs.
 func TestTemplateDepNeedsTheProvidersShare(t *testing.T) {
-	r := newTestReconciler(t, &fakePodman{images: map[string]bool{}}, map[string]string{
+	r := newTestReconciler(t, &fakePodman{Images: map[string]bool{}}, map[string]string{
 		"prov": "  exports: {db: {secret: true}, rpc: {secret: true, shared: true}}\n",
 		"cons": "  requires: {apps: [prov]}\n  exports: {own: {secret: true}}\n  hooks:\n    pre_start:\n" +
 			"      - {name: shared, template: shared.tmpl, path: shared.conf}\n" +

@@ -134,7 +134,7 @@ func TestPassReportsHTTPStatusAndRepairs(t *testing.T) {
 	}))
 	defer srv.Close()
 	port := loopbackPort(t, srv).HostPort
-	p := &fakePodman{images: map[string]bool{"localhost/a:1": true}}
+	p := &fakePodman{Images: map[string]bool{"localhost/a:1": true}}
 	r := newTestReconciler(t, p, map[string]string{"a": fmt.Sprintf("    ports: [\"127.0.0.1:%d:80/tcp\"]\n    probes: [{port: 80, path: /api/health}]\n", port)})
 	r.cfg.ReachGrace = time.Hour
 	set, err := r.manifests.LoadDir(r.cfg.AppsDir, r.cfg.Roots)
@@ -142,7 +142,7 @@ func TestPassReportsHTTPStatusAndRepairs(t *testing.T) {
 		t.Fatal(err, set)
 	}
 	d := spec.DesiredFor(set.Apps[0], r.cfg.Roots)
-	p.containers = []engine.Container{{ID: "c1", Name: "a", State: "running", Labels: d.Request.Labels}}
+	p.Containers = []engine.Container{{ID: "c1", Name: "a", State: "running", Labels: d.Request.Labels}}
 
 	rep := r.Pass(context.Background(), "test")
 	if len(rep.Actions) != 0 || len(rep.Failures) != 0 || rep.Apps[0].State != "running" || hits.Load() != 1 {
@@ -154,16 +154,16 @@ func TestPassReportsHTTPStatusAndRepairs(t *testing.T) {
 	if len(rep.Actions) != 0 || len(rep.Failures) != 1 || rep.Failures[0].Error != want || rep.Apps[0].State != report.StateUnreachable {
 		t.Fatalf("after 404, within grace: %+v %+v %+v", rep.Actions, rep.Failures, rep.Apps)
 	}
-	if slices.Contains(p.calls, "Stop c1") {
-		t.Fatalf("repaired within grace: %v", p.calls)
+	if slices.Contains(p.Calls, "Stop c1") {
+		t.Fatalf("repaired within grace: %v", p.Calls)
 	}
 	r.cfg.ReachGrace = 0
 	rep = r.Pass(context.Background(), "test")
 	if len(rep.Actions) != 1 || rep.Actions[0].Action != string(plan.KindRestart) || !strings.HasPrefix(rep.Actions[0].Cause, want+" (for ") {
 		t.Fatalf("past grace: %+v", rep.Actions)
 	}
-	if !slices.Contains(p.calls, "Stop c1") || !slices.Contains(p.calls, "Start c1") {
-		t.Fatalf("calls %v", p.calls)
+	if !slices.Contains(p.Calls, "Stop c1") || !slices.Contains(p.Calls, "Start c1") {
+		t.Fatalf("calls %v", p.Calls)
 	}
 	status.Store(200)
 	rep = r.Pass(context.Background(), "test")

@@ -44,7 +44,7 @@ func waitOp(t *testing.T, tk *Ticket) (*report.Report, error) {
 // app that needs it. Seen on the code before issue 15 (Disable called from two goroutines, as two
 // D-Bus calls did): in 47 of 200 rounds both providers were removed.
 func TestConcurrentRemovesOfAlternativeProviders(t *testing.T) {
-	r := newTestReconciler(t, &fakePodman{images: map[string]bool{"localhost/x:1": true}}, nil)
+	r := newTestReconciler(t, &fakePodman{Images: map[string]bool{"localhost/x:1": true}}, nil)
 	run := startRunner(t, r)
 	write := func(id, body string) {
 		os.WriteFile(filepath.Join(r.cfg.AppsDir, id+".yaml"), []byte("app:\n  id: "+id+"\n  name: x\n  version: '1'\n  container: {image: 'localhost/x:1'}\n"+body), 0o644)
@@ -104,7 +104,7 @@ func bigData(t *testing.T, dir string, dirs, files int) {
 // before issue 15 (Purge in one goroutine, Enable and the pass in another, as D-Bus ran them): 183 of
 // the new install's 200 files were deleted by the purge still running.
 func TestPurgeRacingReinstallKeepsTheNewData(t *testing.T) {
-	p := &fakePodman{images: map[string]bool{"localhost/web:1": true}}
+	p := &fakePodman{Images: map[string]bool{"localhost/web:1": true}}
 	r := newTestReconciler(t, p, nil)
 	cat := filepath.Join(t.TempDir(), "catalog")
 	os.MkdirAll(cat, 0o755)
@@ -157,15 +157,15 @@ func TestPurgeRacingReinstallKeepsTheNewData(t *testing.T) {
 
 // A purge is refused while podman shows a container of the app, or cannot be asked.
 func TestPurgeChecksLiveContainers(t *testing.T) {
-	p := &fakePodman{images: map[string]bool{}}
+	p := &fakePodman{Images: map[string]bool{}}
 	r := newTestReconciler(t, p, nil)
 	data := r.cfg.Roots.AppData("web")
 	os.MkdirAll(data, 0o755)
-	p.containers = []engine.Container{{ID: "c1", Name: "web", State: "exited", Labels: map[string]string{spec.LabelApp: "web"}}}
+	p.Containers = []engine.Container{{ID: "c1", Name: "web", State: "exited", Labels: map[string]string{spec.LabelApp: "web"}}}
 	if err := r.Apply(context.Background(), Op{Kind: OpPurge, App: "web"}); err == nil || !strings.Contains(err.Error(), "its container web is still there (exited)") {
 		t.Fatalf("purge with a container left: %v", err)
 	}
-	p.containers, p.listErr = nil, &engine.APIError{Op: "listing", Err: engine.ErrUnavailable}
+	p.Containers, p.ListErr = nil, &engine.APIError{Op: "listing", Err: engine.ErrUnavailable}
 	if err := r.Apply(context.Background(), Op{Kind: OpPurge, App: "web"}); err == nil || !strings.Contains(err.Error(), "cannot tell") {
 		t.Fatalf("purge with podman away: %v", err)
 	}

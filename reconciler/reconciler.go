@@ -26,8 +26,10 @@ import (
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/reconciler/deadline"
+	"github.com/lockstep/lockstep/reconciler/failure"
 	"github.com/lockstep/lockstep/reconciler/health"
 	"github.com/lockstep/lockstep/reconciler/hooks"
+	"github.com/lockstep/lockstep/reconciler/mounts"
 	"github.com/lockstep/lockstep/reconciler/plan"
 	"github.com/lockstep/lockstep/reconciler/rollback"
 	"github.com/lockstep/lockstep/report"
@@ -93,7 +95,7 @@ type Reconciler struct {
 	nameInUseRetry atomic.Bool
 
 	backoff map[string]*backoffState // pass goroutine only
-	prints  map[string]string        // mounts.go; pass goroutine only
+	prints  mounts.Book              // mounted files' fingerprints at each start; pass goroutine only
 	reach   map[string]plan.Reach    // pass goroutine only
 	// depWaits: dependents waiting for a repaired dependency (plan.AfterRepair); pass goroutine only.
 	depWaits map[string]string
@@ -236,20 +238,20 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *repo
 	set, err := r.manifests.LoadDir(r.cfg.AppsDir, r.cfg.Roots)
 	if err != nil {
 		// Nothing is known about the installed set: touch nothing.
-		rep.Failures = append(rep.Failures, report.Failure{App: "", Error: err.Error(), Class: outcome.Class(err)})
+		rep.Failures = append(rep.Failures, report.Failure{Error: err.Error(), Class: outcome.Of(err), Subject: outcome.SubjectPass})
 		log.WithError(err).Error("loading installed apps")
 		return
 	}
 	for _, p := range set.Problems {
-		rep.Failures = append(rep.Failures, report.Failure{App: problemApp(p), Error: p.String()})
-		log.WithField("app", problemApp(p)).Warn(p.String())
+		rep.Failures = append(rep.Failures, failure.Problem(p))
+		log.WithField("app", failure.ProblemApp(p)).Warn(p.String())
 	}
 	cs, err := r.podman.List(ctx)
 	if err != nil {
 		err = fmt.Errorf("listing containers: %w", err)
 		log.WithError(err).Error("observing podman")
 		for _, a := range set.Apps {
-			rep.Failures = append(rep.Failures, report.Failure{App: a.ID, Error: err.Error(), Class: outcome.Class(err)})
+			rep.Failures = append(rep.Failures, report.Failure{App: a.ID, Error: err.Error(), Class: outcome.Of(err), Subject: outcome.SubjectApp})
 			rep.Apps = append(rep.Apps, report.AppStatus{ID: a.ID, State: report.StateUnknown})
 		}
 		for id := range set.Invalid {
@@ -268,7 +270,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *repo
 	r.keep(log, res)
 	r.prepare(log, o, res)
 	actions, now, unreachable := res.Actions, o.Now, res.Unreachable
-	r.checkMounts(actions, o.prints) // files mounted read-only from a dependency rewritten: restart (mounts.go)
+	r.prints.Fold(actions, o.prints) // files mounted read-only from a dependency rewritten: restart (reconciler/mounts)
 	results := r.execute(ctx, log, actions)
 	var wake time.Time
 	restarted := map[string]bool{}
@@ -297,11 +299,12 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *repo
 	rows := map[string]*report.AppStatus{}
 	var order []string
 	failed := map[string]bool{}
-	fail := func(app, msg string, err error) {
-		key := app + "\x00" + msg
+	fail := func(a plan.Action, msg string, class outcome.Class) {
+		f := failure.Of(a, msg, class)
+		key := f.App + "\x00" + f.Error
 		if !failed[key] {
 			failed[key] = true
-			rep.Failures = append(rep.Failures, report.Failure{App: app, Error: msg, Class: outcome.Class(err)})
+			rep.Failures = append(rep.Failures, f)
 		}
 	}
 	for _, a := range actions {
@@ -311,16 +314,16 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *repo
 			if res.note != "" {
 				cause += "; " + res.note
 			}
-			rep.Actions = append(rep.Actions, report.ActionRec{App: a.App, Action: string(a.Kind), Cause: withMember(a, cause)})
+			rep.Actions = append(rep.Actions, report.ActionRec{App: a.App, Action: string(a.Kind), Cause: failure.WithMember(a, cause)})
 		}
 		if res.err != nil {
-			fail(a.App, withMember(a, res.err.Error()), res.err)
+			fail(a, res.err.Error(), outcome.Of(res.err))
 		}
 		if a.Blocked != nil {
-			fail(a.App, withMember(a, a.Blocked.Error()), a.Blocked)
+			fail(a, a.Blocked.Error(), outcome.Of(a.Blocked))
 		}
 		if !a.WaitUntil.IsZero() || a.WaitDep != "" {
-			fail(a.App, withMember(a, a.Cause), nil)
+			fail(a, a.Cause, failure.WaitClass(a))
 		}
 		if a.Kind == plan.KindRemove && a.Desired != nil {
 			continue // a stray container of an installed app; the app's own row follows
@@ -328,7 +331,7 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *repo
 		st := status(a, res)
 		if addr, ok := unreachable[a.Name()]; ok && a.Kind == plan.KindNone {
 			st.State = report.StateUnreachable
-			fail(a.App, withMember(a, "running but unreachable: "+addr), nil)
+			fail(a, "running but unreachable: "+addr, outcome.ClassUnreachable)
 		}
 		if starting[a.Name()] && st.State == report.StateRunning {
 			st.State = report.StateStarting
@@ -384,17 +387,6 @@ func (r *Reconciler) pass(ctx context.Context, log logrus.FieldLogger, rep *repo
 	}
 }
 
-// withMember prefixes a stack container's messages with its name.
-func withMember(a plan.Action, msg string) string {
-	if a.Desired != nil && a.Desired.Member != "" {
-		return a.Desired.Member + ": " + msg
-	}
-	if a.Desired == nil && a.Container != nil && a.Container.Labels[spec.LabelContainer] != "" {
-		return a.Container.Labels[spec.LabelContainer] + ": " + msg
-	}
-	return msg
-}
-
 // stateRank orders container states from good to bad: an app's row shows its worst container.
 var stateRank = map[string]int{report.StateRunning: 0, report.StateStarting: 1, report.StateRemoved: 1, "exited": 2, "stopped": 2, "created": 2,
 	report.StateMissing: 3, report.StateUnreachable: 4, report.StateUnknown: 5, report.StateForeign: 6, report.StateInvalid: 7, report.StateFailed: 8}
@@ -419,12 +411,6 @@ func mergeStatus(row *report.AppStatus, st report.AppStatus) {
 
 func sortApps(s []report.AppStatus) {
 	sort.SliceStable(s, func(i, j int) bool { return s[i].ID < s[j].ID })
-}
-
-// problemApp names the app a manifest problem belongs to: the manifest file's name without extension.
-func problemApp(p manifest.Problem) string {
-	b := filepath.Base(p.File)
-	return strings.TrimSuffix(strings.TrimSuffix(b, ".yaml"), ".yml")
 }
 
 type result struct {
@@ -503,11 +489,11 @@ func (r *Reconciler) execute(ctx context.Context, log logrus.FieldLogger, action
 				mu.Lock()
 				for _, dep := range a.Desired.Deps {
 					if err := failed[dep]; err != nil {
-						blocked = fmt.Errorf("not started: dependency %s failed in this pass", dep)
+						blocked = fmt.Errorf("%w: dependency %s failed in this pass", outcome.ErrDependencyFailed, dep)
 					}
 				}
 				if err := failed[a.App]; err != nil && a.Desired.Index > 0 {
-					blocked = fmt.Errorf("not started: a container before it in the stack failed in this pass")
+					blocked = fmt.Errorf("%w: a container before it in the stack failed in this pass", outcome.ErrDependencyFailed)
 				}
 				if blocked != nil {
 					results[actionKey(a)] = result{err: blocked}

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/lockstep/lockstep/outcome"
+	"github.com/lockstep/lockstep/reconciler/failure"
 	"github.com/lockstep/lockstep/reconciler/plan"
 	"github.com/lockstep/lockstep/report"
 )
@@ -124,8 +126,8 @@ func (r *Reconciler) finishRollback(o *observed, actions []plan.Action, results 
 		if row.State == report.StateRunning {
 			row.State = report.StateRolledBack
 		}
-		rep.Failures = append(rep.Failures, report.Failure{App: a.App, Error: withMember(*a, fmt.Sprintf(
-			"the manifest's spec %s is not applied until the manifest changes: %s", plan.Short(rec.Failed.Hash), rec.Failed.Reason))})
+		rep.Failures = append(rep.Failures, failure.Of(*a, fmt.Sprintf("the manifest's spec %s is not applied until the manifest changes: %s",
+			plan.Short(rec.Failed.Hash), rec.Failed.Reason), outcome.ClassRolledBack))
 	}
 	sort.SliceStable(rep.Failures, func(i, j int) bool { return rep.Failures[i].App < rep.Failures[j].App })
 	if err := rb.SaveLocked(); err != nil {

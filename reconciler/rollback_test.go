@@ -48,7 +48,7 @@ type rbEnv struct {
 const rbHealth = "  health: {command: [check], interval: 1s, timeout: 1s, retries: 2, start_period: 2s}\n"
 
 func newRBEnv(t *testing.T, extra string) *rbEnv {
-	p := &createRecorder{fakePodman: &fakePodman{images: map[string]bool{"localhost/a:1": true, "localhost/a:2": true, "localhost/a:3": true}}}
+	p := &createRecorder{fakePodman: &fakePodman{Images: map[string]bool{"localhost/a:1": true, "localhost/a:2": true, "localhost/a:3": true}}}
 	e := &rbEnv{t: t, p: p, now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	e.r = newTestReconciler(t, p, map[string]string{"a": extra})
 	e.r.cfg.Now = func() time.Time { return e.now }
@@ -76,7 +76,7 @@ func (e *rbEnv) desired() *spec.Desired {
 // running makes podman list a's container as the current manifest's, in the given state.
 func (e *rbEnv) container(id, state string, d *spec.Desired) {
 	e.p.mu.Lock()
-	e.p.containers = []engine.Container{{ID: id, Name: "a", State: state, Image: d.Request.Image, Labels: d.Request.Labels}}
+	e.p.Containers = []engine.Container{{ID: id, Name: "a", State: state, Image: d.Request.Image, Labels: d.Request.Labels}}
 	e.p.mu.Unlock()
 }
 
@@ -87,7 +87,7 @@ func (e *rbEnv) health(status string, streak int) {
 func (e *rbEnv) pass() *report.Report {
 	e.t.Helper()
 	e.p.mu.Lock()
-	e.p.calls = nil
+	e.p.Calls = nil
 	e.p.mu.Unlock()
 	return e.r.Pass(context.Background(), "test")
 }
@@ -184,8 +184,8 @@ func TestRollbackWhenUpdateTurnsUnhealthy(t *testing.T) {
 	if len(c) != 1 || c[0].Image != "localhost/a:1" || c[0].Labels[spec.LabelSpecHash] != good.Hash() || c[0].Labels[spec.LabelHashScheme] != spec.HashScheme {
 		t.Fatalf("rollback created %+v", c)
 	}
-	if !slices.Contains(e.p.calls, "Remove new-a") {
-		t.Fatalf("the failed container was not removed: %v", e.p.calls)
+	if !slices.Contains(e.p.Calls, "Remove new-a") {
+		t.Fatalf("the failed container was not removed: %v", e.p.Calls)
 	}
 	st := appState(rep, "a")
 	if st.State != report.StateRolledBack || st.LastAction != "rollback" || st.Image != "localhost/a:1" {
@@ -350,7 +350,7 @@ func TestRollbackWhenUpdatedContainerDoesNotStart(t *testing.T) {
 	e := newRBEnv(t, rbHealth)
 	e.installGood(true)
 	e.manifest("2", rbHealth)
-	e.p.fail = map[string]error{"Start new-a": errors.New("executable file `crash` not found")}
+	e.p.Fail = map[string]error{"Start new-a": errors.New("executable file `crash` not found")}
 	start := e.now
 	rep := e.pass()
 	if actionList(rep) != "a:recreate" || len(rep.Failures) != 1 {
@@ -359,7 +359,7 @@ func TestRollbackWhenUpdatedContainerDoesNotStart(t *testing.T) {
 	if w := e.r.NextWake(); !w.Equal(start) {
 		t.Fatalf("wake %s: a failed start should be judged at once", w)
 	}
-	e.p.fail = nil
+	e.p.Fail = nil
 	e.container("new-a", "created", e.desired())
 	rep = e.pass()
 	if actionList(rep) != "a:rollback" || !strings.Contains(rep.Actions[0].Cause, "container is created (starting: executable file `crash` not found)") {
@@ -371,7 +371,7 @@ func TestNoRollbackWhenImageIsMissing(t *testing.T) {
 	e := newRBEnv(t, rbHealth)
 	e.installGood(true)
 	e.manifest("9", rbHealth) // localhost/a:9 exists nowhere
-	e.p.fail = map[string]error{"Pull localhost/a:9 tls=true": errors.New("no such image")}
+	e.p.Fail = map[string]error{"Pull localhost/a:9 tls=true": errors.New("no such image")}
 	for i := 0; i < 2; i++ {
 		rep := e.pass()
 		if actionList(rep) != "a:recreate" || !strings.Contains(failures(rep)["a"], "no such image") {
@@ -387,8 +387,8 @@ func TestNoRollbackWhenImageIsMissing(t *testing.T) {
 		}
 	}
 	// The pull works again: the update goes ahead.
-	e.p.fail = nil
-	e.p.images["localhost/a:9"] = true
+	e.p.Fail = nil
+	e.p.Images["localhost/a:9"] = true
 	if rep := e.pass(); actionList(rep) != "a:recreate" || len(rep.Failures) != 0 {
 		t.Fatalf("%s %+v", actionList(rep), rep.Failures)
 	}
@@ -400,11 +400,11 @@ func TestRollbackWhenCreateFailsAfterRemoval(t *testing.T) {
 	e := newRBEnv(t, rbHealth)
 	good := e.installGood(true)
 	e.manifest("2", rbHealth)
-	e.p.fail = map[string]error{"Create a": errors.New("invalid spec")}
+	e.p.Fail = map[string]error{"Create a": errors.New("invalid spec")}
 	e.pass()
 	e.creates()
-	e.p.fail = nil
-	e.p.containers = nil
+	e.p.Fail = nil
+	e.p.Containers = nil
 	rep := e.pass()
 	if actionList(rep) != "a:rollback" || !strings.Contains(rep.Actions[0].Cause, "no container (creating container: invalid spec)") {
 		t.Fatalf("%s %+v", actionList(rep), rep.Actions)
@@ -519,7 +519,7 @@ func TestRollbackWhenUpdateDoesNotAnswer(t *testing.T) {
 // TestStackContainerRollsBackAlone: in a stack, the container whose update fails is rolled back; the
 // others are left as they are; the app's row and the container's say rolled-back.
 func TestStackContainerRollsBackAlone(t *testing.T) {
-	p := &createRecorder{fakePodman: &fakePodman{images: map[string]bool{"localhost/db:1": true, "localhost/web:1": true, "localhost/web:2": true}}}
+	p := &createRecorder{fakePodman: &fakePodman{Images: map[string]bool{"localhost/db:1": true, "localhost/web:1": true, "localhost/web:2": true}}}
 	r := newTestReconciler(t, p, nil)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	r.cfg.Now = func() time.Time { return now }
@@ -540,7 +540,7 @@ func TestStackContainerRollsBackAlone(t *testing.T) {
 			cs = append(cs, engine.Container{ID: "new-" + d.Name(), Name: d.Name(), State: "running", Labels: d.Request.Labels})
 		}
 		p.mu.Lock()
-		p.containers = cs
+		p.Containers = cs
 		p.mu.Unlock()
 	}
 	setHealth := func(status string, streak int) {

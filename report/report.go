@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lockstep/lockstep/internal/atomicfile"
+	"github.com/lockstep/lockstep/outcome"
 )
 
 // Report is the record of one pass. It is what Report() on D-Bus, lockstepd --once and the report file
@@ -52,13 +53,37 @@ type ActionRec struct {
 	Cause  string `json:"cause"`
 }
 
-// Failure is an app (or manifest file) that a pass could not bring to its desired state.
+// Failure is something a pass could not do: what it is about (its subject: an app, one container
+// of a stack, a companion, a manifest file, the whole pass), the class of what went wrong, and the
+// message, which says it for people.
 type Failure struct {
+	// App is the app the failure belongs to: the app of a container or companion, a manifest file's
+	// name without .yaml, "" for the whole pass.
 	App   string `json:"app"`
 	Error string `json:"error"`
-	// Class classifies the failure where it is known: timeout or cancelled (package reconciler/deadline). It is in the
-	// JSON report only; D-Bus's Failures stay (ss), and the message says the same.
-	Class string `json:"class,omitempty"`
+	// Class is the failure's class (outcome's table: timeout, podman-unavailable, failed, ...). A
+	// report saved by a lockstepd before classes has none but for timeouts and cancellations.
+	Class outcome.Class `json:"class,omitempty"`
+	// Subject is what the failure is about; Name names it when it is not the app itself: a stack
+	// container's name, a companion's id, a manifest's file. Absent in reports of older lockstepds.
+	Subject outcome.Subject `json:"subject,omitempty"`
+	Name    string          `json:"name,omitempty"`
+}
+
+// Who names a failure for people (lockstepctl): its app, "(pass)" for none; a companion's id after
+// it; its class's word (outcome's table) in parentheses when it has a class.
+func (f Failure) Who() string {
+	who := f.App
+	if who == "" {
+		who = "(pass)"
+	}
+	if f.Subject == outcome.SubjectCompanion && f.Name != "" {
+		who += " companion " + f.Name
+	}
+	if f.Class != "" {
+		who += " (" + f.Class.Word() + ")"
+	}
+	return who
 }
 
 // App states in a report.

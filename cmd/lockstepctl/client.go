@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/lockstep/lockstep/dbusapi"
+	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/report"
 )
 
@@ -133,10 +134,11 @@ func (c *client) callError(method string, err error) error {
 		return fmt.Errorf("%s: no answer from lockstepd in time; it may still be working: see lockstepctl status", method)
 	case dbusapi.ErrAccessDenied, "org.freedesktop.DBus.Error.AccessDenied", dbusapi.ErrInteractiveAuthorizationRequired:
 		return fmt.Errorf("permission denied: run as root or as a member of group lockstep (%s)", msg)
-	case dbusapi.ErrNoSuchApp, dbusapi.ErrInvalidManifest, dbusapi.ErrFailed, dbusapi.ErrNoSuchSecret, dbusapi.ErrNeeded, dbusapi.ErrMissingDependency:
-		return errors.New(msg)
 	case dbusapi.ErrShuttingDown:
-		return fmt.Errorf("%s; try again once it is back (systemctl status lockstepd)", msg)
+		return fmt.Errorf("%w; try again once it is back (systemctl status lockstepd)", &outcome.Refusal{Message: msg, Class: outcome.ClassShuttingDown})
+	}
+	if class := outcome.ByDBusError(de.Name); class != "" {
+		return &outcome.Refusal{Message: msg, Class: class} // the message says what; errors.Is knows the class
 	}
 	if msg != "" {
 		return fmt.Errorf("%s: %s: %s", method, de.Name, msg)

@@ -133,15 +133,15 @@ same as lockstepd --once and STATE-DIR/report.json).`,
 }
 
 // filterReport keeps what a report says about one app: its actions, failures and status, and its
-// companions' rows, actions and failures (rows name their app; a lockstepd from before rows did is
-// matched by id, ID or ID-*).
+// companions' rows, actions and failures: a companion is the app's when its row names it (never by
+// id prefix), a failure when it names the app or (an older lockstepd's) one of its companions.
 func filterReport(rep *report.Report, id string) (*report.Report, bool) {
 	out := *rep
 	out.Actions, out.Failures, out.Apps, out.Companions = []report.ActionRec{}, []report.Failure{}, []report.AppStatus{}, []report.AppStatus{}
 	found := false
 	mine := map[string]bool{id: true} // the app and its companions
 	for _, a := range rep.Companions {
-		if a.App == id || (a.App == "" && (a.ID == id || strings.HasPrefix(a.ID, id+"-"))) {
+		if a.App == id {
 			out.Companions = append(out.Companions, a)
 			mine[a.ID] = true
 		}

@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,14 +22,13 @@ import (
 	"github.com/lockstep/lockstep/report"
 )
 
-// env is a real lockstepd on a private bus (with the shipped policy) and the shared private podman.
+// env is a real lockstepd on a private bus (with the shipped policy) and the shared private podman,
+// built by testenv's daemon builder.
 type env struct {
+	d                         *testenv.Daemon
 	bus                       *testenv.Bus
 	pm                        *testenv.Podman
 	dir, apps, catalog, state string
-	cmd                       *exec.Cmd
-	done                      chan struct{}
-	log                       string
 	conn                      *dbus.Conn
 }
 
@@ -51,44 +49,19 @@ func startEnvWith(t *testing.T, apps, catalog map[string]string, more []string) 
 	testenv.Need(t, "dbus-daemon")
 	pm := realPodman(t)
 	bin := built(t, "lockstepd")
-	e := &env{pm: pm, dir: t.TempDir()}
-	e.bus = testenv.StartBus(t, testenv.BusConfig{Policies: []string{"../../units/org.lockstep.Reconciler1.conf"}})
-	e.apps, e.catalog, e.state = filepath.Join(e.dir, "apps.d"), filepath.Join(e.dir, "catalog"), filepath.Join(e.dir, "state")
-	os.MkdirAll(e.apps, 0o755)
-	os.MkdirAll(e.catalog, 0o755)
+	d := testenv.NewDaemon(t, testenv.DaemonConfig{Podman: pm, Catalog: true,
+		Bus: testenv.BusConfig{Policies: []string{"../../units/org.lockstep.Reconciler1.conf"}}}, t.TempDir())
+	e := &env{d: d, pm: pm, bus: d.Bus, dir: d.Dir, apps: d.Apps, catalog: d.Catalog, state: d.State}
 	for id, body := range apps {
-		writeApp(t, e.apps, id, body)
-		t.Cleanup(func() { pm.CLI("rm", "-f", "-t", "0", id) })
+		d.WriteApp(t, e.apps, id, body)
 	}
 	for id, body := range catalog {
-		writeApp(t, e.catalog, id, body)
-		t.Cleanup(func() { pm.CLI("rm", "-f", "-t", "0", id) })
+		d.WriteApp(t, e.catalog, id, body)
 	}
-	e.log = filepath.Join(e.dir, "lockstepd.log")
-	logf, err := os.Create(e.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.cmd = exec.Command(bin, "--bus", e.bus.Address, "--podman-url", pm.URL(), "--apps-dir", e.apps,
-		"--catalog-dir", e.catalog, "--state-dir", e.state, "--runtime-dir", filepath.Join(e.dir, "run"), "--log-level", "debug",
-		// Pass ids in the golden files must not depend on when podman or inotify events arrive.
-		"--events=false")
-	e.cmd.Stdout, e.cmd.Stderr = logf, logf
-	if more != nil {
-		e.cmd.Env = append(os.Environ(), more...)
-	}
-	if err := e.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	e.done = make(chan struct{})
-	go func() { e.cmd.Wait(); logf.Close(); close(e.done) }()
-	t.Cleanup(func() {
-		e.stop(t)
-		if t.Failed() {
-			b, _ := os.ReadFile(e.log)
-			t.Logf("lockstepd log:\n%s", b)
-		}
-	})
+	// Pass ids in the golden files must not depend on when podman or inotify events arrive.
+	d.Start(t, bin, more, append(d.Args(), "--log-level", "debug", "--events=false")...)
+	t.Cleanup(func() { e.stop(t) }) // before the builder's kill: a clean stop
+	var err error
 	e.conn, err = dbus.Connect(e.bus.Address)
 	if err != nil {
 		t.Fatal(err)
@@ -104,29 +77,17 @@ func startEnvWith(t *testing.T, apps, catalog map[string]string, more []string) 
 		if time.Now().After(deadline) {
 			t.Fatalf("lockstepd did not finish its start-up pass within 60s (%v)", err)
 		}
-		select {
-		case <-e.done:
-			b, _ := os.ReadFile(e.log)
-			t.Fatalf("lockstepd exited: %s", b)
-		case <-time.After(50 * time.Millisecond):
+		if d.Done() {
+			t.Fatalf("lockstepd exited: %s", d.Logs())
 		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	return e
 }
 
 // stop sends SIGTERM and waits for lockstepd to exit.
 func (e *env) stop(t *testing.T) {
-	select {
-	case <-e.done:
-		return
-	default:
-	}
-	e.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-e.done:
-	case <-time.After(30 * time.Second):
-		e.cmd.Process.Kill()
-		<-e.done
+	if !e.d.Stop(30 * time.Second) {
 		t.Errorf("lockstepd did not stop within 30s of SIGTERM")
 	}
 }

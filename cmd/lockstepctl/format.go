@@ -199,13 +199,10 @@ func printHostProblems(w io.Writer, rep *report.Report, p palette) {
 	}
 }
 
+// printFailures lists failures: who (report.Failure.Who: app, companion, class word) and message.
 func printFailures(w io.Writer, fs []report.Failure, p palette) {
 	for _, f := range fs {
-		app := f.App
-		if app == "" {
-			app = "(pass)"
-		}
-		fmt.Fprintf(w, "  %s: %s\n", p.paint(colRed, app), f.Error)
+		fmt.Fprintf(w, "  %s: %s\n", p.paint(colRed, f.Who()), f.Error)
 	}
 }
 

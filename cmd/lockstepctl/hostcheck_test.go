@@ -62,13 +62,14 @@ func TestStatusHeadlinesHostProblems(t *testing.T) {
 			t.Errorf("the headline before the table lacks %q:\n%s", want, out)
 		}
 	}
-	if !strings.Contains(out, "hp-stack: host: podman's network backend netavark has no aardvark-dns") || strings.Contains(out, "hp-lone: host:") {
+	if !strings.Contains(out, "hp-stack (host problem): host: podman's network backend netavark has no aardvark-dns") || strings.Contains(out, "hp-lone (host problem)") {
 		t.Errorf("failures: want the stack's host failure, none for the lone app:\n%s", out)
 	}
 	// The same in the JSON report.
 	code, js, _ := e.ctl("report", "--json")
 	t.Logf("status:\n%s", out)
-	if code != 0 || !strings.Contains(js, `"host_problems": [`) || !strings.Contains(js, `"code": "netavark-no-aardvark"`) {
+	if code != 0 || !strings.Contains(js, `"host_problems": [`) || !strings.Contains(js, `"code": "netavark-no-aardvark"`) ||
+		!strings.Contains(js, `"class": "host",`) || !strings.Contains(js, `"subject": "app"`) {
 		t.Errorf("report --json: exit %d\n%s", code, js)
 	}
 }

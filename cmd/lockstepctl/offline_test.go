@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/report"
 )
 
@@ -197,26 +198,34 @@ func TestRenderWithTheRealRenderer(t *testing.T) {
 }
 
 // A companion belongs to the app its row names, not to whatever app its id starts with: app web's
-// view holds web-ui, not web-api's web-api-ui (nor its failures); a row from a lockstepd that did not
-// name apps is matched by id as before.
+// view holds web-ui, not web-api's web-api-ui (nor its failures), nor web-old, whose row names no app
+// (ids are not attributed by prefix any more); a companion's failure is its app's, whether it names
+// the app (this lockstepd) or only the companion (an older one).
 func TestFilterReportAttributesCompanionsByTheirApp(t *testing.T) {
 	rep := &report.Report{
 		Apps:       []report.AppStatus{{ID: "web", State: "running"}, {ID: "web-api", State: "running"}},
 		Companions: []report.AppStatus{{ID: "web-api-ui", App: "web-api", State: "failed"}, {ID: "web-ui", App: "web", State: "active/running"}, {ID: "web-old", State: "active/running"}},
-		Failures:   []report.Failure{{App: "web-api-ui", Error: "unit failed"}, {App: "web-ui", Error: "restarting"}},
-		Actions:    []report.ActionRec{{App: "web-api-ui", Action: "start-companion"}},
+		Failures: []report.Failure{{App: "web-api-ui", Error: "unit failed"}, {App: "web-ui", Error: "restarting"},
+			{App: "web-api", Error: "waiting for x", Subject: outcome.SubjectCompanion, Name: "web-api-ui"},
+			{App: "web", Error: "stopping lockstep-web-ui.service: boom", Subject: outcome.SubjectCompanion, Name: "web-ui"},
+			{App: "web-old", Error: "old"}},
+		Actions: []report.ActionRec{{App: "web-api-ui", Action: "start-companion"}},
 	}
 	got, found := filterReport(rep, "web")
 	var ids []string
 	for _, c := range got.Companions {
 		ids = append(ids, c.ID)
 	}
-	if !found || strings.Join(ids, ",") != "web-ui,web-old" || len(got.Apps) != 1 || len(got.Actions) != 0 ||
-		len(got.Failures) != 1 || got.Failures[0].App != "web-ui" {
-		t.Fatalf("web: found %v, companions %v, %+v", found, ids, got)
+	var errs []string
+	for _, f := range got.Failures {
+		errs = append(errs, f.Error)
+	}
+	if !found || strings.Join(ids, ",") != "web-ui" || len(got.Apps) != 1 || len(got.Actions) != 0 ||
+		strings.Join(errs, ",") != "restarting,stopping lockstep-web-ui.service: boom" {
+		t.Fatalf("web: found %v, companions %v, failures %q, %+v", found, ids, errs, got)
 	}
 	got, _ = filterReport(rep, "web-api")
-	if len(got.Companions) != 1 || got.Companions[0].ID != "web-api-ui" || len(got.Failures) != 1 || len(got.Actions) != 1 {
+	if len(got.Companions) != 1 || got.Companions[0].ID != "web-api-ui" || len(got.Failures) != 2 || len(got.Actions) != 1 {
 		t.Fatalf("web-api: %+v", got)
 	}
 }

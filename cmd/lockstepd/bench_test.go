@@ -35,8 +35,8 @@ func BenchmarkExecToReady(b *testing.B) {
 		lat = append(lat, time.Since(t0))
 		// Only start-up is measured: the start-up pass (pulls of images that exist nowhere, which
 		// podman retries) is not waited for.
-		d.cmd.Process.Signal(syscall.SIGKILL)
-		d.wait(b, 60*time.Second)
+		d.Cmd.Process.Signal(syscall.SIGKILL)
+		d.Wait(b, 60*time.Second)
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "median-ms")

@@ -81,65 +81,16 @@ func (ns *notifySocket) all() []string {
 	return append([]string(nil), ns.msgs...)
 }
 
-type daemonProc struct {
-	cmd  *exec.Cmd
-	mu   *sync.Mutex
-	out  *strings.Builder
-	done chan error
-}
+// daemonProc is lockstepd under test, this test binary run as it (LOCKSTEPD_TEST_MAIN): the
+// process part of testenv's builder.
+type daemonProc = testenv.Daemon
 
-// logs returns what the daemon has printed so far.
-func (d *daemonProc) logs() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.out.String()
-}
-
+// startDaemon runs lockstepd with args and env added; the test's cleanup kills it.
 func startDaemon(t testing.TB, env []string, args ...string) *daemonProc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(append(os.Environ(), "LOCKSTEPD_TEST_MAIN=1"), env...)
-	var out strings.Builder
-	var mu sync.Mutex
-	w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return out.Write(p) })
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	d := &daemonProc{cmd: cmd, mu: &mu, out: &out, done: make(chan error, 1)}
-	go func() { d.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-d.done
-		if t.Failed() {
-			mu.Lock()
-			t.Logf("lockstepd output:\n%s", out.String())
-			mu.Unlock()
-		}
-	})
+	d := &testenv.Daemon{}
+	d.Start(t, os.Args[0], append([]string{"LOCKSTEPD_TEST_MAIN=1"}, env...), args...)
 	return d
-}
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
-
-func (d *daemonProc) wait(t testing.TB, timeout time.Duration) int {
-	t.Helper()
-	select {
-	case err := <-d.done:
-		d.done <- err
-		if ee, ok := err.(*exec.ExitError); ok {
-			return ee.ExitCode()
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return 0
-	case <-time.After(timeout):
-		t.Fatalf("lockstepd did not exit within %s", timeout)
-	}
-	return -1
 }
 
 func writeApp(t testing.TB, dir, id, body string) {
@@ -192,14 +143,14 @@ func TestDaemonLifecycleAndNotify(t *testing.T) {
 	}
 
 	// SIGHUP reloads: RELOADING=1 then READY=1.
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.Cmd.Process.Signal(syscall.SIGHUP)
 	ns.waitFor(t, "RELOADING=1", 5*time.Second)
 	ns.waitFor(t, "READY=1", 5*time.Second)
 
 	// SIGTERM: STOPPING=1, exit 0.
-	d.cmd.Process.Signal(syscall.SIGTERM)
+	d.Cmd.Process.Signal(syscall.SIGTERM)
 	ns.waitFor(t, "STOPPING=1", 5*time.Second)
-	if code := d.wait(t, 30*time.Second); code != 0 {
+	if code := d.Wait(t, 30*time.Second); code != 0 {
 		t.Fatalf("exit %d after SIGTERM", code)
 	}
 	// The order of the whole conversation.
@@ -230,8 +181,8 @@ func TestPodmanDownAtStartIsDegradedNotFatal(t *testing.T) {
 		t.Fatalf("READY without the degraded note: %q", m)
 	}
 	ns.waitFor(t, "1 failing", 20*time.Second)
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	if code := d.wait(t, 20*time.Second); code != 0 {
+	d.Cmd.Process.Signal(syscall.SIGTERM)
+	if code := d.Wait(t, 20*time.Second); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 }
@@ -250,7 +201,7 @@ func TestSecondInstanceFailsOnName(t *testing.T) {
 	os.MkdirAll(filepath.Join(dir, "apps.d"), 0o755)
 	d := startDaemon(t, nil, "--bus", bus.Address, "--podman-url", "unix:///nonexistent", "--apps-dir", filepath.Join(dir, "apps.d"),
 		"--state-dir", filepath.Join(dir, "state"), "--runtime-dir", filepath.Join(dir, "run"))
-	if code := d.wait(t, 20*time.Second); code != 1 {
+	if code := d.Wait(t, 20*time.Second); code != 1 {
 		t.Fatalf("exit %d with the name taken, want 1", code)
 	}
 }
@@ -277,13 +228,13 @@ func TestSigtermDuringSlowBuild(t *testing.T) {
 	ns.waitFor(t, "STATUS=reconciling (startup)", 20*time.Second)
 	time.Sleep(1 * time.Second) // well inside the 4 s build
 	sent := time.Now()
-	d.cmd.Process.Signal(syscall.SIGTERM)
+	d.Cmd.Process.Signal(syscall.SIGTERM)
 	ns.waitFor(t, "STOPPING=1", 5*time.Second)
 	out, err := bus.Run("", "busctl", "--system", "call", dbusapi.BusName, string(dbusapi.ObjectPath), dbusapi.Interface, "Reconcile")
 	if err == nil || !strings.Contains(out, "shutting down") {
 		t.Fatalf("Reconcile while stopping: %v %s", err, out)
 	}
-	if code := d.wait(t, 60*time.Second); code != 0 {
+	if code := d.Wait(t, 60*time.Second); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 	if waited := time.Since(sent); waited < 2*time.Second {
@@ -381,8 +332,8 @@ func TestInstallAndRemoveOverDBus(t *testing.T) {
 	if err == nil || !strings.Contains(out, "not installed") {
 		t.Fatalf("Remove of an app not installed: %v %s", err, out)
 	}
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	d.wait(t, 30*time.Second)
+	d.Cmd.Process.Signal(syscall.SIGTERM)
+	d.Wait(t, 30*time.Second)
 }
 
 // TestHTTPSocket: the API socket serves the report, health and metrics, and reconciles for root but
@@ -465,8 +416,8 @@ func TestHTTPSocket(t *testing.T) {
 	if !strings.HasSuffix(out, "\n403") {
 		t.Fatalf("POST /v1/reconcile as a reader: %s", out)
 	}
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	if code := d.wait(t, 30*time.Second); code != 0 {
+	d.Cmd.Process.Signal(syscall.SIGTERM)
+	if code := d.Wait(t, 30*time.Second); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 }
@@ -507,3 +458,7 @@ func TestSocketActivation(t *testing.T) {
 		t.Fatal("lockstepd opened its own socket although systemd passed one")
 	}
 }
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -95,8 +95,8 @@ func TestHungPodmanGivesTimedOutPasses(t *testing.T) {
 	}
 	// Fed while passes progress.
 	ns.waitFor(t, "WATCHDOG=1", 5*time.Second)
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	if code := d.wait(t, 20*time.Second); code != 0 {
+	d.Cmd.Process.Signal(syscall.SIGTERM)
+	if code := d.Wait(t, 20*time.Second); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 }
@@ -118,8 +118,8 @@ func TestSigtermCancelsAHungPassAfterTheStopGrace(t *testing.T) {
 	ns.waitFor(t, "STATUS=reconciling (startup)", 30*time.Second)
 	time.Sleep(500 * time.Millisecond)
 	sent := time.Now()
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	if code := d.wait(t, 25*time.Second); code != 0 {
+	d.Cmd.Process.Signal(syscall.SIGTERM)
+	if code := d.Wait(t, 25*time.Second); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 	took := time.Since(sent)
@@ -172,8 +172,8 @@ func TestPodmanDownAtStartThenUp(t *testing.T) {
 	if s := pm.MustCLI(t, "inspect", "--format", "{{.State.Status}}", "late-a"); s != "running" {
 		t.Fatalf("late-a is %s", s)
 	}
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	d.wait(t, 30*time.Second)
+	d.Cmd.Process.Signal(syscall.SIGTERM)
+	d.Wait(t, 30*time.Second)
 }
 
 func TestDeadlineFlags(t *testing.T) {

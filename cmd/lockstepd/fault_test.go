@@ -75,12 +75,10 @@ func TestBusRestartReconnects(t *testing.T) {
 			}
 		}
 		if !owned {
-			t.Fatalf("round %d: %s not owned again 20 s after the bus restarted\n%s", round, dbusapi.BusName, d.logs())
+			t.Fatalf("round %d: %s not owned again 20 s after the bus restarted\n%s", round, dbusapi.BusName, d.Logs())
 		}
-		select {
-		case err := <-d.done:
-			t.Fatalf("lockstepd exited: %v", err)
-		default:
+		if d.Done() {
+			t.Fatalf("lockstepd exited:\n%s", d.Logs())
 		}
 		obj := watcher.Object(dbusapi.BusName, dbusapi.ObjectPath)
 		reconcile := func() uint64 {
@@ -126,14 +124,14 @@ func TestBusRestartReconnects(t *testing.T) {
 			t.Fatalf("round %d: ReportChanged for pass %d, want %d", round, got, id)
 		}
 	}
-	if n := strings.Count(d.logs(), "reconnected to the bus and took the name again"); n != 2 {
-		t.Fatalf("%d reconnects in the log, want 2:\n%s", n, d.logs())
+	if n := strings.Count(d.Logs(), "reconnected to the bus and took the name again"); n != 2 {
+		t.Fatalf("%d reconnects in the log, want 2:\n%s", n, d.Logs())
 	}
-	if !strings.Contains(d.logs(), "reconnecting to the bus") || !strings.Contains(d.logs(), "retry_in=2s") {
-		t.Fatalf("no failed attempt with backoff while the bus was down:\n%s", d.logs())
+	if !strings.Contains(d.Logs(), "reconnecting to the bus") || !strings.Contains(d.Logs(), "retry_in=2s") {
+		t.Fatalf("no failed attempt with backoff while the bus was down:\n%s", d.Logs())
 	}
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	if code := d.wait(t, 30*time.Second); code != 0 {
+	d.Cmd.Process.Signal(syscall.SIGTERM)
+	if code := d.Wait(t, 30*time.Second); code != 0 {
 		t.Fatalf("exit %d after SIGTERM", code)
 	}
 }
@@ -183,10 +181,8 @@ func TestPodmanStoppedMidPass(t *testing.T) {
 			t.Fatalf("failure without app or reason: %+v", f)
 		}
 	}
-	select {
-	case err := <-d.done:
-		t.Fatalf("lockstepd exited while podman was down: %v\n%s", err, d.logs())
-	default:
+	if d.Done() {
+		t.Fatalf("lockstepd exited while podman was down:\n%s", d.Logs())
 	}
 	// Still answering while podman is down: a pass reports every app as failed.
 	out, err := bus.Run("", "busctl", "--system", "--json=short", "call", dbusapi.BusName, string(dbusapi.ObjectPath), dbusapi.Interface, "Reconcile")
@@ -199,11 +195,11 @@ func TestPodmanStoppedMidPass(t *testing.T) {
 	restarted = true
 	out, err = bus.Run("", "busctl", "--system", "--timeout=60", "--json=short", "call", dbusapi.BusName, string(dbusapi.ObjectPath), dbusapi.Interface, "Reconcile")
 	if err != nil || !strings.Contains(out, `"Failures":{"type":"a(ss)","data":[]}`) {
-		t.Fatalf("Reconcile after podman came back did not converge: %v %s\n%s", err, out, d.logs())
+		t.Fatalf("Reconcile after podman came back did not converge: %v %s\n%s", err, out, d.Logs())
 	}
 	checkConverged(t, pm, state, ids)
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	d.wait(t, 30*time.Second)
+	d.Cmd.Process.Signal(syscall.SIGTERM)
+	d.Wait(t, 30*time.Second)
 }
 
 // TestSigkillMidInstall: lockstepd is SIGKILLed while its start-up pass installs 12 apps, two at a time
@@ -234,8 +230,8 @@ func TestSigkillMidInstall(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	d.cmd.Process.Signal(syscall.SIGKILL)
-	d.wait(t, 10*time.Second)
+	d.Cmd.Process.Signal(syscall.SIGKILL)
+	d.Wait(t, 10*time.Second)
 	before := appContainers(t, pm, "kill9-")
 	if n < 3 || len(before) >= len(ids) {
 		t.Fatalf("the kill did not land in the middle of the installs: %d of %d containers", len(before), len(ids))
@@ -275,11 +271,11 @@ func TestSigkillMidInstall(t *testing.T) {
 	d2 := startDaemon(t, []string{"NOTIFY_SOCKET=" + ns.path}, args...)
 	ns.waitFor(t, fmt.Sprintf("STATUS=idle: %d apps, 0 failing", len(ids)), 60*time.Second)
 	checkConverged(t, pm, state, ids)
-	if !strings.Contains(d2.logs(), "removed the temporary file of an interrupted write") {
-		t.Fatalf("the restart did not log removing %s:\n%s", planted, d2.logs())
+	if !strings.Contains(d2.Logs(), "removed the temporary file of an interrupted write") {
+		t.Fatalf("the restart did not log removing %s:\n%s", planted, d2.Logs())
 	}
-	d2.cmd.Process.Signal(syscall.SIGTERM)
-	d2.wait(t, 30*time.Second)
+	d2.Cmd.Process.Signal(syscall.SIGTERM)
+	d2.Wait(t, 30*time.Second)
 }
 
 type apiContainer struct {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/lockstep/lockstep/internal/testenv"
+	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/report"
 )
 
@@ -75,6 +76,11 @@ func TestOnceAgainstRealPodman(t *testing.T) {
 	json.Unmarshal(out.Bytes(), &rep)
 	if rep.PassID != 2 || len(rep.Actions) != 0 || len(rep.Failures) != 1 || !strings.Contains(rep.Failures[0].Error, `once-b.yaml: app.nam: unknown key (did you mean "name"?)`) {
 		t.Fatalf("report %+v", rep)
+	}
+	// Typed: about the manifest file, of class invalid-manifest, for the app it is named after.
+	if f := rep.Failures[0]; f.App != "once-b" || f.Subject != outcome.SubjectManifest || f.Class != outcome.ClassInvalidManifest ||
+		f.Name != filepath.Join(apps, "once-b.yaml") || !strings.Contains(out.String(), `"class": "invalid-manifest"`) {
+		t.Fatalf("failure %+v\n%s", f, out.String())
 	}
 	pm.MustCLI(t, "rm", "-f", "-t", "0", "once-a")
 }

@@ -79,6 +79,6 @@ func TestConcurrentRemovesOverDBus(t *testing.T) {
 	if left != 1 {
 		t.Fatalf("%d providers left installed, want 1", left)
 	}
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	d.wait(t, 30*time.Second)
+	d.Cmd.Process.Signal(syscall.SIGTERM)
+	d.Wait(t, 30*time.Second)
 }

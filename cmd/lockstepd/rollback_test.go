@@ -103,7 +103,7 @@ func TestBrokenUpdateRollsBackByItself(t *testing.T) {
 	if !serves() {
 		t.Fatal("not serving after the rollback")
 	}
-	logs := d.logs()
+	logs := d.Logs()
 	for _, want := range []string{"action=recreate app=rb-web", "action=rollback app=rb-web", "health check failing"} {
 		if !strings.Contains(logs, want) {
 			t.Fatalf("log lacks %q:\n%s", want, logs)
@@ -111,9 +111,9 @@ func TestBrokenUpdateRollsBackByItself(t *testing.T) {
 	}
 	// Held: healthy again, no further recreate.
 	waitApp("healthy after the rollback", func(s, h string) bool { return s == "rolled-back" && h == "healthy" })
-	if n := strings.Count(d.logs(), "action=recreate app=rb-web"); n != 1 {
-		t.Fatalf("%d recreates: the failed spec was retried\n%s", n, d.logs())
+	if n := strings.Count(d.Logs(), "action=recreate app=rb-web"); n != 1 {
+		t.Fatalf("%d recreates: the failed spec was retried\n%s", n, d.Logs())
 	}
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	d.wait(t, 30*time.Second)
+	d.Cmd.Process.Signal(syscall.SIGTERM)
+	d.Wait(t, 30*time.Second)
 }

@@ -3,12 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,116 +14,29 @@ import (
 
 	"github.com/lockstep/lockstep/dbusapi"
 	lsengine "github.com/lockstep/lockstep/engine"
+	"github.com/lockstep/lockstep/internal/podmantest"
 	"github.com/lockstep/lockstep/internal/testenv"
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/podman"
 	"github.com/lockstep/lockstep/reconciler"
 	"github.com/lockstep/lockstep/report"
-	"github.com/lockstep/lockstep/spec"
 )
 
-// memPodman is an in-memory container engine behind the reconciler's Podman interface and the
-// daemon's engine interface: the soak runs the whole daemon (runner, D-Bus, HTTP socket, inotify,
-// health and event goroutines) for thousands of passes, which a real podman service could not do in
-// minutes (a recreate costs it ~300 ms) and whose own growth would hide lockstepd's.
-type memPodman struct {
-	mu    sync.Mutex
-	next  int
-	byID  map[string]*lsengine.Container
-	calls int
-}
+// memPodman is the one fake podman (internal/podmantest) behind the daemon's engine interface too:
+// the soak runs the whole daemon (runner, D-Bus, HTTP socket, inotify, health and event goroutines)
+// for thousands of passes, which a real podman service could not do in minutes (a recreate costs it
+// ~300 ms) and whose own growth would hide lockstepd's. It counts calls without keeping them.
+type memPodman struct{ *podmantest.Podman }
 
-func newMemPodman() *memPodman { return &memPodman{byID: map[string]*lsengine.Container{}} }
+func newMemPodman() *memPodman {
+	n := 0 // under the fake's lock: ID is called by Create
+	return &memPodman{&podmantest.Podman{CountOnly: true, ID: func(string) string { n++; return fmt.Sprintf("%064x", n) }}}
+}
 
 var (
 	_ lsengine.Podman = (*memPodman)(nil)
 	_ engine          = (*memPodman)(nil)
 )
-
-func (m *memPodman) find(nameOrID string) *lsengine.Container {
-	if c := m.byID[nameOrID]; c != nil {
-		return c
-	}
-	for _, c := range m.byID {
-		if c.Name == nameOrID {
-			return c
-		}
-	}
-	return nil
-}
-
-func (m *memPodman) List(ctx context.Context) ([]lsengine.Container, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.calls++
-	out := make([]lsengine.Container, 0, len(m.byID))
-	for _, c := range m.byID {
-		cc := *c
-		cc.Labels = map[string]string{}
-		for k, v := range c.Labels {
-			cc.Labels[k] = v
-		}
-		out = append(out, cc)
-	}
-	return out, nil
-}
-
-func (m *memPodman) Inspect(ctx context.Context, id string) (*lsengine.Inspected, error) {
-	return nil, lsengine.ErrNotFound
-}
-func (m *memPodman) ImageExists(ctx context.Context, ref string) (bool, error) { return true, nil }
-func (m *memPodman) Pull(ctx context.Context, ref string, tls bool, progress io.Writer) error {
-	return nil
-}
-func (m *memPodman) RemoveImage(ctx context.Context, ref string) error { return nil }
-func (m *memPodman) EnsureNetwork(ctx context.Context, name, app string) error {
-	return nil
-}
-func (m *memPodman) Build(ctx context.Context, b lsengine.BuildRequest) error {
-	return nil
-}
-
-func (m *memPodman) Create(ctx context.Context, c spec.CreateRequest) (string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.find(c.Name) != nil {
-		return "", &lsengine.APIError{Op: "creating container " + c.Name, Status: 500, Err: lsengine.ErrConflict}
-	}
-	m.next++
-	id := fmt.Sprintf("%064x", m.next)
-	labels := map[string]string{}
-	for k, v := range c.Labels {
-		labels[k] = v
-	}
-	m.byID[id] = &lsengine.Container{ID: id, Name: c.Name, Image: c.Image, State: "created", Labels: labels}
-	return id, nil
-}
-
-func (m *memPodman) set(id, state string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c := m.find(id)
-	if c == nil {
-		return lsengine.ErrNotFound
-	}
-	c.State = state
-	return nil
-}
-
-func (m *memPodman) Start(ctx context.Context, id string) error { return m.set(id, "running") }
-func (m *memPodman) Stop(ctx context.Context, id string, t time.Duration) error {
-	return m.set(id, "exited")
-}
-func (m *memPodman) Remove(ctx context.Context, id string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c := m.find(id)
-	if c == nil {
-		return lsengine.ErrNotFound
-	}
-	delete(m.byID, c.ID)
-	return nil
-}
 
 func (m *memPodman) Connect(ctx context.Context) error { return nil }
 func (m *memPodman) Watch(ctx context.Context, on func(podman.Event), reconnected func()) {
@@ -270,7 +181,7 @@ func TestSoak(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	fmt.Printf("soak: %d passes in %s (%d Reconcile calls; inotify asked for passes too), %d apps at the end, %d podman lists\n",
-		final.PassID, time.Since(t0).Round(time.Second), i+2, len(final.Apps), mem.calls)
+		final.PassID, time.Since(t0).Round(time.Second), i+2, len(final.Apps), mem.N)
 	fmt.Printf("soak: start (after %d warm-up passes): goroutines %d, open fds %d, RSS %.1f MiB (anonymous %.1f MiB), live heap %.2f MiB\n",
 		warm, start.goroutines, start.fds, float64(start.rssKiB)/1024, float64(start.anonKiB)/1024, float64(start.heap)/(1<<20))
 	fmt.Printf("soak: end:                              goroutines %d, open fds %d, RSS %.1f MiB (%+.1f %%; anonymous %.1f MiB, %+.1f %%), live heap %.2f MiB\n",

@@ -22,6 +22,7 @@ var allowed = map[string][]string{
 	"internal/beneath":    {},
 	"internal/peer":       {},
 	"internal/testenv":    {},
+	"internal/podmantest": {"engine", "spec"},
 	"internal/archtest":   {},
 	"policy":              {},
 	"internal/redact":     {},
@@ -33,16 +34,16 @@ var allowed = map[string][]string{
 	"internal/portclash":  {},
 	"manifest":            {"policy", "internal/suggest", "internal/tmplref", "internal/graph", "internal/ctlchar", "internal/portclash"},
 	"outcome":             {},
-	"ops":                 {"report"},
+	"ops":                 {"report", "outcome"},
 	"spec":                {"manifest"},
-	"report":              {"internal/atomicfile"},
-	"engine":              {"spec", "manifest"},
+	"report":              {"outcome", "internal/atomicfile"},
+	"engine":              {"spec", "manifest", "outcome"},
 	"quadlet":             {"spec", "manifest"},
 	"systemd":             {"engine"},
 	"podman":              {"engine", "spec", "manifest"},
 	"export":              {"quadlet", "spec", "manifest"},
 	"dbusapi":             {"report", "outcome", "ops", "internal/peer"},
-	"httpapi":             {"report", "ops", "internal/peer"},
+	"httpapi":             {"report", "outcome", "ops", "internal/peer"},
 	"reconciler/plan":     {"engine", "spec", "manifest"},
 	"hostcheck":           {"engine", "spec", "report"},
 	"reconciler":          {"engine", "spec", "report", "outcome", "ops", "quadlet", "manifest", "policy", "internal/atomicfile", "internal/beneath", "reconciler/"},
@@ -194,7 +195,7 @@ var overSize = map[string]struct {
 	ceiling int
 	why     string
 }{
-	"reconciler": {2150, "the executor (install, adopt, remove, with the name-in-use recovery of nameinuse.go), the report rows " +
+	"reconciler": {2050, "the executor (install, adopt, remove, with the name-in-use recovery of nameinuse.go), the report rows " +
 		"and the Runner's aliases (runner.go) are still here; the planning went to reconciler/plan (issue 15 point 2), the health monitor to reconciler/health, the alias layer names.go is gone"},
 	"manifest":        {1800, "parsing, validation and loading in one package, with the operator's policy and the providers' opt-in on the load path (issue 18: about 110 lines; the policy's rules are package policy); not split yet"},
 	"cmd/lockstepctl": {1700, "every command of the CLI in one main package; not split yet"},

@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -123,18 +124,58 @@ func (d *Dir) throughSymlink(rel string) bool {
 	return false
 }
 
+// useOpenat2 is cleared the first time openat2 answers ENOSYS (an old kernel, or a seccomp filter
+// that does not know it, as systemd 252's SystemCallFilter in lockstepd.service): the walk then
+// opens one component at a time with O_NOFOLLOW, which follows no symlink either.
+var useOpenat2 atomic.Bool
+
+func init() { useOpenat2.Store(true) }
+
 // openat opens rel beneath d, following no symlink.
 func (d *Dir) openat(rel string, flags int) (int, error) {
 	if rel == "" {
 		rel = "."
 	}
-	for {
+	for useOpenat2.Load() {
 		fd, err := unix.Openat2(d.fd, rel, &unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC | unix.O_NOFOLLOW), Resolve: resolve})
-		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) { // a rename elsewhere raced the lookup
-			continue
+		switch {
+		case errors.Is(err, unix.ENOSYS):
+			useOpenat2.Store(false)
+		case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR): // a rename elsewhere raced the lookup
+		default:
+			return fd, err
 		}
-		return fd, err
 	}
+	return d.walk(rel, flags)
+}
+
+// walk opens rel one component at a time from d, each with O_NOFOLLOW (the directories on the way
+// with O_DIRECTORY, so a symlink among them fails).
+func (d *Dir) walk(rel string, flags int) (int, error) {
+	parts, err := clean(rel)
+	if err != nil {
+		return -1, err
+	}
+	if len(parts) == 0 {
+		return unix.Openat(d.fd, ".", flags|unix.O_CLOEXEC, 0)
+	}
+	fd := d.fd
+	defer func() {
+		if fd != d.fd {
+			unix.Close(fd)
+		}
+	}()
+	for _, p := range parts[:len(parts)-1] {
+		nfd, err := unix.Openat(fd, p, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return -1, err
+		}
+		if fd != d.fd {
+			unix.Close(fd)
+		}
+		fd = nfd
+	}
+	return unix.Openat(fd, parts[len(parts)-1], flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 }
 
 // OpenDir opens the existing directory rel beneath d.
@@ -171,7 +212,7 @@ func (d *Dir) MkdirAll(rel string, mode fs.FileMode) (*Dir, error) {
 			unix.Close(fd)
 			return nil, d.pathErr("mkdir", done, err)
 		}
-		nfd, err := unix.Openat2(fd, p, &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC | unix.O_NOFOLLOW, Resolve: resolve})
+		nfd, err := unix.Openat(fd, p, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 		unix.Close(fd)
 		if err != nil {
 			return nil, d.pathErr("mkdir", done, err)

@@ -2,10 +2,13 @@ package beneath
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestWriteIfChangedWritesOnceAndRefusesWhatIsNotAFile(t *testing.T) {
@@ -90,4 +93,85 @@ func TestChownTreeFollowsNoSymlink(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(data, "made", "here")); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o750 {
 		t.Errorf("a missing path is made a directory: %v %v", fi, err)
 	}
+}
+
+// Where openat2 is missing (ENOSYS: an old kernel, or systemd 252's seccomp filter in
+// lockstepd.service, found in the sandbox), the walk one component at a time with O_NOFOLLOW
+// holds the same: a directory swapped for a symlink to one outside, as fast as a swapper can
+// (renameat2 RENAME_EXCHANGE), never lets 100,000 writes and chowns reach outside.
+func TestWithoutOpenat2SymlinkSwapNeverWins(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (chown)")
+	}
+	useOpenat2.Store(false)
+	defer useOpenat2.Store(true)
+	base := t.TempDir()
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		base, _ = os.MkdirTemp("/dev/shm", "lockstep-beneath-race-")
+		defer os.RemoveAll(base)
+	}
+	data, outside := filepath.Join(base, "data"), filepath.Join(base, "outside")
+	os.MkdirAll(filepath.Join(data, "conf", "sub"), 0o700)
+	os.MkdirAll(outside, 0o755)
+	victim := filepath.Join(outside, "victim")
+	os.WriteFile(victim, []byte("original\n"), 0o644)
+	os.Symlink(outside, filepath.Join(data, "alt"))
+	d, err := Open(data, 0o700)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		n := 0
+		a, b := filepath.Join(data, "conf"), filepath.Join(data, "alt")
+		for {
+			select {
+			case <-stop:
+				done <- n
+				return
+			default:
+			}
+			if unix.Renameat2(unix.AT_FDCWD, a, unix.AT_FDCWD, b, unix.RENAME_EXCHANGE) == nil {
+				n++
+			}
+		}
+	}()
+	refused := 0
+	for i := range 100_000 {
+		var err error
+		if i%2 == 0 {
+			_, err = d.WriteIfChanged("conf/victim", []byte(fmt.Sprintf("%d\n", i)), 0o644, 4242, 4242, 0o755)
+		} else {
+			err = d.ChownTree("conf", 4242, 4242, 0o755)
+		}
+		if err != nil {
+			refused++
+		}
+	}
+	close(stop)
+	swaps := <-done
+	if b, _ := os.ReadFile(victim); string(b) != "original\n" {
+		t.Errorf("the file outside was rewritten: %q", b)
+	}
+	for _, p := range []string{outside, victim} {
+		fi, _ := os.Lstat(p)
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid == 4242 {
+			t.Errorf("%s chowned", p)
+		}
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 1 {
+		t.Errorf("made outside: %d entries", len(ents))
+	}
+	if swaps < 1000 || refused == 0 {
+		t.Fatalf("the race did not run: %d swaps, %d refused", swaps, refused)
+	}
+}
+
+func TestWithoutOpenat2TheSameRefusals(t *testing.T) {
+	useOpenat2.Store(false)
+	defer useOpenat2.Store(true)
+	t.Run("write", TestWriteIfChangedWritesOnceAndRefusesWhatIsNotAFile)
+	t.Run("chown", TestChownTreeFollowsNoSymlink)
 }

@@ -6,5 +6,8 @@
 // then opened without following), files written atomically through a temporary file made with
 // O_EXCL|O_NOFOLLOW, given their owner and mode before the rename (fchown, fchmod), and ownership
 // walks change each entry with fchownat(AT_SYMLINK_NOFOLLOW) relative to its parent's handle.
-// A path that runs through a symlink is refused (ErrSymlink), never resolved.
+// A path that runs through a symlink is refused (ErrSymlink), never resolved. Where openat2 answers
+// ENOSYS (an old kernel, or a seccomp filter that does not know it, as systemd 252's in
+// lockstepd.service), paths are opened one component at a time with O_NOFOLLOW instead, which
+// follows no symlink either.
 package beneath

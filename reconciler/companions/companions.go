@@ -167,7 +167,7 @@ func (p *Plan) StopGone(ctx context.Context, rep *report.Report) {
 	for _, f := range p.gone {
 		unit, id := unitOf(f, p.suffix)
 		if err := p.cc.Systemd.Stop(ctx, unit); err != nil {
-			rep.Failures = append(rep.Failures, report.Failure{App: id, Error: fmt.Sprintf("stopping %s: %v", unit, err), Class: outcome.Class(err)})
+			rep.Failures = append(rep.Failures, failure(id, p.goneOf[f], fmt.Sprintf("stopping %s: %v", unit, err), outcome.Of(err)))
 		}
 	}
 }
@@ -181,7 +181,7 @@ func (p *Plan) StopGone(ctx context.Context, rep *report.Report) {
 func (p *Plan) Apply(ctx context.Context, log logrus.FieldLogger, rep *report.Report, now time.Time, reloadPending *bool) (st Stats, wake time.Time) {
 	cc := p.cc
 	fail := func(id, app, state string, err error) {
-		rep.Failures = append(rep.Failures, report.Failure{App: id, Error: err.Error(), Class: outcome.Class(err)})
+		rep.Failures = append(rep.Failures, failure(id, app, err.Error(), outcome.Of(err)))
 		rep.Companions = append(rep.Companions, report.AppStatus{ID: id, App: app, State: state})
 		log.WithField("companion", id).WithError(err).Warn("companion")
 	}
@@ -223,7 +223,7 @@ func (p *Plan) Apply(ctx context.Context, log logrus.FieldLogger, rep *report.Re
 			continue
 		}
 		if missing := missingSource(c.unit); missing != "" {
-			rep.Failures = append(rep.Failures, report.Failure{App: c.unit.ID, Error: fmt.Sprintf("waiting for %s (a mount source) to exist", missing)})
+			rep.Failures = append(rep.Failures, failure(c.unit.ID, c.app, fmt.Sprintf("waiting for %s (a mount source) to exist", missing), outcome.ClassWaiting))
 			rep.Companions = append(rep.Companions, report.AppStatus{ID: c.unit.ID, App: c.app, State: "waiting"})
 			// Data dirs are not watched: look again soon (lnd writes its certificate seconds after start).
 			wake = now.Add(SourceRecheck)
@@ -346,9 +346,15 @@ func (p *Plan) Apply(ctx context.Context, log logrus.FieldLogger, rep *report.Re
 }
 
 // failed tells whether the report already holds a failure for id.
+// failure is a companion's failure: about companion id, for its app (both "" for the stage as a
+// whole).
+func failure(id, app, msg string, class outcome.Class) report.Failure {
+	return report.Failure{App: app, Error: msg, Class: class, Subject: outcome.SubjectCompanion, Name: id}
+}
+
 func failed(rep *report.Report, id string) bool {
 	for _, f := range rep.Failures {
-		if f.App == id {
+		if f.Subject == outcome.SubjectCompanion && f.Name == id {
 			return true
 		}
 	}

@@ -3,52 +3,22 @@ package deadline
 import (
 	"context"
 	"errors"
-	"io"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lockstep/lockstep/engine"
+	"github.com/lockstep/lockstep/internal/podmantest"
 	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/spec"
 )
 
-// hangingPodman never answers List until its context ends, and notes Stop's deadline.
-type hangingPodman struct {
-	engine.Podman // the calls the tests do not make
-	stopDeadline  time.Duration
-}
-
-func (h *hangingPodman) List(ctx context.Context) ([]engine.Container, error) {
-	<-ctx.Done()
-	return nil, ctx.Err()
-}
-
-func (h *hangingPodman) Stop(ctx context.Context, id string, t time.Duration) error {
-	if d, ok := ctx.Deadline(); ok {
-		h.stopDeadline = time.Until(d).Round(time.Second)
-	}
-	return nil
-}
-
-func (h *hangingPodman) Pull(ctx context.Context, ref string, tls bool, progress io.Writer) error {
-	if d, ok := ctx.Deadline(); ok {
-		h.stopDeadline = time.Until(d).Round(time.Second)
-	}
-	return nil
-}
-
-func (h *hangingPodman) Create(ctx context.Context, c spec.CreateRequest) (string, error) {
-	<-ctx.Done()
-	return "", ctx.Err()
-}
-
-var classOf = outcome.Class
+var classOf = outcome.Of
 
 // Every call has its deadline; one cut short is a timeout naming the call, classified as such, and a
 // pass cancelled by the stop classifies its calls as cancelled.
 func TestCallDeadlinesAndClasses(t *testing.T) {
-	h := &hangingPodman{}
+	h := &podmantest.Podman{Hang: map[string]bool{"List": true, "Create": true}} // never answers List or Create
 	p := timed{h, Timeouts{Call: 200 * time.Millisecond, Pull: time.Hour}}
 	t0 := time.Now()
 	_, err := p.List(context.Background())
@@ -72,23 +42,23 @@ func TestCallDeadlinesAndClasses(t *testing.T) {
 	// assumed longest).
 	p.t.Call = time.Minute
 	p.Stop(WithGrace(context.Background(), 30*time.Second), "c", 0)
-	if h.stopDeadline != 90*time.Second {
-		t.Fatalf("stop deadline %s, want 1m30s", h.stopDeadline)
+	if d := h.Deadlines["Stop c"]; d != 90*time.Second {
+		t.Fatalf("stop deadline %s, want 1m30s", d)
 	}
 	p.Stop(context.Background(), "c", 0)
-	if h.stopDeadline != time.Minute+unknownGrace {
-		t.Fatalf("stop deadline without a grace %s", h.stopDeadline)
+	if d := h.Deadlines["Stop c"]; d != time.Minute+unknownGrace {
+		t.Fatalf("stop deadline without a grace %s", d)
 	}
 	p.Pull(context.Background(), "x", true, nil)
-	if h.stopDeadline != time.Hour {
-		t.Fatalf("pull deadline %s, want the pull timeout", h.stopDeadline)
+	if d := h.Deadlines["Pull x tls=true"]; d != time.Hour {
+		t.Fatalf("pull deadline %s, want the pull timeout", d)
 	}
 	p.t.Call = 100 * time.Millisecond
 	if _, err := p.Create(context.Background(), spec.CreateRequest{}); !strings.Contains(err.Error(), "podman create gave no answer within 100ms") {
 		t.Fatalf("Create: %v", err)
 	}
-	if classOf(errors.New("boom")) != "" {
-		t.Fatal("an unclassified error got a class")
+	if classOf(errors.New("boom")) != outcome.ClassFailed || classOf(nil) != "" {
+		t.Fatal("an unclassified error is not of class failed")
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
 )
@@ -47,32 +48,44 @@ func TestRegistryPolicy(t *testing.T) {
 	}
 }
 
+// A pull's progress: every line passed on, the first shown at once, then at most one per interval,
+// each shown line counting those held back before it; the lines are split at \r and \n, blank ones
+// dropped, a last line without an end flushed. Asserted on what the progress passes on (its hook) on
+// a clock of the test's, not on log text.
 func TestPullProgressRate(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var got []progressLine
+	pp := newProgress(10*time.Second, func() time.Time { return now }, func(l progressLine) { got = append(got, l) })
+	fmt.Fprint(pp, "Trying to pull x...\nGetting image source signatures\nCopying blob sha256:1\r\nCopying blob ")
+	now = now.Add(10 * time.Second)
+	fmt.Fprint(pp, "sha256:2\n\nWriting manifest")
+	now = now.Add(time.Second)
+	pp.flush()
+	want := []progressLine{{"Trying to pull x...", true, 0}, {"Getting image source signatures", false, 0}, {"Copying blob sha256:1", false, 0},
+		{"Copying blob sha256:2", true, 2}, {"Writing manifest", false, 0}}
+	if d := cmp.Diff(want, got); d != "" || pp.lines != 5 || pp.shown != 2 {
+		t.Fatalf("(-want +got):\n%s\n%d lines, %d shown", d, pp.lines, pp.shown)
+	}
+	// With no minimum interval every line is shown.
+	got = nil
+	pp = newProgress(0, func() time.Time { return now }, func(l progressLine) { got = append(got, l) })
+	fmt.Fprint(pp, "a\nb\nc\n")
+	if d := cmp.Diff([]progressLine{{"a", true, 0}, {"b", true, 0}, {"c", true, 0}}, got); d != "" || pp.shown != 3 {
+		t.Fatal(d)
+	}
+}
+
+// The log is one sink of the progress: a shown line at Info (with more_lines when some were held
+// back), the others at Debug.
+func TestProgressLogLevels(t *testing.T) {
 	log, hook := logtest.NewNullLogger()
 	log.SetLevel(logrus.DebugLevel)
-	pp := newPullProgress(log, time.Hour)
-	fmt.Fprint(pp, "Trying to pull x...\nGetting image source signatures\nCopying blob sha256:1\r\nCopying blob ")
-	fmt.Fprint(pp, "sha256:2\n\nWriting manifest")
-	pp.flush()
-	var got []string
-	for _, e := range hook.AllEntries() {
-		got = append(got, e.Level.String()+" "+e.Message)
+	for _, l := range []progressLine{{"a", true, 0}, {"b", false, 0}, {"c", true, 1}} {
+		logProgress(log, l)
 	}
-	want := []string{"info pull: Trying to pull x...", "debug pull: Getting image source signatures", "debug pull: Copying blob sha256:1",
-		"debug pull: Copying blob sha256:2", "debug pull: Writing manifest"}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") || pp.lines != 5 {
-		t.Fatalf("got %q (%d lines)", got, pp.lines)
-	}
-	// With no minimum interval every line is at Info.
-	hook.Reset()
-	pp = newPullProgress(log, 0)
-	fmt.Fprint(pp, "a\nb\nc\n")
-	for _, e := range hook.AllEntries() {
-		if e.Level != logrus.InfoLevel {
-			t.Fatalf("%+v", e)
-		}
-	}
-	if len(hook.AllEntries()) != 3 {
-		t.Fatal(hook.AllEntries())
+	es := hook.AllEntries()
+	if len(es) != 3 || es[0].Level != logrus.InfoLevel || es[1].Level != logrus.DebugLevel || es[2].Level != logrus.InfoLevel ||
+		es[2].Data["more_lines"] != 1 || es[0].Data["more_lines"] != nil {
+		t.Fatalf("%+v", es)
 	}
 }

@@ -43,31 +43,55 @@ func (w *lineLog) flush() {
 	w.buf = nil
 }
 
-// pullProgress logs a pull's progress lines: at Info at most once per interval (the first line at
-// once, with a count of the lines held back since the last), every line at Debug.
+// progressLine is one line of a pull's progress as pullProgress passes it on: Shown at Info (else
+// at Debug only), with the count of lines Held back at Debug since the last one shown.
+type progressLine struct {
+	Text  string
+	Shown bool
+	Held  int
+}
+
+// pullProgress passes a pull's progress lines on (to the log: logProgress): shown at Info at most
+// once per interval (the first line at once, with a count of the lines held back since the last),
+// every line at Debug.
 type pullProgress struct {
 	*lineLog
-	lines int
+	lines, shown int
 }
 
 func newPullProgress(log logrus.FieldLogger, every time.Duration) *pullProgress {
+	return newProgress(every, time.Now, func(l progressLine) { logProgress(log, l) })
+}
+
+// newProgress is pullProgress with its clock and where its lines go.
+func newProgress(every time.Duration, now func() time.Time, emit func(progressLine)) *pullProgress {
 	p := &pullProgress{}
 	var last time.Time
 	held := 0
 	p.lineLog = &lineLog{line: func(l string) {
 		p.lines++
-		now := time.Now()
-		if last.IsZero() || now.Sub(last) >= every {
-			e := log
-			if held > 0 {
-				e = log.WithField("more_lines", held)
-			}
-			e.Info("pull: " + l)
-			last, held = now, 0
+		t := now()
+		if last.IsZero() || t.Sub(last) >= every {
+			p.shown++
+			emit(progressLine{Text: l, Shown: true, Held: held})
+			last, held = t, 0
 			return
 		}
 		held++
-		log.Debug("pull: " + l)
+		emit(progressLine{Text: l})
 	}}
 	return p
+}
+
+// logProgress logs a progress line: "pull: LINE", at Info when shown (with more_lines, the count
+// held back before it, when any), else at Debug.
+func logProgress(log logrus.FieldLogger, l progressLine) {
+	switch {
+	case !l.Shown:
+		log.Debug("pull: " + l.Text)
+	case l.Held > 0:
+		log.WithField("more_lines", l.Held).Info("pull: " + l.Text)
+	default:
+		log.Info("pull: " + l.Text)
+	}
 }

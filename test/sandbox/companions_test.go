@@ -272,7 +272,8 @@ func TestGeneratorMessageIsReported(t *testing.T) {
 	r := e.pass()
 	var msg string
 	for _, f := range r.Failures {
-		if f.App == "sb-bad-ui" {
+		// A companion's failure is about the companion, for its app.
+		if f.App == "sb-bad" && f.Subject == "companion" && f.Name == "sb-bad-ui" {
 			msg = f.Error
 		}
 	}

@@ -1,4 +1,4 @@
-package reconciler
+package mounts
 
 import (
 	"crypto/sha256"
@@ -10,20 +10,10 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/reconciler/plan"
 	"github.com/lockstep/lockstep/spec"
-
-	"github.com/lockstep/lockstep/manifest"
 )
-
-// Files a container mounts read-only from a dependency (lnd's tls.cert and macaroons in a UI) are
-// rewritten by the dependency, in place or when it restarts. The container keeps what it read at its
-// start, so lockstep restarts it once when they change: each pass takes a fingerprint of every such
-// mount (names, sizes, inodes, modification and change times; never contents), keeps the one each
-// container started with, and turns a running, unchanged container whose fingerprint moved into a
-// restart. Like a hook's rewritten config, that restart is not a repair: no backoff, no dependents.
-// A container this pass starts, restarts or recreates takes the fingerprint of this pass's
-// observation. After a restart of lockstepd the first pass only takes fingerprints.
 
 // Bounds of a mount's fingerprint: a mount is a directory of a few credential files, not a tree.
 const (
@@ -31,8 +21,8 @@ const (
 	printMaxDepth   = 3
 )
 
-// fingerprints takes, while observing, the fingerprint of every desired container's mounts.
-func fingerprints(desired []*spec.Desired) map[string]string {
+// Fingerprints takes, while observing, the fingerprint of every desired container's mounts.
+func Fingerprints(desired []*spec.Desired) map[string]string {
 	out := map[string]string{}
 	for _, d := range desired {
 		if len(d.Mounts) > 0 {
@@ -42,11 +32,15 @@ func fingerprints(desired []*spec.Desired) map[string]string {
 	return out
 }
 
-// checkMounts folds changed mounted files (prints: the observed fingerprints) into the actions, and
-// books the fingerprint each container starts with. It does no I/O.
-func (r *Reconciler) checkMounts(actions []plan.Action, prints map[string]string) {
-	if r.prints == nil {
-		r.prints = map[string]string{}
+// Book keeps the fingerprint of each container's mounts at its last start (pass goroutine only).
+type Book struct{ prints map[string]string }
+
+// Fold turns running, unchanged containers whose mounts' fingerprint (prints: the observed ones)
+// moved since their start into restarts, and books the fingerprint each container starts with. It
+// does no I/O.
+func (b *Book) Fold(actions []plan.Action, prints map[string]string) {
+	if b.prints == nil {
+		b.prints = map[string]string{}
 	}
 	seen := map[string]bool{}
 	for i := range actions {
@@ -63,8 +57,8 @@ func (r *Reconciler) checkMounts(actions []plan.Action, prints map[string]string
 			continue
 		}
 		p := prints[name]
-		old, known := r.prints[name]
-		r.prints[name] = p
+		old, known := b.prints[name]
+		b.prints[name] = p
 		if a.Kind == plan.KindNone && known && old != p {
 			var srcs []string
 			for _, m := range a.Desired.Mounts {
@@ -74,9 +68,9 @@ func (r *Reconciler) checkMounts(actions []plan.Action, prints map[string]string
 			a.Cause = fmt.Sprintf("files it mounts read-only changed (%s)", strings.Join(srcs, ", "))
 		}
 	}
-	for name := range r.prints {
+	for name := range b.prints {
 		if !seen[name] {
-			delete(r.prints, name)
+			delete(b.prints, name)
 		}
 	}
 }
