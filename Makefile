@@ -49,7 +49,7 @@ test-hosts: ## fresh Debian 12 and 13 hosts (debootstrap, cached in /var/lib/loc
 	echo "== make test-hosts took $$(( $$(date +%s) - t0 ))s"
 
 # Fuzz targets: package and name. Seeds are in each package's testdata/fuzz and in the f.Add calls.
-FUZZ_TARGETS := ./manifest:FuzzParseValidate ./quadlet:FuzzRenderNoInjection ./dbusapi:FuzzReportRoundTrip \
+FUZZ_TARGETS := ./manifest:FuzzParseValidate ./policy:FuzzPolicyParse ./quadlet:FuzzRenderNoInjection ./dbusapi:FuzzReportRoundTrip \
 	./dbusapi:FuzzDecodeReport ./report:FuzzLoadReport
 FUZZTIME ?= 4s
 FUZZLONG ?= 10m

@@ -18,12 +18,14 @@ import (
 
 	"github.com/lockstep/lockstep/internal/testenv"
 	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/policy"
 	"github.com/lockstep/lockstep/quadlet"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
-var goldenRoots = manifest.Roots{DataRoot: "/srv/lockstep-golden/apps"}
+// goldenRoots: the test apps' grants (web uses the host's network) are the operator's policy's.
+var goldenRoots = manifest.Roots{DataRoot: "/srv/lockstep-golden/apps", Policy: &policy.Policy{Apps: map[string]policy.Grants{"web": {HostNetwork: true}}}}
 
 func load(t *testing.T, ids ...string) []*manifest.Loaded {
 	t.Helper()

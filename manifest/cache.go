@@ -44,6 +44,7 @@ func keyOf(path string, roots Roots) (fileKey, bool) {
 	for _, e := range roots.Extra {
 		r += "\x00" + e
 	}
+	r += "\x00" + roots.NetworkPrefix + "\x00" + roots.Policy.Digest()
 	return fileKey{dev: uint64(st.Dev), ino: st.Ino, size: fi.Size(), mtime: fi.ModTime().UnixNano(),
 		ctime: st.Ctim.Sec*1e9 + st.Ctim.Nsec, roots: r}, true
 }

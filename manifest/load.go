@@ -118,6 +118,9 @@ func LoadFile(file string, roots Roots) (*Loaded, Problems) {
 	if real, err := filepath.EvalSymlinks(file); err == nil {
 		dir = filepath.Dir(real)
 	}
+	if len(ps) == 0 { // the policy holds a valid manifest (no refusal repeats a problem)
+		ps = append(checkBuildContexts(file, dir, app), CheckPolicy(file, app, roots)...)
+	}
 	l := &Loaded{App: *app, File: file, Dir: dir, HookDeps: make([][]string, len(app.Hooks.PreStart))}
 	for i, h := range app.Hooks.PreStart {
 		if h.Template != "" && !hasDotDot(h.Template) && !filepath.IsAbs(h.Template) {
@@ -327,6 +330,7 @@ func crossCheck(apps []*Loaded, invalid map[string]bool) []appProblem {
 	for _, a := range apps {
 		ids = append(ids, a.ID)
 	}
+	out = append(out, checkOptIn(apps, byID, providers)...)
 	for _, cyc := range graph.Cycles(ids, func(id string) (out []string) {
 		for _, name := range byID[id].Deps() {
 			if dep, ok := providers[name]; ok && byID[dep] != nil {

@@ -32,10 +32,13 @@ type App struct {
 	Provides []string `yaml:"provides"`
 	// Exports are named values the app's dependents use as ${APP.NAME} in env and command, and through
 	// dep in pre-start templates.
-	Exports    map[string]Export `yaml:"exports"`
-	Hooks      Hooks             `yaml:"hooks"`
-	Companions []Companion       `yaml:"companions"`
-	Registry   Registry          `yaml:"registry"`
+	Exports map[string]Export `yaml:"exports"`
+	// SharedPaths are the paths in the app's data dir its dependents may mount read-only (mounts:
+	// [{from: ID, path: ...}]): a provider's data is shared only where it says so.
+	SharedPaths []string    `yaml:"shared_paths"`
+	Hooks       Hooks       `yaml:"hooks"`
+	Companions  []Companion `yaml:"companions"`
+	Registry    Registry    `yaml:"registry"`
 }
 
 // Export is one value an app exports: exactly one of Value, Host or Secret.
@@ -48,6 +51,9 @@ type Export struct {
 	// Secret: lockstep generates the value once (32 random bytes, hex) and keeps it in its state dir,
 	// mode 0600. It never appears in a log, report or D-Bus reply.
 	Secret bool `yaml:"secret"`
+	// Shared lets the app's dependents read a secret export (${APP.NAME}, dep in templates); without
+	// it the secret is the app's own. Value and host exports are always its dependents'.
+	Shared bool `yaml:"shared"`
 }
 
 // Container is one container of an app.

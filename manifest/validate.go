@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"go.podman.io/image/v5/docker/reference"
+
+	"github.com/lockstep/lockstep/policy"
 )
 
 // AppDataVar stands, at the start of a volume source, for the app's own data directory.
@@ -33,11 +35,16 @@ var RestartPolicies = []string{"no", "always", "on-failure", "unless-stopped"}
 // lockstep's own units (lockstep-reconcile.service and .timer, system and user).
 var ReservedCompanionIDs = map[string]bool{"reconcile": true}
 
-// Roots says where an app's data may live: DataRoot/<id> is ${APP_DATA}, and bind-mount sources must be
-// inside DataRoot or one of Extra.
+// Roots is what the load path holds manifests to besides their own content: DataRoot/<id> is
+// ${APP_DATA}, the app's own data dir; Extra are lockstepd's --volume-root dirs, which every app's
+// volume sources may lie in; Policy is the operator's policy (nil: the empty policy, which grants
+// nothing); NetworkPrefix starts lockstep's app networks (lockstepd's --network-prefix; default
+// "lockstep-").
 type Roots struct {
-	DataRoot string
-	Extra    []string
+	DataRoot      string
+	Extra         []string
+	Policy        *policy.Policy
+	NetworkPrefix string
 }
 
 // AppData returns the data directory of app id.
@@ -301,6 +308,9 @@ func Validate(file string, a *App, roots Roots) Problems {
 		if n != 1 {
 			bad(f, "set exactly one of value, host and secret")
 		}
+		if e.Shared && !e.Secret {
+			bad(f+".shared", "only a secret export is shared or not; value and host exports are always visible to dependents")
+		}
 		if e.Host != "" && a.member(e.Host) == nil {
 			bad(f+".host", "%q is not a container of this app (%s)", e.Host, strings.Join(a.memberNames(), ", "))
 		}
@@ -319,6 +329,11 @@ func Validate(file string, a *App, roots Roots) Problems {
 			if !path.IsAbs(dm.Target) {
 				bad(f+".target", "%q is not an absolute path", dm.Target)
 			}
+		}
+	}
+	for i, sp := range a.SharedPaths {
+		if sp == "" || path.IsAbs(sp) || hasDotDot(sp) {
+			bad(fmt.Sprintf("app.shared_paths[%d]", i), "%q must be a path relative to the app's data directory, without ..", sp)
 		}
 	}
 	hookNames := map[string]int{}
@@ -522,6 +537,8 @@ func validateContainer(f string, c *Container, a *App, roots Roots, bad badFunc)
 			bad(f+".build.context", "missing")
 		} else if strings.Contains(c.Build.Context, "..") {
 			bad(f+".build.context", "%q must not contain ..", c.Build.Context)
+		} else if path.IsAbs(c.Build.Context) {
+			bad(f+".build.context", "%q must be a directory relative to the manifest's directory, not an absolute path", c.Build.Context)
 		}
 		if c.Build.Containerfile != "" && (path.IsAbs(c.Build.Containerfile) || strings.Contains(c.Build.Containerfile, "..")) {
 			bad(f+".build.containerfile", "%q must be a path inside the build context", c.Build.Containerfile)
@@ -584,19 +601,9 @@ func checkPorts(field string, ports []string, bad badFunc) {
 
 func checkVolumes(field string, vols []string, roots Roots, id string, bad badFunc) {
 	for i, s := range vols {
-		v, err := ParseVolume(s, roots.AppData(id))
-		f := fmt.Sprintf("%s[%d]", field, i)
-		if err != nil {
-			bad(f, "%q: %v", s, err)
-			continue
-		}
-		ok := within(v.Source, roots.DataRoot)
-		for _, r := range roots.Extra {
-			ok = ok || within(v.Source, r)
-		}
-		if !ok {
-			allowed := append([]string{roots.DataRoot}, roots.Extra...)
-			bad(f, "source %q is outside the allowed roots (%s)", v.Source, strings.Join(allowed, ", "))
+		// Where a source may lie is the operator's policy's (CheckPolicy).
+		if _, err := ParseVolume(s, roots.AppData(id)); err != nil {
+			bad(fmt.Sprintf("%s[%d]", field, i), "%q: %v", s, err)
 		}
 	}
 }

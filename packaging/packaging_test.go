@@ -201,6 +201,7 @@ func (b *build) expected(t *testing.T, format string) map[string]entry {
 		"/usr/bin/lockstepd":                           {"-rwxr-xr-x", filepath.Join(b.binDir, "lockstepd")},
 		"/usr/bin/lockstepctl":                         {"-rwxr-xr-x", filepath.Join(b.binDir, "lockstepctl")},
 		"/etc/lockstep/apps.d":                         {"drwxr-xr-x", ""},
+		"/etc/lockstep/policy.yaml":                    {"-rw-r--r--", filepath.Join(b.top, "packaging", "policy.yaml")},
 		"/usr/share/lockstep/catalog":                  {"drwxr-xr-x", ""},
 		"/usr/share/lockstep/examples/demo":            {"drwxr-xr-x", ""},
 		"/usr/share/lockstep/examples/demo/demo-built": {"drwxr-xr-x", ""},
@@ -363,8 +364,8 @@ func TestDeb(t *testing.T) {
 	// Control: the conffile, the scripts as written in packaging/scripts/deb and valid sh.
 	ctl := t.TempDir()
 	run(t, "dpkg-deb", "-e", b.deb, ctl)
-	if got, err := os.ReadFile(filepath.Join(ctl, "conffiles")); err != nil || string(got) != "/etc/lockstep/lockstepd.env\n" {
-		t.Errorf("conffiles: %q (%v), want exactly /etc/lockstep/lockstepd.env", got, err)
+	if got, err := os.ReadFile(filepath.Join(ctl, "conffiles")); err != nil || string(got) != "/etc/lockstep/lockstepd.env\n/etc/lockstep/policy.yaml\n" {
+		t.Errorf("conffiles: %q (%v), want exactly /etc/lockstep/lockstepd.env and /etc/lockstep/policy.yaml", got, err)
 	}
 	for _, s := range []string{"postinst", "prerm", "postrm"} {
 		p := filepath.Join(ctl, s)
@@ -440,7 +441,7 @@ func TestRPM(t *testing.T) {
 		}
 		wantFlags := ""
 		switch p {
-		case "/etc/lockstep/lockstepd.env":
+		case "/etc/lockstep/lockstepd.env", "/etc/lockstep/policy.yaml":
 			wantFlags = "cn" // %config(noreplace)
 		case "/usr/share/licenses/lockstep/LICENSE":
 			wantFlags = "l" // %license
@@ -463,7 +464,7 @@ func TestRPM(t *testing.T) {
 			t.Errorf("%s is missing from the .rpm", p)
 		}
 	}
-	if got := strings.TrimSpace(run(t, "rpm", "-qp", "--configfiles", b.rpm)); got != "/etc/lockstep/lockstepd.env" {
+	if got := strings.TrimSpace(run(t, "rpm", "-qp", "--configfiles", b.rpm)); got != "/etc/lockstep/lockstepd.env\n/etc/lockstep/policy.yaml" {
 		t.Errorf("config files: %q", got)
 	}
 

@@ -208,7 +208,9 @@ func TestDebScriptsOffline(t *testing.T) {
 	}
 
 	// lockstepd's state, an app's data and the admin's manifest.
-	state := []string{"/var/lib/lockstep/report.json", "/var/lib/lockstep/adopted.json", "/var/lib/lockstep/.report.json.tmp-123", "/run/lockstep/lockstep.sock"}
+	state := []string{"/var/lib/lockstep/report.json", "/var/lib/lockstep/adopted.json", "/var/lib/lockstep/.report.json.tmp-123", "/run/lockstep/lockstep.sock",
+		// issue 18: purge leaves no secret and no rollback record (which held env with secrets)
+		"/var/lib/lockstep/rollback.json", "/var/lib/lockstep/.rollback.json.tmp-9", "/var/lib/lockstep/secrets/bitcoin-knots/rpc_password"}
 	keep := []string{"/var/lib/lockstep/apps/demo-web/data/index.html", "/etc/lockstep/apps.d/demo-web.yaml"}
 	for _, p := range append(state, keep...) {
 		c.write(t, p, "x")

@@ -348,7 +348,7 @@ func (h *fakeHost) Problems(_ context.Context, desired []*spec.Desired, _ string
 // A pass whose podman does not answer still asks the host checker, with every installed app: the
 // reason podman does not answer may be the host's (rootless podman without newuidmap).
 func TestListFailureStillChecksTheHost(t *testing.T) {
-	p := &fakePodman{listErr: &engine.APIError{Op: "listing containers", Err: fmt.Errorf("%w: connection refused", engine.ErrUnavailable)}}
+	p := &fakePodman{ListErr: &engine.APIError{Op: "listing containers", Err: fmt.Errorf("%w: connection refused", engine.ErrUnavailable)}}
 	r := newTestReconciler(t, p, map[string]string{"a": "", "b": ""})
 	h := &fakeHost{}
 	r.cfg.Host = h

@@ -207,14 +207,14 @@ func TestPurgeRemovesImagesUninstallDoesNot(t *testing.T) {
 // operator allows no registry at all; the build's steps are logged at Info, its other output at Debug.
 func TestBuildOutputIsLogged(t *testing.T) {
 	f := newFixture(t)
-	ctxDir := filepath.Join(f.dir, "build-log")
+	ctxDir := filepath.Join(f.apps, "build-log") // beside the manifest: a context is relative to its directory
 	mkdirAll(t, ctxDir)
 	os.WriteFile(filepath.Join(ctxDir, "Containerfile"), []byte("FROM "+bbImage+"\nRUN echo built-output-marker && echo built-output-marker > /marker\n"), 0o644)
 	tag := fmt.Sprintf("localhost/lockstep-test/built-log:%d", time.Now().UnixNano())
 	f.app("it-build-log", fmt.Sprintf(`  container:
     build: {context: %s, tag: "%s"}
     command: [sh, -c, 'trap "exit 0" TERM; while :; do sleep 1; done']
-`, ctxDir, tag))
+`, filepath.Base(ctxDir), tag))
 	rec, hook := f.policyReconciler(reconciler.RegistryPolicy{Allowed: []string{"registry.invalid"}})
 	noFailures(t, rec.Pass(context.Background(), "test"))
 	var steps, debug int

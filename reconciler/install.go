@@ -190,8 +190,12 @@ func (r *Reconciler) checkNotNeeded(id string) error {
 }
 
 // Apply is the runner's: it checks and applies one operation (runner.go), in the runner's goroutine
-// before a pass, so that the check still holds when the change is made.
+// before a pass, so that the check still holds when the change is made. Its error is redacted.
 func (r *Reconciler) Apply(ctx context.Context, op Op) error {
+	return r.secrets.RedactError(r.apply(ctx, op))
+}
+
+func (r *Reconciler) apply(ctx context.Context, op Op) error {
 	switch op.Kind {
 	case OpInstall:
 		return r.enable(op.App)

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/lockstep/lockstep/policy"
 )
 
 func TestEnableDisablePurge(t *testing.T) {
@@ -97,5 +100,28 @@ func TestEnableNeedsItsDependencies(t *testing.T) {
 	}
 	if err := r.disable("bitcoin-knots"); !errors.Is(err, ErrNeeded) {
 		t.Fatalf("removing the provider: %v", err)
+	}
+}
+
+// TestEnableHoldsToThePolicy (issue 18): Install refuses a catalog manifest the operator's policy
+// refuses (a companion on the host's network as root), naming the key; with the grant it installs.
+func TestEnableHoldsToThePolicy(t *testing.T) {
+	r := newTestReconciler(t, &fakePodman{Images: map[string]bool{}}, nil)
+	cat := filepath.Join(t.TempDir(), "catalog")
+	os.MkdirAll(cat, 0o755)
+	r.cfg.CatalogDir = cat
+	os.WriteFile(filepath.Join(cat, "ui.yaml"), []byte("app:\n  id: ui\n  name: UI\n  version: '1'\n  container:\n    image: localhost/ui:1\n"+
+		"  companions:\n    - {id: ui-x, image: 'localhost/ui:1', network: host, user: '0'}\n"), 0o644)
+	err := r.enable("ui")
+	if !errors.Is(err, ErrInvalidManifest) || !strings.Contains(err.Error(), "app.companions[0].network: the host's network is not granted to app ui (to allow it: apps.ui.host_network: true in /etc/lockstep/policy.yaml)") ||
+		!strings.Contains(err.Error(), "app.companions[0].user:") {
+		t.Fatalf("install of a manifest the policy refuses: %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(r.cfg.AppsDir, "ui.yaml")); !os.IsNotExist(err) {
+		t.Fatal("installed anyway")
+	}
+	r.cfg.Roots.Policy = &policy.Policy{Apps: map[string]policy.Grants{"ui": {HostNetwork: true, RootUser: true}}}
+	if err := r.enable("ui"); err != nil {
+		t.Fatalf("with the grants: %v", err)
 	}
 }

@@ -537,7 +537,7 @@ func TestPodmanNotRunning(t *testing.T) {
 
 func TestLocalBuild(t *testing.T) {
 	f := newFixture(t)
-	ctxDir := filepath.Join(f.dir, "build-ctx")
+	ctxDir := filepath.Join(f.apps, "build-ctx") // beside the manifest: a context is relative to its directory
 	os.MkdirAll(ctxDir, 0o755)
 	os.WriteFile(filepath.Join(ctxDir, "Containerfile"), []byte("FROM "+bbImage+"\nCOPY greeting /greeting\n"), 0o644)
 	os.WriteFile(filepath.Join(ctxDir, "greeting"), []byte("built here\n"), 0o644)
@@ -545,7 +545,7 @@ func TestLocalBuild(t *testing.T) {
 	f.app("it-built", fmt.Sprintf(`  container:
     build: {context: %s, tag: "%s"}
     command: [sh, -c, 'trap "exit 0" TERM; while :; do sleep 1; done']
-`, ctxDir, tag))
+`, filepath.Base(ctxDir), tag))
 	r := f.pass()
 	noFailures(t, r)
 	if out := f.pm.MustCLI(t, "exec", "it-built", "cat", "/greeting"); out != "built here" {

@@ -345,6 +345,7 @@ func TestRewrittenCredentialRestartsItsConsumerOnce(t *testing.T) {
 	mkdirAll(t, pub)
 	os.WriteFile(filepath.Join(pub, "admin.macaroon"), []byte("0201036c6e6402f801"), 0o644) // an lnd that ran before
 	f.app("lnd", fmt.Sprintf(`  exports: {host: {host: lnd}, rest_port: {value: "8080"}}
+  shared_paths: [public]
   container:
     image: %s
     command: %s

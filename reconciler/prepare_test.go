@@ -25,7 +25,7 @@ func TestBindSourceThroughASymlinkIsRefused(t *testing.T) {
 	}
 	// (The last would make a directory in / if followed: its name is this test's own.)
 	for _, src := range []string{"owner/shared", "owner/shared/etc", "owner/shared/lockstep-prepare-test/dir"} {
-		err := prepareSource(roots, filepath.Join(roots.DataRoot, src))
+		err := prepareSource(roots, "owner", filepath.Join(roots.DataRoot, src))
 		if !errors.Is(err, beneath.ErrSymlink) {
 			t.Errorf("%s: %v, want a refusal (through a symlink)", src, err)
 		}
@@ -36,14 +36,14 @@ func TestBindSourceThroughASymlinkIsRefused(t *testing.T) {
 		t.Error("/lockstep-prepare-test was made")
 	}
 	// An ordinary source is made; an existing file is kept.
-	if err := prepareSource(roots, filepath.Join(roots.DataRoot, "owner", "a", "b")); err != nil {
+	if err := prepareSource(roots, "owner", filepath.Join(roots.DataRoot, "owner", "a", "b")); err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(roots.DataRoot, "owner", "file"), nil, 0o600)
-	if err := prepareSource(roots, filepath.Join(roots.DataRoot, "owner", "file")); err != nil {
+	if err := prepareSource(roots, "owner", filepath.Join(roots.DataRoot, "owner", "file")); err != nil {
 		t.Fatal(err)
 	}
-	if err := prepareSource(roots, "/etc"); err == nil {
+	if err := prepareSource(roots, "owner", "/etc"); err == nil {
 		t.Error("/etc accepted")
 	}
 }
@@ -80,7 +80,7 @@ func TestBindSourceSwapNeverWins(t *testing.T) {
 	refused := 0
 	for i := range 100_000 {
 		// A new source each time, so every try races the check and the creation.
-		if err := prepareSource(roots, filepath.Join(app, "shared", fmt.Sprint(i), "c")); err != nil {
+		if err := prepareSource(roots, "owner", filepath.Join(app, "shared", fmt.Sprint(i), "c")); err != nil {
 			refused++
 		}
 	}

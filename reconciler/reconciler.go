@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -42,7 +43,9 @@ type Config struct {
 	// CatalogDir holds the available apps that OpInstall links into AppsDir.
 	CatalogDir string
 	StateDir   string // report and adoption records
-	Roots      manifest.Roots
+	// Roots are the data root, the --volume-root dirs and the operator's policy every manifest is
+	// loaded under (nil Policy: nothing granted); its NetworkPrefix defaults to NetworkPrefix below.
+	Roots manifest.Roots
 	// Parallel bounds how many apps of one dependency wave are worked on at once (default 4).
 	Parallel int
 	Log      logrus.FieldLogger
@@ -124,6 +127,7 @@ func New(cfg Config, p engine.Podman) (*Reconciler, error) {
 	if cfg.NetworkPrefix == "" {
 		cfg.NetworkPrefix = spec.NetworkPrefix
 	}
+	cfg.Roots.NetworkPrefix = cmp.Or(cfg.Roots.NetworkPrefix, cfg.NetworkPrefix)
 	if cfg.ReachGrace == 0 {
 		cfg.ReachGrace = ReachGrace
 	} else if cfg.ReachGrace < 0 {
@@ -151,7 +155,8 @@ func New(cfg Config, p engine.Podman) (*Reconciler, error) {
 	}
 	r.last = last
 	// rollback: known-good and failed specs survive a restart (rollback.go).
-	if r.rb, err = loadRollbacks(cfg.StateDir, cfg.Log); err != nil {
+	// The secret store seals secret values out of rollback.json.
+	if r.rb, err = rollback.Load(cfg.StateDir, cfg.Log, r.secrets.Seal, r.secrets.Unseal); err != nil {
 		return nil, err
 	}
 	if b, err := os.ReadFile(filepath.Join(cfg.StateDir, adoptedFile)); err == nil {
@@ -217,7 +222,8 @@ func (r *Reconciler) Pass(ctx context.Context, trigger string) *report.Report {
 	r.pass(ctx, log, rep)
 	rep.FinishedAt = r.cfg.Now().UTC()
 	sort.SliceStable(rep.Failures, func(i, j int) bool { return rep.Failures[i].App < rep.Failures[j].App })
-	report.Clean(rep) // no control characters from podman or containers; bounded for D-Bus
+	rep.Redact(r.Redact) // the backstop: no secret value leaves in a report, whatever formatted it
+	report.Clean(rep)    // no control characters from podman or containers; bounded for D-Bus
 	if err := report.SaveReport(r.cfg.StateDir, rep); err != nil {
 		log.WithError(err).Error("saving report")
 	}
@@ -707,16 +713,19 @@ func (r *Reconciler) prepareData(d *spec.Desired) error {
 	}
 	data.Close()
 	for _, v := range d.Request.Volumes {
-		if err := prepareSource(r.cfg.Roots, v.Source); err != nil {
+		if err := prepareSource(r.cfg.Roots, d.App.ID, v.Source); err != nil {
 			return fmt.Errorf("bind mount source %s: %w", v.Source, err)
 		}
 	}
 	return nil
 }
 
+// Redact hides every secret value the store knows in msg (lockstepd's log hook, the report pass).
+func (r *Reconciler) Redact(msg string) string { return r.secrets.Redact(msg) }
+
 // prepareSource checks and makes one bind-mount source beneath the root it lies in.
-func prepareSource(roots manifest.Roots, src string) error {
-	for _, root := range append([]string{roots.DataRoot}, roots.Extra...) {
+func prepareSource(roots manifest.Roots, app, src string) error {
+	for _, root := range append(append([]string{roots.DataRoot}, roots.Extra...), roots.Policy.VolumeRoots(app)...) {
 		rel, err := filepath.Rel(root, src)
 		if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
 			continue
@@ -738,7 +747,7 @@ func (r *Reconciler) adopt(ctx context.Context, a plan.Action) result {
 	if err != nil {
 		return result{err: fmt.Errorf("inspecting container %s: %w", a.Container.Name, err)}
 	}
-	if why := mismatch(in, &a.Desired.Request); why != "" {
+	if why := mismatch(in, &a.Desired.Request, a.Desired.App.Members()[a.Desired.Index].Command); why != "" {
 		return result{err: fmt.Errorf("container %s was not created by lockstep and does not match the manifest (%s); it is left untouched: remove or rename it to let lockstep install the app", a.Container.Name, why)}
 	}
 	r.mu.Lock()
@@ -758,12 +767,13 @@ func (r *Reconciler) adopt(ctx context.Context, a plan.Action) result {
 	return res
 }
 
-func mismatch(in *engine.Inspected, want *spec.CreateRequest) string {
+// mismatch says how in differs from want, quoting words (the manifest's command), never secrets.
+func mismatch(in *engine.Inspected, want *spec.CreateRequest, words []string) string {
 	if normImage(in.Image) != normImage(want.Image) {
 		return fmt.Sprintf("image %s, manifest wants %s", in.Image, want.Image)
 	}
 	if len(want.Command) > 0 && strings.Join(in.Command, "\x00") != strings.Join(want.Command, "\x00") {
-		return fmt.Sprintf("command %q, manifest wants %q", in.Command, want.Command)
+		return fmt.Sprintf("command %q, manifest wants %q", in.Command, words)
 	}
 	var have, wantPorts []string
 	for _, p := range in.Ports {

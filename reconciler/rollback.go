@@ -8,7 +8,6 @@ import (
 	"github.com/lockstep/lockstep/outcome"
 	"github.com/lockstep/lockstep/reconciler/failure"
 	"github.com/lockstep/lockstep/reconciler/plan"
-	"github.com/lockstep/lockstep/reconciler/rollback"
 	"github.com/lockstep/lockstep/report"
 )
 
@@ -19,10 +18,6 @@ import (
 // (and answering on its published ports) before its spec counts as good; Config.RollbackSettle
 // overrides it.
 const RollbackSettle = 30 * time.Second
-
-func loadRollbacks(dir string, log interface{ Warnf(string, ...any) }) (*rollback.Book, error) {
-	return rollback.Load(dir, log)
-}
 
 func (r *Reconciler) rollbackSettle() time.Duration {
 	switch {

@@ -288,7 +288,8 @@ func wireApps(f *fixture) {
   exports:
     rpc_host: {host: prov}
     rpc_user: {value: lockstep}
-    rpc_password: {secret: true}
+    rpc_password: {secret: true, shared: true}
+  shared_paths: [pub]
   hooks:
     pre_start:
       - {name: prov-conf, template: prov.conf.tmpl, path: prov.conf, mode: "0600"}
@@ -457,7 +458,7 @@ func TestRemovingANeededProviderIsRefused(t *testing.T) {
 		t.Fatal("the refused removal touched the manifest")
 	}
 	// A second provider takes over: removing the first is then allowed.
-	f.app("prov2", fmt.Sprintf("  provides: [chain]\n  container: {image: %s}\n  exports: {rpc_host: {host: prov2}, rpc_password: {secret: true}}\n", bbImage))
+	f.app("prov2", fmt.Sprintf("  provides: [chain]\n  container: {image: %s}\n  exports: {rpc_host: {host: prov2}, rpc_password: {secret: true, shared: true}}\n  shared_paths: [pub]\n", bbImage))
 	if err := f.rec.Apply(context.Background(), reconciler.Op{Kind: reconciler.OpRemove, App: "prov"}); err != nil {
 		t.Fatalf("with another provider installed: %v", err)
 	}

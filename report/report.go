@@ -208,3 +208,18 @@ func LoadReport(dir string) (*Report, error) {
 	Clean(&r) // written by an older lockstepd, perhaps
 	return &r, nil
 }
+
+// Redact passes every message of the report (actions' causes, failures, host problems) through f,
+// which hides secret values (the reconciler's secret store): the backstop that keeps a secret a
+// message quoted by mistake out of report.json, the D-Bus Report and the HTTP socket.
+func (r *Report) Redact(f func(string) string) {
+	for i := range r.Actions {
+		r.Actions[i].Cause = f(r.Actions[i].Cause)
+	}
+	for i := range r.Failures {
+		r.Failures[i].Error = f(r.Failures[i].Error)
+	}
+	for i := range r.HostProblems {
+		r.HostProblems[i].Message = f(r.HostProblems[i].Message)
+	}
+}

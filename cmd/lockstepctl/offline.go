@@ -12,6 +12,7 @@ import (
 	"github.com/lockstep/lockstep/engine"
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/podman"
+	"github.com/lockstep/lockstep/policy"
 	"github.com/lockstep/lockstep/quadlet"
 	"github.com/lockstep/lockstep/reconciler"
 	"github.com/lockstep/lockstep/reconciler/companions"
@@ -27,14 +28,30 @@ type dirs struct {
 	stateDir    string
 	dataRoot    string
 	volumeRoots []string
+	policyFile  string
+	policy      *policy.Policy
 }
 
+// roots are the daemon's roots and policy. A policy that cannot be read is said once on stderr and
+// replaced by the empty policy: nothing is granted.
 func (d *dirs) roots() manifest.Roots {
 	dr := d.dataRoot
 	if dr == "" {
 		dr = filepath.Join(d.stateDir, "apps")
 	}
-	return manifest.Roots{DataRoot: dr, Extra: d.volumeRoots}
+	if d.policy == nil {
+		file := d.policyFile
+		if file == "" {
+			file = policy.DefaultFile
+		}
+		p, err := policy.Load(file)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "lockstepctl: %v (holding manifests to the empty policy: nothing granted)\n", err)
+			p = &policy.Policy{File: file}
+		}
+		d.policy = p
+	}
+	return manifest.Roots{DataRoot: dr, Extra: d.volumeRoots, Policy: d.policy}
 }
 
 // loadApp loads app id's manifest from the apps dir if it is installed, else from the catalog.
@@ -61,6 +78,7 @@ func (d *dirs) addManifestFlags(cmd *cobra.Command) {
 	f.StringVar(&d.stateDir, "state-dir", "/var/lib/lockstep", "lockstepd's --state-dir (adoptions; default of --data-root)")
 	f.StringVar(&d.dataRoot, "data-root", "", "lockstepd's --data-root, where ${APP_DATA} lives (default STATE-DIR/apps)")
 	f.StringSliceVar(&d.volumeRoots, "volume-root", nil, "lockstepd's extra --volume-root directories")
+	f.StringVar(&d.policyFile, "policy", policy.DefaultFile, "lockstepd's --policy: the operator's policy manifests are held to")
 	cmd.MarkFlagDirname("apps-dir")
 	cmd.MarkFlagDirname("state-dir")
 	cmd.MarkFlagDirname("data-root")

@@ -59,7 +59,7 @@ func TestPlanAsRootOnAFreshStateDirCreatesNothing(t *testing.T) {
 				}
 			}
 			writeApp(t, apps, "ro-prov", "  container:\n    image: "+image+"\n    volumes: ['${APP_DATA}/d:/d']\n"+
-				"  exports:\n    pw: {secret: true}\n")
+				"  exports:\n    pw: {secret: true, shared: true}\n")
 			writeApp(t, apps, "ro-cons", "  container:\n    image: "+image+"\n    env: {PW: '${ro-prov.pw}'}\n"+
 				"  requires:\n    apps: [ro-prov]\n"+
 				"  hooks:\n    pre_start:\n      - {template: conf.tmpl, path: conf/app.conf}\n")

@@ -91,3 +91,26 @@ func TestValidateExplainsWiringErrors(t *testing.T) {
 		t.Fatalf("files as a set: exit %d\n%s\nwant\n%s", code, out2, out)
 	}
 }
+
+// TestValidatePolicyVerdict (issue 18): validate holds manifests to --policy as lockstepd does, says
+// the verdict, and a grant in the policy file makes the same manifest valid.
+func TestValidatePolicyVerdict(t *testing.T) {
+	dir := t.TempDir()
+	app := filepath.Join(dir, "vpn.yaml")
+	os.WriteFile(app, []byte("app:\n  id: vpn\n  name: VPN\n  version: '1'\n  container:\n    image: 'localhost/vpn:1'\n    capabilities: {add: [NET_ADMIN]}\n"), 0o644)
+	pol := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(pol, []byte("# nothing granted\n"), 0o644)
+	code, out, errOut := runCtl("validate", "--policy", pol, app)
+	want := app + ": app.container.capabilities.add[0]: adding capability CAP_NET_ADMIN is not granted to app vpn (to allow it: apps.vpn.capabilities in " + pol + ")\n"
+	if code != 1 || out != want || !strings.Contains(errOut, "1 problem(s); policy "+pol+": 1 refusal(s)") {
+		t.Fatalf("exit %d\n%s%s\nwant %s", code, out, errOut, want)
+	}
+	os.WriteFile(pol, []byte("apps:\n  vpn: {capabilities: [NET_ADMIN]}\n"), 0o644)
+	if code, out, errOut := runCtl("validate", "--policy", pol, app); code != 0 || out != "" || !strings.Contains(errOut, "1 manifest(s) valid; policy "+pol+": nothing refused") {
+		t.Fatalf("with the grant: exit %d %q %q", code, out, errOut)
+	}
+	os.WriteFile(pol, []byte("apps:\n  vpn: {capabilities: [NET_ADMN]}\n  bad id: {}\n"), 0o644)
+	if code, out, _ := runCtl("validate", "--policy", pol, app); code != 1 || !strings.Contains(out, pol+": apps.bad id:") {
+		t.Fatalf("an invalid policy: exit %d %q", code, out)
+	}
+}

@@ -145,12 +145,12 @@ func TestPodmanStoppedMidPass(t *testing.T) {
 	bus := testenv.StartBus(t, testenv.BusConfig{})
 	dir := t.TempDir()
 	apps, state := filepath.Join(dir, "apps.d"), filepath.Join(dir, "state")
-	ctxDir := filepath.Join(dir, "slow")
+	ctxDir := filepath.Join(apps, "slow") // beside the manifests: a build context is relative to their directory
 	os.MkdirAll(apps, 0o755)
 	os.MkdirAll(ctxDir, 0o755)
 	os.WriteFile(filepath.Join(ctxDir, "Containerfile"), []byte("FROM "+image+"\nRUN sleep 4\n"), 0o644)
 	tag := fmt.Sprintf("localhost/lockstep-test/pstop:%d", time.Now().UnixNano())
-	writeApp(t, apps, "pstop-a", fmt.Sprintf("  container:\n    build: {context: %s, tag: %q}\n    command: [sleep, '100000']\n    stop_grace_period: 1s\n", ctxDir, tag))
+	writeApp(t, apps, "pstop-a", fmt.Sprintf("  container:\n    build: {context: slow, tag: %q}\n    command: [sleep, '100000']\n    stop_grace_period: 1s\n", tag))
 	ids := []string{"pstop-a", "pstop-b", "pstop-c"}
 	for _, id := range ids[1:] {
 		writeApp(t, apps, id, fmt.Sprintf("  container:\n    image: %s\n    command: [sleep, '100000']\n    stop_grace_period: 1s\n", image))

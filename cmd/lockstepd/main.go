@@ -17,8 +17,10 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/lockstep/lockstep/hostcheck"
+	"github.com/lockstep/lockstep/internal/redact"
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/podman"
+	"github.com/lockstep/lockstep/policy"
 	"github.com/lockstep/lockstep/reconciler"
 	"github.com/lockstep/lockstep/reconciler/companions"
 	"github.com/lockstep/lockstep/reconciler/deadline"
@@ -51,6 +53,8 @@ type options struct {
 	runtimeDir     string
 	dataRoot       string
 	volumeRoots    stringList
+	policyFile     string
+	policy         *policy.Policy
 	logLevel       string
 	once           bool
 	interval       time.Duration
@@ -99,7 +103,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.stateDir, "state-dir", "/var/lib/lockstep", "directory for the report and other state")
 	fs.StringVar(&o.runtimeDir, "runtime-dir", "/run/lockstep", "directory for runtime files")
 	fs.StringVar(&o.dataRoot, "data-root", "", "directory holding each app's data dir, ${APP_DATA} (default STATE-DIR/apps)")
-	fs.Var(&o.volumeRoots, "volume-root", "another directory that bind-mount sources may come from (repeatable)")
+	fs.Var(&o.volumeRoots, "volume-root", "another directory that every app's bind-mount sources may come from (repeatable); see also the policy's volume_roots")
+	fs.StringVar(&o.policyFile, "policy", policy.DefaultFile, "the operator's policy: what app manifests may ask of the host (capabilities, host network, root, volume roots, networks); a missing file grants nothing, an invalid one stops lockstepd")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&o.once, "once", false, "run one pass, print its report as JSON and exit (1 if it has failures); no D-Bus")
 	fs.DurationVar(&o.interval, "interval", 0, "run a pass this often besides other triggers (0: only the timer unit, D-Bus calls and start-up)")
@@ -137,6 +142,11 @@ func (o *options) finish(fs *flag.FlagSet) (*options, error) {
 	if o.dataRoot == "" {
 		o.dataRoot = filepath.Join(o.stateDir, "apps")
 	}
+	pol, err := policy.Load(o.policyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--policy: %w", err)
+	}
+	o.policy = pol
 	if o.stopGrace == 0 {
 		o.stopGrace = o.stopTimeout - min(30*time.Second, o.stopTimeout/2)
 	}
@@ -236,6 +246,7 @@ func run(args []string, stdout io.Writer) int {
 		fmt.Fprintln(os.Stderr, "lockstepd:", err)
 		return 2
 	}
+	log.WithFields(logrus.Fields{"policy": o.policyFile, "apps_granted": len(o.policy.Apps)}).Info("operator policy")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
@@ -255,7 +266,7 @@ func run(args []string, stdout io.Writer) int {
 		AppsDir:        o.appsDir,
 		CatalogDir:     o.catalogDir,
 		StateDir:       o.stateDir,
-		Roots:          manifest.Roots{DataRoot: o.dataRoot, Extra: o.volumeRoots},
+		Roots:          manifest.Roots{DataRoot: o.dataRoot, Extra: o.volumeRoots, Policy: o.policy, NetworkPrefix: o.networkPrefix},
 		Parallel:       o.parallel,
 		Log:            log,
 		NetworkPrefix:  o.networkPrefix,
@@ -268,6 +279,8 @@ func run(args []string, stdout io.Writer) int {
 		log.WithError(err).Error("starting")
 		return 1
 	}
+	// The backstop under every log line: a secret value a message quoted by mistake is [secret].
+	log.AddHook(redact.Hook{Redact: rec.Redact})
 	if o.once {
 		if err := pm.Connect(ctx); err != nil {
 			log.WithError(err).Warn("podman is not reachable")

@@ -109,6 +109,25 @@ func TestFlags(t *testing.T) {
 	if code := run([]string{"--allowed-registries", "a b"}, &bytes.Buffer{}); code != 2 {
 		t.Fatalf("bad registry: exit %d", code)
 	}
+	// The operator's policy: a missing file grants nothing; an invalid one stops lockstepd, naming
+	// the file and the field; a valid one reaches the reconciler's roots.
+	dir := t.TempDir()
+	if o, err := parseFlags([]string{"--policy", filepath.Join(dir, "none.yaml")}); err != nil || len(o.policy.Apps) != 0 {
+		t.Fatalf("missing policy: %+v %v", o, err)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("apps:\n  x: {host_netwrk: true}\n"), 0o644)
+	if _, err := parseFlags([]string{"--policy", bad}); err == nil || !strings.HasPrefix(err.Error(), "--policy: "+bad+": -: line 2: field host_netwrk not found") {
+		t.Fatalf("invalid policy: %v", err)
+	}
+	if code := run([]string{"--policy", bad}, &bytes.Buffer{}); code != 2 {
+		t.Fatalf("invalid policy: exit %d", code)
+	}
+	good := filepath.Join(dir, "good.yaml")
+	os.WriteFile(good, []byte("apps:\n  x: {host_network: true}\n"), 0o644)
+	if o, err := parseFlags([]string{"--policy", good}); err != nil || !o.policy.Apps["x"].HostNetwork || o.policy.File != good {
+		t.Fatalf("policy: %+v %v", o, err)
+	}
 }
 
 // TestOnceRegistryPolicy: --allowed-registries reaches the reconciler; a pull from another registry

@@ -24,13 +24,15 @@ var allowed = map[string][]string{
 	"internal/testenv":    {},
 	"internal/podmantest": {"engine", "spec"},
 	"internal/archtest":   {},
+	"policy":              {},
+	"internal/redact":     {},
 	"internal/suggest":    {},
 	"internal/tmplref":    {},
 	"internal/graph":      {},
 	"internal/clidocs":    {},
 	"internal/ctlchar":    {},
 	"internal/portclash":  {},
-	"manifest":            {"internal/suggest", "internal/tmplref", "internal/graph", "internal/ctlchar", "internal/portclash"},
+	"manifest":            {"policy", "internal/suggest", "internal/tmplref", "internal/graph", "internal/ctlchar", "internal/portclash"},
 	"outcome":             {},
 	"ops":                 {"report", "outcome"},
 	"spec":                {"manifest"},
@@ -44,7 +46,7 @@ var allowed = map[string][]string{
 	"httpapi":             {"report", "outcome", "ops", "internal/peer"},
 	"reconciler/plan":     {"engine", "spec", "manifest"},
 	"hostcheck":           {"engine", "spec", "report"},
-	"reconciler":          {"engine", "spec", "report", "outcome", "ops", "quadlet", "manifest", "internal/atomicfile", "internal/beneath", "reconciler/"},
+	"reconciler":          {"engine", "spec", "report", "outcome", "ops", "quadlet", "manifest", "policy", "internal/atomicfile", "internal/beneath", "reconciler/"},
 	// cmd/ assembles the daemon and the CLI; tests and packaging data are leaves of nothing.
 	"cmd/lockstepd":   {"*"},
 	"cmd/lockstepctl": {"*"},
@@ -195,7 +197,7 @@ var overSize = map[string]struct {
 }{
 	"reconciler": {2150, "the executor (install, adopt, remove, with the name-in-use recovery of nameinuse.go), the report rows, " +
 		"the mounted-files fingerprints (mounts.go) and the Runner's aliases (runner.go) are still here; the planning went to reconciler/plan (issue 15 point 2), the health monitor to reconciler/health, the alias layer names.go is gone"},
-	"manifest":        {1700, "parsing, validation and loading in one package; not split yet"},
+	"manifest":        {1800, "parsing, validation and loading in one package, with the operator's policy and the providers' opt-in on the load path (issue 18: about 110 lines; the policy's rules are package policy); not split yet"},
 	"cmd/lockstepctl": {1700, "every command of the CLI in one main package; not split yet"},
 }
 

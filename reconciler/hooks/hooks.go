@@ -156,27 +156,42 @@ func render(set *manifest.Set, app *manifest.Loaded, h manifest.TemplateHook, da
 	for _, d := range app.Deps() {
 		named[d] = true
 	}
+	// The functions' errors never quote their arguments: a template may pass a value (a secret) where
+	// a name belongs. text/template's own message locates the call by its source text.
 	funcs := template.FuncMap{
 		"dep": func(name, key string) (string, error) {
 			sensitive = true
 			if !named[name] {
-				return "", fmt.Errorf("dep %q: not named in requires.apps or requires.optional", name)
+				return "", fmt.Errorf("dep: its first argument is not a dependency named in requires.apps or requires.optional")
 			}
 			id, ok := set.Providers[name]
 			if !ok {
 				return "", nil // an optional dependency that is not installed
 			}
-			return value(set.ByID(id), key)
+			p := set.ByID(id)
+			e, ok := p.Exports[key]
+			if !ok {
+				return "", fmt.Errorf("dep: app %s exports no such value", id)
+			}
+			if e.Secret && !e.Shared && id != app.ID {
+				return "", fmt.Errorf("dep: app %s does not share that secret (a provider shares a secret export with shared: true)", id)
+			}
+			return value(p, key)
 		},
 		"has": func(name string) bool {
 			_, ok := set.Providers[name]
 			return named[name] && ok
 		},
-		"export": func(key string) (string, error) { return value(app, key) },
+		"export": func(key string) (string, error) {
+			if _, ok := app.Exports[key]; !ok {
+				return "", fmt.Errorf("export: the app declares no such export")
+			}
+			return value(app, key)
+		},
 		"secret": func(key string) (string, error) {
 			sensitive = true
 			if e, ok := app.Exports[key]; !ok || !e.Secret {
-				return "", fmt.Errorf("secret %q: the app declares no such secret export", key)
+				return "", fmt.Errorf("secret: the app declares no such secret export")
 			}
 			return value(app, key)
 		},

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lockstep/lockstep/manifest"
+	"github.com/lockstep/lockstep/policy"
 )
 
 // fixture loads one app (hooks given as YAML lines) with its templates, under a fresh data root.
@@ -26,7 +27,8 @@ type fixture struct {
 func newFixture(t *testing.T, base string, user string, hooks string, templates map[string]string) *fixture {
 	t.Helper()
 	appsDir := filepath.Join(base, "apps.d")
-	roots := manifest.Roots{DataRoot: filepath.Join(base, "data")}
+	// The operator's policy grants victim user 0 (TestDataDirIs0700Or0711ForAContainerUser runs it as 0:0).
+	roots := manifest.Roots{DataRoot: filepath.Join(base, "data"), Policy: &policy.Policy{Apps: map[string]policy.Grants{"victim": {RootUser: true}}}}
 	if err := os.MkdirAll(appsDir, 0o755); err != nil {
 		t.Fatal(err)
 	}

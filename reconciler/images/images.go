@@ -14,6 +14,7 @@ import (
 	"go.podman.io/image/v5/docker/reference"
 
 	"github.com/lockstep/lockstep/engine"
+	lpolicy "github.com/lockstep/lockstep/policy"
 	"github.com/lockstep/lockstep/spec"
 )
 
@@ -77,9 +78,11 @@ func Ensure(ctx context.Context, p engine.Podman, log logrus.FieldLogger, policy
 	}
 	start := time.Now()
 	if b := d.Build; b != nil {
-		ctxDir := b.Context
-		if !filepath.IsAbs(ctxDir) {
-			ctxDir = filepath.Join(d.App.Dir, ctxDir)
+		// Checked again here, symlinks resolved (the load path checked it once): the whole context
+		// is uploaded to the build, so it must lie inside the manifest's directory.
+		ctxDir, err := lpolicy.BuildContext(d.App.Dir, b.Context, b.Containerfile)
+		if err != nil {
+			return fmt.Errorf("building image %s: %s: build.context: %w", b.Tag, d.App.File, err)
 		}
 		cf := b.Containerfile
 		if cf == "" {
@@ -93,7 +96,7 @@ func Ensure(ctx context.Context, p engine.Podman, log logrus.FieldLogger, policy
 				log.Debug("build: " + l)
 			}
 		}}
-		err := p.Build(ctx, engine.BuildRequest{ContextDir: ctxDir, Containerfile: filepath.Join(ctxDir, cf), Tag: b.Tag, Output: out})
+		err = p.Build(ctx, engine.BuildRequest{ContextDir: ctxDir, Containerfile: filepath.Join(ctxDir, cf), Tag: b.Tag, Output: out})
 		out.flush()
 		if err != nil {
 			return fmt.Errorf("building image %s: %w", b.Tag, err)

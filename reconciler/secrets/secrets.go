@@ -21,6 +21,11 @@ type Store struct {
 	cache map[string]string // APP/NAME -> value
 	// pending holds the values Observe made up for secrets not saved yet (APP/NAME -> value).
 	pending map[string]string
+	// known are the values Redact hides (every value seen, rotated-out ones too); scanned tells
+	// whether the state dir's secrets were read into it.
+	known    map[string]bool
+	scanned  bool
+	replacer *strings.Replacer
 }
 
 // New returns the store of STATE-DIR/secrets; it creates nothing until a secret is made.
@@ -74,7 +79,11 @@ func (s *Store) Peek(app, name string) (string, error) {
 	case err != nil:
 		return "", fmt.Errorf("secret %s of app %s: %w", name, app, unwrapPathErr(err))
 	}
-	return strings.TrimSpace(string(b)), nil
+	v = strings.TrimSpace(string(b))
+	s.mu.Lock()
+	s.knowLocked(v)
+	s.mu.Unlock()
+	return v, nil
 }
 
 // Forget drops an app's cached secrets (after a purge).
@@ -97,6 +106,7 @@ func (s *Store) Forget(app string) {
 func (s *Store) Rotate(app, name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.knowLocked(s.cache[app+"/"+name]) // the old value may still be in a container's env
 	_, err := s.writeNewLocked(app, name)
 	return err
 }
@@ -196,3 +206,125 @@ func (s *Store) Commit() map[string]error {
 	}
 	return failed
 }
+
+// redactMin is the shortest value Redact hides: lockstep's secrets are 64 hex digits; a value an
+// operator wrote by hand into a secret file is hidden from 8 characters on (a shorter one would
+// hide ordinary words in messages).
+const redactMin = 8
+
+// Redacted stands in a message for a secret's value.
+const Redacted = "[secret]"
+
+// Redact returns s with every secret value this store knows replaced by [secret]: every value kept
+// under the state dir (read once, on the first call, where the process may read them) and every value
+// this store has read, made, peeked or rotated out since. It is the backstop under failures, the
+// report and log lines: a message that quotes a secret by mistake never carries it out.
+func (s *Store) Redact(msg string) string {
+	if msg == "" {
+		return msg
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.scanned {
+		s.scanned = true
+		apps, _ := os.ReadDir(s.dir)
+		for _, a := range apps {
+			names, _ := os.ReadDir(filepath.Join(s.dir, a.Name()))
+			for _, n := range names {
+				if b, err := os.ReadFile(filepath.Join(s.dir, a.Name(), n.Name())); err == nil {
+					s.knowLocked(strings.TrimSpace(string(b)))
+				}
+			}
+		}
+	}
+	for _, m := range []map[string]string{s.cache, s.pending} {
+		for _, v := range m {
+			s.knowLocked(v)
+		}
+	}
+	if s.replacer == nil {
+		return msg
+	}
+	return s.replacer.Replace(msg)
+}
+
+// knowLocked adds v to the values Redact hides.
+func (s *Store) knowLocked(v string) {
+	if len(v) < redactMin || s.known[v] {
+		return
+	}
+	if s.known == nil {
+		s.known = map[string]bool{}
+	}
+	s.known[v] = true
+	var pairs []string
+	for k := range s.known {
+		pairs = append(pairs, k, Redacted)
+	}
+	s.replacer = strings.NewReplacer(pairs...)
+}
+
+// sealMark starts and ends the marker Seal puts in place of a secret's value: NUL, which no manifest
+// string may contain, so a marker is never a manifest's own text.
+const sealMark = "\x00"
+
+// Seal returns s with the value of every secret this store holds replaced by a marker naming the
+// secret (APP/NAME), for records that outlive the pass (rollback.json): they then hold no secret.
+func (s *Store) Seal(v string) string {
+	if v == "" {
+		return v
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range []map[string]string{s.cache, s.pending} {
+		for key, val := range m {
+			if len(val) >= redactMin {
+				v = strings.ReplaceAll(v, val, sealMark+"secret:"+key+sealMark)
+			}
+		}
+	}
+	return v
+}
+
+// Unseal puts the current value of each secret a marker names back (read, never made); a marker of
+// a secret that is gone is left as it is.
+func (s *Store) Unseal(v string) string {
+	for {
+		i := strings.Index(v, sealMark+"secret:")
+		if i < 0 {
+			return v
+		}
+		j := strings.Index(v[i+1:], sealMark)
+		if j < 0 {
+			return v
+		}
+		key := v[i+len(sealMark+"secret:") : i+1+j]
+		app, name, _ := strings.Cut(key, "/")
+		val, err := s.Peek(app, name)
+		if err != nil || val == "" {
+			val = Redacted
+		}
+		v = v[:i] + val + v[i+1+j+len(sealMark):]
+	}
+}
+
+// RedactError is err with its message redacted (nil for nil); errors.Is and As still see what it
+// wraps.
+func (s *Store) RedactError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if msg := s.Redact(err.Error()); msg != err.Error() {
+		return redactedError{msg, err}
+	}
+	return err
+}
+
+// redactedError is an error whose message had a secret value redacted.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e redactedError) Error() string { return e.msg }
+func (e redactedError) Unwrap() error { return e.err }

@@ -3,6 +3,7 @@ package secrets
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -68,5 +69,37 @@ func TestObserveMakesNothingUntilCommit(t *testing.T) {
 	}
 	if o, _ := New(state).Observe("a", "pw"); o != v {
 		t.Fatal("observe of a saved secret")
+	}
+}
+
+// TestRedactSealUnseal (issue 18): Redact hides every value kept in the state dir (read once, even
+// secrets not used yet), those made since and a rotated-out one; Seal replaces the values it holds by
+// markers that Unseal turns back into the current value.
+func TestRedactSealUnseal(t *testing.T) {
+	dir := t.TempDir()
+	const canary = "canary-kept-before-start-0123456789"
+	os.MkdirAll(filepath.Join(dir, "secrets", "a"), 0o700)
+	os.WriteFile(filepath.Join(dir, "secrets", "a", "old"), []byte(canary+"\n"), 0o600)
+	s := New(dir)
+	made, err := s.Get("b", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Redact("x " + canary + " y " + made + " short"); got != "x [secret] y [secret] short" {
+		t.Fatalf("redacted %q", got)
+	}
+	if err := s.Rotate("b", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	now, _ := s.Get("b", "pw")
+	if got := s.Redact(made + now); got != "[secret][secret]" {
+		t.Fatalf("after a rotation: %q", got)
+	}
+	sealed := s.Seal("PW=" + now)
+	if strings.Contains(sealed, now) || sealed != "PW=\x00secret:b/pw\x00" {
+		t.Fatalf("sealed %q", sealed)
+	}
+	if got := New(dir).Unseal(sealed + " " + "\x00secret:gone/x\x00"); got != "PW="+now+" [secret]" {
+		t.Fatalf("unsealed %q", got)
 	}
 }

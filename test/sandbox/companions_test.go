@@ -17,6 +17,7 @@ import (
 	"github.com/lockstep/lockstep/internal/testenv"
 	"github.com/lockstep/lockstep/manifest"
 	"github.com/lockstep/lockstep/podman"
+	"github.com/lockstep/lockstep/policy"
 	"github.com/lockstep/lockstep/reconciler"
 	"github.com/lockstep/lockstep/reconciler/companions"
 	lsreport "github.com/lockstep/lockstep/report"
@@ -71,7 +72,9 @@ func newEnv(t testing.TB, mode string, scope systemd.Scope) *env {
 	}
 	e.cc = &companions.Config{Mode: mode, Dir: d, Generator: systemd.DetectGenerator(scope), WantedBy: wantedBy, Systemd: e.sd}
 	rec, err := reconciler.New(reconciler.Config{AppsDir: e.apps, StateDir: filepath.Join(dir, "state"),
-		Roots: manifest.Roots{DataRoot: filepath.Join(dir, "data")}, Companions: e.cc}, podman.New("unix:///run/podman/podman.sock"))
+		// The tests' companions use the host's network (network: host): the operator's policy grants it.
+		Roots:      manifest.Roots{DataRoot: filepath.Join(dir, "data"), Policy: &policy.Policy{AllApps: policy.Grants{HostNetwork: true}}},
+		Companions: e.cc}, podman.New("unix:///run/podman/podman.sock"))
 	if err != nil {
 		t.Fatal(err)
 	}
