@@ -72,8 +72,10 @@ func newEnv(t testing.TB, mode string, scope systemd.Scope) *env {
 	}
 	e.cc = &companions.Config{Mode: mode, Dir: d, Generator: systemd.DetectGenerator(scope), WantedBy: wantedBy, Systemd: e.sd}
 	rec, err := reconciler.New(reconciler.Config{AppsDir: e.apps, StateDir: filepath.Join(dir, "state"),
-		// The tests' companions use the host's network (network: host): the operator's policy grants it.
-		Roots:      manifest.Roots{DataRoot: filepath.Join(dir, "data"), Policy: &policy.Policy{AllApps: policy.Grants{HostNetwork: true}}},
+		// The tests' companions use the host's network (network: host), and one names a network
+		// podman lacks (missing.network, for the generator's message): the operator's policy grants both.
+		Roots: manifest.Roots{DataRoot: filepath.Join(dir, "data"),
+			Policy: &policy.Policy{AllApps: policy.Grants{HostNetwork: true, Networks: []string{"missing.network"}}}},
 		Companions: e.cc}, podman.New("unix:///run/podman/podman.sock"))
 	if err != nil {
 		t.Fatal(err)

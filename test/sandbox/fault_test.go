@@ -85,7 +85,7 @@ func TestDaemonReloadFailureIsRetried(t *testing.T) {
 
 func failureOf(r *lsreport.Report, app string) string {
 	for _, f := range r.Failures {
-		if f.App == app {
+		if f.App == app || f.Name == app { // a companion's failure: App is its app, Name the companion
 			return f.Error
 		}
 	}

@@ -321,8 +321,14 @@ func TestUserScopeRootManager(t *testing.T) {
 		s, _ := user("systemctl", "--user", "is-active", "lockstep-rm-web-ui.service")
 		return s == "active"
 	})
-	status, err := user("lockstepctl", "--user", "--color", "never", "status")
-	if err != nil || !strings.Contains(status, "rm-web-ui") {
-		t.Fatalf("lockstepctl --user status: %v\n%s", err, status)
+	// Started again, the companion is `starting` (status exits 3) until a GET through it answers.
+	var status string
+	eventually(t, "lockstepctl --user status: all up", 30*time.Second, func() bool {
+		var err error
+		status, err = user("lockstepctl", "--user", "--color", "never", "status")
+		return err == nil
+	})
+	if !strings.Contains(status, "rm-web-ui") {
+		t.Fatalf("lockstepctl --user status:\n%s", status)
 	}
 }
